@@ -1,0 +1,10 @@
+"""Plain-Python state: the order store, the request tracker, the event log.
+
+No sockets, no event loop, no Textual: time is passed in, so every rule is tested
+with plain fixtures."""
+
+from .log import EventLog, LogLine
+from .orders import NOT_OPEN, OrderEntry, OrderStore, UpdateResult
+from .requests import RequestTracker, State, Tracked
+
+__all__ = ["EventLog", "LogLine", "NOT_OPEN", "OrderEntry", "OrderStore", "UpdateResult", "RequestTracker", "State", "Tracked"]

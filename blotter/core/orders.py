@@ -1,0 +1,213 @@
+"""The order store: the single truth for what the orders table shows.
+
+It folds the ``futures-open-orders`` snapshot and the ``futures-order`` stream into
+one map of orders by ``orderId``. Each channel message is a full order record, so an
+update replaces the record; ``sn`` (per account, increasing) drops stale and
+duplicate updates. After a snapshot, an order the store believed open but that the
+snapshot does not list is *marked* no longer open, never silently deleted.
+
+Plain Python: no I/O, no asyncio. Time comes in as arguments.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..protocol.messages import Order
+
+NOT_OPEN = "NotOpen"
+"""Status the store gives an order a snapshot no longer lists although its final
+status was never received (shown as ``NOT OPEN``)."""
+
+
+@dataclass(slots=True)
+class OrderEntry:
+    """One order as the blotter knows it."""
+
+    order: Order
+    changed_at: float
+    """Monotonic seconds of the last change (drives the brief row highlight)."""
+    missing: bool = False
+    """True when a snapshot no longer listed the order as open and no final status came."""
+    final_at: float | None = None
+    """Monotonic seconds at which the order became final (drives linger / eviction)."""
+
+    @property
+    def order_id(self) -> str:
+        return self.order.order_id
+
+    @property
+    def status(self) -> str:
+        return NOT_OPEN if self.missing else self.order.status
+
+    @property
+    def is_open(self) -> bool:
+        return not self.missing and self.order.is_open
+
+
+@dataclass(slots=True)
+class UpdateResult:
+    applied: bool
+    gap: bool = False
+    """The account ``sn`` jumped: updates were missed and a re-snapshot is due."""
+    reason: str = ""
+
+
+@dataclass
+class StoreStats:
+    updates: int = 0
+    applied: int = 0
+    stale: int = 0
+    gaps: int = 0
+    snapshots: int = 0
+    marked_missing: int = 0
+    evicted: int = 0
+
+
+class OrderStore:
+    """Orders by id, with change tracking for a renderer that draws once per frame."""
+
+    def __init__(self, max_final: int = 20_000) -> None:
+        self._orders: dict[str, OrderEntry] = {}
+        self._final_order: OrderedDict[str, None] = OrderedDict()
+        self.max_final = max_final
+        self.last_sn: int | None = None
+        self.stats = StoreStats()
+        self._changed: set[str] = set()
+        self._structure_changed = False
+        self.version = 0
+        """Bumped on every applied change: cheap "anything new?" test for the renderer."""
+
+    # -- queries -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._orders
+
+    def get(self, order_id: str) -> OrderEntry | None:
+        return self._orders.get(order_id)
+
+    def entries(self) -> Iterable[OrderEntry]:
+        return self._orders.values()
+
+    def open_entries(self) -> list[OrderEntry]:
+        return [e for e in self._orders.values() if e.is_open]
+
+    def open_count(self) -> int:
+        return sum(1 for e in self._orders.values() if e.is_open)
+
+    def open_by_symbol(self, symbol: str | None = None) -> list[OrderEntry]:
+        return [e for e in self._orders.values() if e.is_open and (symbol is None or e.order.symbol == symbol)]
+
+    # -- change tracking -----------------------------------------------------
+    def take_changes(self) -> tuple[set[str], bool]:
+        """Order ids changed since the last call, and whether rows were added,
+        removed or changed group (open ↔ final) so a sorted view must re-sort."""
+        changed, structural = self._changed, self._structure_changed
+        self._changed = set()
+        self._structure_changed = False
+        return changed, structural
+
+    def _touch(self, order_id: str, structural: bool) -> None:
+        self._changed.add(order_id)
+        self._structure_changed = self._structure_changed or structural
+        self.version += 1
+
+    # -- folding -------------------------------------------------------------
+    def apply_update(self, order: Order, now: float) -> UpdateResult:
+        """Fold one channel update. Stale or duplicate (``sn`` not newer than the
+        order's) is dropped; a jump in the account ``sn`` is reported as a gap."""
+        self.stats.updates += 1
+        gap = False
+        sn = order.seq
+        if sn is not None:
+            if self.last_sn is not None and sn > self.last_sn + 1:
+                gap = True
+                self.stats.gaps += 1
+            if self.last_sn is None or sn > self.last_sn:
+                self.last_sn = sn
+        known = self._orders.get(order.order_id)
+        if known is not None and sn is not None and known.order.seq is not None and sn <= known.order.seq:
+            self.stats.stale += 1
+            return UpdateResult(False, gap, "stale" if sn < known.order.seq else "duplicate")
+        self._put(order, now, known)
+        self.stats.applied += 1
+        return UpdateResult(True, gap)
+
+    def _put(self, order: Order, now: float, known: OrderEntry | None) -> None:
+        was_open = known.is_open if known is not None else None
+        if known is None:
+            entry = OrderEntry(order=order, changed_at=now)
+            self._orders[order.order_id] = entry
+        else:
+            entry = known
+            entry.order = order
+            entry.changed_at = now
+            entry.missing = False
+        if order.is_final:
+            if entry.final_at is None or was_open:
+                entry.final_at = now
+            self._final_order[order.order_id] = None
+            self._final_order.move_to_end(order.order_id)
+        else:
+            entry.final_at = None
+            self._final_order.pop(order.order_id, None)
+        self._touch(order.order_id, structural=(was_open is None or was_open != entry.is_open))
+        self._evict()
+
+    def apply_snapshot(
+        self,
+        orders: Iterable[Order],
+        now: float,
+        symbol: str | None = None,
+        rejected_ids: Iterable[str] = (),
+    ) -> list[str]:
+        """Fold an open-orders snapshot (for all symbols, or for ``symbol`` only).
+
+        Returns the ids of orders that were open here but are not in the snapshot:
+        they are marked no longer open (status ``NotOpen``), kept visible."""
+        self.stats.snapshots += 1
+        listed: set[str] = set()
+        max_seq: int | None = None
+        for order in orders:
+            listed.add(order.order_id)
+            if order.seq is not None:
+                max_seq = order.seq if max_seq is None else max(max_seq, order.seq)
+            known = self._orders.get(order.order_id)
+            if known is not None and known.order.seq is not None and order.seq is not None and order.seq < known.order.seq:
+                continue  # the stream already told us something newer
+            if known is not None and not known.missing and known.order == order:
+                continue
+            self._put(order, now, known)
+            if order.seq is not None and (self.last_sn is None or order.seq > self.last_sn):
+                self.last_sn = order.seq
+        skip = set(rejected_ids)
+        gone: list[str] = []
+        for entry in list(self._orders.values()):
+            if not entry.is_open or entry.order_id in listed or entry.order_id in skip:
+                continue
+            if symbol is not None and entry.order.symbol != symbol:
+                continue
+            if max_seq is not None and entry.order.seq is not None and entry.order.seq > max_seq:
+                continue  # created after the snapshot was taken
+            entry.missing = True
+            entry.changed_at = now
+            entry.final_at = now
+            self._final_order[entry.order_id] = None
+            self._touch(entry.order_id, structural=True)
+            gone.append(entry.order_id)
+        self.stats.marked_missing += len(gone)
+        self._evict()
+        return gone
+
+    def _evict(self) -> None:
+        """Bound memory: forget the oldest final orders beyond ``max_final``."""
+        while len(self._final_order) > self.max_final:
+            order_id, _ = self._final_order.popitem(last=False)
+            self._orders.pop(order_id, None)
+            self._changed.add(order_id)
+            self._structure_changed = True
+            self.stats.evicted += 1

@@ -1,0 +1,285 @@
+"""The request tracker: the single truth for each request's life.
+
+A request is *sent*, then *acked* or *refused* by the gateway, then *confirmed*
+when the order channel shows the order final (an ACK only means the gateway passed
+it on), or *timed out* when that does not happen within ``timeout`` seconds. Every
+step is one line in the :class:`~blotter.core.log.EventLog`, starting with the
+request id. A late confirmation after a timeout still resolves the request.
+
+Plain Python: no I/O, no asyncio. ``now`` is monotonic seconds, passed in.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+from ..protocol.messages import CANCELED, Order, RequestAck, RequestError
+from .log import EventLog, Level
+
+
+class State(enum.Enum):
+    SENT = "sent"
+    ACKED = "acked"
+    REFUSED = "refused"
+    CONFIRMED = "confirmed"
+    TIMED_OUT = "timed out"
+    FAILED = "failed"
+    """Could not be sent (no connection)."""
+
+    @property
+    def final(self) -> bool:
+        return self in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED)
+
+
+CANCEL_ACTIONS = ("cancel-order", "cancel-all")
+
+
+@dataclass
+class Tracked:
+    request_id: str
+    action: str
+    sent_at: float
+    sent_wall_ms: int
+    symbol: str | None = None
+    order_id: str | None = None
+    state: State = State.SENT
+    acked_at: float | None = None
+    done_at: float | None = None
+    code: int | None = None
+    reason: str = ""
+    message: str = ""
+    final_status: str | None = None
+    retry_of: str | None = None
+    targets: set[str] = field(default_factory=set)
+    """cancel-all: the orders open (on that symbol) when it was sent."""
+    confirmed: set[str] = field(default_factory=set)
+    """cancel-all: targets the order channel has shown final since."""
+    still_open: list[str] = field(default_factory=list)
+    """cancel-all: targets a fresh snapshot still lists open (the verdict)."""
+    verdict: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return not self.state.final
+
+    def age(self, now: float) -> float:
+        return now - self.sent_at
+
+    def elapsed_ms(self, now: float) -> int:
+        return int(round((now - self.sent_at) * 1000))
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+class RequestTracker:
+    def __init__(self, log: EventLog | None = None, timeout: float = 5.0) -> None:
+        self.log = log if log is not None else EventLog()
+        self.timeout = timeout
+        self._requests: dict[str, Tracked] = {}
+        self._cancel_by_order: dict[str, str] = {}
+        """order id → request id of its latest cancel-order."""
+        self.version = 0
+
+    # -- queries -------------------------------------------------------------
+    def get(self, request_id: str) -> Tracked | None:
+        return self._requests.get(request_id)
+
+    def all(self) -> list[Tracked]:
+        return list(self._requests.values())
+
+    def in_flight(self) -> list[Tracked]:
+        return [t for t in self._requests.values() if t.in_flight]
+
+    def cancel_for(self, order_id: str) -> Tracked | None:
+        """The latest cancel-order request for ``order_id``, in flight or not."""
+        rid = self._cancel_by_order.get(order_id)
+        return self._requests.get(rid) if rid else None
+
+    def pending_cancel(self, order_id: str) -> Tracked | None:
+        """The cancel-order in flight for ``order_id`` (sent or acked, not yet final)."""
+        t = self.cancel_for(order_id)
+        return t if t is not None and t.in_flight else None
+
+    def timed_out_cancel(self, order_id: str) -> Tracked | None:
+        t = self.cancel_for(order_id)
+        return t if t is not None and t.state is State.TIMED_OUT else None
+
+    # -- logging -------------------------------------------------------------
+    def _log(self, t: Tracked, text: str, level: Level = "info", order_id: str | None = None) -> None:
+        self.version += 1
+        self.log.add(f"{t.request_id} {text}", level, request_id=t.request_id, order_id=order_id or t.order_id)
+
+    # -- the life of a request --------------------------------------------------
+    def sent(
+        self,
+        request_id: str,
+        action: str,
+        now: float,
+        symbol: str | None = None,
+        order_id: str | None = None,
+        targets: set[str] | None = None,
+        retry_of: str | None = None,
+        note: str = "",
+    ) -> Tracked:
+        t = Tracked(
+            request_id=request_id,
+            action=action,
+            sent_at=now,
+            sent_wall_ms=time.time_ns() // 1_000_000,
+            symbol=symbol,
+            order_id=order_id,
+            targets=set(targets or ()),
+            retry_of=retry_of,
+        )
+        self._requests[request_id] = t
+        if action == "cancel-order" and order_id:
+            self._cancel_by_order[order_id] = request_id
+        what = [f"sent {action}"]
+        if action == "cancel-all":
+            what.append(symbol or "ALL symbols")
+            what.append(f"({len(t.targets)} open)")
+        else:
+            if symbol:
+                what.append(symbol)
+            if order_id:
+                what.append(order_id)
+        if retry_of:
+            what.append(f"(retry of {retry_of})")
+        if note:
+            what.append(note)
+        self._log(t, " ".join(what))
+        return t
+
+    def send_failed(self, request_id: str, now: float, why: str) -> None:
+        t = self._requests.get(request_id)
+        if t is None or t.state.final:
+            return
+        t.state = State.FAILED
+        t.done_at = now
+        t.message = why
+        self._log(t, f"NOT SENT: {why}", "error")
+
+    def on_ack(self, ack: RequestAck, now: float) -> Tracked | None:
+        t = self._requests.get(ack.request_id) if ack.request_id else None
+        if t is None and ack.order_id:
+            # 2021 dialect: the ACK is the order record, without our request id.
+            t = self.pending_cancel(ack.order_id)
+            if t is not None and t.state is not State.SENT:
+                t = None
+        if t is None:
+            return None
+        if t.acked_at is not None:
+            return t
+        t.acked_at = now
+        if t.state is State.SENT:
+            t.state = State.ACKED
+        self._log(t, f"ACK ({_ms(now - t.sent_at)})", "ok")
+        if t.action == "cancel-all" and not t.targets and t.state in (State.ACKED, State.TIMED_OUT):
+            self._confirm(t, now, CANCELED, "nothing was open")
+        return t
+
+    def on_error(self, err: RequestError, now: float) -> Tracked | None:
+        t = self._requests.get(err.request_id) if err.request_id else None
+        if t is None:
+            return None
+        t.code = err.code
+        t.reason = err.reason
+        t.message = err.message
+        if t.state.final and t.state is not State.TIMED_OUT:
+            return t
+        t.state = State.REFUSED
+        t.done_at = now
+        code = "" if err.code is None else f" {err.code}"
+        self._log(t, f"ERR{code} {err.reason or '-'} {err.message}".rstrip(), "error")
+        return t
+
+    def on_order(self, order: Order, now: float) -> list[Tracked]:
+        """An order update: confirms a cancel on that order, or counts toward a cancel-all."""
+        if not order.is_final:
+            return []
+        resolved: list[Tracked] = []
+        rid = self._cancel_by_order.get(order.order_id)
+        t = self._requests.get(rid) if rid else None
+        if t is not None and t.state in (State.SENT, State.ACKED, State.TIMED_OUT):
+            self._confirm(t, now, order.status)
+            resolved.append(t)
+        for t in self._requests.values():
+            if t.action != "cancel-all" or order.order_id not in t.targets or order.order_id in t.confirmed:
+                continue
+            if t.state not in (State.SENT, State.ACKED, State.TIMED_OUT):
+                continue
+            t.confirmed.add(order.order_id)
+            if t.confirmed >= t.targets:
+                self._confirm(t, now, CANCELED, f"{len(t.confirmed)}/{len(t.targets)} final")
+                resolved.append(t)
+        return resolved
+
+    def _confirm(self, t: Tracked, now: float, status: str, note: str = "") -> None:
+        late = t.state is State.TIMED_OUT
+        t.state = State.CONFIRMED
+        t.final_status = status
+        t.done_at = now
+        detail = f"confirmed {status} ({_ms(now - t.sent_at)}"
+        if late:
+            detail += ", after timeout"
+        if note:
+            detail += f", {note}"
+        detail += ")"
+        level: Level = "ok" if status == CANCELED else "warn"
+        if t.action == "cancel-order" and status != CANCELED:
+            detail += f": order ended {status}, not by this cancel"
+        self._log(t, detail, level)
+
+    def check_timeouts(self, now: float) -> list[Tracked]:
+        """Requests not confirmed within ``timeout``: marked TIMED_OUT (a later
+        confirmation still resolves them). Returns the newly timed-out ones."""
+        out = []
+        for t in self._requests.values():
+            if t.state in (State.SENT, State.ACKED) and now - t.sent_at >= self.timeout:
+                t.state = State.TIMED_OUT
+                t.done_at = now
+                what = "no ACK" if t.acked_at is None else "ACKed, no confirmation"
+                if t.action == "cancel-all":
+                    what += f", {len(t.confirmed)}/{len(t.targets)} confirmed"
+                self._log(t, f"TIMEOUT ({what} in {self.timeout:g} s)", "error")
+                out.append(t)
+        return out
+
+    def on_connection_lost(self, now: float) -> None:
+        """Replies to in-flight requests may never come; their timeouts still run."""
+        for t in self.in_flight():
+            self._log(t, "connection lost while in flight; waiting for the snapshot", "warn")
+
+    def resolve_with_snapshot(self, open_ids: set[str], now: float, symbol: str | None = None) -> list[Tracked]:
+        """After a fresh open-orders snapshot: settle timed-out cancels and give
+        cancel-all requests their verdict (which targets are still open)."""
+        done = []
+        for t in self._requests.values():
+            if t.action == "cancel-order" and t.state is State.TIMED_OUT and t.order_id and t.final_status is None:
+                if symbol is not None and t.symbol != symbol:
+                    continue
+                if t.order_id in open_ids:
+                    self._log(t, "snapshot: order is STILL OPEN", "error")
+                else:
+                    self._log(t, "snapshot: order is no longer open", "warn")
+                t.final_status = "Open" if t.order_id in open_ids else "NotOpen"
+                done.append(t)
+            elif t.action == "cancel-all" and t.verdict is None and t.state is not State.REFUSED and t.state is not State.FAILED:
+                if symbol is not None and t.symbol not in (None, symbol):
+                    continue
+                if t.state in (State.SENT,):
+                    continue  # not yet acked: the snapshot may predate it
+                still = sorted(oid for oid in t.targets if oid in open_ids)
+                t.still_open = still
+                t.verdict = (
+                    f"verdict: {len(t.targets)} were open, {len(t.confirmed)} confirmed cancelled, "
+                    f"{len(still)} still open" + (f": {', '.join(still[:5])}" + (" …" if len(still) > 5 else "") if still else "")
+                )
+                self._log(t, t.verdict, "error" if still else "ok")
+                done.append(t)
+        return done

@@ -1,0 +1,207 @@
+"""The orders table's view: which orders it shows, in which order. Plain Python.
+
+The table draws only the rows on screen, straight from the
+:class:`~blotter.core.orders.OrderStore`; this module keeps the sorted, filtered list
+of order ids it draws from, updated incrementally from ``store.take_changes()`` so a
+burst of updates costs per *changed order*, not per order in the store.
+
+Order of rows:
+
+* open orders first, newest first (by creation time, then order id);
+* then final orders (Filled, Canceled, Rejected, NOT OPEN), most recently final first;
+  final orders that have been final for longer than ``final_linger`` seconds are
+  hidden unless ``show_final`` is on.
+
+The selection helpers (:meth:`OrderView.index_of`, :meth:`OrderView.follow`) work
+on order ids, never on row numbers: a table pins its cursor to the id, so rows
+inserted or re-sorted under it never change which order the cursor means.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field
+
+from .orders import OrderEntry, OrderStore
+
+Key = tuple
+
+
+def sort_key(entry: OrderEntry) -> Key:
+    """Sort key of one order: smaller sorts first. The last element is the order id."""
+    order = entry.order
+    created = order.create_time_ms if order.create_time_ms is not None else (order.exec_time_ms or 0)
+    if entry.is_open:
+        return (0, -created, order.order_id)
+    return (1, -(entry.final_at or 0.0), -created, order.order_id)
+
+
+@dataclass(slots=True)
+class ViewChange:
+    changed: set[str] = field(default_factory=set)
+    """Visible orders whose record changed (redraw their rows)."""
+    reordered: bool = False
+    """Rows were added, removed or moved: row numbers are no longer what they were."""
+
+
+class OrderView:
+    def __init__(self, store: OrderStore, final_linger: float = 30.0, show_final: bool = False,
+                 full_rebuild_ratio: float = 0.25) -> None:
+        self.store = store
+        self.final_linger = final_linger
+        self._show_final = show_final
+        self._filter = ""
+        self._filter_folded = ""
+        self._keys: list[Key] = []
+        self._key_of: dict[str, Key] = {}
+        self._dirty = True
+        self.full_rebuild_ratio = full_rebuild_ratio
+        self.version = 0
+        """Bumped whenever the rows change order or membership."""
+        self.rebuilds = 0
+
+    # -- settings ---------------------------------------------------------------
+    @property
+    def filter(self) -> str:
+        return self._filter
+
+    def set_filter(self, text: str) -> None:
+        """Show only orders whose symbol or order id contains ``text`` (case-insensitive)."""
+        text = text.strip()
+        if text != self._filter:
+            self._filter = text
+            self._filter_folded = text.casefold()
+            self._dirty = True
+
+    @property
+    def show_final(self) -> bool:
+        return self._show_final
+
+    def set_show_final(self, show: bool) -> None:
+        if show != self._show_final:
+            self._show_final = show
+            self._dirty = True
+
+    # -- rows -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, index: int) -> str:
+        return self._keys[index][-1]
+
+    def __iter__(self):
+        return (k[-1] for k in self._keys)
+
+    @property
+    def ids(self) -> list[str]:
+        return [k[-1] for k in self._keys]
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._key_of
+
+    def index_of(self, order_id: str | None) -> int | None:
+        """Row number of ``order_id``, or None when it is not shown. O(log n)."""
+        if order_id is None:
+            return None
+        key = self._key_of.get(order_id)
+        if key is None:
+            return None
+        return bisect_left(self._keys, key)
+
+    def follow(self, order_id: str | None, old_index: int) -> tuple[str | None, int]:
+        """Where a cursor pinned to ``order_id`` is now: ``(order_id, its row)`` when
+        it is still shown; otherwise the neighbour now at ``old_index`` (clamped), or
+        ``(None, 0)`` when the view is empty. Never picks another order while the
+        pinned one is still shown."""
+        index = self.index_of(order_id)
+        if index is not None:
+            return order_id, index
+        if not self._keys:
+            return None, 0
+        index = min(max(old_index, 0), len(self._keys) - 1)
+        return self[index], index
+
+    def open_count(self) -> int:
+        """Open orders among the rows shown (they sort first)."""
+        return bisect_left(self._keys, (1,))
+
+    # -- folding store changes ----------------------------------------------------
+    def _visible(self, entry: OrderEntry, now: float) -> bool:
+        if self._filter_folded:
+            f = self._filter_folded
+            if f not in entry.order.symbol.casefold() and f not in entry.order.order_id.casefold():
+                return False
+        if entry.is_open or self._show_final or entry.final_at is None:
+            return True
+        return now - entry.final_at < self.final_linger
+
+    def rebuild(self, now: float) -> None:
+        """Recompute every row from the store (after a filter change, or a big burst)."""
+        self.store.take_changes()
+        keys: list[Key] = []
+        key_of: dict[str, Key] = {}
+        for entry in self.store.entries():
+            if self._visible(entry, now):
+                k = sort_key(entry)
+                keys.append(k)
+                key_of[entry.order_id] = k
+        keys.sort()
+        self._keys = keys
+        self._key_of = key_of
+        self._dirty = False
+        self.version += 1
+        self.rebuilds += 1
+
+    def _reposition(self, order_id: str, now: float) -> bool:
+        old = self._key_of.get(order_id)
+        entry = self.store.get(order_id)
+        new = sort_key(entry) if entry is not None and self._visible(entry, now) else None
+        if old == new:
+            return False
+        if old is not None:
+            i = bisect_left(self._keys, old)
+            del self._keys[i]
+            del self._key_of[order_id]
+        if new is not None:
+            insort(self._keys, new)
+            self._key_of[order_id] = new
+        return True
+
+    def _expire(self, now: float) -> bool:
+        """Hide final orders past their linger; they are the tail of the list."""
+        if self._show_final:
+            return False
+        cutoff = now - self.final_linger
+        removed = False
+        keys = self._keys
+        while keys and keys[-1][0] == 1:
+            entry = self.store.get(keys[-1][-1])
+            if entry is not None and entry.final_at is not None and entry.final_at > cutoff:
+                break
+            k = keys.pop()
+            self._key_of.pop(k[-1], None)
+            removed = True
+        return removed
+
+    def sync(self, now: float) -> ViewChange:
+        """Fold the store's changes since the last call into the rows."""
+        if self._dirty:
+            self.rebuild(now)
+            return ViewChange(reordered=True)
+        changed, _structural = self.store.take_changes()
+        result = ViewChange()
+        if len(changed) > max(256, int(len(self._keys) * self.full_rebuild_ratio)):
+            self.rebuild(now)
+            result.reordered = True
+        else:
+            moved = False
+            for order_id in changed:
+                if self._reposition(order_id, now):
+                    moved = True
+            result.reordered = moved
+        if self._expire(now):
+            result.reordered = True
+        if result.reordered and not self._dirty:
+            self.version += 1
+        result.changed = {oid for oid in changed if oid in self._key_of}
+        return result

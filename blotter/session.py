@@ -1,0 +1,356 @@
+"""The one async WebSocket session: connect, authenticate, subscribe, snapshot,
+heartbeats, reconnect. It hands every frame, parsed, to a callback and never waits
+on anything else while reading.
+
+What it does not do: keep orders or requests. That is :mod:`blotter.core`, folded
+by :class:`blotter.desk.Desk`, which owns a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+from pydantic import SecretStr
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from .endpoints import check_url, ssl_context
+from .protocol import (
+    Auth,
+    AuthResult,
+    Connected,
+    Event,
+    OpenOrdersQuery,
+    Ping,
+    Pong,
+    PongReply,
+    Request,
+    ServerPing,
+    SubAck,
+    Subscribe,
+    encode,
+    parse,
+)
+from .protocol.signing import SigningError, auth_headers, now_ms, sign
+
+log = logging.getLogger(__name__)
+
+
+class ConnState(enum.Enum):
+    CONNECTING = "connecting"
+    AUTHENTICATING = "authenticating"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    AUTH_REFUSED = "auth refused"
+    STOPPED = "stopped"
+
+
+@dataclass
+class SessionSettings:
+    url: str
+    api_key: SecretStr
+    api_secret: SecretStr
+    secret_encoding: Literal["base64", "raw"] = "base64"
+    auth_mode: Literal["headers", "op"] = "headers"
+    """Authenticate with upgrade headers (default) or with an ``op:auth`` message."""
+    ca_file: str | None = None
+    ping_interval: float = 15.0
+    """Seconds between our pings (the exchange wants 15–30 s)."""
+    pong_timeout: float | None = None
+    """Seconds without a pong before the connection is deemed dead (default 2 × ping_interval)."""
+    open_timeout: float = 10.0
+    reply_timeout: float = 10.0
+    """Seconds to wait for ``connected`` and the auth reply."""
+    max_frame_bytes: int = 64 * 1024 * 1024
+    """Frames larger than this are refused (the connection is closed and re-opened)."""
+    max_queue: int = 4096
+    """Frames buffered by the client before it stops reading from the socket."""
+    backoff_initial: float = 0.25
+    backoff_max: float = 15.0
+    reconnect: bool = True
+    subscribe: tuple[str, ...] = ("futures-order",)
+    snapshot_on_connect: bool = True
+
+
+class AuthRefused(Exception):
+    """The exchange refused our credentials. The message is one line, secret-free."""
+
+
+FrameHandler = Callable[[Event, str, int], None]
+"""``handler(event, raw_text, received_ns)`` — called for every inbound frame."""
+StateHandler = Callable[["ConnState", str], None]
+SentHandler = Callable[[Request, str], None]
+"""``on_sent(request, text)`` — called after a frame was handed to the socket."""
+
+
+@dataclass
+class _PingTrack:
+    sent: list[float] = field(default_factory=list)
+
+
+class Session:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        on_frame: FrameHandler,
+        on_state: StateHandler | None = None,
+        on_sent: SentHandler | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        check_url(settings.url)
+        self.settings = settings
+        self._on_frame = on_frame
+        self._on_state = on_state or (lambda state, detail: None)
+        self._on_sent = on_sent or (lambda request, text: None)
+        self._clock = clock
+        self._ssl = ssl_context(settings.url, settings.ca_file)
+        self._ws: ClientConnection | None = None
+        self._stopping = asyncio.Event()
+        self.state = ConnState.CONNECTING
+        self.detail = ""
+        self.attempt = 0
+        self.connections = 0
+        self.rtt_ms: float | None = None
+        self.skew_ms: int | None = None
+        self.last_frame_at: float | None = None
+        self.frames_received = 0
+        self._pings = _PingTrack()
+        self._last_pong_at: float | None = None
+        self.live = asyncio.Event()
+
+    # -- state -----------------------------------------------------------------
+    def _set_state(self, state: ConnState, detail: str = "") -> None:
+        self.state = state
+        self.detail = detail
+        if state is ConnState.LIVE:
+            self.live.set()
+        else:
+            self.live.clear()
+        self._on_state(state, detail)
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and self.state is ConnState.LIVE
+
+    # -- sending ---------------------------------------------------------------
+    async def send(self, request: Request) -> bool:
+        """Send now. False (and nothing sent) when there is no open connection."""
+        ws = self._ws
+        if ws is None:
+            return False
+        text = encode(request)
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            return False
+        self._on_sent(request, text)
+        return True
+
+    # -- the loop --------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect and keep connecting until :meth:`stop` (or auth is refused)."""
+        delay = self.settings.backoff_initial
+        while not self._stopping.is_set():
+            self._set_state(ConnState.CONNECTING if self.attempt == 0 else ConnState.RECONNECTING, self.detail)
+            try:
+                await self._connect_once()
+                delay = self.settings.backoff_initial  # it was up: start the backoff again
+            except AuthRefused as exc:
+                self._set_state(ConnState.AUTH_REFUSED, str(exc))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a visible state
+                self.detail = describe_failure(exc)
+            finally:
+                self._ws = None
+            if self._stopping.is_set() or not self.settings.reconnect:
+                break
+            self.attempt += 1
+            self._set_state(ConnState.RECONNECTING, self.detail)
+            wait = min(self.settings.backoff_max, delay) * random.uniform(0.5, 1.0)
+            delay = min(self.settings.backoff_max, delay * 2)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+        self._set_state(ConnState.STOPPED, self.detail)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    async def _connect_once(self) -> None:
+        s = self.settings
+        headers = None
+        try:
+            if s.auth_mode == "headers":
+                headers = auth_headers(s.api_key.get_secret_value(), s.api_secret.get_secret_value(), s.secret_encoding)
+        except SigningError as exc:
+            raise AuthRefused(str(exc)) from None
+        try:
+            ws = await connect(
+                s.url,
+                additional_headers=headers,
+                ssl=self._ssl,
+                open_timeout=s.open_timeout,
+                ping_interval=None,  # the exchange has its own JSON pings
+                max_size=s.max_frame_bytes,
+                max_queue=s.max_queue,
+                compression=None,
+                proxy=None,
+                user_agent_header="blotter",
+            )
+        except InvalidStatus as exc:
+            code = exc.response.status_code
+            if code in (401, 403):
+                raise AuthRefused(self._auth_hint(f"HTTP {code}")) from None
+            raise
+        self._ws = ws
+        self.connections += 1
+        try:
+            self._set_state(ConnState.AUTHENTICATING)
+            await self._handshake(ws)
+            for channel in s.subscribe:
+                await self.send(Subscribe(channel=channel))
+            self._set_state(ConnState.LIVE)
+            if s.snapshot_on_connect:
+                await self.send(OpenOrdersQuery())
+            pinger = asyncio.create_task(self._pinger(ws), name="blotter-pinger")
+            try:
+                await self._read(ws)
+            finally:
+                pinger.cancel()
+                try:
+                    await pinger
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                    pass
+        finally:
+            self._ws = None
+            await ws.close()
+
+    def _auth_hint(self, what: str) -> str:
+        other = "raw" if self.settings.secret_encoding == "base64" else "base64"
+        return (
+            f"authentication refused ({what}) with the {self.settings.secret_encoding} key form; "
+            f"check the API key and secret, or try --secret-encoding {other}"
+        )
+
+    async def _next(self, ws: ClientConnection) -> Event:
+        raw = await asyncio.wait_for(ws.recv(), timeout=self.settings.reply_timeout)
+        return self._deliver(raw)
+
+    def _deliver(self, raw: str | bytes) -> Event:
+        received_ns = time.time_ns()
+        self.last_frame_at = self._clock()
+        self.frames_received += 1
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        event = parse(text)
+        try:
+            self._on_frame(event, text, received_ns)
+        except Exception:  # noqa: BLE001 - a handler bug must not kill the reader
+            log.exception("frame handler failed")
+        return event
+
+    async def _handshake(self, ws: ClientConnection) -> None:
+        """Wait for ``connected``; authenticate by message when not yet authenticated."""
+        deadline = self._clock() + self.settings.reply_timeout
+        while True:
+            event = await self._next(ws)
+            if isinstance(event, Connected):
+                if event.authenticated:
+                    return
+                break
+            if isinstance(event, ServerPing):
+                await self.send(PongReply())
+            if self._clock() > deadline:
+                raise TimeoutError("no 'connected' message from the server")
+        s = self.settings
+        t = now_ms()
+        try:
+            sig = sign(s.api_secret.get_secret_value(), t, s.secret_encoding)
+        except SigningError as exc:
+            raise AuthRefused(str(exc)) from None
+        request = Auth(time_ms=t, api_key=s.api_key, signature=SecretStr(sig))
+        await self.send(request)
+        while True:
+            event = await self._next(ws)
+            if isinstance(event, AuthResult) and (event.request_id in (None, request.request_id)):
+                if event.ok:
+                    return
+                raise AuthRefused(self._auth_hint(f"code {event.code} {event.error}".strip()))
+            if isinstance(event, ServerPing):
+                await self.send(PongReply())
+
+    async def _read(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            event = self._deliver(raw)
+            kind = type(event)
+            if kind is ServerPing:
+                await self.send(PongReply())
+            elif kind is Pong:
+                self._on_pong(event)  # type: ignore[arg-type]
+            elif kind is SubAck and not event.ok:  # type: ignore[union-attr]
+                self.detail = f"subscription to {event.channel} refused: {event.code} {event.error}"  # type: ignore[union-attr]
+
+    def _on_pong(self, pong: Pong) -> None:
+        now = self._clock()
+        self._last_pong_at = now
+        if self._pings.sent:
+            sent = self._pings.sent.pop(0)
+            self.rtt_ms = (now - sent) * 1000.0
+            self._pings.sent.clear()
+        if pong.ts:
+            server_ms = pong.ts * 1000 if pong.ts < 100_000_000_000 else pong.ts  # some pages give seconds
+            local_ms = now_ms() - (self.rtt_ms or 0) / 2
+            self.skew_ms = int(server_ms - local_ms)
+
+    async def _pinger(self, ws: ClientConnection) -> None:
+        """Our own pings: measure round-trip time and clock skew, and detect a
+        server that stopped answering (then drop the connection to reconnect)."""
+        s = self.settings
+        pong_timeout = s.pong_timeout or 2 * s.ping_interval
+        self._last_pong_at = self._clock()
+        while True:
+            self._pings.sent.append(self._clock())
+            del self._pings.sent[:-4]
+            await self.send(Ping())
+            await asyncio.sleep(s.ping_interval)
+            if self._last_pong_at is not None and self._clock() - self._last_pong_at > pong_timeout:
+                self.detail = f"no pong for {pong_timeout:g} s; reconnecting"
+                await ws.close(code=1011, reason="no pong")
+                return
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a connection failure, no traceback, no secrets."""
+    if isinstance(exc, ConnectionClosed):
+        rcvd = exc.rcvd
+        if rcvd is not None:
+            return f"connection closed by server ({rcvd.code} {rcvd.reason})".replace(" )", ")")
+        return "connection lost"
+    if isinstance(exc, InvalidStatus):
+        return f"server refused the WebSocket upgrade: HTTP {exc.response.status_code}"
+    if isinstance(exc, InvalidURI):
+        return "bad URL"
+    if isinstance(exc, InvalidHandshake):
+        return f"WebSocket handshake failed: {exc}"
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the exchange/simulator running?)"
+    if isinstance(exc, OSError):
+        import ssl
+
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return f"TLS certificate rejected: {exc.verify_message or exc}; use --ca-file for a private CA"
+        return f"cannot connect: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
