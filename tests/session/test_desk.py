@@ -1,0 +1,216 @@
+"""The desk (session + store + tracker) against the real simulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import pytest
+from pydantic import SecretStr
+
+from blotter.core import NOT_OPEN, State
+from blotter.desk import ConnState, Desk, DeskSettings
+from blotter.endpoints import EndpointError
+
+from .conftest import eventually, running_desk, running_sim
+
+
+def open_ids(sim) -> set[str]:
+    return {o["orderId"] for o in sim.open_orders()}
+
+
+def desk_open(desk: Desk) -> set[str]:
+    return {e.order_id for e in desk.store.open_entries()}
+
+
+@pytest.mark.parametrize("auth_mode", ["headers", "op"])
+@pytest.mark.parametrize("encoding", ["base64", "raw"])
+async def test_connects_authenticates_and_loads_snapshot(auth_mode, encoding):
+    secret = "demo-raw-secret-used-as-utf8-bytes" if encoding == "raw" else base64.b64encode(b"k" * 32).decode()
+    async with running_sim(api_secret=secret, secret_encoding=encoding) as sim:
+        async with running_desk(sim, api_secret=SecretStr(secret), secret_encoding=encoding, auth_mode=auth_mode) as desk:
+            assert await desk.wait_live(5)
+            assert desk.state is ConnState.LIVE
+            assert desk_open(desk) == open_ids(sim)
+            assert len(open_ids(sim)) == 12
+            subs = [f.data for f in sim.received if isinstance(f.data, dict) and f.data.get("op") == "sub"]
+            assert subs and subs[0]["ch"] == "futures-order"
+
+
+@pytest.mark.parametrize("auth_mode", ["headers", "op"])
+async def test_wrong_secret_is_refused_with_a_hint(auth_mode):
+    async with running_sim() as sim:
+        wrong = SecretStr(base64.b64encode(b"not the secret at all....").decode())
+        async with running_desk(sim, api_secret=wrong, auth_mode=auth_mode) as desk:
+            assert not await desk.wait_live(5)
+            assert desk.state is ConnState.AUTH_REFUSED
+            assert "base64 key form" in desk.detail and "--secret-encoding raw" in desk.detail
+            assert wrong.get_secret_value() not in desk.detail
+            assert any("auth refused" in line.text for line in desk.log.lines())
+
+
+async def test_cancel_order_sends_the_documented_frame_and_is_confirmed():
+    async with running_sim() as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[3]
+        tracked = await desk.cancel_order(target)
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order")
+        data = frame.data
+        assert data["op"] == "req" and data["ac"] == "futures" and data["id"] == tracked.request_id
+        assert data["args"]["orderId"] == target
+        assert data["args"]["symbol"] == desk.store.get(target).order.symbol
+        assert abs(data["args"]["time"] - time.time() * 1000) < 1000
+        await eventually(lambda: tracked.state is State.CONFIRMED)
+        assert tracked.final_status == "Canceled"
+        assert desk.store.get(target).status == "Canceled"
+        texts = [line.text for line in desk.log.lines() if line.request_id == tracked.request_id]
+        assert texts[0].startswith(f"{tracked.request_id} sent cancel-order")
+        assert any(t.startswith(f"{tracked.request_id} ACK") for t in texts)
+        assert any(t.startswith(f"{tracked.request_id} confirmed Canceled") for t in texts)
+
+
+async def test_2021_dialect_ack_without_id_still_resolves():
+    async with running_sim(dialect="2021") as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        assert desk_open(desk) == open_ids(sim)
+        target = sorted(open_ids(sim))[0]
+        tracked = await desk.cancel_order(target)
+        await eventually(lambda: tracked.state is State.CONFIRMED)
+        assert tracked.acked_at is not None
+        bogus = await desk.cancel_order("s0000000000000U0000000000bogus001", symbol="BTC-PERP")
+        await eventually(lambda: bogus.state is State.REFUSED)
+        assert bogus.code == 300006 and bogus.reason == "INVALID_ORDER_ID"
+
+
+async def test_refused_cancel_shows_code_reason_message():
+    async with running_sim(refuse_cancels=300009) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[0]
+        tracked = await desk.cancel_order(target)
+        await eventually(lambda: tracked.state is State.REFUSED)
+        assert tracked.code == 300009 and tracked.reason == "TRADING_VIOLATION"
+        err = [l.text for l in desk.log.lines() if l.request_id == tracked.request_id and " ERR " in l.text]
+        assert err and err[0].startswith(f"{tracked.request_id} ERR 300009 TRADING_VIOLATION")
+        assert desk.store.get(target).is_open
+
+
+async def test_timeout_then_snapshot_settles_unknown():
+    async with running_sim(ack_delay=1.5) as sim, running_desk(sim, request_timeout=0.4, resnapshot_min_interval=0) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[0]
+        tracked = await desk.cancel_order(target)
+        await eventually(lambda: tracked.state is State.TIMED_OUT, 3)
+        assert any("TIMEOUT" in l.text for l in desk.log.lines() if l.request_id == tracked.request_id)
+        # The late confirmation still resolves it.
+        await eventually(lambda: tracked.state is State.CONFIRMED, 5)
+        assert any("after timeout" in l.text for l in desk.log.lines() if l.request_id == tracked.request_id)
+
+
+async def test_duplicate_cancel_is_suppressed_and_read_only_sends_nothing():
+    async with running_sim(ack_delay=0.5) as sim:
+        async with running_desk(sim) as desk:
+            assert await desk.wait_live(5)
+            target = sorted(open_ids(sim))[0]
+            first = await desk.cancel_order(target)
+            second = await desk.cancel_order(target)
+            assert first is not None and second is None
+            assert any("already cancelling" in l.text and first.request_id in l.text for l in desk.log.lines())
+            await sim.flush()
+            assert len([f for f in sim.requests("cancel-order") if f.data["args"]["orderId"] == target]) == 1
+        async with running_desk(sim, read_only=True) as desk:
+            assert await desk.wait_live(5)
+            before = len(sim.requests())
+            assert await desk.cancel_order(sorted(open_ids(sim))[0]) is None
+            assert await desk.cancel_all() is None
+            await asyncio.sleep(0.1)
+            assert [f for f in sim.requests()[before:] if f.data["action"] != "futures-open-orders"] == []
+            assert any("read-only" in l.text for l in desk.log.lines())
+
+
+async def test_cancel_all_confirms_and_gives_a_verdict():
+    async with running_sim(initial_orders=20) as sim, running_desk(sim, resnapshot_min_interval=0) as desk:
+        assert await desk.wait_live(5)
+        symbol = desk.store.open_entries()[0].order.symbol
+        on_symbol = {e.order_id for e in desk.store.open_by_symbol(symbol)}
+        tracked = await desk.cancel_all(symbol)
+        assert tracked.targets == on_symbol
+        await eventually(lambda: tracked.verdict is not None)
+        assert tracked.state is State.CONFIRMED and tracked.confirmed == on_symbol
+        assert tracked.still_open == []
+        assert not sim.open_orders(symbol)
+        everything = await desk.cancel_all()
+        await eventually(lambda: everything.verdict is not None)
+        assert sim.open_orders() == [] and desk.store.open_count() == 0
+        assert f"{len(everything.targets)} were open" in everything.verdict
+
+
+async def test_reconnect_restores_the_table_and_marks_vanished_orders():
+    async with running_sim(initial_orders=15) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        victim = sorted(open_ids(sim))[0]
+        # Cancelled behind the blotter's back while its update is lost.
+        order = sim.book.orders[victim]
+        order.cancel(sim.book.clock.now())
+        sim.book.refresh(order)
+        await sim.drop_connections()
+        await eventually(lambda: desk.session.connections >= 2 and desk.state is ConnState.LIVE, 10)
+        await eventually(lambda: desk.snapshot_count >= 2)
+        assert desk_open(desk) == open_ids(sim)
+        assert desk.store.get(victim).status == NOT_OPEN
+        assert any("reconnecting" in l.text for l in desk.log.lines())
+
+
+async def test_pings_answered_rtt_measured_and_dead_server_detected():
+    async with running_sim(ping_interval=0.1, client_ping_quiet=0) as sim:
+        async with running_desk(sim, ping_interval=0.1) as desk:
+            assert await desk.wait_live(5)
+            await asyncio.sleep(0.6)
+            assert desk.state is ConnState.LIVE and desk.session.connections == 1
+            assert desk.rtt_ms is not None and desk.skew_ms is not None and not desk.skew_warning
+            assert any(f.data == {"op": "pong"} for f in sim.received)
+            sim.config.no_pong = True
+            await eventually(lambda: desk.session.connections >= 2, 5)
+
+
+async def test_stale_when_the_server_goes_silent():
+    async with running_sim(rate=50) as sim, running_desk(sim, stale_after=0.3) as desk:
+        assert await desk.wait_live(5)
+        await asyncio.sleep(0.1)
+        assert not desk.is_stale()
+        sim.set_silent(True)
+        await eventually(lambda: desk.is_stale(), 3)
+        sim.set_silent(False)
+        await eventually(lambda: not desk.is_stale(), 3)
+
+
+async def test_sequence_faults_are_survived():
+    async with running_sim(rate=200, skip_sn_every=7, repeat_sn_every=5, malformed_every=40) as sim:
+        async with running_desk(sim, resnapshot_min_interval=0.2) as desk:
+            assert await desk.wait_live(5)
+            await asyncio.sleep(1.0)
+            sim.pause_flow()
+            await sim.flush()
+            await desk.refresh()
+            await asyncio.sleep(0.3)
+            assert desk.store.stats.gaps > 0 and desk.store.stats.stale > 0 and desk.counts["bad_frames"] > 0
+            assert desk_open(desk) == open_ids(sim)
+
+
+def test_plain_ws_to_a_remote_host_is_refused():
+    with pytest.raises(EndpointError, match="only loopback"):
+        Desk(DeskSettings(url="ws://example.com/1/api/pro/v2/stream", api_key=SecretStr("k"), api_secret=SecretStr("s")))
+
+
+async def test_unreachable_host_is_a_visible_state_not_a_crash():
+    desk = Desk(DeskSettings(url="ws://127.0.0.1:9/1/api/pro/v2/stream", api_key=SecretStr("k" * 32),
+                             api_secret=SecretStr("c2VjcmV0"), backoff_max=0.2))
+    task = asyncio.create_task(desk.run())
+    try:
+        await eventually(lambda: desk.state is ConnState.RECONNECTING and desk.attempt >= 2, 5)
+        assert "refused" in desk.detail
+        tracked = await desk.cancel_all()
+        assert tracked.state is State.FAILED and "not connected" in tracked.message
+    finally:
+        await desk.stop()
+        await asyncio.wait_for(task, 5)
