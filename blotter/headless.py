@@ -236,7 +236,7 @@ def _dec(value: Decimal | None) -> str:
 
 async def cmd_orders(args: argparse.Namespace) -> int:
     desk, journal, printer, task = await _open_desk(args)
-    printer.seen = 10**18 if not args.json else printer.seen  # text mode: only the table
+    printer.seen = 10**18  # only the orders (or a failure result), not the connection log
     try:
         failed = await _connect(desk, printer)
         if failed is not None:

@@ -13,7 +13,7 @@ from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.endpoints import EndpointError
 
-from .conftest import eventually, running_desk, running_sim
+from tests.support import eventually, running_desk, running_sim
 
 
 def open_ids(sim) -> set[str]:

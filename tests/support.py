@@ -1,4 +1,4 @@
-"""Session/desk tests run against the real simulator over loopback sockets."""
+"""Shared helpers for tests that run the real simulator over loopback sockets."""
 
 from __future__ import annotations
 

@@ -1,0 +1,187 @@
+"""Headless commands, run as real processes against the simulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
+
+from tests.support import running_sim
+
+
+def env_for(tmp_path: Path, key: str = DEMO_API_KEY, secret: str = DEMO_API_SECRET) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
+    env.update(
+        ASCENDEX_API_KEY=key,
+        ASCENDEX_API_SECRET=secret,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        HOME=str(tmp_path),
+        NO_COLOR="1",
+    )
+    return env
+
+
+async def blotter(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "blotter", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env or env_for(tmp_path),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def assert_no_traceback(*texts: str) -> None:
+    for text in texts:
+        assert "Traceback" not in text
+
+
+async def test_cancel_confirmed(tmp_path):
+    async with running_sim() as sim:
+        order = sim.open_orders()[0]
+        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal",
+                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        assert code == 0, out + err
+        rid = sim.requests("cancel-order")[0].data["id"]
+        assert f"{rid} sent cancel-order {order['symbol']} {order['orderId']}" in out
+        assert f"{rid} ACK" in out and f"{rid} confirmed Canceled" in out
+        assert "result: cancelled" in out
+        assert order["orderId"] not in {o["orderId"] for o in sim.open_orders()}
+        assert DEMO_API_SECRET not in out + err
+
+
+async def test_cancel_refused_and_bogus_exit_1(tmp_path):
+    async with running_sim(refuse_cancels=300009) as sim:
+        order = sim.open_orders()[0]
+        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal",
+                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        assert code == 1, out + err
+        assert "ERR 300009 TRADING_VIOLATION" in out
+    async with running_sim() as sim:
+        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal", "--json",
+                                       "--symbol", "BTC-PERP", "--order-id", "s0000000000000U0000000000nosuch01")
+        assert code == 1
+        lines = [orjson.loads(line) for line in out.splitlines()]
+        assert any("ERR 300006 INVALID_ORDER_ID" in l.get("event", "") for l in lines)
+        assert lines[-1]["exit"] == 1 and "refused" in lines[-1]["result"]
+
+
+async def test_cancel_timeout_exit_3_and_dropped_connection(tmp_path):
+    async with running_sim(ack_delay=5) as sim:
+        order = sim.open_orders()[0]
+        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal", "--timeout", "0.5",
+                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        assert code == 3, out + err
+        assert "TIMEOUT" in out and "still OPEN" in out
+    async with running_sim(ignore_requests=True) as sim:
+        order = sim.open_orders()[0]
+        sim.config.ignore_requests = False  # the snapshot on connect is answered…
+
+        async def drop_after_cancel():
+            await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 20)
+            await sim.drop_connections()  # …the cancel is not: the connection dies mid-request
+
+        async def ignore_cancels():
+            await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "futures-open-orders", 20)
+            sim.config.ignore_requests = True
+            await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 20)
+            sim.config.ignore_requests = False
+
+        tasks = [asyncio.create_task(drop_after_cancel()), asyncio.create_task(ignore_cancels())]
+        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal", "--timeout", "1.5",
+                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        await asyncio.gather(*tasks)
+        assert code == 3, out + err
+        assert "reconnecting" in out and "TIMEOUT" in out
+        assert_no_traceback(out, err)
+
+
+async def test_cancel_all_verifies(tmp_path):
+    async with running_sim(initial_orders=25) as sim:
+        symbol = sim.open_orders()[0]["symbol"]
+        others = len(sim.open_orders()) - len(sim.open_orders(symbol))
+        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--symbol", symbol)
+        assert code == 0, out + err
+        assert sim.open_orders(symbol) == [] and len(sim.open_orders()) == others
+        assert "verdict:" in out and "result: nothing left open" in out
+        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--json")
+        assert code == 0, out + err
+        assert sim.open_orders() == []
+        assert orjson.loads(out.splitlines()[-1])["result"] == "nothing left open"
+
+
+async def test_cancel_all_refused_lists_what_is_left(tmp_path):
+    async with running_sim(initial_orders=6, refuse_cancels=200002) as sim:
+        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--retries", "1")
+        assert code == 1, out + err
+        assert out.count("ERR 200002 TOO_MANY_ATTEMPTS") == 2  # first round + one retry, each under its own id
+        assert out.count("still open:") == 6
+        assert "6 order(s) still open" in out
+
+
+async def test_orders_table_and_json(tmp_path):
+    async with running_sim(initial_orders=9) as sim:
+        code, out, err = await blotter(tmp_path, "orders", "--url", sim.url, "--no-journal", "--json")
+        assert code == 0, err
+        rows = [orjson.loads(line) for line in out.splitlines()]
+        assert {r["order_id"] for r in rows} == {o["orderId"] for o in sim.open_orders()}
+        by_id = {o["orderId"]: o for o in sim.open_orders()}
+        for r in rows:
+            assert r["price"] == by_id[r["order_id"]]["price"] and r["qty"] == by_id[r["order_id"]]["orderQty"]
+        code, out, err = await blotter(tmp_path, "orders", "--url", sim.url, "--no-journal")
+        assert code == 0
+        assert out.splitlines()[0].split()[:3] == ["SYMBOL", "SIDE", "TYPE"]
+        assert "9 open order(s)" in out
+
+
+@pytest.mark.parametrize(
+    "args, env_change, expect, exit_code",
+    [
+        (["orders", "--url", "ws://127.0.0.1:9/1/api/pro/v2/stream"], {"ASCENDEX_API_SECRET": ""}, "missing credentials", 2),
+        (["orders", "--url", "http://127.0.0.1/x"], {}, "bad URL", 2),
+        (["orders", "--url", "ws://example.com/1/api/pro/v2/stream"], {}, "only loopback hosts may use ws://", 2),
+        (["orders"], {}, "no exchange given", 2),
+        (["orders", "--env", "mainnet"], {}, "--account-group", 2),
+        (["--bogus-flag"], {}, "unrecognized arguments", 2),
+        (["orders", "--url", "ws://127.0.0.1:9/1/api/pro/v2/stream"], {}, "not connected", 4),
+    ],
+)
+async def test_bad_input_is_one_clear_line(tmp_path, args, env_change, expect, exit_code):
+    env = env_for(tmp_path)
+    env.update(env_change)
+    code, out, err = await blotter(tmp_path, *args, "--no-journal", env=env) if args[0] != "--bogus-flag" else await blotter(tmp_path, *args, env=env)
+    assert code == exit_code, out + err
+    assert expect in out + err
+    assert_no_traceback(out, err)
+    assert DEMO_API_SECRET not in out + err
+
+
+async def test_auth_refused_names_the_key_form(tmp_path):
+    async with running_sim() as sim:
+        wrong = base64.b64encode(b"definitely-not-the-secret").decode()
+        code, out, err = await blotter(tmp_path, "orders", "--url", sim.url, "--no-journal", env=env_for(tmp_path, secret=wrong))
+        assert code == 4
+        assert "auth refused" in out and "base64 key form" in out and "--secret-encoding raw" in out
+        assert wrong not in out + err
+        assert_no_traceback(out, err)
+
+
+async def test_group_readable_config_is_refused(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('url = "ws://127.0.0.1:9/1/api/pro/v2/stream"\napi_key = "k"\napi_secret = "c2VjcmV0"\n')
+    cfg.chmod(0o644)
+    env = env_for(tmp_path)
+    code, out, err = await blotter(tmp_path, "orders", "--config", str(cfg), "--no-journal", env=env)
+    assert code == 2 and f"chmod 600 {cfg}" in err and len(err.strip().splitlines()) == 1
+    cfg.chmod(0o600)
+    cfg.write_text('url = "ws://127.0.0.1:9/1/api/pro/v2/stream"\nthme = "dark"\n')
+    code, out, err = await blotter(tmp_path, "orders", "--config", str(cfg), "--no-journal", env=env)
+    assert code == 2 and "unknown key 'thme'" in err
