@@ -1,0 +1,278 @@
+"""The simulated account's orders, and how they look on the wire.
+
+Plain Python, no I/O: :class:`Book` holds every order the account ever had, assigns
+the account's sequence numbers, and renders orders in the two wire forms the
+exchange uses — the short-key ``futures-order`` channel message and the long-key
+record of request replies. Amounts are :class:`~decimal.Decimal` internally and
+decimal strings on the wire, never floats.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from blotter.protocol.messages import CANCELED, FILLED, FINAL_STATUSES, NEW, PARTIALLY_FILLED, PENDING_NEW, REJECTED
+
+__all__ = [
+    "Book",
+    "CANCELED",
+    "Clock",
+    "FILLED",
+    "NEW",
+    "PARTIALLY_FILLED",
+    "PENDING_NEW",
+    "REJECTED",
+    "SimOrder",
+    "SymbolSpec",
+    "fmt",
+    "spec_for",
+]
+
+ZERO = Decimal(0)
+MAKER_FEE = Decimal("0.0002")
+
+
+def fmt(value: Decimal) -> str:
+    """A decimal as the exchange writes it: plain digits, no exponent, no float artefacts."""
+    if value == 0:
+        return "0"
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+@dataclass(frozen=True)
+class SymbolSpec:
+    """Market facts for one symbol: a starting mid price, its tick and quantity step,
+    and the range of order sizes (in steps) the flow generator draws from."""
+
+    symbol: str
+    mid: Decimal
+    tick: Decimal
+    qty_step: Decimal
+    min_steps: int
+    max_steps: int
+
+    def price_text(self, price: Decimal) -> str:
+        """Prices keep the tick's decimals (``64250.0``, ``0.12340``), as a price column shows them."""
+        return format(price.quantize(self.tick), "f")
+
+    def on_tick(self, price: Decimal) -> bool:
+        return price > 0 and (price / self.tick) == (price / self.tick).to_integral_value()
+
+    def on_step(self, qty: Decimal) -> bool:
+        return qty > 0 and (qty / self.qty_step) == (qty / self.qty_step).to_integral_value()
+
+
+_SPECS = {
+    s.symbol: s
+    for s in (
+        SymbolSpec("BTC-PERP", Decimal("64250.0"), Decimal("0.1"), Decimal("0.0001"), 10, 5000),
+        SymbolSpec("ETH-PERP", Decimal("3120.55"), Decimal("0.01"), Decimal("0.001"), 10, 5000),
+        SymbolSpec("SOL-PERP", Decimal("148.325"), Decimal("0.001"), Decimal("0.01"), 10, 5000),
+        SymbolSpec("XRP-PERP", Decimal("0.5234"), Decimal("0.0001"), Decimal("1"), 10, 5000),
+        SymbolSpec("DOGE-PERP", Decimal("0.12345"), Decimal("0.00001"), Decimal("1"), 100, 50000),
+    )
+}
+
+
+def spec_for(symbol: str) -> SymbolSpec:
+    """The known spec, or a plain generic one for a symbol the simulator was told to trade."""
+    return _SPECS.get(symbol) or SymbolSpec(symbol, Decimal("100.00"), Decimal("0.01"), Decimal("0.1"), 1, 1000)
+
+
+class Clock:
+    """Order times. Wall clock, or — with ``fixed_ms`` — a virtual clock that starts
+    there and moves only when told, so a seeded run produces identical times."""
+
+    def __init__(self, fixed_ms: int | None = None) -> None:
+        self.fixed = fixed_ms is not None
+        self._t = fixed_ms or 0
+
+    def now(self) -> int:
+        return self._t if self.fixed else time.time_ns() // 1_000_000
+
+    def advance(self, ms: int) -> None:
+        if self.fixed:
+            self._t += ms
+
+
+@dataclass
+class SimOrder:
+    """One order of the simulated account, with every field the wire forms carry."""
+
+    order_id: str
+    symbol: str
+    side: str  # "Buy" | "Sell"
+    order_type: str  # "Limit" | "Market" | "StopLimit" | "StopMarket"
+    price: Decimal
+    qty: Decimal
+    status: str
+    create_ms: int
+    exec_ms: int
+    stop_price: Decimal = ZERO
+    stop_by: str = ""
+    exec_inst: str = "NULL_VAL"
+    filled_qty: Decimal = ZERO
+    avg_price: Decimal = ZERO
+    last_price: Decimal = ZERO
+    last_qty: Decimal = ZERO
+    fee: Decimal = ZERO
+    cum_fee: Decimal = ZERO
+    error: str = ""
+    seq: int = -1
+    history: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in FINAL_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.filled_qty
+
+    def _price_text(self) -> str:
+        return spec_for(self.symbol).price_text(self.price) if self.price else "0"
+
+    def _stop_text(self) -> str:
+        return spec_for(self.symbol).price_text(self.stop_price) if self.stop_price else "0"
+
+    def to_short(self, account_id: str) -> dict[str, Any]:
+        """The ``futures-order`` channel message (short keys), ``sn`` = this order's last sequence number."""
+        return {
+            "m": "futures-order",
+            "sn": self.seq,
+            "e": "ExecutionReport",
+            "a": account_id,
+            "ac": "FUTURES",
+            "t": self.exec_ms,
+            "ct": self.create_ms,
+            "orderId": self.order_id,
+            "sd": self.side,
+            "ot": self.order_type,
+            "ei": self.exec_inst,
+            "q": fmt(self.qty),
+            "p": self._price_text(),
+            "sp": self._stop_text(),
+            "spb": self.stop_by,
+            "s": self.symbol,
+            "st": self.status,
+            "err": self.error,
+            "lp": fmt(self.last_price),
+            "lq": fmt(self.last_qty),
+            "ap": fmt(self.avg_price),
+            "cfq": fmt(self.filled_qty),
+            "f": fmt(self.fee),
+            "cf": fmt(self.cum_fee),
+            "fa": "USDT",
+        }
+
+    def to_long(self, account_id: str, status: str | None = None) -> dict[str, Any]:
+        """The long-key order record of request replies (``futures-open-orders``, 2021 ACKs);
+        ``seqNum`` = this order's last sequence number."""
+        return {
+            "ac": "FUTURES",
+            "accountId": account_id,
+            "time": self.create_ms,
+            "orderId": self.order_id,
+            "seqNum": self.seq,
+            "orderType": self.order_type,
+            "execInst": self.exec_inst,
+            "side": self.side,
+            "symbol": self.symbol,
+            "price": self._price_text(),
+            "orderQty": fmt(self.qty),
+            "stopPrice": self._stop_text(),
+            "stopBy": self.stop_by,
+            "status": status or self.status,
+            "lastExecTime": self.exec_ms,
+            "lastQty": fmt(self.last_qty),
+            "lastPx": fmt(self.last_price),
+            "avgFilledPx": fmt(self.avg_price),
+            "cumFilledQty": fmt(self.filled_qty),
+            "fee": fmt(self.fee),
+            "cumFee": fmt(self.cum_fee),
+            "feeAsset": "USDT",
+            "errorCode": self.error,
+            "posStopLossPrice": "0",
+            "posStopLossTrigger": "market",
+            "posTakeProfitPrice": "0",
+            "posTakeProfitTrigger": "market",
+        }
+
+    # --- lifecycle: each mutates the order; the caller publishes it ----------------------------
+
+    def fill(self, qty: Decimal, price: Decimal, now: int) -> None:
+        """Execute ``qty`` at ``price``: cumulative qty, average price and fees stay exact."""
+        assert 0 < qty <= self.remaining
+        new_filled = self.filled_qty + qty
+        self.avg_price = (self.avg_price * self.filled_qty + price * qty) / new_filled
+        self.filled_qty = new_filled
+        self.last_price = price
+        self.last_qty = qty
+        self.fee = price * qty * MAKER_FEE
+        self.cum_fee += self.fee
+        self.status = FILLED if new_filled == self.qty else PARTIALLY_FILLED
+        self.exec_ms = now
+
+    def cancel(self, now: int) -> None:
+        self.status = CANCELED
+        self.last_qty = ZERO
+        self.last_price = ZERO
+        self.fee = ZERO
+        self.exec_ms = now
+
+    def trigger(self, now: int) -> None:
+        """A stop order's trigger: ``PendingNew`` becomes a working ``New`` order."""
+        self.status = NEW
+        self.exec_ms = now
+
+
+class Book:
+    """All orders of the one simulated account, and its sequence-number counter.
+
+    ``sn`` is per account (not per order): every update of any order takes the next
+    number, and each order remembers the last number it was published with
+    (``seqNum`` in snapshots)."""
+
+    def __init__(self, account_id: str, user_uid: str, clock: Clock, first_sn: int = 1) -> None:
+        self.account_id = account_id
+        self.user_uid = user_uid
+        self.clock = clock
+        self.orders: dict[str, SimOrder] = {}
+        self._open: dict[str, SimOrder] = {}
+        self.last_sn = first_sn - 1
+
+    def add(self, order: SimOrder) -> SimOrder:
+        self.orders[order.order_id] = order
+        self.refresh(order)
+        return order
+
+    def refresh(self, order: SimOrder) -> None:
+        """Keep the open-order index in step after ``order`` changed."""
+        if order.is_open:
+            self._open[order.order_id] = order
+        else:
+            self._open.pop(order.order_id, None)
+
+    def next_sn(self, skip: int = 0) -> int:
+        """The next sequence number, after leaving ``skip`` numbers unused (a gap)."""
+        self.last_sn += 1 + skip
+        return self.last_sn
+
+    def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
+        """Open orders (``New``, ``PartiallyFilled``, ``PendingNew``), oldest first."""
+        orders = self._open.values()
+        if symbol:
+            return [o for o in orders if o.symbol == symbol]
+        return list(orders)
+
+    def order_id(self, create_ms: int, tail: str) -> str:
+        """A 32-character WebSocket order id: ``s`` + creation ms in hex + user UID + 9 characters."""
+        oid = f"s{create_ms:011x}{self.user_uid}{tail[-9:]:>9}"
+        assert len(oid) == 32, oid
+        return oid

@@ -1,0 +1,174 @@
+"""Each fault switch, shown to work. Faults are flipped while the server runs, as tests
+of the blotter do (``sim.config.x = ...``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from blotter.protocol.signing import auth_headers, now_ms
+
+
+def cancel_args(order):
+    return {"time": now_ms(), "orderId": order["orderId"], "symbol": order["symbol"]}
+
+
+async def test_ack_delay_holds_the_ack(sim, open_client):
+    client = await open_client(sim)
+    await client.subscribe()
+    sim.config.ack_delay = 0.3
+    target = sim.open_orders()[0]
+    sent = time.monotonic()
+    await client.request("cancel-order", cancel_args(target), rid="d1")
+    ack = await client.recv()
+    # A lower bound only: the ACK cannot come sooner than ack_delay (never flaky).
+    assert time.monotonic() - sent >= 0.29
+    assert ack["code"] == 0
+    assert (await client.recv())["st"] == "Canceled"
+
+
+async def test_ack_delay_keeps_the_order_open_meanwhile(sim, open_client):
+    client = await open_client(sim)
+    sim.config.ack_delay = 30
+    target = sim.open_orders()[0]
+    await client.request("cancel-order", cancel_args(target), rid="d2")
+    await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("id") == "d2")
+    await client.send({"op": "ping"})
+    assert (await client.recv())["m"] == "pong"  # not the ACK
+    assert target["orderId"] in {o["orderId"] for o in sim.open_orders()}
+
+
+async def test_refuse_cancels(sim, open_client):
+    client = await open_client(sim)
+    sim.config.refuse_cancels = 300009
+    target = sim.open_orders()[0]
+    await client.request("cancel-order", cancel_args(target), rid="r1")
+    reply = await client.recv()
+    assert reply["code"] == 300009 and reply["info"]["reason"] == "TRADING_VIOLATION"
+    await client.request("cancel-all", {"time": now_ms()}, rid="r2")
+    reply = await client.recv()
+    assert reply["code"] == 300009 and reply["action"] == "cancel-all"
+    assert len(sim.open_orders()) == 12
+    sim.config.refuse_cancels = None
+    await client.request("cancel-order", cancel_args(target), rid="r3")
+    assert (await client.recv())["code"] == 0
+
+
+async def test_refuse_cancels_rejects_unknown_codes(sim):
+    with pytest.raises(ValueError):
+        sim.config.refuse_cancels = 123
+
+
+async def test_drop_every(make_sim, open_client):
+    sim = await make_sim(drop_every=3)
+    client = await open_client(sim)  # message 1: connected
+    await client.send({"op": "ping"})
+    await client.send({"op": "ping"})
+    assert (await client.recv())["m"] == "pong"  # 2
+    assert (await client.recv())["m"] == "pong"  # 3, then the connection is aborted
+    with pytest.raises(ConnectionClosed):
+        await client.recv()
+    second = await open_client(sim)  # a reconnect works, and counts afresh
+    await second.send({"op": "ping"})
+    assert (await second.recv())["m"] == "pong"
+
+
+async def test_drop_connections(sim, open_client):
+    client = await open_client(sim)
+    await sim.drop_connections()
+    assert sim.connection_count == 0
+    with pytest.raises(ConnectionClosed):
+        await client.recv()
+
+
+async def test_malformed_every(make_sim, open_client):
+    sim = await make_sim(malformed_every=2)
+    client = await open_client(sim)  # message 1
+    await client.send({"op": "ping"})
+    junk = await client.recv()
+    assert isinstance(junk, str)  # not JSON
+    assert (await client.recv())["m"] == "pong"  # message 2 still arrives
+
+
+async def test_skip_sn_every(make_sim, open_client):
+    sim = await make_sim(skip_sn_every=4)
+    client = await open_client(sim)
+    await client.subscribe()
+    await sim.emit_updates(12)
+    sns = [(await client.recv())["sn"] for _ in range(12)]
+    steps = [b - a for a, b in zip(sns, sns[1:])]
+    assert steps.count(2) == 3 and set(steps) == {1, 2}  # updates 4, 8 and 12 each skipped one number
+
+
+async def test_repeat_sn_every(make_sim, open_client):
+    sim = await make_sim(repeat_sn_every=5)
+    client = await open_client(sim)
+    await client.subscribe()
+    await sim.emit_updates(10)
+    updates = [await client.recv() for _ in range(12)]
+    sns = [u["sn"] for u in updates]
+    assert len(sns) - len(set(sns)) == 2
+    assert updates[4] == updates[5]
+
+
+async def test_no_pong(sim, open_client):
+    client = await open_client(sim)
+    sim.config.no_pong = True
+    await client.send({"op": "ping"})
+    await client.send({"op": "req", "action": "futures-account-snapshot", "id": "n1"})
+    assert (await client.recv())["m"] == "futures-account-snapshot"  # no pong before it
+    sim.config.no_pong = False
+    await client.send({"op": "ping"})
+    assert (await client.recv())["m"] == "pong"
+
+
+async def test_silent(sim, open_client):
+    client = await open_client(sim)
+    sim.set_silent(True)
+    await client.send({"op": "ping", "id": "x1"})
+    await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("id") == "x1")
+    await sim.flush()  # the pong was dropped
+    sim.set_silent(False)
+    await client.request("futures-account-snapshot", rid="x2")
+    assert (await client.recv())["id"] == "x2"
+
+
+async def test_silent_sends_no_pings(make_sim, open_client):
+    sim = await make_sim(ping_interval=0.05, silent=True)
+    cfg = sim.config
+    async with connect(sim.url, additional_headers=auth_headers(cfg.api_key, cfg.api_secret)) as ws:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.3)  # not even "connected" arrives, nor pings
+        assert sim.connection_count == 1
+        sim.set_silent(False)
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), 5))["m"] == "ping"  # "connected" was dropped
+
+
+async def test_ignore_requests(sim, open_client):
+    client = await open_client(sim)
+    sim.config.ignore_requests = True
+    await client.request("futures-open-orders", {}, rid="i1")
+    await client.send({"op": "ping"})
+    assert (await client.recv())["m"] == "pong"
+    assert [f.data["id"] for f in sim.requests("futures-open-orders")] == ["i1"]
+
+
+async def test_pause_and_resume_flow(make_sim, open_client):
+    sim = await make_sim(rate=500)
+    client = await open_client(sim)
+    await client.subscribe()
+    await client.recv_until(lambda m: m.get("m") == "futures-order")
+    sim.pause_flow()
+    await sim.flush()
+    last = sim.book.last_sn
+    await client.send({"op": "ping"})
+    await client.recv_until(lambda m: m.get("m") == "pong")
+    assert sim.book.last_sn == last
+    sim.resume_flow()
+    update = await client.recv_until(lambda m: m.get("m") == "futures-order")
+    assert update["sn"] > last
