@@ -155,7 +155,7 @@ def desk_settings(args: argparse.Namespace, file: FileConfig, url: str | None = 
     )
 
 
-def open_journal(args: argparse.Namespace, file: FileConfig, warn: list[str]):
+def open_journal(args: argparse.Namespace, file: FileConfig, warn: list[str], key: Any = None, secret: Any = None):
     """The audit journal, or None when turned off. A journal that cannot be opened
     degrades to a warning (the caller shows it), never a crash."""
     if getattr(args, "no_journal", False) or file.no_journal:
@@ -164,7 +164,7 @@ def open_journal(args: argparse.Namespace, file: FileConfig, warn: list[str]):
 
     path = Path(_opt(args, "journal", file.journal, None) or default_journal_path())
     try:
-        return Journal.open(path)
+        return Journal.open(path, mask=[key], redact=[secret])
     except JournalError as exc:
         warn.append(f"journal disabled: {exc}")
         return None
@@ -205,7 +205,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     settings = desk_settings(args, file)
     ui = ui_settings(args, file)
     warnings: list[str] = []
-    journal = open_journal(args, file, warnings)
+    journal = open_journal(args, file, warnings, settings.api_key, settings.api_secret)
     return _run_tui(settings, ui, journal, warnings)
 
 
@@ -249,7 +249,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     file = FileConfig()  # the demo never reads your real config or credentials
     ui = ui_settings(args, file)
     warnings: list[str] = []
-    journal = open_journal(args, file, warnings)
+    journal = open_journal(args, file, warnings, DEMO_API_KEY, DEMO_API_SECRET)
     holder: dict[str, Any] = {}
 
     async def start_sim():

@@ -100,6 +100,7 @@ class Desk:
             on_state=self._on_state,
             on_sent=self._on_sent,
             clock=clock,
+            on_live=self._on_live,
         )
         self.endpoint_label = display_url(settings.url)
         self.key_label = mask_key(settings.api_key.get_secret_value())
@@ -108,12 +109,13 @@ class Desk:
         self.cancel_on_hangup = settings.cancel_on_hangup
         self.stale_after = settings.stale_after
         self.snapshot_count = 0
-        self._snapshot_requests: dict[str, str | None] = {}
-        """In-flight open-orders queries: request id → symbol (None = all)."""
+        self._snapshot_requests: dict[str, tuple[str | None, float]] = {}
+        """In-flight open-orders queries: request id → (symbol or None for all, time asked)."""
         self._last_auto_snapshot = -1e9
         self._snapshot_due = False
         self._verifying: set[str] = set()
         self._unknown_types: dict[str, int] = {}
+        self._journal_error_shown = False
         self._changed = asyncio.Event()
         self._housekeeper: asyncio.Task | None = None
         self.counts: dict[str, int] = {"frames": 0, "bad_frames": 0, "invalid": 0, "unknown": 0, "disconnects": 0}
@@ -186,6 +188,9 @@ class Desk:
     async def tick(self) -> None:
         """Timeouts, UNKNOWN resolution, cancel-all verdicts, pending re-snapshots."""
         now = self._clock()
+        if self.journal is not None and getattr(self.journal, "error", None) and not self._journal_error_shown:
+            self._journal_error_shown = True
+            self.log.add(f"journal stopped writing: {self.journal.error}", "error")
         timed_out = self.tracker.check_timeouts(now)
         if timed_out:
             self._snapshot_due = True
@@ -227,7 +232,7 @@ class Desk:
     async def refresh(self, symbol: str | None = None) -> str | None:
         """Request a fresh open-orders snapshot. Returns its request id (None if not sent)."""
         query = OpenOrdersQuery(symbol=symbol)
-        self._snapshot_requests[query.request_id] = symbol
+        self._snapshot_requests[query.request_id] = (symbol, self._clock())
         if not await self.session.send(query):
             self._snapshot_requests.pop(query.request_id, None)
             self._snapshot_due = True
@@ -296,6 +301,13 @@ class Desk:
         return f"not connected ({self.session.state.value}{detail})"
 
     # -- inbound -------------------------------------------------------------------------
+    async def _on_live(self) -> None:
+        """Connected, authenticated, subscribed: forget the old ``sn`` (the snapshot
+        covers whatever was missed) and ask for the snapshot."""
+        self.store.reset_sequence()
+        self._snapshot_requests.clear()
+        await self.refresh()
+
     def _on_state(self, state: ConnState, detail: str) -> None:
         level = {"live": "ok", "auth refused": "error", "reconnecting": "warn"}.get(state.value, "info")
         text = f"connection: {state.value}"
@@ -371,17 +383,18 @@ class Desk:
                      request_id=err.request_id, order_id=err.order_id)
 
     def _on_snapshot(self, snap: OpenOrders, now: float) -> None:
+        symbol: str | None = None
+        requested_at: float | None = now
         if snap.request_id is not None and snap.request_id in self._snapshot_requests:
-            symbol = self._snapshot_requests.pop(snap.request_id)
+            symbol, requested_at = self._snapshot_requests.pop(snap.request_id)
         elif snap.request_id is None and self._snapshot_requests:
             # 2021 dialect: a bare array, no id: the oldest query in flight.
             first = next(iter(self._snapshot_requests))
-            symbol = self._snapshot_requests.pop(first)
-        else:
-            symbol = None
+            symbol, requested_at = self._snapshot_requests.pop(first)
         for line in snap.rejected:
             self.log.add(f"snapshot: rejected {line}", "warn")
-        gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, rejected_ids=snap.rejected_ids)
+        gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, rejected_ids=snap.rejected_ids,
+                                         requested_at=requested_at)
         for order_id in gone:
             self.log.add(f"order {order_id} is no longer open (not in the snapshot; final status never received)",
                          "warn", order_id=order_id)

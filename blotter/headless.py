@@ -111,7 +111,7 @@ async def _open_desk(args: argparse.Namespace) -> tuple[Any, Any, Printer, async
     file = load_config(args)
     settings = desk_settings(args, file).model_copy(update={"reconnect": True, "backoff_max": 2.0})
     warnings: list[str] = []
-    journal = open_journal(args, file, warnings)
+    journal = open_journal(args, file, warnings, settings.api_key, settings.api_secret)
     desk = Desk(settings, journal=journal)
     for w in warnings:
         desk.log.add(w, "warn")

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Awaitable, Callable, Literal
 
 from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
@@ -102,12 +102,14 @@ class Session:
         on_state: StateHandler | None = None,
         on_sent: SentHandler | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_live: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         check_url(settings.url)
         self.settings = settings
         self._on_frame = on_frame
         self._on_state = on_state or (lambda state, detail: None)
         self._on_sent = on_sent or (lambda request, text: None)
+        self._on_live = on_live
         self._clock = clock
         self._ssl = ssl_context(settings.url, settings.ca_file)
         self._ws: ClientConnection | None = None
@@ -121,6 +123,7 @@ class Session:
         self.last_frame_at: float | None = None
         self.frames_received = 0
         self._pings = _PingTrack()
+        self._closing_reason: str | None = None
         self._last_pong_at: float | None = None
         self.live = asyncio.Event()
 
@@ -157,17 +160,24 @@ class Session:
         """Connect and keep connecting until :meth:`stop` (or auth is refused)."""
         delay = self.settings.backoff_initial
         while not self._stopping.is_set():
-            self._set_state(ConnState.CONNECTING if self.attempt == 0 else ConnState.RECONNECTING, self.detail)
+            if self.attempt == 0:
+                # A reconnect is already in RECONNECTING (set below, before the wait): setting it
+                # again would report (and count) the same disconnect twice.
+                self._set_state(ConnState.CONNECTING, self.detail)
+            self._closing_reason = None
             try:
                 await self._connect_once()
                 delay = self.settings.backoff_initial  # it was up: start the backoff again
+                self.detail = self._closing_reason or "connection closed"  # not a stale reason from before
             except AuthRefused as exc:
                 self._set_state(ConnState.AUTH_REFUSED, str(exc))
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes a visible state
-                self.detail = describe_failure(exc)
+                # When we closed the connection ourselves (no pong), that is the reason, not
+                # the close frame the server echoed back.
+                self.detail = self._closing_reason or describe_failure(exc)
             finally:
                 self._ws = None
             if self._stopping.is_set() or not self.settings.reconnect:
@@ -222,7 +232,9 @@ class Session:
             for channel in s.subscribe:
                 await self.send(Subscribe(channel=channel))
             self._set_state(ConnState.LIVE)
-            if s.snapshot_on_connect:
+            if self._on_live is not None:
+                await self._on_live()
+            elif s.snapshot_on_connect:
                 await self.send(OpenOrdersQuery())
             pinger = asyncio.create_task(self._pinger(ws), name="blotter-pinger")
             try:
@@ -325,7 +337,7 @@ class Session:
             await self.send(Ping())
             await asyncio.sleep(s.ping_interval)
             if self._last_pong_at is not None and self._clock() - self._last_pong_at > pong_timeout:
-                self.detail = f"no pong for {pong_timeout:g} s; reconnecting"
+                self.detail = self._closing_reason = f"no pong for {pong_timeout:g} s; reconnecting"
                 await ws.close(code=1011, reason="no pong")
                 return
 

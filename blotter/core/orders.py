@@ -164,26 +164,27 @@ class OrderStore:
         now: float,
         symbol: str | None = None,
         rejected_ids: Iterable[str] = (),
+        requested_at: float | None = None,
     ) -> list[str]:
         """Fold an open-orders snapshot (for all symbols, or for ``symbol`` only).
 
         Returns the ids of orders that were open here but are not in the snapshot:
-        they are marked no longer open (status ``NotOpen``), kept visible."""
+        they are marked no longer open (status ``NotOpen``), kept visible.
+
+        ``requested_at`` is when the snapshot was asked for (same clock as ``now``).
+        An order whose last update arrived after that may be newer than the
+        snapshot (created or changed while it was being built), so it is not marked;
+        an order last changed before it and absent from the snapshot is not open."""
         self.stats.snapshots += 1
         listed: set[str] = set()
-        max_seq: int | None = None
         for order in orders:
             listed.add(order.order_id)
-            if order.seq is not None:
-                max_seq = order.seq if max_seq is None else max(max_seq, order.seq)
             known = self._orders.get(order.order_id)
             if known is not None and known.order.seq is not None and order.seq is not None and order.seq < known.order.seq:
                 continue  # the stream already told us something newer
             if known is not None and not known.missing and known.order == order:
                 continue
             self._put(order, now, known)
-            if order.seq is not None and (self.last_sn is None or order.seq > self.last_sn):
-                self.last_sn = order.seq
         skip = set(rejected_ids)
         gone: list[str] = []
         for entry in list(self._orders.values()):
@@ -191,8 +192,8 @@ class OrderStore:
                 continue
             if symbol is not None and entry.order.symbol != symbol:
                 continue
-            if max_seq is not None and entry.order.seq is not None and entry.order.seq > max_seq:
-                continue  # created after the snapshot was taken
+            if requested_at is not None and entry.changed_at >= requested_at:
+                continue  # changed after the snapshot was asked for: it may postdate it
             entry.missing = True
             entry.changed_at = now
             entry.final_at = now
@@ -202,6 +203,10 @@ class OrderStore:
         self.stats.marked_missing += len(gone)
         self._evict()
         return gone
+
+    def reset_sequence(self) -> None:
+        """Forget the account ``sn`` (after a reconnect: the snapshot covers the gap)."""
+        self.last_sn = None
 
     def _evict(self) -> None:
         """Bound memory: forget the oldest final orders beyond ``max_final``."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from annotated_types import Ge
+from pydantic import AliasChoices, AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field
 
 # Order status values (the exchange's words).
 NEW = "New"
@@ -45,8 +46,12 @@ def _to_text(value: Any) -> Any:
     return repr(value)
 
 
-Amount = Annotated[Decimal | None, BeforeValidator(_blank_to_none), Field(ge=0, allow_inf_nan=False)]
+# The constraints sit on the Decimal itself, not on ``Decimal | None``: applied to the
+# optional type they would also be applied to None (an absent or blank number), and fail.
+Amount = Annotated[Annotated[Decimal, Ge(0), AllowInfNan(False)] | None, BeforeValidator(_blank_to_none)]
 """A non-negative exact decimal, or absent."""
+SignedAmount = Annotated[Annotated[Decimal, AllowInfNan(False)] | None, BeforeValidator(_blank_to_none)]
+"""An exact decimal that may be negative (a fee, a rebate), or absent."""
 Text = Annotated[str, BeforeValidator(_to_text)]
 OptText = Annotated[str | None, BeforeValidator(_to_text)]
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -79,9 +84,7 @@ class Order(Message):
     create_time_ms: int | None = Field(None, validation_alias=AliasChoices("ct", "time", "create_time_ms"))
     account_id: OptText = Field(None, validation_alias=AliasChoices("a", "accountId", "account_id"))
     exec_inst: OptText = Field(None, validation_alias=AliasChoices("ei", "execInst", "exec_inst"))
-    fee: Annotated[Decimal | None, BeforeValidator(_blank_to_none), Field(allow_inf_nan=False)] = Field(
-        None, validation_alias=AliasChoices("f", "fee")
-    )
+    fee: SignedAmount = Field(None, validation_alias=AliasChoices("f", "fee"))
     fee_asset: OptText = Field(None, validation_alias=AliasChoices("fa", "feeAsset", "fee_asset"))
     error: OptText = Field(None, validation_alias=AliasChoices("err", "errorCode", "error"))
 

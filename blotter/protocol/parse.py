@@ -224,7 +224,8 @@ def _orders_from(records: list[Any]) -> tuple[list[Order], list[str], list[str]]
             orders.append(Order.model_validate(record))
         except ValidationError as exc:
             oid = _order_id_of(record)
-            rejected.append(f"record {index} ({oid or 'no orderId'}): {describe_error(exc)}")
+            shown = oid if oid is None or len(oid) <= 40 else oid[:40] + "…"  # never echo a hostile id whole
+            rejected.append(f"record {index} ({shown or 'no orderId'}): {describe_error(exc)}")
             if oid:
                 rejected_ids.append(oid)
     return orders, rejected, rejected_ids

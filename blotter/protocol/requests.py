@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .signing import now_ms
 
@@ -61,7 +61,7 @@ class Auth(Request):
     id_prefix: ClassVar[str] = "au"
     action: ClassVar[str] = "auth"
     request_id: str = _rid("au")
-    time_ms: int
+    time_ms: int = Field(ge=0, lt=2**63)
     api_key: SecretStr
     signature: SecretStr
 
@@ -114,7 +114,7 @@ class CancelOrder(Request):
     request_id: str = _rid("co")
     order_id: str
     symbol: str
-    time_ms: int = Field(default_factory=now_ms)
+    time_ms: int = Field(default_factory=now_ms, ge=0, lt=2**63)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -130,7 +130,7 @@ class CancelAll(Request):
     action: ClassVar[str] = "cancel-all"
     request_id: str = _rid("ca")
     symbol: str | None = None
-    time_ms: int = Field(default_factory=now_ms)
+    time_ms: int = Field(default_factory=now_ms, ge=0, lt=2**63)
 
     def to_wire(self) -> dict[str, Any]:
         args: dict[str, Any] = {"time": self.time_ms}
@@ -143,7 +143,7 @@ class OpenOrdersQuery(Request):
     action: ClassVar[str] = "futures-open-orders"
     request_id: str = _rid("oo")
     symbol: str | None = None
-    time_ms: int = Field(default_factory=now_ms)
+    time_ms: int = Field(default_factory=now_ms, ge=0, lt=2**63)
 
     def to_wire(self) -> dict[str, Any]:
         args: dict[str, Any] = {"time": self.time_ms}
@@ -168,7 +168,7 @@ class PlaceOrder(Request):
     qty: Decimal
     price: Decimal | None = None
     order_type: str = "limit"
-    time_ms: int = Field(default_factory=now_ms)
+    time_ms: int = Field(default_factory=now_ms, ge=0, lt=2**63)
     client_order_id: str | None = None
     post_only: bool = False
     time_in_force: str | None = None
@@ -222,6 +222,15 @@ def request_from_wire(data: Any) -> Request:
     """The inverse of :meth:`Request.to_wire`: a decoded client frame as a request model.
 
     Raises :class:`RequestFormatError` with a one-line reason for anything else."""
+    try:
+        return _request_from_wire(data)
+    except ValidationError as exc:  # a field of the wrong type (e.g. args.symbol: 5)
+        first = exc.errors(include_input=False, include_url=False)[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        raise RequestFormatError(f"{loc}: {first.get('msg', 'invalid')}") from None
+
+
+def _request_from_wire(data: Any) -> Request:
     if not isinstance(data, dict):
         raise RequestFormatError("request is not a JSON object")
     op = data.get("op")
@@ -234,7 +243,7 @@ def request_from_wire(data: Any) -> Request:
     if op == "auth":
         try:
             return Auth(time_ms=int(data["t"]), api_key=str(data["key"]), signature=str(data["sig"]), **kw)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise RequestFormatError("auth needs t, key and sig") from None
     if op in ("sub", "unsub"):
         ch = data.get("ch")
@@ -252,7 +261,7 @@ def request_from_wire(data: Any) -> Request:
     if "time" in args:
         try:
             kw["time_ms"] = int(args["time"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise RequestFormatError("args.time is not an integer") from None
     symbol = args.get("symbol") or None
     if action == "cancel-order":

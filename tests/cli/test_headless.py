@@ -185,3 +185,28 @@ async def test_group_readable_config_is_refused(tmp_path):
     cfg.write_text('url = "ws://127.0.0.1:9/1/api/pro/v2/stream"\nthme = "dark"\n')
     code, out, err = await blotter(tmp_path, "orders", "--config", str(cfg), "--no-journal", env=env)
     assert code == 2 and "unknown key 'thme'" in err
+
+
+async def test_journal_records_a_headless_cancel_without_secrets(tmp_path):
+    journal = tmp_path / "audit" / "journal.sqlite3"
+    async with running_sim(initial_orders=5) as sim:
+        order = sim.open_orders()[0]
+        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--journal", str(journal),
+                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        assert code == 0, out + err
+        code2, out2, err2 = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--journal", str(journal),
+                                          "--auth-mode", "op")
+        assert code2 == 0, out2 + err2
+    rid = sim.requests("cancel-order")[0].data["id"]
+    code, history, err = await blotter(tmp_path, "journal", "--journal", str(journal), "--request-id", rid)
+    assert code == 0, err
+    assert rid in history and "cancel-order" in history and "ACK" in history and "Canceled" in history
+    code, lines, err = await blotter(tmp_path, "journal", "--journal", str(journal), "--since", "10m", "--json")
+    assert code == 0, err
+    items = [orjson.loads(line) for line in lines.splitlines()]
+    assert {i["action"] for i in items} >= {"cancel-order", "cancel-all", "futures-open-orders"}
+    raw = b"".join(p.read_bytes() for p in journal.parent.iterdir())
+    assert DEMO_API_SECRET.encode() not in raw
+    assert DEMO_API_KEY.encode() not in raw
+    code, out, err = await blotter(tmp_path, "journal", "--journal", str(journal), "--since", "ten minutes")
+    assert code == 2 and "30s" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,327 @@
+"""The journal's write side: columns, WAL, file modes, secret hygiene, the writer
+thread (never blocking the caller), failures, and surviving SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from blotter.journal import Journal, JournalError
+from blotter.protocol import Auth, CancelOrder, Ping, encode, parse, sign
+from blotter.protocol.signing import mask_key
+
+OID = "s177bab1b474U5051470287bbtcpKiOR"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rows(path: Path, where: str = "1", params: tuple = ()) -> list[dict]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(f"SELECT * FROM frames WHERE {where} ORDER BY id", params)]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "blotter" / "journal.sqlite3"
+
+
+@pytest.fixture
+def journal(path: Path):
+    j = Journal.open(path, session="test")
+    yield j
+    j.close()
+
+
+def test_records_sent_received_and_notes_with_columns(journal: Journal, path: Path) -> None:
+    req = CancelOrder(order_id=OID, symbol="BTC-PERP", request_id="co-abc-1", time_ms=1_700_000_000_000)
+    text = encode(req)
+    journal.record_sent(req, text)
+    journal.record_sent(Ping(), encode(Ping()))
+    ack = '{"m":"order","action":"cancel-order","ac":"FUTURES","id":"co-abc-1","code":0,"info":{"orderId":"%s","symbol":"BTC-PERP"}}' % OID
+    journal.record_received(parse(ack), ack, 1_700_000_000_123_456_789)
+    err = ('{"m":"order","action":"cancel-order","ac":"FUTURES","code":300006,"id":"co-abc-2",'
+           '"info":{"symbol":"BTC-PERP","reason":"INVALID_ORDER_ID","errorMsg":"no such order"}}')
+    journal.record_received(parse(err), err, 1_700_000_000_200_000_000)
+    upd = orjson.dumps({"m": "futures-order", "sn": 9, "orderId": OID, "s": "BTC-PERP", "sd": "Buy", "st": "Canceled",
+                        "ot": "Limit", "q": "0.1", "p": "18000"}).decode()
+    journal.record_received(parse(upd), upd, 1_700_000_000_300_000_000)
+    journal.record_received(parse("not json{"), "not json{", 1_700_000_000_400_000_000)
+    journal.record_note("connection: live", request_id="co-abc-1", order_id=OID)
+    assert journal.flush(5)
+    assert journal.error is None
+
+    got = rows(path)
+    assert [r["direction"] for r in got] == ["sent", "sent", "received", "received", "received", "received", "note"]
+    sent = got[0]
+    assert sent | {"id": 0, "ts_ms": 0} == {
+        "id": 0, "ts_ms": 0, "direction": "sent", "kind": "request", "action": "cancel-order", "request_id": "co-abc-1",
+        "order_id": OID, "symbol": "BTC-PERP", "status": None, "code": None, "reason": None, "message": None,
+        "raw": text, "session": "test",
+    }
+    assert abs(sent["ts_ms"] - time.time() * 1000) < 60_000  # local wall clock, ms
+    assert got[1]["action"] == "ping" and got[1]["request_id"] is None
+    assert got[2]["ts_ms"] == 1_700_000_000_123
+    assert (got[2]["kind"], got[2]["action"], got[2]["request_id"], got[2]["order_id"], got[2]["raw"]) == (
+        "ack", "cancel-order", "co-abc-1", OID, ack)
+    assert (got[3]["kind"], got[3]["request_id"], got[3]["code"], got[3]["reason"], got[3]["message"]) == (
+        "error", "co-abc-2", 300006, "INVALID_ORDER_ID", "no such order")
+    assert (got[4]["kind"], got[4]["order_id"], got[4]["symbol"], got[4]["status"]) == ("order-update", OID, "BTC-PERP", "Canceled")
+    assert got[5]["kind"] == "bad-frame" and got[5]["raw"] == "not json{" and got[5]["reason"]
+    assert (got[6]["kind"], got[6]["message"], got[6]["request_id"], got[6]["order_id"], got[6]["raw"]) == (
+        "note", "connection: live", "co-abc-1", OID, None)
+
+
+def test_wal_mode_schema_and_file_modes(journal: Journal, path: Path) -> None:
+    journal.record_note("x")
+    assert journal.flush(5)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
+        indexes = {r[1] for r in conn.execute("PRAGMA index_list(frames)")}
+        assert {"frames_request_id", "frames_order_id", "frames_ts_ms"} <= indexes
+    finally:
+        conn.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+    for side in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if side.exists():
+            assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0
+
+
+def test_existing_file_is_tightened_to_600(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    path.touch(mode=0o644)
+    os.chmod(path, 0o644)
+    Journal.open(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def _db_bytes(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
+
+
+def test_secrets_never_reach_the_file(path: Path) -> None:
+    key = "bclCdq9kIfmyX1eZaYKcEv8gcI0Q3V7P"
+    secret = "hV8FgjyJtpvVeAcMAgzgAFQCN36wmbWuN7o3WPcYcYhFd8qvE43gzFGVsFcCqMNk"
+    t = 1_608_133_910_000
+    sig = sign(secret, t)
+    journal = Journal.open(path, redact=[key, SecretStr(secret)])
+    auth = Auth(time_ms=t, api_key=SecretStr(key), signature=SecretStr(sig), request_id="au-1")
+    journal.record_sent(auth, encode(auth))
+    # an auth frame seen only as text (no Auth model): still masked, no signature
+    journal.record_sent(Ping(), '{"op": "auth", "id": "au-2", "t": 1, "key": "%s", "sig": "%s"}' % (key, sig))
+    # the exchange echoing secrets back, and notes mentioning them: masked
+    echo = '{"m":"auth","id":"au-1","code":200006,"err":"bad key %s sig %s secret %s"}' % (key, sig, secret)
+    journal.record_received(parse(echo), echo, time.time_ns())
+    journal.record_note(f"x-auth-key: {key}, x-auth-signature: {sig}; secret={secret}")
+    journal.record_note('headers {"x-auth-timestamp": "1608133910000"}')
+    assert journal.flush(5)
+    during = _db_bytes(path)  # while the WAL still holds the rows
+    journal.close()
+    assert journal.error is None
+    after = _db_bytes(path)
+    for blob in (during, after):
+        for needle in (key, secret, sig, secret[8:40], sig[4:-4]):
+            assert needle.encode() not in blob
+        assert mask_key(key).encode() in blob
+    got = rows(path)
+    assert orjson.loads(got[0]["raw"]) == {"op": "auth", "id": "au-1", "t": t, "key": mask_key(key)}
+    assert "sig" not in orjson.loads(got[1]["raw"])
+    assert got[0]["action"] == got[1]["action"] == "auth"
+    assert "1608133910000" not in got[4]["message"]
+
+
+def test_record_does_no_io_while_the_writer_is_blocked(journal: Journal, path: Path, monkeypatch) -> None:
+    entered, release = threading.Event(), threading.Event()
+    real = journal._write_batch
+    caller = threading.get_ident()
+    batch_threads: set[int] = set()
+
+    def blocking(conn, batch):
+        batch_threads.add(threading.get_ident())
+        entered.set()
+        assert release.wait(10)
+        real(conn, batch)
+
+    monkeypatch.setattr(journal, "_write_batch", blocking)
+    journal.record_note("first")
+    assert entered.wait(5)  # the writer is now stuck inside a batch
+    for i in range(1000):
+        journal.record_note(f"n{i}")
+        journal.record_received(parse('{"m":"ping","hp":3}'), '{"m":"ping","hp":3}', time.time_ns())
+    assert journal.pending == 2000  # every call returned; the rows wait in memory
+    assert rows(path) == []
+    release.set()
+    assert journal.flush(5)
+    assert len(rows(path)) == 2001
+    assert caller not in batch_threads
+
+
+def test_backlog_is_bounded_and_the_loss_is_noted(path: Path, monkeypatch) -> None:
+    journal = Journal.open(path, max_pending=10)
+    entered, release = threading.Event(), threading.Event()
+    real = journal._write_batch
+
+    def blocking(conn, batch):
+        entered.set()
+        assert release.wait(10)
+        real(conn, batch)
+
+    monkeypatch.setattr(journal, "_write_batch", blocking)
+    journal.record_note("first")
+    assert entered.wait(5)
+    for i in range(25):
+        journal.record_note(f"n{i}")
+    assert journal.pending == 10
+    assert journal.dropped == 15
+    release.set()
+    assert journal.flush(5)
+    journal.close()
+    notes = [r["message"] for r in rows(path)]
+    assert notes[:11] == ["first"] + [f"n{i}" for i in range(10)]
+    assert any("15 frame(s) not recorded" in n for n in notes)
+
+
+@pytest.mark.parametrize("case", ["parent-is-file", "not-sqlite", "directory", "newer-schema", "foreign-table"])
+def test_unopenable_journal_raises_one_line(tmp_path: Path, case: str) -> None:
+    if case == "parent-is-file":
+        (tmp_path / "file").write_text("x")
+        path = tmp_path / "file" / "journal.sqlite3"
+    elif case == "not-sqlite":
+        path = tmp_path / "journal.sqlite3"
+        path.write_bytes(b"this is not a database, just some text\n" * 200)
+    elif case == "directory":
+        path = tmp_path / "journal.sqlite3"
+        path.mkdir()
+    else:
+        path = tmp_path / "journal.sqlite3"
+        conn = sqlite3.connect(path)
+        if case == "newer-schema":
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("INSERT INTO meta VALUES ('schema_version', '99')")
+        else:
+            conn.execute("CREATE TABLE frames (id INTEGER PRIMARY KEY, stuff TEXT)")
+        conn.commit()
+        conn.close()
+    with pytest.raises(JournalError) as info:
+        Journal.open(path)
+    message = str(info.value)
+    assert message and "\n" not in message
+    assert str(path) in message
+    assert "Traceback" not in message
+
+
+def test_writer_failure_sets_error_and_never_raises(journal: Journal, path: Path) -> None:
+    journal.record_note("before")
+    assert journal.flush(5)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE frames")  # the file changes under the writer's feet
+    conn.commit()
+    conn.close()
+    journal.record_note("after")
+    assert journal.flush(5) is False
+    assert journal.error is not None and "no such table" in journal.error and "\n" not in journal.error
+    journal.record_note("ignored")  # no raise, no growth
+    journal.record_sent(Ping(), encode(Ping()))
+    assert journal.pending == 0
+    journal.close()
+    journal.close()
+
+
+def test_writer_failure_in_batch_function(journal: Journal, monkeypatch) -> None:
+    def broken(conn, batch):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(journal, "_write_batch", broken)
+    journal.record_note("x")
+    assert journal.flush(5) is False
+    assert journal.error is not None and journal.error.startswith("journal write failed: disk I/O error")
+
+
+def test_two_processes_share_one_journal(path: Path) -> None:
+    a = Journal.open(path, session="tui")
+    b = Journal.open(path, session="cli")
+    for i in range(300):
+        a.record_note(f"a{i}")
+        b.record_note(f"b{i}")
+    assert a.flush(5) and b.flush(5)
+    a.close()
+    b.close()
+    got = rows(path)
+    assert sum(r["session"] == "tui" for r in got) == 300
+    assert sum(r["session"] == "cli" for r in got) == 300
+
+
+def test_close_writes_everything_pending(path: Path) -> None:
+    journal = Journal.open(path, interval=10)  # the writer would sleep long: close must wake it
+    for i in range(1200):
+        journal.record_note(f"n{i}")
+    journal.close(timeout=5)
+    assert journal.error is None
+    assert len(rows(path)) == 1200
+    journal.record_note("after close")  # ignored, no raise
+
+
+_CHILD = r"""
+import sys, time
+from blotter.journal import Journal
+j = Journal.open(sys.argv[1], session="child")
+for i in range(2000):
+    j.record_note(f"row {i}")
+assert j.flush(10), j.error
+print("ready", flush=True)
+i = 0
+while True:
+    j.record_note(f"more {i}")
+    i += 1
+    if i % 200 == 0:
+        time.sleep(0.0005)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_survives_sigkill(path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line  # type: ignore[union-attr]
+        time.sleep(0.3)  # let it be in the middle of more batches
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM frames WHERE message LIKE 'row %'").fetchone()[0] == 2000
+        more = conn.execute("SELECT count(*) FROM frames WHERE message LIKE 'more %'").fetchone()[0]
+    finally:
+        conn.close()
+    assert more > 0  # batches after "ready" were committed too
+    again = Journal.open(path)  # and it opens for writing again
+    again.record_note("after the kill")
+    assert again.flush(5)
+    again.close()
+
+
+def test_import_hygiene() -> None:
+    code = "import sys, blotter.journal; bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,703 @@
+"""``parse``: every documented frame, both dialects, and the edge cases PROTOCOL.md names."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from blotter.protocol import (
+    AccountSnapshotQuery,
+    AccountUpdate,
+    Auth,
+    AuthResult,
+    BadFrame,
+    CancelAll,
+    CancelOrder,
+    Connected,
+    Disconnected,
+    InvalidMessage,
+    OpenOrders,
+    OpenOrdersQuery,
+    Order,
+    OrderUpdate,
+    Ping,
+    PlaceOrder,
+    Pong,
+    PongReply,
+    RequestAck,
+    RequestError,
+    ServerPing,
+    SubAck,
+    Subscribe,
+    Unknown,
+    parse,
+    request_from_wire,
+)
+
+FIXTURE_DIR = Path(__file__).parents[1] / "fixtures" / "protocol"
+ALL_FIXTURES = sorted(p.name for p in FIXTURE_DIR.glob("*.json"))
+
+# Every fixture, and the event type ``parse`` must give it.
+EXPECTED_TYPE = {
+    "account-snapshot-request.json": Unknown,
+    "account-update.json": AccountUpdate,
+    "auth-error.json": AuthResult,
+    "auth-ok.json": AuthResult,
+    "auth-request.json": Unknown,
+    "cancel-all-ack-2021.json": RequestAck,
+    "cancel-all-ack.json": RequestAck,
+    "cancel-all-error.json": RequestError,
+    "cancel-all-request-symbol.json": Unknown,
+    "cancel-all-request.json": Unknown,
+    "cancel-order-ack-2021.json": RequestAck,
+    "cancel-order-ack.json": RequestAck,
+    "cancel-order-error-2021.json": RequestError,
+    "cancel-order-error.json": RequestError,
+    "cancel-order-request-2021.json": Unknown,
+    "cancel-order-request.json": Unknown,
+    "client-ping.json": Unknown,
+    "client-pong.json": Unknown,
+    "connected-auth-op-key.json": Connected,
+    "connected-auth.json": Connected,
+    "connected-unauth.json": Connected,
+    "disconnected.json": Disconnected,
+    "open-orders-reply-2021.json": OpenOrders,
+    "open-orders-reply.json": OpenOrders,
+    "open-orders-request.json": Unknown,
+    "order-update-2021.json": OrderUpdate,
+    "order-update.json": OrderUpdate,
+    "place-order-ack-2021.json": RequestAck,
+    "place-order-ack.json": RequestAck,
+    "place-order-error.json": RequestError,
+    "place-order-request-2021.json": Unknown,
+    "place-order-request.json": Unknown,
+    "request-error.json": RequestError,
+    "server-ping.json": ServerPing,
+    "server-pong.json": Pong,
+    "sub-ok.json": SubAck,
+    "sub-request.json": Unknown,
+}
+
+# Client frames: the server never sends them, so ``parse`` says Unknown, while
+# ``request_from_wire`` (the simulator's side) reads them as these request models.
+CLIENT_REQUESTS = {
+    "account-snapshot-request.json": AccountSnapshotQuery,
+    "auth-request.json": Auth,
+    "cancel-all-request-symbol.json": CancelAll,
+    "cancel-all-request.json": CancelAll,
+    "cancel-order-request-2021.json": CancelOrder,
+    "cancel-order-request.json": CancelOrder,
+    "client-ping.json": Ping,
+    "client-pong.json": PongReply,
+    "open-orders-request.json": OpenOrdersQuery,
+    "place-order-request-2021.json": PlaceOrder,
+    "place-order-request.json": PlaceOrder,
+    "sub-request.json": Subscribe,
+}
+
+
+def load(name: str) -> bytes:
+    return (FIXTURE_DIR / name).read_bytes()
+
+
+def parsed(name: str):
+    return parse(load(name))
+
+
+def test_every_fixture_has_an_expectation():
+    assert ALL_FIXTURES, f"no fixtures found in {FIXTURE_DIR}"
+    assert set(ALL_FIXTURES) == set(EXPECTED_TYPE)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TYPE))
+def test_fixture_parses_to_expected_type(name):
+    frame = load(name)
+    for form in (frame, frame.decode("utf-8"), bytearray(frame), memoryview(frame)):
+        event = parse(form)
+        assert type(event) is EXPECTED_TYPE[name], (name, event)
+
+
+# -- connection and keep-alive ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "authenticated"),
+    [("connected-auth.json", True), ("connected-auth-op-key.json", True), ("connected-unauth.json", False)],
+)
+def test_connected(name, authenticated):
+    event = parsed(name)
+    assert isinstance(event, Connected)
+    assert event.type == ("auth" if authenticated else "unauth")
+    assert event.authenticated is authenticated
+
+
+def test_disconnected():
+    event = parsed("disconnected.json")
+    assert isinstance(event, Disconnected)
+    assert event.code == 100005
+    assert event.reason == "INVALID_WS_REQUEST_DATA"
+    assert "missing pong" in event.info
+
+
+def test_server_ping_and_pong():
+    ping = parsed("server-ping.json")
+    assert isinstance(ping, ServerPing) and ping.hp == 3
+    pong = parsed("server-pong.json")
+    assert isinstance(pong, Pong)
+    assert (pong.code, pong.ts, pong.hp) == (0, 1614164189, 2)
+
+
+def test_auth_results():
+    ok = parsed("auth-ok.json")
+    assert isinstance(ok, AuthResult)
+    assert ok.ok and ok.request_id == "abc123" and ok.code == 0
+    err = parsed("auth-error.json")
+    assert isinstance(err, AuthResult)
+    assert not err.ok
+    assert err.request_id == "abc123"
+    assert err.code == 200006
+    assert err.error == "Unable to find User Account Data"
+
+
+def test_sub_ack():
+    event = parsed("sub-ok.json")
+    assert isinstance(event, SubAck)
+    assert event.ok and event.request_id == "sample-id" and event.channel == "futures-order" and event.op == "sub"
+
+
+def test_unsub_ack_keeps_op():
+    event = parse(b'{"m":"unsub","id":"u-1","ch":"futures-order","code":0}')
+    assert isinstance(event, SubAck) and event.op == "unsub" and event.request_id == "u-1"
+
+
+def test_account_update_kept_as_received():
+    event = parsed("account-update.json")
+    assert isinstance(event, AccountUpdate)
+    assert event.data == orjson.loads(load("account-update.json"))
+
+
+# -- order channel ---------------------------------------------------------------------
+
+
+def test_order_update_current():
+    event = parsed("order-update.json")
+    assert isinstance(event, OrderUpdate)
+    o = event.order
+    assert o.order_id == "a176010c4957U68469127074abcd1234"
+    assert o.symbol == "BTC-PERP"
+    assert o.side == "Buy"
+    assert o.status == "New"
+    assert o.order_type == "Limit"
+    assert o.seq == 127
+    assert o.price == Decimal("18000") and isinstance(o.price, Decimal)
+    assert o.qty == Decimal("0.1") and str(o.qty) == "0.1"
+    assert o.filled_qty == Decimal("0")
+    assert o.exec_time_ms == 1606335352348
+    assert o.create_time_ms == 1606335351541
+    assert o.account_id == "sample-futures-account-id"
+    assert o.fee_asset == "USDT"
+    assert o.is_open and not o.is_final
+
+
+def test_order_update_2021_with_position_fields():
+    event = parsed("order-update-2021.json")
+    assert isinstance(event, OrderUpdate)
+    o = event.order
+    assert o.order_id == "s177bab3b501U5051470287bc0d18f6c"
+    assert (o.symbol, o.side, o.status, o.seq) == ("BTC-PERP", "Buy", "New", 553)
+    assert o.price == Decimal("32400")
+    assert str(o.price) == "32400"
+    assert o.qty == Decimal("0.12") and str(o.qty) == "0.12"
+
+
+@pytest.mark.parametrize("status", ["Filled", "Canceled", "Rejected"])
+def test_final_statuses(status):
+    data = orjson.loads(load("order-update.json"))
+    data["st"] = status
+    event = parse(orjson.dumps(data))
+    assert isinstance(event, OrderUpdate)
+    assert event.order.is_final and not event.order.is_open
+
+
+def test_order_decimal_strings_stay_exact():
+    data = orjson.loads(load("order-update.json"))
+    data["p"] = "0.1000000000000000000000000001"
+    data["q"] = "12345678901234567890.123456789"
+    event = parse(orjson.dumps(data))
+    assert isinstance(event, OrderUpdate)
+    assert event.order.price == Decimal("0.1000000000000000000000000001")
+    assert event.order.qty == Decimal("12345678901234567890.123456789")
+
+
+def test_blank_amount_is_absent():
+    data = orjson.loads(load("order-update.json"))
+    data["sp"] = ""
+    data["ap"] = "  "
+    data["p"] = None
+    data["f"] = ""
+    event = parse(orjson.dumps(data))
+    assert isinstance(event, OrderUpdate), event
+    o = event.order
+    assert o.stop_price is None and o.avg_price is None and o.price is None and o.fee is None
+    assert o.qty == Decimal("0.1")
+
+
+def test_fee_may_be_negative_but_quantities_may_not():
+    data = orjson.loads(load("order-update.json"))
+    data["f"] = "-0.0125"  # a maker rebate
+    event = parse(orjson.dumps(data))
+    assert isinstance(event, OrderUpdate) and event.order.fee == Decimal("-0.0125")
+    data["lq"] = "-0.0125"
+    assert isinstance(parse(orjson.dumps(data)), InvalidMessage)
+
+
+# -- open-orders snapshots ------------------------------------------------------------
+
+
+def test_open_orders_current():
+    event = parsed("open-orders-reply.json")
+    assert isinstance(event, OpenOrders)
+    assert event.dialect == "current"
+    assert event.request_id == "abc123456"
+    assert event.code == 0
+    assert event.rejected == [] and event.rejected_ids == []
+    assert len(event.orders) == 1
+    o = event.orders[0]
+    assert o.order_id == "r1782f04c58aU3792951278sbtcp7EbA"
+    assert (o.symbol, o.side, o.status, o.seq) == ("BTC-PERP", "Sell", "New", 13)
+    assert o.price == Decimal("66000")
+    assert o.qty == Decimal("0.0001")
+    assert o.order_type == "Limit"
+    assert o.exec_time_ms == 1615696544851
+
+
+def test_open_orders_2021_bare_array():
+    event = parsed("open-orders-reply-2021.json")
+    assert isinstance(event, OpenOrders)
+    assert event.dialect == "2021"
+    assert event.request_id is None
+    assert [o.order_id for o in event.orders] == ["s177bab3b501U5051470287bc0d18f6c"]
+    assert event.orders[0].price == Decimal("32400")
+    assert event.orders[0].seq == 553
+
+
+def test_open_orders_empty():
+    event = parse(b'{"m":"futures-open-orders","code":0,"id":"oo-1","data":[]}')
+    assert isinstance(event, OpenOrders) and event.orders == [] and event.request_id == "oo-1"
+    event = parse(b"[]")
+    assert isinstance(event, OpenOrders) and event.orders == [] and event.dialect == "2021"
+
+
+def _bad_record_reply(bad: dict) -> bytes:
+    data = orjson.loads(load("open-orders-reply.json"))
+    good = data["data"][0]
+    second = {**good, "orderId": "r1782f04c58aU3792951278sbtcp7Good2", "seqNum": 14}
+    data["data"] = [good, bad, second]
+    return orjson.dumps(data)
+
+
+def test_open_orders_bad_record_keeps_good_ones():
+    data = orjson.loads(load("open-orders-reply.json"))
+    bad = {**data["data"][0], "orderId": "r1782f04c58aU3792951278sbtcpBAD1", "price": "abc"}
+    event = parse(_bad_record_reply(bad))
+    assert isinstance(event, OpenOrders)
+    assert [o.order_id for o in event.orders] == [
+        "r1782f04c58aU3792951278sbtcp7EbA",
+        "r1782f04c58aU3792951278sbtcp7Good2",
+    ]
+    assert event.rejected_ids == ["r1782f04c58aU3792951278sbtcpBAD1"]
+    assert len(event.rejected) == 1
+    assert "r1782f04c58aU3792951278sbtcpBAD1" in event.rejected[0]
+    assert "price" in event.rejected[0]
+
+
+def test_open_orders_bad_record_without_id():
+    data = orjson.loads(load("open-orders-reply.json"))
+    bad = {k: v for k, v in data["data"][0].items() if k != "orderId"}
+    event = parse(_bad_record_reply(bad))
+    assert isinstance(event, OpenOrders)
+    assert len(event.orders) == 2
+    assert event.rejected_ids == []
+    assert len(event.rejected) == 1 and "no orderId" in event.rejected[0]
+
+
+def test_open_orders_2021_bad_record_keeps_good_ones():
+    records = orjson.loads(load("open-orders-reply-2021.json"))
+    bad = {**records[0], "orderId": "s177bab3b501U5051470287bcBADBAD1", "q": "-1"}
+    event = parse(orjson.dumps([records[0], bad]))
+    assert isinstance(event, OpenOrders) and event.dialect == "2021"
+    assert [o.order_id for o in event.orders] == ["s177bab3b501U5051470287bc0d18f6c"]
+    assert event.rejected_ids == ["s177bab3b501U5051470287bcBADBAD1"]
+
+
+def test_open_orders_error_code_is_request_error():
+    event = parse(
+        b'{"m":"futures-open-orders","code":100008,"id":"oo-9","reason":"SYMBOL_ERROR",'
+        b'"info":{"errorMsg":"bad symbol"}}'
+    )
+    assert isinstance(event, RequestError)
+    assert (event.request_id, event.code, event.reason, event.message) == ("oo-9", 100008, "SYMBOL_ERROR", "bad symbol")
+
+
+def test_open_orders_data_not_a_list_is_invalid():
+    event = parse(b'{"m":"futures-open-orders","code":0,"id":"x","data":{"a":1}}')
+    assert isinstance(event, InvalidMessage)
+
+
+# -- request replies: current dialect -------------------------------------------------
+
+
+def test_cancel_order_ack_current():
+    event = parsed("cancel-order-ack.json")
+    assert isinstance(event, RequestAck)
+    assert event.dialect == "current"
+    assert event.request_id == "sampleRequestId"
+    assert event.action == "cancel-order"
+    assert event.order_id == "s177bab1b474U5051470287bbtcpKiOR"
+    assert event.symbol == "BTC-PERP"
+    assert event.order is None
+
+
+def test_cancel_order_error_current():
+    event = parsed("cancel-order-error.json")
+    assert isinstance(event, RequestError)
+    assert event.dialect == "current"
+    assert event.request_id == "sampleRequestId"
+    assert event.action == "cancel-order"
+    assert event.code == 300006
+    assert event.reason == "INVALID_ORDER_ID"
+    assert event.message == "Client Order Id too Long: s177bab1b474U5051470287bbtcpKiOR1"
+    assert event.symbol == "BTC-PERP"
+
+
+def test_cancel_all_ack_current():
+    event = parsed("cancel-all-ack.json")
+    assert isinstance(event, RequestAck)
+    assert (event.request_id, event.action, event.dialect) == ("sampleRequestId", "cancel-all", "current")
+    assert not event.order_id
+
+
+def test_cancel_all_error_current():
+    event = parsed("cancel-all-error.json")
+    assert isinstance(event, RequestError)
+    assert (event.request_id, event.action, event.code) == ("sampleRequestId", "cancel-all", 300012)
+    assert event.reason == "INVALID_PRODUCT"
+    assert event.message == "Invalid Product Symbol"
+
+
+def test_place_order_ack_current():
+    event = parsed("place-order-ack.json")
+    assert isinstance(event, RequestAck)
+    assert (event.request_id, event.action) == ("sampleRequestID", "place-order")
+    assert event.order_id == "s177bbb671b7U1234567890leOrderId"
+    assert event.symbol == "BTC-PERP"
+
+
+def test_place_order_error_current():
+    event = parsed("place-order-error.json")
+    assert isinstance(event, RequestError)
+    assert (event.request_id, event.action, event.code, event.reason) == (
+        "sampleRequestID",
+        "place-order",
+        300001,
+        "INVALID_PRICE",
+    )
+    assert event.message == "Order price is too low from market price."
+
+
+def test_generic_error():
+    event = parsed("request-error.json")
+    assert isinstance(event, RequestError)
+    assert event.request_id == "abc123456"
+    assert event.code == 100005
+    assert event.reason == "INVALID_WS_REQUEST_DATA"
+    assert event.message == "Missing required parameter: args"
+
+
+def test_generic_error_with_info_object():
+    event = parse(b'{"m":"error","id":"e-1","code":100006,"reason":"INVALID_ARGUMENT","info":{"message":"bad arg"}}')
+    assert isinstance(event, RequestError)
+    assert (event.request_id, event.code, event.message) == ("e-1", 100006, "bad arg")
+
+
+# -- request replies: 2021 dialect ----------------------------------------------------
+
+
+def test_cancel_order_ack_2021_is_the_order_record():
+    event = parsed("cancel-order-ack-2021.json")
+    assert isinstance(event, RequestAck)
+    assert event.dialect == "2021"
+    assert event.request_id is None
+    assert event.order_id == "s177bab1b474U5051470287bbtcpKiOR"
+    assert event.symbol == "BTC-PERP"
+    assert isinstance(event.order, Order)
+    assert event.order.order_id == event.order_id
+    assert event.order.price == Decimal("32400")
+    assert event.order.qty == Decimal("0.12")
+    assert event.order.seq == 552
+    assert event.order.status == "New"
+
+
+def test_place_order_ack_2021():
+    event = parsed("place-order-ack-2021.json")
+    assert isinstance(event, RequestAck)
+    assert event.dialect == "2021"
+    assert event.order_id == "s177ba912263U5051470287bc0d18f6c"
+    assert event.order is not None and event.order.price == Decimal("32500")
+
+
+def test_cancel_order_error_2021_status_ack_but_info_code():
+    """The documented sample says ``status: Ack`` while ``info`` carries the error."""
+    raw = orjson.loads(load("cancel-order-error-2021.json"))
+    assert raw["status"] == "Ack"  # the point of this test
+    event = parse(orjson.dumps(raw))
+    assert isinstance(event, RequestError)
+    assert event.dialect == "2021"
+    assert event.request_id == "x@fabs"  # from info.id
+    assert event.action == "cancel-order"
+    assert event.code == 300006
+    assert event.reason == "INVALID_ORDER_ID"
+    assert event.message == "Invalid Client Order Id: x@fabs"
+    assert event.symbol == "BTC-PERP"
+
+
+def test_2021_error_with_status_err():
+    raw = orjson.loads(load("cancel-order-error-2021.json"))
+    raw["status"] = "Err"
+    event = parse(orjson.dumps(raw))
+    assert isinstance(event, RequestError) and event.code == 300006
+
+
+def test_2021_error_reason_only():
+    raw = orjson.loads(load("cancel-order-error-2021.json"))
+    del raw["info"]["code"]
+    event = parse(orjson.dumps(raw))
+    assert isinstance(event, RequestError)
+    assert event.reason == "INVALID_ORDER_ID"
+
+
+def test_2021_error_id_at_top_level():
+    raw = orjson.loads(load("cancel-order-error-2021.json"))
+    del raw["info"]["id"]
+    raw["id"] = "co-top-1"
+    event = parse(orjson.dumps(raw))
+    assert isinstance(event, RequestError) and event.request_id == "co-top-1"
+
+
+def test_top_level_id_wins_over_info_id():
+    raw = orjson.loads(load("cancel-order-error-2021.json"))
+    raw["id"] = "co-top-2"
+    event = parse(orjson.dumps(raw))
+    assert isinstance(event, RequestError) and event.request_id == "co-top-2"
+
+
+def test_cancel_all_ack_2021_id_in_info():
+    event = parsed("cancel-all-ack-2021.json")
+    assert isinstance(event, RequestAck)
+    assert event.dialect == "2021"
+    assert event.request_id == "69c482a3f29540a0b0d83e00551bb623"
+    assert event.action == "cancel-all"
+    assert not event.order_id  # "" on the wire: no order
+    assert not event.symbol
+
+
+# -- client frames ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CLIENT_REQUESTS))
+def test_client_frames_are_unknown_to_parse(name):
+    assert isinstance(parsed(name), Unknown)
+
+
+@pytest.mark.parametrize("name", sorted(CLIENT_REQUESTS))
+def test_client_frames_become_requests(name):
+    request = request_from_wire(orjson.loads(load(name)))
+    assert type(request) is CLIENT_REQUESTS[name]
+
+
+def test_client_request_fields():
+    co = request_from_wire(orjson.loads(load("cancel-order-request.json")))
+    assert isinstance(co, CancelOrder)
+    assert (co.request_id, co.order_id, co.symbol, co.time_ms) == (
+        "sampleRequestId",
+        "s177bab1b474U5051470287bbtcpKiOR",
+        "BTC-PERP",
+        1613744943323,
+    )
+    co21 = request_from_wire(orjson.loads(load("cancel-order-request-2021.json")))
+    assert isinstance(co21, CancelOrder) and co21.order_id == co.order_id and co21.request_id  # generated
+
+    ca = request_from_wire(orjson.loads(load("cancel-all-request.json")))
+    assert isinstance(ca, CancelAll) and ca.symbol is None and ca.request_id == "sampleRequestId"
+    cas = request_from_wire(orjson.loads(load("cancel-all-request-symbol.json")))
+    assert isinstance(cas, CancelAll) and cas.symbol == "BTC-PERP"
+
+    oo = request_from_wire(orjson.loads(load("open-orders-request.json")))
+    assert isinstance(oo, OpenOrdersQuery) and oo.symbol == "BTC-PERP" and oo.request_id == "abc123456"
+
+    po = request_from_wire(orjson.loads(load("place-order-request.json")))
+    assert isinstance(po, PlaceOrder)
+    assert (po.symbol, po.side, po.order_type, po.post_only, po.resp_inst) == ("BTC-PERP", "buy", "limit", False, "ACK")
+    assert po.price == Decimal("30000") and po.qty == Decimal("0.12")
+    assert po.request_id == "sampleRequestID" and po.time_ms == 1613753879921
+
+    po21 = request_from_wire(orjson.loads(load("place-order-request-2021.json")))
+    assert isinstance(po21, PlaceOrder)
+    assert po21.price == Decimal("32500")  # from the older ``orderPrice``
+    assert po21.client_order_id == "11eb9a8355fc41bd9bf5b08bc0d18f6c"
+
+    au = request_from_wire(orjson.loads(load("auth-request.json")))
+    assert isinstance(au, Auth)
+    assert au.request_id == "abc123" and au.time_ms == 1608133910000
+    assert au.api_key.get_secret_value() == "BclE7dBGbS1AP3VnOuq6s8fJH0fWbH7r"
+
+    sb = request_from_wire(orjson.loads(load("sub-request.json")))
+    assert isinstance(sb, Subscribe) and sb.channel == "futures-order" and sb.request_id == "sample-id"
+
+    snap = request_from_wire(orjson.loads(load("account-snapshot-request.json")))
+    assert isinstance(snap, AccountSnapshotQuery) and snap.request_id == "abc123456"
+
+
+# -- unknown and malformed input --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b'{"m":"futures-something-new","x":1}', b'{"foo":"bar"}', b"42", b'"text"', b"null", b"true", b"[1,2]"],
+)
+def test_unknown_types(frame):
+    assert isinstance(parse(frame), Unknown)
+
+
+def test_unknown_m_keeps_its_name():
+    event = parse(b'{"m":"futures-something-new","x":1}')
+    assert isinstance(event, Unknown) and event.type == "futures-something-new"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b"", b"{", b"not json", b'{"m":"ping",}', b"\xff\xfe\x00", "{'m': 'ping'}", b"\x00" * 10, b'{"m":"ping"} x'],
+)
+def test_malformed_json_is_bad_frame(frame):
+    event = parse(frame)
+    assert isinstance(event, BadFrame)
+    assert event.error.startswith("not JSON")
+    assert "\n" not in event.error
+
+
+def test_bad_frame_excerpt_is_bounded():
+    event = parse(b"x" * 100_000)
+    assert isinstance(event, BadFrame)
+    assert 0 < len(event.text) <= 1000
+    event = parse("y" * 100_000)
+    assert isinstance(event, BadFrame) and 0 < len(event.text) <= 1000
+
+
+def test_lone_surrogate_text_is_bad_frame():
+    event = parse('{"m":"ping","x":"\udc80"}')
+    assert isinstance(event, BadFrame)
+
+
+def _order_update(**changes) -> bytes:
+    data = orjson.loads(load("order-update.json"))
+    for key, value in changes.items():
+        if value is _DELETE:
+            del data[key]
+        else:
+            data[key] = value
+    return orjson.dumps(data)
+
+
+_DELETE = object()
+ORDER_ID = "a176010c4957U68469127074abcd1234"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "keeps_id"),
+    [
+        ({"p": "abc"}, "p", True),
+        ({"q": "-0.1"}, "q", True),
+        ({"cfq": "-1"}, "cfq", True),
+        ({"p": "NaN"}, "p", True),
+        ({"p": "Infinity"}, "p", True),
+        ({"orderId": _DELETE}, "orderId", False),
+        ({"orderId": ""}, "orderId", False),
+        ({"orderId": 12345}, "orderId", False),
+        ({"s": _DELETE}, "s", True),
+        ({"st": None}, "st", True),
+        ({"sd": ["Buy"]}, "sd", True),
+        ({"sn": "abc"}, "sn", True),
+        ({"sn": 1.5}, "sn", True),
+        ({"p": {"v": 1}}, "p", True),
+        ({"t": "yesterday"}, "t", True),
+    ],
+    ids=lambda v: repr(v) if not isinstance(v, dict) else ",".join(v),
+)
+def test_bad_order_update_is_invalid(changes, field, keeps_id):
+    event = parse(_order_update(**changes))
+    assert isinstance(event, InvalidMessage), event
+    assert event.type == "futures-order"
+    assert "\n" not in event.error
+    assert event.error.startswith(f"{field}: ")
+    if keeps_id:
+        assert event.order_id == ORDER_ID
+    else:
+        assert event.order_id is None
+
+
+def test_invalid_message_names_the_field():
+    event = parse(_order_update(p="abc"))
+    assert isinstance(event, InvalidMessage)
+    assert event.error == "p: Input should be a valid decimal"
+
+
+def test_invalid_message_does_not_echo_hostile_value():
+    hostile = "9" * 50_000 + "Z" * 50_000  # 100 kB, not a number
+    event = parse(_order_update(p=hostile))
+    assert isinstance(event, InvalidMessage)
+    assert "\n" not in event.error
+    assert len(event.error) < 500
+    assert "ZZZZZZZZZZ" not in event.error and "9999999999" not in event.error
+
+
+def test_invalid_message_long_field_name_is_bounded():
+    hostile = {"m": "futures-order", "orderId": "x" * 100_000, "s": 5, "sd": 5, "st": 5, "sn": "z" * 100_000}
+    event = parse(orjson.dumps(hostile))
+    assert isinstance(event, InvalidMessage)
+    assert "\n" not in event.error and len(event.error) < 500
+    assert "xxxxxxxxxx" not in event.error and "zzzzzzzzzz" not in event.error
+
+
+def test_bad_2021_ack_record_is_invalid():
+    raw = orjson.loads(load("cancel-order-ack-2021.json"))
+    raw["price"] = "abc"
+    event = parse(orjson.dumps(raw))
+    assert isinstance(event, InvalidMessage)
+    assert event.order_id == "s177bab1b474U5051470287bbtcpKiOR"
+
+
+def test_disconnected_with_bad_code_is_invalid():
+    event = parse(b'{"m":"disconnected","code":"soon","reason":"x"}')
+    assert isinstance(event, InvalidMessage) and event.type == "disconnected"
+
+
+def test_extra_fields_are_ignored():
+    data = orjson.loads(load("order-update.json"))
+    data["brandNewField"] = {"nested": [1, 2, 3]}
+    event = parse(orjson.dumps(data))
+    assert isinstance(event, OrderUpdate) and event.order.order_id == ORDER_ID
+
+
+def test_rejected_line_does_not_echo_hostile_order_id():
+    data = orjson.loads(load("open-orders-reply.json"))
+    hostile_id = "H" * 100_000
+    data["data"].append({**data["data"][0], "orderId": hostile_id, "price": "abc"})
+    event = parse(orjson.dumps(data))
+    assert isinstance(event, OpenOrders)
+    assert len(event.orders) == 1
+    assert event.rejected_ids == [hostile_id]  # kept whole, so the store can match it
+    assert len(event.rejected) == 1
+    assert len(event.rejected[0]) < 500 and "\n" not in event.rejected[0]
