@@ -176,7 +176,7 @@ def ui_settings(args: argparse.Namespace, file: FileConfig):
 
     theme = _opt(args, "theme", file.theme, "dark")
     load_theme(theme, user_dir=_user_themes_dir())  # fail early, one line, before the screen opens
-    kwargs: dict[str, Any] = {"theme": theme, "keymap": dict(file.keymap)}
+    kwargs: dict[str, Any] = {"theme": theme, "keymap": dict(file.keymap), "theme_dir": _user_themes_dir()}
     linger = _opt(args, "final_linger", file.final_linger, None)
     if linger is not None:
         kwargs["final_linger"] = linger
@@ -303,9 +303,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [UserError, ConfigError, EndpointError, SigningError]
     try:
-        from .ui.themes import UnknownTheme
+        from .ui.themes import ThemeFileError, UnknownTheme
 
-        errors.append(UnknownTheme)
+        errors += [UnknownTheme, ThemeFileError]
     except ImportError:  # pragma: no cover
         pass
     return tuple(errors)
