@@ -61,3 +61,36 @@ def sim_factory():
 @pytest.fixture
 def desk_factory():
     return running_desk
+
+
+@contextlib.contextmanager
+def sim_in_thread(config: SimConfig):
+    """A simulator on its own event loop in a thread, for tests that run something
+    else on the main thread (a subprocess in a pty, snapshot tests with their own loop).
+    Read its state only after the work is done (or through ``call``)."""
+    import threading
+
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        async def serve() -> None:
+            sim = SimServer(config, host="127.0.0.1", port=0)
+            await sim.start()
+            stop = asyncio.Event()
+            box.update(sim=sim, loop=asyncio.get_running_loop(), stop=stop)
+            ready.set()
+            await stop.wait()
+            await sim.stop()
+
+        asyncio.run(serve())
+
+    thread = threading.Thread(target=main, name="sim", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("simulator did not start")
+    try:
+        yield box["sim"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)

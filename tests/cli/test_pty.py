@@ -1,0 +1,115 @@
+"""The real ``blotter`` command in a real pseudo-terminal, read as a trader would
+read the screen (pexpect drives the pty, pyte emulates the terminal)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pexpect
+import pyte
+import pytest
+
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
+from tests.support import sim_in_thread
+
+COLS, ROWS = 120, 36
+
+
+class Terminal:
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self.child = pexpect.spawn(sys.executable, ["-m", "blotter", *args], env=env,
+                                   dimensions=(ROWS, COLS), timeout=1)
+
+    def pump(self) -> None:
+        while True:
+            try:
+                data = self.child.read_nonblocking(65536, timeout=0.05)
+            except (pexpect.TIMEOUT, pexpect.EOF):
+                return
+            self.stream.feed(data)
+
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump()
+            text = self.text()
+            if predicate(text):
+                return text
+        raise AssertionError(f"screen never matched; it shows:\n{self.text()}")
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+
+def env_for(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
+    env.update(ASCENDEX_API_KEY=DEMO_API_KEY, ASCENDEX_API_SECRET=DEMO_API_SECRET, TERM="xterm-256color",
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"), HOME=str(tmp_path))
+    env.pop("NO_COLOR", None)
+    return env
+
+
+@pytest.mark.timeout(90)
+def test_blotter_in_a_pty_cancels_the_selected_order(tmp_path):
+    with sim_in_thread(SimConfig(seed=11, initial_orders=12, rate=0, ping_interval=0)) as sim:
+        opened = {o["orderId"] for o in sim.open_orders()}
+        term = Terminal(["--url", sim.url, "--no-journal"], env_for(tmp_path))
+        try:
+            screen = term.wait_for(lambda t: "LIVE" in t and sum(oid in t for oid in opened) >= 5)
+            assert "STALE" not in screen
+            assert DEMO_API_SECRET not in screen and DEMO_API_KEY not in screen
+            term.child.send("c")
+            screen = term.wait_for(lambda t: "confirmed Canceled" in t)
+        finally:
+            term.close()
+        cancels = sim.requests("cancel-order")
+        assert len(cancels) == 1
+        rid = cancels[0].data["id"]
+        target = cancels[0].data["args"]["orderId"]
+        assert target in opened and target not in {o["orderId"] for o in sim.open_orders()}
+        lines = screen.splitlines()
+        assert any(f"{rid} sent cancel-order" in line and target in line for line in lines)
+        assert any(f"{rid} ACK" in line for line in lines)
+        assert any(f"{rid} confirmed Canceled" in line for line in lines)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
+def test_cancel_on_hangup_cancels_everything(tmp_path, sig):
+    with sim_in_thread(SimConfig(seed=12, initial_orders=9, rate=0, ping_interval=0)) as sim:
+        term = Terminal(["--url", sim.url, "--no-journal", "--cancel-on-hangup"], env_for(tmp_path))
+        try:
+            term.wait_for(lambda t: "LIVE" in t and "ARMED" in t)
+            os.kill(term.child.pid, sig)
+            deadline = time.monotonic() + 20
+            while term.child.isalive() and time.monotonic() < deadline:
+                term.pump()
+        finally:
+            term.close()
+        assert [f.data.get("args") for f in sim.requests("cancel-all")] == [{"time": pytest.approx(time.time() * 1000, abs=30_000)}]
+        assert sim.open_orders() == []
+
+
+@pytest.mark.timeout(60)
+def test_hangup_without_the_switch_cancels_nothing(tmp_path):
+    with sim_in_thread(SimConfig(seed=13, initial_orders=5, rate=0, ping_interval=0)) as sim:
+        term = Terminal(["--url", sim.url, "--no-journal"], env_for(tmp_path))
+        try:
+            screen = term.wait_for(lambda t: "LIVE" in t)
+            assert "ARMED" not in screen
+            os.kill(term.child.pid, signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while term.child.isalive() and time.monotonic() < deadline:
+                term.pump()
+        finally:
+            term.close()
+        assert sim.requests("cancel-all") == [] and len(sim.open_orders()) == 5
