@@ -40,6 +40,9 @@ from .session import ConnState, Session, SessionSettings
 __all__ = ["ConnState", "Desk", "DeskSettings", "Journal"]
 
 SKEW_WARN_MS = 5000
+MAX_UNKNOWN_TYPES = 50
+"""Distinct unknown message types remembered (and logged once each); more are only counted."""
+MAX_UNKNOWN_TYPE_CHARS = 64
 
 
 class Journal(Protocol):
@@ -66,7 +69,8 @@ class DeskSettings(BaseModel):
     ping_interval: float = Field(15.0, gt=0)
     read_only: bool = False
     cancel_on_hangup: bool = False
-    max_frame_bytes: int = 64 * 1024 * 1024
+    max_frame_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Frames larger than this are refused.")
+    max_queue: int = Field(4096, gt=0, description="Frames buffered before the client stops reading the socket.")
     max_final_orders: int = 20_000
     log_lines: int = 5000
     resnapshot_min_interval: float = Field(2.0, ge=0, description="At most one automatic re-snapshot per this many seconds.")
@@ -93,6 +97,7 @@ class Desk:
                 ca_file=settings.ca_file,
                 ping_interval=settings.ping_interval,
                 max_frame_bytes=settings.max_frame_bytes,
+                max_queue=settings.max_queue,
                 reconnect=settings.reconnect,
                 backoff_max=settings.backoff_max,
             ),
@@ -115,6 +120,7 @@ class Desk:
         self._snapshot_due = False
         self._verifying: set[str] = set()
         self._unknown_types: dict[str, int] = {}
+        self._unknown_overflow = False
         self._journal_error_shown = False
         self._changed = asyncio.Event()
         self._housekeeper: asyncio.Task | None = None
@@ -360,10 +366,17 @@ class Desk:
             self.log.add(f"bad frame from server ({event.error}): {event.text[:80]}", "warn")  # type: ignore[union-attr]
         elif kind is Unknown:
             self.counts["unknown"] += 1
-            seen = self._unknown_types.get(event.type, 0)  # type: ignore[union-attr]
-            self._unknown_types[event.type] = seen + 1  # type: ignore[union-attr]
-            if seen == 0:
-                self.log.add(f"ignored message of unknown type {event.type!r} (further ones not logged)", "info")  # type: ignore[union-attr]
+            # Bounded: a server inventing a new type per frame must not grow this map or the log.
+            kind_name = event.type[:MAX_UNKNOWN_TYPE_CHARS]  # type: ignore[union-attr]
+            seen = self._unknown_types.get(kind_name)
+            if seen is not None:
+                self._unknown_types[kind_name] = seen + 1
+            elif len(self._unknown_types) < MAX_UNKNOWN_TYPES:
+                self._unknown_types[kind_name] = 1
+                self.log.add(f"ignored message of unknown type {kind_name!r} (further ones not logged)", "info")
+            elif not self._unknown_overflow:
+                self._unknown_overflow = True
+                self.log.add(f"ignored messages of more than {MAX_UNKNOWN_TYPES} unknown types; no longer logging them", "warn")
         elif kind is AuthResult and not event.ok:  # type: ignore[union-attr]
             self.log.add(f"auth refused: {event.code} {event.error}", "error")  # type: ignore[union-attr]
         elif kind is SubAck and not event.ok:  # type: ignore[union-attr]

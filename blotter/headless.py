@@ -19,6 +19,7 @@ from typing import Any, Callable, TextIO
 import orjson
 
 from .core import State
+from .core.text import safe
 from .core.log import LogLine
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CONNECT = 0, 1, 2, 3, 4
@@ -222,7 +223,8 @@ async def cmd_cancel_all(args: argparse.Namespace) -> int:
             ids = [e.order_id for e in left]
             if not printer.as_json:
                 for e in left:
-                    printer.out.write(f"still open: {e.order.symbol} {e.order.side} {e.order.qty} @ {e.order.price} {e.order_id}\n")
+                    o = e.order
+                    printer.out.write(f"still open: {safe(o.symbol)} {safe(o.side)} {_dec(o.qty)} @ {_dec(o.price)} {safe(o.order_id)}\n")
             return printer.result(f"{len(left)} order(s) still open", EXIT_FAIL, still_open=ids,
                                   request_id=last.request_id if last else None)
         return printer.result("nothing left open", EXIT_OK, symbol=symbol or "ALL", request_id=last.request_id if last else None)
@@ -254,7 +256,8 @@ async def cmd_orders(args: argparse.Namespace) -> int:
         rows = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
         for e in entries:
             o = e.order
-            rows.append((o.symbol, o.side.upper(), o.order_type, _dec(o.price), _dec(o.qty), _dec(o.filled_qty), o.status, o.order_id))
+            rows.append(tuple(safe(v) for v in (o.symbol, o.side.upper(), o.order_type, _dec(o.price), _dec(o.qty),
+                                                 _dec(o.filled_qty), o.status, o.order_id)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         right = {3, 4, 5}
         for r in rows:

@@ -41,6 +41,12 @@ from .protocol.signing import SigningError, auth_headers, now_ms, sign
 
 log = logging.getLogger(__name__)
 
+_wire_log = logging.getLogger(__name__ + ".wire")
+_wire_log.setLevel(logging.INFO)
+"""The websockets library's logger for our connections. Pinned at INFO: at DEBUG the
+library logs the upgrade headers (``x-auth-key``, ``x-auth-signature``) and every frame
+(the ``op:auth`` one carries the key and signature), whatever the root level is."""
+
 
 class ConnState(enum.Enum):
     CONNECTING = "connecting"
@@ -143,7 +149,14 @@ class Session:
 
     # -- sending ---------------------------------------------------------------
     async def send(self, request: Request) -> bool:
-        """Send now. False (and nothing sent) when there is no open connection."""
+        """Send now. False (and nothing sent) unless the session is live: a request
+        never goes out before authentication and subscription are done."""
+        if self.state is not ConnState.LIVE:
+            return False
+        return await self._send(request)
+
+    async def _send(self, request: Request) -> bool:
+        """Send on whatever connection is open (the handshake and keep-alive use this)."""
         ws = self._ws
         if ws is None:
             return False
@@ -218,6 +231,7 @@ class Session:
                 compression=None,
                 proxy=None,
                 user_agent_header="blotter",
+                logger=_wire_log,
             )
         except InvalidStatus as exc:
             code = exc.response.status_code
@@ -230,7 +244,7 @@ class Session:
             self._set_state(ConnState.AUTHENTICATING)
             await self._handshake(ws)
             for channel in s.subscribe:
-                await self.send(Subscribe(channel=channel))
+                await self._send(Subscribe(channel=channel))
             self._set_state(ConnState.LIVE)
             if self._on_live is not None:
                 await self._on_live()
@@ -282,7 +296,7 @@ class Session:
                     return
                 break
             if isinstance(event, ServerPing):
-                await self.send(PongReply())
+                await self._send(PongReply())
             if self._clock() > deadline:
                 raise TimeoutError("no 'connected' message from the server")
         s = self.settings
@@ -292,7 +306,7 @@ class Session:
         except SigningError as exc:
             raise AuthRefused(str(exc)) from None
         request = Auth(time_ms=t, api_key=s.api_key, signature=SecretStr(sig))
-        await self.send(request)
+        await self._send(request)
         while True:
             event = await self._next(ws)
             if isinstance(event, AuthResult) and (event.request_id in (None, request.request_id)):
@@ -300,14 +314,14 @@ class Session:
                     return
                 raise AuthRefused(self._auth_hint(f"code {event.code} {event.error}".strip()))
             if isinstance(event, ServerPing):
-                await self.send(PongReply())
+                await self._send(PongReply())
 
     async def _read(self, ws: ClientConnection) -> None:
         async for raw in ws:
             event = self._deliver(raw)
             kind = type(event)
             if kind is ServerPing:
-                await self.send(PongReply())
+                await self._send(PongReply())
             elif kind is Pong:
                 self._on_pong(event)  # type: ignore[arg-type]
             elif kind is SubAck and not event.ok:  # type: ignore[union-attr]
@@ -334,7 +348,7 @@ class Session:
         while True:
             self._pings.sent.append(self._clock())
             del self._pings.sent[:-4]
-            await self.send(Ping())
+            await self._send(Ping())
             await asyncio.sleep(s.ping_interval)
             if self._last_pong_at is not None and self._clock() - self._last_pong_at > pong_timeout:
                 self.detail = self._closing_reason = f"no pong for {pong_timeout:g} s; reconnecting"
@@ -345,7 +359,12 @@ class Session:
 def describe_failure(exc: BaseException) -> str:
     """One line for a connection failure, no traceback, no secrets."""
     if isinstance(exc, ConnectionClosed):
-        rcvd = exc.rcvd
+        rcvd, sent = exc.rcvd, exc.sent
+        if sent is not None and (rcvd is None or exc.rcvd_then_sent is False):
+            # We closed it (a frame over max_frame_bytes, a protocol error): say so, not "lost".
+            if sent.code == 1009:
+                return f"frame refused: {sent.reason or 'too big'} (max_frame_bytes); reconnecting"
+            return f"connection closed by the client ({sent.code} {sent.reason})".replace(" )", ")")
         if rcvd is not None:
             return f"connection closed by server ({rcvd.code} {rcvd.reason})".replace(" )", ")")
         return "connection lost"
@@ -363,6 +382,9 @@ def describe_failure(exc: BaseException) -> str:
         import ssl
 
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return f"TLS certificate rejected: {exc.verify_message or exc}; use --ca-file for a private CA"
+            why = str(exc.verify_message or exc).rstrip(".")
+            if exc.verify_code in (62, 64):  # host name / IP address mismatch: a CA file would not help
+                return f"TLS certificate rejected: {why}; check the host in the URL"
+            return f"TLS certificate rejected: {why}; use --ca-file for a private CA"
         return f"cannot connect: {exc.strerror or exc}"
     return f"{type(exc).__name__}: {exc}"

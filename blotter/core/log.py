@@ -12,7 +12,25 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+from .text import has_unsafe, safe
+
 Level = Literal["info", "ok", "warn", "error"]
+
+MAX_TEXT = 500
+"""Longest line text kept: a line may quote the exchange, and a 100 kB value must
+not become a 100 kB line (or 5000 of them in memory)."""
+MAX_ID = 64
+"""Longer request/order ids are not ids (those are at most 32 characters): not kept."""
+
+def safe_text(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` with control and bidi characters shown as escapes, at most ``limit`` characters."""
+    return safe(text, limit)
+
+
+def _safe_id(value: str | None) -> str | None:
+    if value is None or len(value) > MAX_ID:
+        return None
+    return safe_text(value) if has_unsafe(value) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +54,10 @@ class EventLog:
         line = LogLine(
             seq=self._seq,
             wall_ms=time.time_ns() // 1_000_000 if wall_ms is None else wall_ms,
-            text=text,
+            text=safe_text(text),
             level=level,
-            request_id=request_id,
-            order_id=order_id,
+            request_id=_safe_id(request_id),
+            order_id=_safe_id(order_id),
         )
         self._lines.append(line)
         return line

@@ -56,6 +56,8 @@ class OrderView:
         self._key_of: dict[str, Key] = {}
         self._dirty = True
         self.full_rebuild_ratio = full_rebuild_ratio
+        self.batch_threshold = 64
+        """More changed orders than this in one sync are folded in one pass."""
         self.version = 0
         """Bumped whenever the rows change order or membership."""
         self.rebuilds = 0
@@ -167,6 +169,34 @@ class OrderView:
             self._key_of[order_id] = new
         return True
 
+    def _reposition_batch(self, changed: set[str], now: float) -> bool:
+        """Many changes at once: drop the moved rows in one pass, then merge the new
+        keys in (two sorted runs: Timsort merges them in linear time)."""
+        moved: set[str] = set()
+        new_keys: list[Key] = []
+        store = self.store
+        key_of = self._key_of
+        for order_id in changed:
+            old = key_of.get(order_id)
+            entry = store.get(order_id)
+            new = sort_key(entry) if entry is not None and self._visible(entry, now) else None
+            if old == new:
+                continue
+            moved.add(order_id)
+            if old is not None:
+                del key_of[order_id]
+            if new is not None:
+                new_keys.append(new)
+                key_of[order_id] = new
+        if not moved:
+            return False
+        keys = [k for k in self._keys if k[-1] not in moved]
+        new_keys.sort()
+        keys.extend(new_keys)
+        keys.sort()
+        self._keys = keys
+        return True
+
     def _expire(self, now: float) -> bool:
         """Hide final orders past their linger; they are the tail of the list."""
         if self._show_final:
@@ -193,6 +223,8 @@ class OrderView:
         if len(changed) > max(256, int(len(self._keys) * self.full_rebuild_ratio)):
             self.rebuild(now)
             result.reordered = True
+        elif len(changed) > self.batch_threshold:
+            result.reordered = self._reposition_batch(changed, now)
         else:
             moved = False
             for order_id in changed:

@@ -55,6 +55,9 @@ SignedAmount = Annotated[Annotated[Decimal, AllowInfNan(False)] | None, BeforeVa
 Text = Annotated[str, BeforeValidator(_to_text)]
 OptText = Annotated[str | None, BeforeValidator(_to_text)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+Short = Annotated[str, Field(min_length=1, max_length=64)]
+"""Ids, symbols, sides and statuses: never long (order ids are 32 characters); a
+longer value is not an order, it is hostile input, and the record is rejected."""
 
 
 class Message(BaseModel):
@@ -67,10 +70,10 @@ class Order(Message):
     """One order record: the ``futures-order`` channel form (short keys) or the
     request-reply form (long keys). Both validate into the same model."""
 
-    order_id: NonEmpty = Field(validation_alias=AliasChoices("orderId", "order_id"))
-    symbol: NonEmpty = Field(validation_alias=AliasChoices("s", "symbol"))
-    side: NonEmpty = Field(validation_alias=AliasChoices("sd", "side"))
-    status: NonEmpty = Field(validation_alias=AliasChoices("st", "status"))
+    order_id: Short = Field(validation_alias=AliasChoices("orderId", "order_id"))
+    symbol: Short = Field(validation_alias=AliasChoices("s", "symbol"))
+    side: Short = Field(validation_alias=AliasChoices("sd", "side"))
+    status: Short = Field(validation_alias=AliasChoices("st", "status"))
     order_type: Text = Field("", validation_alias=AliasChoices("ot", "orderType", "order_type"))
     price: Amount = Field(None, validation_alias=AliasChoices("p", "price", "orderPrice"))
     qty: Amount = Field(None, validation_alias=AliasChoices("q", "orderQty", "qty"))
