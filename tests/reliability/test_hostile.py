@@ -193,12 +193,17 @@ async def test_hostile_snapshot_records(loop_errors, handler_failures):
         assert desk.store.get(GOOD_2).order.side == "Sell"
         for n, text in enumerate(HOSTILE_STRINGS):
             entry = desk.store.get(f"s18f1a2b3c4dU1234567890hst{n:06d}")
+            if len(text) > 64:  # no symbol is that long: rejected as hostile, with a log line
+                assert entry is None
+                assert any(f"hst{n:06d}" in line for line in lines_with(desk, "snapshot: rejected"))
+                continue
             assert entry is not None and entry.order.symbol == text and entry.order.order_type == text
         for n in range(len(BAD_FIELDS)):
             assert f"s18f1a2b3c4dU1234567890bad{n:06d}" not in desk.store
         rejected = lines_with(desk, "snapshot: rejected")
-        assert len(rejected) == len(bad), rejected
-        assert len(desk.store) == 2 + len(HOSTILE_STRINGS)
+        too_long = sum(len(text) > 64 for text in HOSTILE_STRINGS)
+        assert len(rejected) == len(bad) + too_long, rejected
+        assert len(desk.store) == 2 + len(HOSTILE_STRINGS) - too_long
         assert_log_safe(desk)
         assert not handler_failures()
     loop_errors.assert_none()
@@ -228,6 +233,7 @@ async def test_hostile_order_updates(loop_errors, handler_failures):
 
         assert desk.state is ConnState.LIVE and desk.session.connections == 1
         rejected = [l.text for l in desk.log.lines()[before:] if l.text.startswith("rejected futures-order")]
+        sent_bad += sum(len(text) > 64 for text in HOSTILE_STRINGS)  # no symbol is that long: rejected
         assert len(rejected) == sent_bad, rejected
         assert desk.counts["invalid"] == sent_bad
         g1 = desk.store.get(GOOD_1).order
@@ -235,8 +241,11 @@ async def test_hostile_order_updates(loop_errors, handler_failures):
         g2 = desk.store.get(GOOD_2).order
         assert (g2.status, g2.filled_qty) == ("PartiallyFilled", Decimal("0.1"))
         for n, text in enumerate(HOSTILE_STRINGS):
-            o = desk.store.get(f"s18f1a2b3c4dU1234567890upd{n:06d}").order
-            assert o.symbol == text and o.error == text
+            entry = desk.store.get(f"s18f1a2b3c4dU1234567890upd{n:06d}")
+            if len(text) > 64:
+                assert entry is None
+                continue
+            assert entry.order.symbol == text and entry.order.error == text
         assert_log_safe(desk)
         assert not handler_failures()
     loop_errors.assert_none()
