@@ -1,0 +1,412 @@
+"""The blotter's Textual app: one screen, driven by a :class:`~blotter.desk.Desk`.
+
+The desk folds every frame into its store, tracker and log synchronously; this app
+never gets a message per frame. It *polls* (``poll_hz`` times a second) and redraws
+only when ``store.version``, ``tracker.version`` or ``log.last_seq`` moved, plus
+ten times a second while a PENDING CANCEL age or a row highlight is on screen, and
+once a second for ages and staleness.
+
+Key presses go straight to the desk: ``c`` awaits ``desk.cancel_order`` in the
+action itself, before any redraw.
+
+Use :func:`make_app` — the CLI, the demo and the tests all build the app with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.filter import Monochrome
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from ..core import State
+from ..core.view import OrderView
+from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
+from .settings import UiSettings
+from .text import safe
+from .themes import Theme, load_theme, theme_variables
+from .widgets import LogPane, OrdersTable, StatusBar
+from .widgets.orders_table import fmt_amount, fmt_time
+from .widgets.status_bar import build_status
+
+if TYPE_CHECKING:
+    from ..desk import Desk
+
+__all__ = ["BlotterApp", "UiSettings", "make_app"]
+
+READ_ONLY_MESSAGE = "read-only: cancel keys are disabled"
+MOVED_GUARD = 1.0
+"""Seconds after the cursor jumped by itself (its order left the view) during which
+``c`` sends nothing: the trader may not have seen which order is selected now."""
+
+
+class BlotterApp(App[None]):
+    CSS_PATH = "blotter.tcss"
+    TITLE = "blotter"
+    ENABLE_COMMAND_PALETTE = False
+
+    # Footer labels are short so all of them fit at 80 columns; the ? screen shows the tooltips.
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Show every key and its binding id",
+                id="blotter.help"),
+        Binding("c", "cancel", "Cancel", tooltip="Cancel the selected order now (no confirmation)",
+                id="blotter.cancel"),
+        Binding("X", "cancel_all", "All", key_display="X",
+                tooltip="Cancel ALL open orders on every symbol (asks first)", id="blotter.cancel_all"),
+        Binding("s", "cancel_symbol", "Symbol",
+                tooltip="Cancel all open orders on the selected order's symbol (asks first)",
+                id="blotter.cancel_symbol"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                tooltip="Filter by symbol or order-id substring (Enter applies, Esc clears)", id="blotter.filter"),
+        Binding("f", "toggle_final", "Finals", tooltip="Show / hide final orders older than the linger time",
+                id="blotter.toggle_final"),
+        Binding("l", "log_filter", "Log", tooltip="Log pane: only the selected order's lines / all lines",
+                id="blotter.log_filter"),
+        Binding("r", "refresh", "Refresh", tooltip="Re-request the open-orders snapshot", id="blotter.refresh"),
+        Binding("q", "quit_blotter", "Quit", tooltip="Quit (asks what to do with open orders)", id="blotter.quit"),
+        Binding("ctrl+q", "quit_blotter", "Quit", show=False, priority=True,
+                tooltip="Quit (asks what to do with open orders)", id="blotter.quit_ctrl"),
+    ]
+
+    def __init__(self, desk: Desk, settings: UiSettings, theme: Theme,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.desk = desk
+        self.settings = settings
+        self.blotter_theme = theme
+        self.clock: Callable[[], float] = clock or getattr(desk, "clock", None) or getattr(desk, "_clock", None) or time.monotonic
+        super().__init__()
+        if settings.no_color and not self.no_color:
+            self.no_color = True
+            self._filters.append(Monochrome())
+        self.register_theme(theme.to_textual())
+        self.theme = theme.textual_name
+        if settings.keymap:
+            self.set_keymap(settings.keymap)
+        self.view = OrderView(desk.store, final_linger=settings.final_linger, show_final=settings.show_final)
+        self.session_error: str | None = None
+        self.quitting = False
+        self._seen = (-1, -1, -1)
+        self._next_slow = 0.0
+        self._next_fast = 0.0
+        self._status_key: Any = None
+        self._open_cached = 0
+        self._open_version = -1
+        self._open_at = 0.0
+        self._detail_key: Any = None
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return theme_variables(self.blotter_theme)
+
+    # -- widgets -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        utc = self.settings.clock == "utc"
+        # Widgets are kept by reference: the poll must reach them while a modal
+        # screen is on top (queries look at the active screen).
+        self.status_bar = StatusBar(id="status")
+        self.banner = Static("", id="banner")
+        self.table = OrdersTable(self.view, self.desk.tracker, self.blotter_theme, clock=self.clock,
+                                 highlight=self.settings.highlight, utc=utc, frozen=self.settings.frozen, id="orders")
+        self.detail = Static("", id="detail")
+        self.log_pane = LogPane(self.desk.log, self.blotter_theme, max_lines=self.settings.log_lines, utc=utc,
+                                frozen=self.settings.frozen, id="log")
+        yield self.status_bar
+        yield self.banner
+        yield self.table
+        yield self.detail
+        yield self.log_pane
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.log_pane.border_title = "Log"
+        self.table.focus()
+        self.run_worker(self.desk.run(), name="session", group="session", exit_on_error=False)
+        self.set_interval(1 / self.settings.poll_hz, self.poll)
+        self.poll()
+
+    async def on_unmount(self) -> None:
+        try:
+            await self.desk.stop()
+        except Exception:  # noqa: BLE001 - shutting down anyway
+            pass
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "session":
+            return
+        if event.state is WorkerState.ERROR:
+            self.session_error = " ".join(f"{type(worker.error).__name__}: {worker.error}".split())
+            self.desk.log.add(f"session failed: {self.session_error}", "error")
+        elif event.state is WorkerState.SUCCESS and not self.quitting:
+            self.desk.log.add("session ended", "warn")
+
+    # -- drawing: poll the desk -------------------------------------------------------------
+    def poll(self, force: bool = False) -> None:
+        """Redraw what changed since the last poll (called ``poll_hz`` times a second)."""
+        if not self.table.is_mounted or self.quitting:
+            return
+        desk = self.desk
+        now = self.clock()
+        seen = (desk.store.version, desk.tracker.version, desk.log.last_seq)
+        slow = force or now >= self._next_slow
+        if slow:
+            self._next_slow = now + 1.0
+        table = self.table
+        if seen[0] != self._seen[0] or slow:
+            table.apply(self.view.sync(now))
+        if seen[1] != self._seen[1]:
+            table.refresh()
+        if seen[2] != self._seen[2]:
+            self.log_pane.sync()
+        if (table.pending_visible or now < table.highlight_until + 0.1) and now >= self._next_fast:
+            self._next_fast = now + 0.1
+            table.refresh()
+        count_due = self._open_version != seen[0] and now - self._open_at >= 1.0
+        if seen != self._seen or slow or count_due:
+            self._update_status(now)
+            self._update_detail(now)
+        self._seen = seen
+
+    def _update_status(self, now: float) -> None:
+        desk = self.desk
+        open_count = self._open_count(now)
+        frozen = self.settings.frozen
+        key = (desk.state, desk.attempt, desk.account, open_count, self.session_error, desk.read_only,
+               desk.cancel_on_hangup, desk.detail, None if frozen else int(now * 10) // 10,
+               desk.rtt_ms, desk.skew_ms)
+        if key != self._status_key:
+            self._status_key = key
+            self.status_bar.update(
+                build_status(desk, self.blotter_theme, now, open_count, frozen=frozen, session_error=self.session_error)
+            )
+        # staleness: banner above the table and a red table border
+        banner = self.banner
+        table = self.table
+        stale = desk.is_stale(now)
+        text = ""
+        if stale:
+            if frozen or desk.last_frame_at is None:
+                text = f"STALE — no data for more than {desk.stale_after:g} s"
+            else:
+                text = f"STALE — no data for {now - desk.last_frame_at:.0f} s"
+        elif desk.state.name != "LIVE" and len(desk.store):
+            text = f"NOT LIVE — {state_words(desk)}: the orders shown may be out of date"
+        banner.update(Text(text))
+        banner.set_class(bool(text), "-on")
+        table.set_class(bool(text), "-stale")
+        shown = len(self.view)
+        title = f"Orders — {self.view.open_count()} open, {shown} shown"
+        if self.view.filter:
+            title += f" — filter {safe(self.view.filter, 40)!r}"
+        title += " — all finals" if self.view.show_final else f" — finals {self.settings.final_linger:g} s"
+        table.border_title = Text(text) if text else Text(title)
+        self._update_position()
+
+    def _open_count(self, now: float) -> int:
+        """Open orders in the store. Unfiltered, every open order is a row of the view
+        (open rows sort first): O(log n). Filtered, the store is counted, O(orders), at
+        most once a second."""
+        if not self.view.filter:
+            self._open_version = self.desk.store.version
+            return self.view.open_count()
+        version = self.desk.store.version
+        if version != self._open_version and (now - self._open_at >= 1.0 or self._open_version < 0):
+            self._open_cached = self.desk.store.open_count()
+            self._open_version = version
+            self._open_at = now
+        return self._open_cached
+
+    def _update_position(self) -> None:
+        table = self.table
+        shown = len(self.view)
+        table.border_subtitle = Text(f"row {table.cursor_row + 1}/{shown}" if shown else "no orders")
+
+    def _update_detail(self, now: float) -> None:
+        """The selected order in full (the table may show only the tail of its id)."""
+        table = self.table
+        oid = table.selected_id
+        entry = self.desk.store.get(oid) if oid else None
+        req = self.desk.tracker.cancel_for(oid) if oid else None
+        key = (oid, entry.order if entry else None, entry.missing if entry else None,
+               req.state if req else None, int(now * 10), self.log_pane.order_filter)
+        if key == self._detail_key:
+            return
+        self._detail_key = key
+        detail = self.detail
+        if entry is None:
+            detail.update(Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)"))
+            return
+        o = entry.order
+        status, _ = table.status_of(entry, now)
+        t = Text("▶ ")
+        t.append(safe(o.order_id, 64), style="bold")
+        t.append(f"  {safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
+                 f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}"
+                 f"  filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}  {status}"
+                 f"  created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}")
+        if req is not None:
+            t.append(f"  last cancel {req.request_id}: {req.state.value}")
+        detail.update(t)
+        self.log_pane.border_title = (
+            Text(f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)")
+            if self.log_pane.order_filter else Text("Log")
+        )
+
+    def on_orders_table_selection_changed(self, event: OrdersTable.SelectionChanged) -> None:
+        self._update_detail(self.clock())
+        self._update_position()
+
+    # -- actions: cancels go straight to the desk ------------------------------------------------
+    async def action_cancel(self) -> None:
+        """Cancel the selected order now (no confirmation)."""
+        if self.desk.read_only:
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
+            return
+        table = self.table
+        order_id = table.selected_id
+        if order_id is None:
+            self.desk.log.add("cancel: no order selected; nothing sent", "warn")
+            return
+        moved = table.implicit_move
+        if moved is not None and self.clock() - moved[1] < MOVED_GUARD:
+            self.desk.log.add(
+                f"cancel: nothing sent — {moved[0]} just left the view and the cursor moved to {order_id}; "
+                "press c again to cancel it", "warn", order_id=order_id)
+            table.implicit_move = None
+            return
+        await self.desk.cancel_order(order_id)
+
+    def _confirm_text(self, symbol: str | None) -> Text:
+        entries = self.desk.store.open_by_symbol(symbol)
+        counts = Counter(e.order.symbol for e in entries)
+        n = len(entries)
+        scope = f" on {safe(symbol, 40)}" if symbol else ""
+        if n == 0:
+            text = Text(f"No open orders known{scope}. Send cancel-all{scope} anyway?", style="bold")
+        else:
+            text = Text(f"Cancel ALL {n} open order{'s' if n != 1 else ''}{scope}?", style="bold")
+        if counts:
+            listing = ", ".join(f"{safe(s, 40)} {c}" for s, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+            text.append("\n" + listing)
+        return text
+
+    def action_cancel_all(self) -> None:
+        if self.desk.read_only:
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
+            return
+        self._ask_cancel_all(None)
+
+    def action_cancel_symbol(self) -> None:
+        if self.desk.read_only:
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
+            return
+        oid = self.table.selected_id
+        entry = self.desk.store.get(oid) if oid else None
+        if entry is None:
+            self.desk.log.add("cancel symbol: no order selected; nothing sent", "warn")
+            return
+        self._ask_cancel_all(entry.order.symbol)
+
+    def _ask_cancel_all(self, symbol: str | None) -> None:
+        async def answered(yes: bool | None) -> None:
+            if yes:
+                await self.desk.cancel_all(symbol)
+            else:
+                self.desk.log.add(f"cancel-all {safe(symbol, 40) if symbol else 'ALL symbols'}: aborted, nothing sent")
+
+        title = f"Cancel all on {safe(symbol, 40)}" if symbol else "Cancel ALL"
+        self.push_screen(ConfirmScreen(self._confirm_text(symbol), title=title), answered)
+
+    def action_filter(self) -> None:
+        def done(value: str | None) -> None:
+            self.view.set_filter(value or "")
+            self.poll(force=True)
+
+        self.push_screen(FilterScreen(self.view.filter), done)
+
+    def action_toggle_final(self) -> None:
+        self.view.set_show_final(not self.view.show_final)
+        self.poll(force=True)
+
+    async def action_refresh(self) -> None:
+        await self.desk.refresh()
+
+    def action_log_filter(self) -> None:
+        pane = self.log_pane
+        if pane.order_filter is None and self.table.selected_id is not None:
+            pane.set_order_filter(self.table.selected_id)
+        else:
+            pane.set_order_filter(None)
+        self._detail_key = None
+        self._update_detail(self.clock())
+
+    def action_help(self) -> None:
+        rows = []
+        for key, active in self.screen.active_bindings.items():
+            b = active.binding
+            if b.system or not b.description:
+                continue
+            rows.append((self.get_key_display(b), b.tooltip or b.description, b.id or ""))
+        rows.sort(key=lambda r: (not r[2].startswith("blotter."), r[2]))
+        self.push_screen(HelpScreen(rows))
+
+    async def action_quit_blotter(self) -> None:
+        open_count = self.desk.store.open_count()
+        in_flight = len(self.desk.tracker.in_flight())
+        if open_count == 0 and in_flight == 0:
+            await self.shutdown()
+            return
+
+        async def chosen(choice: QuitChoice | None) -> None:
+            if choice is QuitChoice.LEAVE:
+                await self.shutdown()
+            elif choice is QuitChoice.CANCEL_ALL:
+                self.run_worker(self._cancel_all_then_quit(), group="quit", exit_on_error=False)
+
+        self.push_screen(QuitScreen(open_count, in_flight, read_only=self.desk.read_only), chosen)
+
+    async def _cancel_all_then_quit(self) -> None:
+        """Quit only once the cancel-all is confirmed; otherwise stay and say why."""
+        tracked = await self.desk.cancel_all(None)
+        if tracked is None:
+            self.notify("cancel-all was not sent: not quitting", severity="error")
+            return
+        self.notify(f"{tracked.request_id}: cancelling all open orders before quitting…")
+        deadline = self.clock() + self.desk.tracker.timeout + 1.0
+        while tracked.in_flight and self.clock() < deadline:
+            await asyncio.sleep(0.05)
+        if tracked.state is State.CONFIRMED:
+            await self.shutdown()
+            return
+        why = f"{tracked.request_id} cancel-all {tracked.state.value}: orders may still be open — not quitting"
+        self.desk.log.add(why, "error", request_id=tracked.request_id)
+        self.notify(why, severity="error", timeout=10)
+
+    async def shutdown(self) -> None:
+        self.quitting = True
+        try:
+            await self.desk.stop()
+        finally:
+            self.exit()
+
+
+def state_words(desk: Any) -> str:
+    words = str(desk.state.value)
+    if desk.state.name == "RECONNECTING":
+        words += f" (attempt {desk.attempt})"
+    return words
+
+
+def make_app(desk: Desk, settings: UiSettings | None = None, *, clock: Callable[[], float] | None = None) -> BlotterApp:
+    """The one way to build the app (CLI, demo, tests). Raises
+    :class:`~blotter.ui.themes.UnknownTheme` / :class:`~blotter.ui.themes.ThemeFileError`
+    for a bad theme before anything is drawn."""
+    settings = settings or UiSettings()
+    theme = load_theme(settings.theme, settings.theme_dir)
+    return BlotterApp(desk, settings, theme, clock=clock)

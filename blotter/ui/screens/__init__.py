@@ -1,0 +1,8 @@
+"""Modal screens: confirmation, quit, filter, help."""
+
+from .confirm import ConfirmScreen
+from .filter import FilterScreen
+from .help import HelpScreen
+from .quit import QuitChoice, QuitScreen
+
+__all__ = ["ConfirmScreen", "FilterScreen", "HelpScreen", "QuitChoice", "QuitScreen"]

@@ -1,0 +1,213 @@
+"""Themes: colour files in ``themes/`` (TOML), loaded into a :class:`Theme`.
+
+Search order for a theme named ``NAME``:
+
+1. ``user_dir/NAME.toml`` (the ``themes/`` folder in the user's config dir: a
+   trader can add a theme, or override a built-in one, by dropping a file there);
+2. the built-in folder: ``<repo>/themes`` for a source or editable install, else
+   ``blotter/_themes`` inside an installed wheel (pyproject force-includes it).
+
+A theme defines every colour the UI uses (see ``themes/dark.toml``). Each state is
+also spelled out in text, so no theme ever carries meaning by colour alone.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.color import Color, ColorParseError
+from rich.style import Style
+from textual.theme import Theme as TextualTheme
+
+import blotter
+
+DEFAULT_THEME = "dark"
+
+
+def builtin_dir() -> Path:
+    """The folder of built-in themes (source checkout first, then the wheel copy)."""
+    here = Path(blotter.__file__).resolve().parent
+    source = here.parent / "themes"
+    if source.is_dir():
+        return source
+    return here / "_themes"
+
+
+class UnknownTheme(ValueError):
+    """No theme of that name; the message is one line listing the valid names."""
+
+
+class ThemeFileError(ValueError):
+    """A theme file that cannot be used; the message is one line naming the file."""
+
+
+def _check_color(value: str) -> str:
+    try:
+        Color.parse(value)
+    except ColorParseError:
+        raise ValueError(f"not a colour: {value!r}") from None
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _colour(cls, v: str) -> str:
+        return _check_color(v)
+
+
+class Colors(_Section):
+    background: str
+    foreground: str
+    surface: str
+    header: str
+    header_background: str
+    accent: str
+    buy: str
+    sell: str
+    highlight: str
+    cursor: str
+    stale: str
+    dim: str
+
+
+class StatusColors(_Section):
+    New: str
+    PartiallyFilled: str
+    Filled: str
+    Canceled: str
+    Rejected: str
+    PendingNew: str
+    NotOpen: str
+    pending_cancel: str
+    unknown: str
+
+
+class LogColors(_Section):
+    info: str
+    ok: str
+    warn: str
+    error: str
+
+
+class Theme(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    dark: bool = True
+    colors: Colors
+    status: StatusColors
+    log: LogColors
+    path: Path | None = Field(None, exclude=True)
+
+    # -- rich styles for line-API widgets ------------------------------------------
+    def status_style(self, status: str) -> Style:
+        key = {"PENDING CANCEL": "pending_cancel", "UNKNOWN": "unknown"}.get(status, status)
+        color = getattr(self.status, key, None) if key in StatusColors.model_fields else None
+        return Style(color=color or self.colors.foreground)
+
+    def side_style(self, side: str) -> Style:
+        s = side.lower()
+        if s == "buy":
+            return Style(color=self.colors.buy, bold=True)
+        if s == "sell":
+            return Style(color=self.colors.sell, bold=True)
+        return Style(color=self.colors.foreground)
+
+    def log_style(self, level: str) -> Style:
+        return Style(color=getattr(self.log, level, self.log.info))
+
+    @property
+    def textual_name(self) -> str:
+        return f"blotter-{self.name}"
+
+    def to_textual(self) -> TextualTheme:
+        """The same colours as a Textual theme (CSS variables ``$blotter-*``)."""
+        c = self.colors
+        return TextualTheme(
+            name=self.textual_name,
+            primary=c.accent,
+            accent=c.accent,
+            foreground=c.foreground,
+            background=c.background,
+            surface=c.surface,
+            panel=c.header_background,
+            error=c.stale,
+            warning=self.log.warn,
+            success=self.log.ok,
+            dark=self.dark,
+            variables=theme_variables(self),
+        )
+
+
+def theme_variables(theme: Theme) -> dict[str, str]:
+    c = theme.colors
+    return {
+        "blotter-stale": c.stale,
+        "blotter-header": c.header,
+        "blotter-header-background": c.header_background,
+        "blotter-buy": c.buy,
+        "blotter-sell": c.sell,
+        "blotter-dim": c.dim,
+        "blotter-cursor": c.cursor,
+        "blotter-highlight": c.highlight,
+        "blotter-warn": theme.log.warn,
+        "blotter-error": theme.log.error,
+    }
+
+
+def _dirs(user_dir: Path | None) -> list[Path]:
+    dirs = []
+    if user_dir is not None:
+        dirs.append(Path(user_dir))
+    dirs.append(builtin_dir())
+    return dirs
+
+
+def list_themes(user_dir: Path | None = None) -> list[str]:
+    """Names of every theme found (user themes and built-in ones), sorted."""
+    names: set[str] = set()
+    for d in _dirs(user_dir):
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.toml") if p.is_file())
+    return sorted(names)
+
+
+def load_theme_file(path: Path) -> Theme:
+    """Load one theme file; any problem is a one-line :class:`ThemeFileError`."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ThemeFileError(f"theme file {path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ThemeFileError(f"theme file {path}: not valid TOML: {' '.join(str(exc).split())}") from None
+    data.setdefault("name", path.stem)
+    data["name"] = path.stem  # the file name is the theme's name
+    try:
+        theme = Theme.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in errors[:5]
+        ) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
+        raise ThemeFileError(f"theme file {path}: {problems}") from None
+    return theme.model_copy(update={"path": path})
+
+
+def load_theme(name: str, user_dir: Path | None = None) -> Theme:
+    """The theme ``name`` (user dir first, then built-in); a path to a ``.toml`` file
+    also works. Raises :class:`UnknownTheme` or :class:`ThemeFileError`."""
+    candidate = Path(name)
+    if name.endswith(".toml") and candidate.is_file():
+        return load_theme_file(candidate)
+    if "/" not in name and "\\" not in name and name not in ("", ".", ".."):
+        for d in _dirs(user_dir):
+            path = d / f"{name}.toml"
+            if path.is_file():
+                return load_theme_file(path)
+    valid = ", ".join(list_themes(user_dir)) or "(none found)"
+    raise UnknownTheme(f"unknown theme {name!r}; valid themes: {valid}")

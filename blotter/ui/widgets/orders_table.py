@@ -1,0 +1,469 @@
+"""The orders table: a virtual table on Textual's line API.
+
+Only the rows on screen are drawn, straight from the order store through
+:class:`~blotter.core.view.OrderView` (the sorted, filtered id list), so 100,000
+orders cost no more to draw than 40. No per-cell widgets, no DataTable.
+
+The cursor is pinned to an **order id**, never to a row number: when rows are
+inserted, removed or re-sorted, the cursor follows the same order (and the screen
+scrolls with it so the row stays where the trader's eyes are). If that order leaves
+the view, the cursor moves to the row now at its place; nothing is ever cancelled
+implicitly.
+
+Columns collapse on narrow screens in this order: TYPE, AVG PRICE, TIME are
+dropped, then ORDER ID shrinks to its last characters (``…`` + tail; the full id is
+always on the detail line under the table), then FILLED is dropped. Values are
+never cut silently: a value wider than its column's cap ends with ``…``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable, Literal
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...core import NOT_OPEN, OrderEntry, RequestTracker
+from ...core.view import OrderView, ViewChange
+from ..text import safe
+from ..themes import Theme
+
+Align = Literal["left", "right"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    align: Align = "left"
+    min_width: int = 0
+    cap: int = 30
+    """Widest the column grows; longer values end with '…'."""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("time", "TIME", min_width=8, cap=12),
+    Column("symbol", "SYMBOL", min_width=8, cap=20),
+    Column("side", "SIDE", min_width=4, cap=8),
+    Column("type", "TYPE", min_width=5, cap=12),
+    Column("price", "PRICE", "right", min_width=5),
+    Column("qty", "QTY", "right", min_width=3),
+    Column("filled", "FILLED", "right", min_width=3),
+    Column("avg", "AVG PRICE", "right", min_width=5),
+    Column("status", "STATUS", min_width=20, cap=24),
+    Column("id", "ORDER ID", min_width=32, cap=40),
+)
+BY_KEY = {c.key: c for c in COLUMNS}
+DROP_ORDER = ("type", "avg", "time")
+"""Dropped first, in this order, when the table is too narrow."""
+ID_MIN_TAIL = 9
+"""Narrowest the ORDER ID column gets ('…' + last 8 characters)."""
+GUTTER = 1
+SEP = 1
+WIDE_SEP = 2
+"""Gap between columns when everything fits with it."""
+
+
+def fmt_amount(value: Decimal | None) -> str:
+    """An exact decimal string: never float, never scientific notation; absent is '–'."""
+    if value is None:
+        return "–"
+    return format(value, "f")
+
+
+def fmt_time(ms: int | None, utc: bool) -> str:
+    if ms is None:
+        return "–"
+    seconds = ms / 1000
+    t = time.gmtime(seconds) if utc else time.localtime(seconds)
+    return time.strftime("%H:%M:%S", t)
+
+
+def fit(text: str, width: int, align: Align = "left") -> str:
+    """``text`` in exactly ``width`` cells; cut text ends with '…' (never cut silently)."""
+    n = cell_len(text)
+    if n > width:
+        return set_cell_size(text, max(width - 1, 0)) + ("…" if width > 0 else "")
+    if align == "right":
+        return " " * (width - n) + text
+    return text + " " * (width - n)
+
+
+def tail(text: str, width: int) -> str:
+    """The last characters of ``text`` in ``width`` cells, led by '…' when cut."""
+    if cell_len(text) <= width:
+        return text + " " * (width - cell_len(text))
+    return "…" + text[-(width - 1):] if width > 1 else "…"
+
+
+def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]], bool, int]:
+    """Columns and widths that fit ``width`` cells, whether ORDER ID shows its tail
+    only, and the gap between columns."""
+    keys = [c.key for c in COLUMNS]
+
+    def total(ks: list[str], w: dict[str, int], sep: int = SEP) -> int:
+        return GUTTER + sum(w[k] for k in ks) + sep * max(len(ks) - 1, 0)
+
+    if total(keys, natural, WIDE_SEP) <= width:
+        return [(c, natural[c.key]) for c in COLUMNS], False, WIDE_SEP
+
+    widths = dict(natural)
+    for key in DROP_ORDER:
+        if total(keys, widths) <= width:
+            break
+        keys.remove(key)
+    id_tail = False
+    over = total(keys, widths) - width
+    if over > 0:
+        new_id = max(widths["id"] - over, ID_MIN_TAIL)
+        id_tail = new_id < natural["id"]
+        widths["id"] = new_id
+    if total(keys, widths) > width and "filled" in keys:
+        keys.remove("filled")
+        # give the freed room back to the order id
+        spare = width - total(keys, widths)
+        if spare > 0 and id_tail:
+            widths["id"] = min(natural["id"], widths["id"] + spare)
+            id_tail = widths["id"] < natural["id"]
+    over = total(keys, widths) - width
+    if over > 0:
+        widths["symbol"] = max(widths["symbol"] - over, 6)
+    return [(BY_KEY[k], widths[k]) for k in keys], id_tail, SEP
+
+
+class OrdersTable(ScrollView, can_focus=True):
+    """The main pane. Reads the store; holds only view state (cursor, scroll)."""
+
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False, id="orders.up"),
+        Binding("down", "cursor_down", "Down", show=False, id="orders.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="orders.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="orders.page_down"),
+        Binding("home", "first", "First row", show=False, id="orders.first"),
+        Binding("end", "last", "Last row", show=False, id="orders.last"),
+    ]
+
+    DEFAULT_CSS = """
+    OrdersTable {
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+    }
+    """
+
+    class SelectionChanged(Message):
+        def __init__(self, order_id: str | None) -> None:
+            super().__init__()
+            self.order_id = order_id
+
+    def __init__(
+        self,
+        view: OrderView,
+        tracker: RequestTracker,
+        theme: Theme,
+        clock: Callable[[], float] = time.monotonic,
+        highlight: float = 1.0,
+        utc: bool = False,
+        frozen: bool = False,
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.view = view
+        self.tracker = tracker
+        self.blotter_theme = theme
+        self.clock = clock
+        self.highlight = 0.0 if frozen else highlight
+        self.utc = utc
+        self.frozen = frozen
+        self.selected_id: str | None = None
+        self._index = 0
+        self.implicit_move: tuple[str, float] | None = None
+        """(order id that left the view, when): the cursor moved by itself, not by the trader."""
+        self._natural: dict[str, int] = {c.key: max(c.min_width, len(c.title)) for c in COLUMNS}
+        self._layout: list[tuple[Column, int]] = []
+        self._id_tail = False
+        self._sep = SEP
+        self._layout_width = -1
+        self._rows: dict[str, tuple[dict[str, str], OrderEntry]] = {}
+        self._pending_all: dict[str, float] = {}
+        self._pending_all_version = -1
+        self._now = 0.0
+        self.highlight_until = 0.0
+        """Monotonic time until which some visible row is highlighted (needs redraws)."""
+        self.pending_visible = False
+        """A visible row shows a PENDING CANCEL age (needs redraws ten times a second)."""
+        self._styles: dict[str, Style] = {}
+        self._build_styles()
+
+    # -- theme -------------------------------------------------------------------
+    def set_theme(self, theme: Theme) -> None:
+        self.blotter_theme = theme
+        self._build_styles()
+        self.refresh()
+
+    def _build_styles(self) -> None:
+        t = self.blotter_theme
+        self._styles = {
+            "header": Style(color=t.colors.accent, bold=True),
+            "cursor": Style(bgcolor=t.colors.cursor),
+            "highlight": Style(bgcolor=t.colors.highlight),
+            "dim": Style(color=t.colors.dim),
+            "fg": Style(color=t.colors.foreground),
+        }
+
+    # -- selection (pinned to the order id) -----------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self.view)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._index
+
+    def select(self, order_id: str | None) -> None:
+        """Put the cursor on ``order_id`` (if shown)."""
+        index = self.view.index_of(order_id)
+        if index is not None:
+            self._move_to(index)
+
+    def _move_to(self, index: int) -> None:
+        n = len(self.view)
+        if n == 0:
+            self._set_selected(None, 0)
+            return
+        index = min(max(index, 0), n - 1)
+        self.implicit_move = None
+        self._set_selected(self.view[index], index)
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _set_selected(self, order_id: str | None, index: int) -> None:
+        self._index = index
+        if order_id != self.selected_id:
+            self.selected_id = order_id
+            self.post_message(self.SelectionChanged(order_id))
+
+    @property
+    def _page(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)
+
+    def _scroll_to_cursor(self) -> None:
+        page = self._page
+        top = round(self.scroll_y)
+        if self._index < top:
+            self.scroll_y = self._index
+        elif self._index > top + page - 1:
+            self.scroll_y = self._index - page + 1
+
+    def action_cursor_up(self) -> None:
+        self._move_to(self._index - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move_to(self._index + 1)
+
+    def action_page_up(self) -> None:
+        self._move_to(self._index - self._page)
+
+    def action_page_down(self) -> None:
+        self._move_to(self._index + self._page)
+
+    def action_first(self) -> None:
+        self._move_to(0)
+
+    def action_last(self) -> None:
+        self._move_to(len(self.view) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < 1:
+            return
+        index = round(self.scroll_y) + offset.y - 1
+        if 0 <= index < len(self.view):
+            self._move_to(index)
+
+    # -- folding view changes ---------------------------------------------------------
+    def apply(self, change: ViewChange) -> None:
+        """After ``view.sync``: keep the cursor on its order, resize, redraw if needed."""
+        old_index = self._index
+        if change.reordered:
+            previous = self.selected_id
+            order_id, index = self.view.follow(previous, old_index)
+            if previous is not None and order_id != previous:
+                # the selected order left the view: the cursor jumped to a neighbour
+                self.implicit_move = (previous, self.clock())
+            top = round(self.scroll_y)
+            self._set_selected(order_id, index)
+            self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
+            if order_id is not None:
+                # keep the selected row on the same screen line while rows move above it
+                self.scroll_y = max(0, top + (index - old_index))
+                self._scroll_to_cursor()
+            self.refresh()
+        elif change.changed:
+            visible = self._visible_range()
+            index_of = self.view.index_of
+            for order_id in change.changed:
+                index = index_of(order_id)
+                if index is not None and index in visible:
+                    self.refresh()
+                    break
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
+        self._scroll_to_cursor()
+
+    # -- cells -----------------------------------------------------------------------------
+    def _pending_cancel_all(self) -> dict[str, float]:
+        """order id → sent_at of an in-flight cancel-all targeting it (per tracker version)."""
+        if self._pending_all_version != self.tracker.version:
+            pending: dict[str, float] = {}
+            for t in self.tracker.in_flight():
+                if t.action == "cancel-all":
+                    for oid in t.targets - t.confirmed:
+                        pending.setdefault(oid, t.sent_at)
+            self._pending_all = pending
+            self._pending_all_version = self.tracker.version
+        return self._pending_all
+
+    def status_of(self, entry: OrderEntry, now: float) -> tuple[str, str]:
+        """(text, theme key) of the STATUS cell: the store's status, or the fate of a
+        cancel in flight for an open order."""
+        if not entry.is_open:
+            status = entry.status
+            return ("NOT OPEN", "NotOpen") if status == NOT_OPEN else (safe(status, 24), status)
+        oid = entry.order_id
+        t = self.tracker.pending_cancel(oid)
+        sent_at = t.sent_at if t is not None else self._pending_cancel_all().get(oid)
+        if sent_at is not None:
+            age = 0.0 if self.frozen else max(now - sent_at, 0.0)
+            return f"PENDING CANCEL {age:.1f}s", "pending_cancel"
+        t = self.tracker.timed_out_cancel(oid)
+        if t is not None and t.final_status is None:
+            return "UNKNOWN", "unknown"
+        return safe(entry.status, 24), entry.status
+
+    def cells(self, entry: OrderEntry, now: float) -> dict[str, str]:
+        o = entry.order
+        side = safe(o.side, 8).upper()
+        status, _ = self.status_of(entry, now)
+        return {
+            "time": fmt_time(o.create_time_ms if o.create_time_ms is not None else o.exec_time_ms, self.utc),
+            "symbol": safe(o.symbol, 40),
+            "side": side,
+            "type": safe(o.order_type, 16) or "–",
+            "price": fmt_amount(o.price),
+            "qty": fmt_amount(o.qty),
+            "filled": fmt_amount(o.filled_qty),
+            "avg": fmt_amount(o.avg_price),
+            "status": status,
+            "id": safe(o.order_id, 64),
+        }
+
+    def _visible_range(self) -> range:
+        top = round(self.scroll_y)
+        return range(top, min(top + self._page, len(self.view)))
+
+    def _prepare(self) -> None:
+        """Cells of the rows on screen; widen columns that need it; lay out."""
+        now = self._now = self.clock()
+        rows: dict[str, tuple[dict[str, str], OrderEntry]] = {}
+        natural = self._natural
+        grew = False
+        pending = False
+        hl_until = 0.0
+        store = self.view.store
+        for index in self._visible_range():
+            oid = self.view[index]
+            entry = store.get(oid)
+            if entry is None:
+                continue
+            cells = self.cells(entry, now)
+            rows[oid] = (cells, entry)
+            if cells["status"].startswith("PENDING"):
+                pending = True
+            if self.highlight and now - entry.changed_at < self.highlight:
+                hl_until = max(hl_until, entry.changed_at + self.highlight)
+            for key, text in cells.items():
+                w = min(cell_len(text), BY_KEY[key].cap)
+                if w > natural[key]:
+                    natural[key] = w
+                    grew = True
+        self._rows = rows
+        self.pending_visible = pending
+        self.highlight_until = hl_until
+        width = self.scrollable_content_region.width
+        if grew or width != self._layout_width:
+            self._layout, self._id_tail, self._sep = layout(natural, width)
+            self._layout_width = width
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._prepare()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            return self._header_strip(width, base)
+        index = round(self.scroll_y) + y - 1
+        if index >= len(self.view):
+            return Strip.blank(width, base)
+        oid = self.view[index]
+        row = self._rows.get(oid)
+        if row is None:
+            entry = self.view.store.get(oid)
+            if entry is None:
+                return Strip.blank(width, base)
+            row = (self.cells(entry, self._now), entry)
+        return self._row_strip(row[0], row[1], oid == self.selected_id, width, base)
+
+    def _header_strip(self, width: int, base: Style) -> Strip:
+        style = base + self._styles["header"]
+        segments = [Segment(" " * GUTTER, base)]
+        for i, (col, w) in enumerate(self._layout):
+            title = "…ORDER ID" if col.key == "id" and self._id_tail and w >= 9 else col.title
+            if i:
+                segments.append(Segment(" " * self._sep, base))
+            segments.append(Segment(fit(title, w, col.align), style))
+        return Strip(segments).crop_extend(0, width, base)
+
+    def _row_strip(self, cells: dict[str, str], entry: OrderEntry, selected: bool, width: int, base: Style) -> Strip:
+        theme = self.blotter_theme
+        row_base = base
+        if selected:
+            row_base = base + self._styles["cursor"]
+        elif self.highlight and self._now - entry.changed_at < self.highlight:
+            row_base = base + self._styles["highlight"]
+        final = not entry.is_open
+        dim = self._styles["dim"]
+        segments = [Segment("▶" if selected else " ", row_base + Style(bold=True))]
+        for i, (col, w) in enumerate(self._layout):
+            key = col.key
+            text = cells[key]
+            if key == "id" and self._id_tail:
+                text = tail(text, w)
+            else:
+                text = fit(text, w, col.align)
+            if key == "status":
+                _, status_key = self.status_of(entry, self._now) if not final else (None, entry.status)
+                style = theme.status_style(status_key)
+                if final:
+                    style = style + Style(dim=True)
+            elif key == "side":
+                style = dim if final else theme.side_style(cells["side"])
+            else:
+                style = dim if final else self._styles["fg"]
+            if i:
+                segments.append(Segment(" " * self._sep, row_base))
+            segments.append(Segment(text, row_base + style))
+        return Strip(segments).crop_extend(0, width, row_base)

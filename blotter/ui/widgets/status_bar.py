@@ -1,0 +1,96 @@
+"""The status bar: connection state, endpoint, account, counts, latency, warnings.
+
+Everything is built as :class:`rich.text.Text` (never markup); values that came from
+outside (endpoint, account, detail) go through :func:`~blotter.ui.text.safe`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from ..text import safe
+from ..themes import Theme
+
+
+class DeskLike(Protocol):  # the parts of blotter.desk.Desk the bar reads
+    endpoint_label: str
+    account: str | None
+    key_label: str
+    read_only: bool
+    cancel_on_hangup: bool
+
+
+def state_label(desk: object) -> str:
+    state = getattr(desk, "state")
+    label = str(state.value).upper()
+    if state.name == "RECONNECTING":
+        label += f" (attempt {getattr(desk, 'attempt', 0)})"
+    return label
+
+
+def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen: bool = False,
+                 session_error: str | None = None) -> Text:
+    """Two logical lines: what matters now, then where we are connected."""
+    c = theme.colors
+    warn = Style(color=theme.log.warn, bold=True)
+    bad = Style(color=c.stale, bold=True, reverse=True)
+    sep = Text(" │ ", style=Style(color=c.dim))
+    state = getattr(desk, "state")
+    state_style = {
+        "LIVE": Style(color=theme.log.ok, bold=True),
+        "AUTH_REFUSED": bad,
+        "STOPPED": Style(color=theme.log.error, bold=True),
+        "RECONNECTING": warn,
+    }.get(state.name, Style(color=theme.log.warn))
+    parts: list[Text] = [Text(f"● {state_label(desk)}", style=state_style)]
+    if session_error:
+        parts.append(Text(f"SESSION FAILED: {safe(session_error, 120)}", style=bad))
+    parts.append(Text(f"open {open_count}"))
+    age = desk.frame_age(now) if hasattr(desk, "frame_age") else None  # type: ignore[attr-defined]
+    if age is None and getattr(desk, "last_frame_at", None) is not None:
+        age = now - desk.last_frame_at  # type: ignore[attr-defined]
+    if frozen:
+        parts.append(Text("last msg –"))
+    elif age is None:
+        parts.append(Text("last msg never"))
+    else:
+        stale = desk.is_stale(now)  # type: ignore[attr-defined]
+        parts.append(Text(f"last msg {age:.1f} s", style=bad if stale else Style()))
+    rtt = getattr(desk, "rtt_ms", None)
+    parts.append(Text("rtt –" if frozen or rtt is None else f"rtt {rtt:.0f} ms"))
+    skew = getattr(desk, "skew_ms", None)
+    skew_warning = getattr(desk, "skew_warning", None)
+    if skew_warning is None:
+        skew_warning = skew is not None and abs(skew) > 5000
+    if skew_warning and skew is not None and not frozen:
+        parts.append(Text(f"⚠ CLOCK SKEW {skew / 1000:+.1f} s", style=warn))
+    if getattr(desk, "read_only", False):
+        parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
+    if getattr(desk, "cancel_on_hangup", False):
+        parts.append(Text("CANCEL-ON-HANGUP ARMED", style=Style(color=theme.log.warn, bold=True, reverse=True)))
+    line1 = sep.join(parts)
+
+    where: list[Text] = [Text(safe(getattr(desk, "endpoint_label", ""), 120))]
+    account = getattr(desk, "account", None)
+    where.append(Text(f"acct {safe(account, 40) if account else '?'}"))
+    where.append(Text(f"key {safe(getattr(desk, 'key_label', ''), 24)}"))
+    detail = getattr(desk, "detail", "")
+    if detail and state.name != "LIVE":
+        where.append(Text(safe(detail, 160), style=warn))
+    line2 = sep.join(where)
+    line2.style = Style(color=c.dim)
+    return Text("\n").join([line1, line2])
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+    }
+    """

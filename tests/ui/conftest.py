@@ -1,0 +1,81 @@
+"""UI test helpers: the real simulator and the real Desk on loopback, built with make_app."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Callable, Iterator
+
+from blotter.desk import Desk, DeskSettings
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
+from blotter.ui.app import BlotterApp, make_app
+from blotter.ui.settings import UiSettings
+
+FIXED_MS = 1_700_000_000_000
+"""Simulator time for deterministic order times (2023-11-14 22:13:20 UTC)."""
+
+
+def sim_config(**kw: Any) -> SimConfig:
+    base: dict[str, Any] = dict(seed=1, initial_orders=20, rate=0, fixed_time_ms=FIXED_MS, ping_interval=0)
+    base.update(kw)
+    return SimConfig(**base)
+
+
+def desk_for(url: str, **kw: Any) -> Desk:
+    return Desk(DeskSettings(url=url, api_key=DEMO_API_KEY, api_secret=DEMO_API_SECRET, **kw))
+
+
+async def until(pilot: Any, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    """Let the app run until ``predicate()`` holds (fails the test after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.02)
+
+
+@asynccontextmanager
+async def running(config: SimConfig | None = None, ui: UiSettings | None = None, size: tuple[int, int] = (120, 40),
+                  wait_orders: int | None = None, **desk_kw: Any) -> AsyncIterator[tuple[SimServer, Desk, BlotterApp, Any]]:
+    """Simulator + desk + app (same wiring as the CLI), with the first snapshot shown."""
+    config = config or sim_config()
+    async with SimServer(config, port=0) as sim:
+        desk = desk_for(sim.url, **desk_kw)
+        app = make_app(desk, ui or UiSettings(clock="utc"))
+        async with app.run_test(size=size) as pilot:
+            expected = len(sim.open_orders()) if wait_orders is None else wait_orders
+            await until(pilot, lambda: desk.snapshot_count > 0 and len(app.view) >= expected, what="first snapshot")
+            await pilot.pause(0.05)
+            yield sim, desk, app, pilot
+
+
+@contextmanager
+def sim_in_thread(config: SimConfig) -> Iterator[SimServer]:
+    """A simulator on its own event loop in a thread: for snap_compare, which runs the
+    app with its own asyncio.run()."""
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        async def serve() -> None:
+            sim = SimServer(config, port=0)
+            await sim.start()
+            stop = asyncio.Event()
+            box.update(sim=sim, loop=asyncio.get_running_loop(), stop=stop)
+            ready.set()
+            await stop.wait()
+            await sim.stop()
+
+        asyncio.run(serve())
+
+    thread = threading.Thread(target=main, name="sim", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("simulator did not start")
+    try:
+        yield box["sim"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)

@@ -1,0 +1,275 @@
+"""The app against the real Desk and the real simulator on loopback (pilot tests)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from blotter.protocol import PlaceOrder
+from blotter.ui.app import READ_ONLY_MESSAGE
+from blotter.ui.screens import ConfirmScreen, QuitScreen
+from blotter.ui.settings import UiSettings
+
+from .conftest import running, sim_config, until
+
+
+def log_text(desk) -> str:
+    return "\n".join(line.text for line in desk.log.lines())
+
+
+async def place_newer_orders(desk, sim, n: int) -> list[str]:
+    """Place ``n`` orders through the simulator: they are newer, so they sort above."""
+    template = next(iter(sim.open_orders()))
+    before = set(sim.orders)
+    for _ in range(n):
+        await desk.session.send(PlaceOrder(symbol=template["symbol"], side="buy",
+                                           qty=Decimal(template["orderQty"]), price=Decimal(template["price"])))
+    return [oid for oid in sim.orders if oid not in before]
+
+
+async def test_orders_appear_with_exact_values():
+    async with running() as (sim, desk, app, pilot):
+        assert len(app.view) == 20
+        assert desk.store.open_count() == 20
+        # open orders newest first
+        created = [desk.store.get(oid).order.create_time_ms for oid in app.view]
+        assert created == sorted(created, reverse=True)
+        # the first row is selected and the detail line shows its full id
+        first = app.view[0]
+        assert app.table.selected_id == first
+        detail = str(app.query_one("#detail").render())
+        assert first in detail
+        # prices are the exchange's exact strings
+        sim_order = next(o for o in sim.open_orders() if o["orderId"] == first)
+        assert app.table.cells(desk.store.get(first), 0.0)["price"] == sim_order["price"]
+
+
+async def test_cursor_stays_on_its_order_when_rows_are_inserted_above_then_c_cancels_it():
+    async with running() as (sim, desk, app, pilot):
+        await pilot.press("down", "down", "down")
+        target = app.table.selected_id
+        assert target == app.view[3]
+        new_ids = await place_newer_orders(desk, sim, 3)
+        await until(pilot, lambda: all(oid in app.view for oid in new_ids), what="new orders shown")
+        await pilot.pause(0.05)
+        assert app.view.index_of(target) == 6  # three rows were inserted above it
+        assert app.table.selected_id == target
+        assert app.table.cursor_row == 6
+
+        await pilot.press("c")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
+        data = frame.data
+        assert data["op"] == "req"
+        assert data["ac"].upper() == "FUTURES"  # the wire spells it "futures"
+        assert data["args"]["orderId"] == target
+        assert data["args"]["symbol"] == desk.store.get(target).order.symbol
+        assert abs(data["args"]["time"] - time.time() * 1000) < 1000
+        rid = data["id"]
+        assert rid and desk.tracker.get(rid).order_id == target
+        await until(pilot, lambda: desk.store.get(target).status == "Canceled", what="row canceled")
+        await pilot.pause(0.05)
+        text = log_text(desk)
+        assert f"{rid} sent cancel-order" in text and target in text
+        assert f"{rid} ACK" in text
+        assert f"{rid} confirmed Canceled" in text
+        assert any(rid in line and "ACK" in line for line in app.log_pane.lines)
+        # the row shows Canceled and sorts among the finals; the cursor is still on it
+        assert app.table.selected_id == target
+        assert app.table.status_of(desk.store.get(target), 0.0)[0] == "Canceled"
+        # only that one order was cancelled
+        assert [f.data["args"]["orderId"] for f in sim.requests("cancel-order")] == [target]
+
+
+async def test_refused_cancel_shows_err_code_reason_and_message_under_the_request_id():
+    async with running(sim_config(refuse_cancels=300006)) as (sim, desk, app, pilot):
+        target = app.table.selected_id
+        await pilot.press("c")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
+        rid = frame.data["id"]
+        await until(pilot, lambda: any(rid in l and "ERR" in l for l in app.log_pane.lines), what="ERR line")
+        line = next(l for l in app.log_pane.lines if rid in l and "ERR" in l)
+        assert "300006" in line and "INVALID_ORDER_ID" in line
+        t = desk.tracker.get(rid)
+        assert t.message and t.message[:20] in line
+        assert desk.store.get(target).is_open
+
+
+@pytest.mark.parametrize("dialect", ["current", "2021"])
+async def test_cancel_all_confirmed_with_y_cancels_everything(dialect):
+    async with running(sim_config(dialect=dialect)) as (sim, desk, app, pilot):
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        question = str(app.screen.question)
+        assert "Cancel ALL 20 open orders" in question
+        for symbol in {e.order.symbol for e in desk.store.open_entries()}:
+            assert symbol in question
+        await pilot.press("y")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-all", 3)
+        assert "symbol" not in frame.data.get("args", {}) or not frame.data["args"].get("symbol")
+        await until(pilot, lambda: desk.store.open_count() == 0, what="all cancelled")
+        await until(pilot, lambda: f"{frame.data['id']} confirmed Canceled" in log_text(desk), what="confirmed")
+
+
+@pytest.mark.parametrize("dialect", ["current", "2021"])
+async def test_single_cancel_both_dialects(dialect):
+    async with running(sim_config(dialect=dialect)) as (sim, desk, app, pilot):
+        await pilot.press("down")
+        target = app.table.selected_id
+        await pilot.press("c")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
+        assert frame.data["args"]["orderId"] == target
+        rid = frame.data["id"]
+        await until(pilot, lambda: f"{rid} confirmed Canceled" in log_text(desk), what="confirmed")
+        assert f"{rid} ACK" in log_text(desk)
+
+
+async def test_cancel_all_escape_sends_nothing():
+    async with running() as (sim, desk, app, pilot):
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert sim.requests("cancel-all") == []
+        assert desk.store.open_count() == 20
+        await pilot.press("X", "n")
+        await pilot.pause(0.2)
+        assert sim.requests("cancel-all") == []
+
+
+async def test_cancel_symbol_asks_then_cancels_only_that_symbol():
+    async with running() as (sim, desk, app, pilot):
+        symbol = desk.store.get(app.table.selected_id).order.symbol
+        n = len(desk.store.open_by_symbol(symbol))
+        others = desk.store.open_count() - n
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert f"Cancel ALL {n} open order" in str(app.screen.question)
+        await pilot.press("enter")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-all", 3)
+        assert frame.data["args"]["symbol"] == symbol
+        await until(pilot, lambda: len(desk.store.open_by_symbol(symbol)) == 0, what="symbol cancelled")
+        assert desk.store.open_count() == others
+
+
+async def test_read_only_cancel_keys_do_nothing_but_log():
+    async with running(read_only=True) as (sim, desk, app, pilot):
+        await pilot.press("c", "X", "s")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert sim.requests("cancel-order") == [] and sim.requests("cancel-all") == []
+        assert log_text(desk).count(READ_ONLY_MESSAGE) == 3
+        assert "READ-ONLY" in str(app.query_one("#status").render())
+
+
+async def test_reconnect_restores_the_table():
+    async with running(backoff_max=0.2) as (sim, desk, app, pilot):
+        selected = app.table.selected_id
+        await sim.drop_connections()
+        await until(pilot, lambda: desk.state.name != "LIVE", what="disconnect noticed")
+        await until(pilot, lambda: desk.state.name == "LIVE" and desk.snapshot_count >= 2, timeout=10, what="reconnected")
+        await pilot.pause(0.1)
+        assert len(app.view) == 20 and desk.store.open_count() == 20
+        assert app.table.selected_id == selected
+        assert "reconnecting" in log_text(desk)
+
+
+async def test_stale_banner_when_the_server_goes_silent():
+    async with running(stale_after=0.5) as (sim, desk, app, pilot):
+        banner = app.query_one("#banner")
+        assert not banner.has_class("-on")
+        sim.set_silent(True)
+        await until(pilot, lambda: banner.has_class("-on"), timeout=5, what="STALE")
+        assert "STALE — no data for" in str(banner.render())
+        assert app.table.has_class("-stale")
+        assert "STALE" in str(app.table.border_title)
+        sim.set_silent(False)
+        await app.desk.refresh()
+        await until(pilot, lambda: not banner.has_class("-on"), timeout=5, what="data flows again")
+        assert not app.table.has_class("-stale")
+
+
+async def test_pending_cancel_then_unknown_after_timeout():
+    async with running(request_timeout=0.5) as (sim, desk, app, pilot):
+        sim.config.ignore_requests = True
+        target = app.table.selected_id
+        await pilot.press("c")
+        await until(pilot, lambda: desk.tracker.pending_cancel(target) is not None, what="pending")
+        status = app.table.status_of(desk.store.get(target), app.clock())[0]
+        assert status.startswith("PENDING CANCEL ") and status.endswith("s")
+        await until(pilot, lambda: desk.tracker.timed_out_cancel(target) is not None, timeout=3, what="timeout")
+        assert app.table.status_of(desk.store.get(target), app.clock())[0] == "UNKNOWN"
+        assert "TIMEOUT" in log_text(desk)
+
+
+async def test_filter_final_toggle_and_log_filter():
+    async with running() as (sim, desk, app, pilot):
+        symbol = desk.store.get(app.table.selected_id).order.symbol
+        await pilot.press("slash")
+        await pilot.press(*symbol.lower())
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        assert app.view.filter == symbol.lower()
+        assert len(app.view) == len(desk.store.open_by_symbol(symbol))
+        assert all(desk.store.get(oid).order.symbol == symbol for oid in app.view)
+        # esc clears
+        await pilot.press("slash", "escape")
+        await pilot.pause(0.05)
+        assert app.view.filter == "" and len(app.view) == 20
+
+        # a cancelled order lingers, is hidden after final_linger, and 'f' shows it again
+        app.view.final_linger = 0.3
+        target = app.table.selected_id
+        await pilot.press("c")
+        await until(pilot, lambda: not desk.store.get(target).is_open, what="cancelled")
+        await until(pilot, lambda: target not in app.view, timeout=3, what="hidden after linger")
+        assert app.table.selected_id is not None and app.table.selected_id != target
+        await pilot.press("f")
+        await pilot.pause(0.05)
+        assert target in app.view
+
+        # l: log filtered to the selected order
+        app.table.select(target)
+        await pilot.press("l")
+        await pilot.pause(0.05)
+        assert app.log_pane.order_filter == target
+        assert app.log_pane.lines and all(target in l or "co-" in l for l in app.log_pane.lines)
+        await pilot.press("l")
+        assert app.log_pane.order_filter is None
+
+
+async def test_quit_asks_when_orders_are_open_and_stay_keeps_running():
+    async with running() as (sim, desk, app, pilot):
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), what="quit dialog")
+        await pilot.press("escape")
+        await pilot.pause(0.05)
+        assert not isinstance(app.screen, QuitScreen) and app.is_running
+        await pilot.press("q", "c")
+        await until(pilot, lambda: not app.is_running, timeout=8, what="quit after cancel-all")
+        assert desk.store.open_count() == 0
+        assert len(sim.requests("cancel-all")) == 1
+
+
+async def test_keymap_remaps_by_binding_id_and_help_lists_it():
+    ui = UiSettings(clock="utc", keymap={"blotter.cancel": "k"})
+    async with running(ui=ui) as (sim, desk, app, pilot):
+        target = app.table.selected_id
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert sim.requests("cancel-order") == []
+        await pilot.press("k")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
+        assert frame.data["args"]["orderId"] == target
+        await pilot.press("question_mark")
+        await pilot.pause(0.05)
+        from blotter.ui.screens import HelpScreen
+        assert isinstance(app.screen, HelpScreen)
+        rows = {r[2]: r[0] for r in app.screen.rows}
+        assert rows["blotter.cancel"] == "k"
+        for bid in ("blotter.cancel_all", "blotter.cancel_symbol", "blotter.filter", "blotter.toggle_final",
+                    "blotter.refresh", "blotter.quit", "blotter.log_filter", "blotter.help"):
+            assert bid in rows
+        await pilot.press("escape")

@@ -1,0 +1,81 @@
+"""Row and header states: NOT OPEN, highlight, auth refused, the implicit-move guard, clicks."""
+
+from __future__ import annotations
+
+from blotter.desk import Desk, DeskSettings
+from blotter.sim import DEMO_API_KEY, SimConfig, SimServer
+from blotter.ui.app import make_app
+from blotter.ui.settings import UiSettings
+
+from .conftest import running, until
+
+
+async def test_order_missing_from_a_snapshot_shows_not_open():
+    async with running() as (sim, desk, app, pilot):
+        target = app.view[0]
+        listed = [e.order for e in desk.store.open_entries() if e.order_id != target]
+        desk.store.apply_snapshot(listed, app.clock())
+        await pilot.pause(0.1)
+        entry = desk.store.get(target)
+        assert app.table.status_of(entry, app.clock())[0] == "NOT OPEN"
+        assert app.view.index_of(target) == len(app.view) - 1  # sorted among the finals
+        assert app.table.selected_id == target  # the cursor followed it
+
+
+async def test_changed_row_is_highlighted_briefly():
+    async with running(ui=UiSettings(clock="utc", highlight=0.3)) as (sim, desk, app, pilot):
+        await pilot.pause(0.4)
+        oid = app.view[5]
+        entry = desk.store.get(oid)
+        table = app.table
+        cells = table.cells(entry, app.clock())
+        hl = table._styles["highlight"].bgcolor
+        table._now = app.clock()
+        strip = table._row_strip(cells, entry, False, 100, table.rich_style)
+        assert all(seg.style.bgcolor != hl for seg in strip if seg.style)
+        entry.changed_at = app.clock()
+        table._now = app.clock()
+        strip = table._row_strip(cells, entry, False, 100, table.rich_style)
+        assert any(seg.style and seg.style.bgcolor == hl for seg in strip)
+
+
+async def test_auth_refused_is_shown_and_the_app_keeps_running():
+    async with SimServer(SimConfig(seed=1, initial_orders=5, rate=0), port=0) as sim:
+        desk = Desk(DeskSettings(url=sim.url, api_key=DEMO_API_KEY, api_secret="d3Jvbmcgc2VjcmV0"))
+        app = make_app(desk, UiSettings())
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: desk.state.name == "AUTH_REFUSED", timeout=5, what="auth refused")
+            app.poll(force=True)
+            await pilot.pause(0.05)
+            assert "AUTH REFUSED" in str(app.status_bar.render())
+            assert app.is_running
+            await pilot.press("c")  # nothing selected, nothing sent, no crash
+            assert sim.requests("cancel-order") == []
+
+
+async def test_c_right_after_the_cursor_jumped_by_itself_sends_nothing():
+    async with running() as (sim, desk, app, pilot):
+        await pilot.press("down")
+        gone = app.table.selected_id
+        gone_symbol = desk.store.get(gone).order.symbol
+        other = next(e.order.symbol for e in desk.store.open_entries() if e.order.symbol != gone_symbol)
+        app.view.set_filter(other)  # the selected order leaves the view
+        app.poll(force=True)
+        await pilot.pause(0.02)
+        now_selected = app.table.selected_id
+        assert now_selected != gone and app.table.implicit_move is not None
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert sim.requests("cancel-order") == []
+        assert any("just left the view" in l.text for l in desk.log.lines())
+        await pilot.press("c")  # the second press is deliberate
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
+        assert frame.data["args"]["orderId"] == now_selected
+
+
+async def test_click_selects_a_row():
+    async with running() as (sim, desk, app, pilot):
+        # row 4 of the data is on screen line 1 (border) + 1 (header) + 4
+        await pilot.click("#orders", offset=(5, 2 + 4))
+        await pilot.pause(0.05)
+        assert app.table.selected_id == app.view[4]
