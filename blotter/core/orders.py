@@ -74,6 +74,7 @@ class OrderStore:
         self._final_order: OrderedDict[str, None] = OrderedDict()
         self.max_final = max_final
         self.last_sn: int | None = None
+        self._open_count = 0
         self.stats = StoreStats()
         self._changed: set[str] = set()
         self._structure_changed = False
@@ -97,7 +98,8 @@ class OrderStore:
         return [e for e in self._orders.values() if e.is_open]
 
     def open_count(self) -> int:
-        return sum(1 for e in self._orders.values() if e.is_open)
+        """Open orders in the store. O(1): kept up to date as orders change."""
+        return self._open_count
 
     def open_by_symbol(self, symbol: str | None = None) -> list[OrderEntry]:
         return [e for e in self._orders.values() if e.is_open and (symbol is None or e.order.symbol == symbol)]
@@ -155,7 +157,10 @@ class OrderStore:
         else:
             entry.final_at = None
             self._final_order.pop(order.order_id, None)
-        self._touch(order.order_id, structural=(was_open is None or was_open != entry.is_open))
+        now_open = entry.is_open
+        if now_open != bool(was_open):
+            self._open_count += 1 if now_open else -1
+        self._touch(order.order_id, structural=(was_open is None or was_open != now_open))
         self._evict()
 
     def apply_snapshot(
@@ -195,6 +200,7 @@ class OrderStore:
             if requested_at is not None and entry.changed_at >= requested_at:
                 continue  # changed after the snapshot was asked for: it may postdate it
             entry.missing = True
+            self._open_count -= 1
             entry.changed_at = now
             entry.final_at = now
             self._final_order[entry.order_id] = None

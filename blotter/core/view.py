@@ -7,10 +7,12 @@ burst of updates costs per *changed order*, not per order in the store.
 
 Order of rows:
 
-* open orders first, newest first (by creation time, then order id);
-* then final orders (Filled, Canceled, Rejected, NOT OPEN), most recently final first;
-  final orders that have been final for longer than ``final_linger`` seconds are
-  hidden unless ``show_final`` is on.
+* open orders first, newest first (by creation time, then order id). An order that
+  has just become final (Filled, Canceled, Rejected, NOT OPEN) **keeps its place**,
+  drawn dimmed, for ``final_linger`` seconds: rows do not jump under the trader's
+  eyes when an order ends, and after ``c`` on a row, Down goes to the order that was
+  below it — not into a list of finished orders;
+* then, only with ``show_final`` on, the older final orders, most recently final first.
 
 The selection helpers (:meth:`OrderView.index_of`, :meth:`OrderView.follow`) work
 on order ids, never on row numbers: a table pins its cursor to the id, so rows
@@ -19,6 +21,7 @@ inserted or re-sorted under it never change which order the cursor means.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 
@@ -27,11 +30,14 @@ from .orders import OrderEntry, OrderStore
 Key = tuple
 
 
-def sort_key(entry: OrderEntry) -> Key:
-    """Sort key of one order: smaller sorts first. The last element is the order id."""
+def sort_key(entry: OrderEntry, lingering: bool = False) -> Key:
+    """Sort key of one order: smaller sorts first. The last element is the order id.
+
+    Open orders, and final ones still ``lingering`` in place, sort by creation time
+    (newest first); older final orders come after them."""
     order = entry.order
     created = order.create_time_ms if order.create_time_ms is not None else (order.exec_time_ms or 0)
-    if entry.is_open:
+    if entry.is_open or lingering:
         return (0, -created, order.order_id)
     return (1, -(entry.final_at or 0.0), -created, order.order_id)
 
@@ -61,6 +67,10 @@ class OrderView:
         self.version = 0
         """Bumped whenever the rows change order or membership."""
         self.rebuilds = 0
+        self._lingering: dict[str, float] = {}
+        """Final orders still shown in their open-order place: order id → final_at."""
+        self._expiries: list[tuple[float, str]] = []
+        """Heap of (final_at, order id) for the lingering ones, to end their linger."""
 
     # -- settings ---------------------------------------------------------------
     @property
@@ -124,8 +134,11 @@ class OrderView:
         return self[index], index
 
     def open_count(self) -> int:
-        """Open orders among the rows shown (they sort first)."""
-        return bisect_left(self._keys, (1,))
+        """Open orders among the rows shown (they sort first, with the lingering finals)."""
+        return bisect_left(self._keys, (1,)) - len(self._lingering)
+
+    def is_lingering(self, order_id: str) -> bool:
+        return order_id in self._lingering
 
     # -- folding store changes ----------------------------------------------------
     def _visible(self, entry: OrderEntry, now: float) -> bool:
@@ -137,14 +150,31 @@ class OrderView:
             return True
         return now - entry.final_at < self.final_linger
 
+    def _key(self, entry: OrderEntry, now: float) -> Key | None:
+        """The row key of ``entry`` now (None: not shown), keeping the linger books."""
+        order_id = entry.order_id
+        if not self._visible(entry, now):
+            self._lingering.pop(order_id, None)
+            return None
+        final_at = entry.final_at
+        if not entry.is_open and final_at is not None and now - final_at < self.final_linger:
+            if self._lingering.get(order_id) != final_at:
+                self._lingering[order_id] = final_at
+                heapq.heappush(self._expiries, (final_at, order_id))
+            return sort_key(entry, lingering=True)
+        self._lingering.pop(order_id, None)
+        return sort_key(entry)
+
     def rebuild(self, now: float) -> None:
         """Recompute every row from the store (after a filter change, or a big burst)."""
         self.store.take_changes()
         keys: list[Key] = []
         key_of: dict[str, Key] = {}
+        self._lingering = {}
+        self._expiries = []
         for entry in self.store.entries():
-            if self._visible(entry, now):
-                k = sort_key(entry)
+            k = self._key(entry, now)
+            if k is not None:
                 keys.append(k)
                 key_of[entry.order_id] = k
         keys.sort()
@@ -157,7 +187,11 @@ class OrderView:
     def _reposition(self, order_id: str, now: float) -> bool:
         old = self._key_of.get(order_id)
         entry = self.store.get(order_id)
-        new = sort_key(entry) if entry is not None and self._visible(entry, now) else None
+        if entry is None:
+            self._lingering.pop(order_id, None)
+            new = None
+        else:
+            new = self._key(entry, now)
         if old == new:
             return False
         if old is not None:
@@ -179,7 +213,11 @@ class OrderView:
         for order_id in changed:
             old = key_of.get(order_id)
             entry = store.get(order_id)
-            new = sort_key(entry) if entry is not None and self._visible(entry, now) else None
+            if entry is None:
+                self._lingering.pop(order_id, None)
+                new = None
+            else:
+                new = self._key(entry, now)
             if old == new:
                 continue
             moved.add(order_id)
@@ -198,20 +236,18 @@ class OrderView:
         return True
 
     def _expire(self, now: float) -> bool:
-        """Hide final orders past their linger; they are the tail of the list."""
-        if self._show_final:
-            return False
+        """End the linger of final orders final for ``final_linger`` seconds: they
+        leave their place (hidden, or moved among the older finals with ``f``)."""
         cutoff = now - self.final_linger
-        removed = False
-        keys = self._keys
-        while keys and keys[-1][0] == 1:
-            entry = self.store.get(keys[-1][-1])
-            if entry is not None and entry.final_at is not None and entry.final_at > cutoff:
-                break
-            k = keys.pop()
-            self._key_of.pop(k[-1], None)
-            removed = True
-        return removed
+        moved = False
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= cutoff:
+            final_at, order_id = heapq.heappop(expiries)
+            if self._lingering.get(order_id) != final_at:
+                continue  # stale heap entry: re-opened, re-finalled or gone
+            if self._reposition(order_id, now):
+                moved = True
+        return moved
 
     def sync(self, now: float) -> ViewChange:
         """Fold the store's changes since the last call into the rows."""

@@ -96,9 +96,6 @@ class BlotterApp(App[None]):
         self._next_slow = 0.0
         self._next_fast = 0.0
         self._status_key: Any = None
-        self._open_cached = 0
-        self._open_version = -1
-        self._open_at = 0.0
         self._detail_key: Any = None
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -167,8 +164,7 @@ class BlotterApp(App[None]):
         if (table.pending_visible or now < table.highlight_until + 0.1) and now >= self._next_fast:
             self._next_fast = now + 0.1
             table.refresh()
-        count_due = self._open_version != seen[0] and now - self._open_at >= 1.0
-        if seen != self._seen or slow or count_due:
+        if seen != self._seen or slow:
             self._update_status(now)
             self._update_detail(now)
         self._seen = seen
@@ -177,13 +173,15 @@ class BlotterApp(App[None]):
         desk = self.desk
         open_count = self._open_count(now)
         frozen = self.settings.frozen
+        width = self.size.width
         key = (desk.state, desk.attempt, desk.account, open_count, self.session_error, desk.read_only,
                desk.cancel_on_hangup, desk.detail, None if frozen else int(now * 10) // 10,
-               desk.rtt_ms, desk.skew_ms)
+               desk.rtt_ms, desk.skew_ms, width)
         if key != self._status_key:
             self._status_key = key
             self.status_bar.update(
-                build_status(desk, self.blotter_theme, now, open_count, frozen=frozen, session_error=self.session_error)
+                build_status(desk, self.blotter_theme, now, open_count, frozen=frozen, session_error=self.session_error,
+                             width=width)
             )
         # staleness: banner above the table and a red table border
         banner = self.banner
@@ -209,18 +207,8 @@ class BlotterApp(App[None]):
         self._update_position()
 
     def _open_count(self, now: float) -> int:
-        """Open orders in the store. Unfiltered, every open order is a row of the view
-        (open rows sort first): O(log n). Filtered, the store is counted, O(orders), at
-        most once a second."""
-        if not self.view.filter:
-            self._open_version = self.desk.store.version
-            return self.view.open_count()
-        version = self.desk.store.version
-        if version != self._open_version and (now - self._open_at >= 1.0 or self._open_version < 0):
-            self._open_cached = self.desk.store.open_count()
-            self._open_version = version
-            self._open_at = now
-        return self._open_cached
+        """Open orders in the store, whatever the filter shows (O(1))."""
+        return self.desk.store.open_count()
 
     def _update_position(self) -> None:
         table = self.table

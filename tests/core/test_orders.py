@@ -288,3 +288,21 @@ def test_final_at_set_once(status):
     store.apply_update(order("A", 2, status=status), now=2.0)
     store.apply_update(order("A", 3, status=status), now=3.0)
     assert store.get("A").final_at == 2.0
+
+
+def test_open_count_is_kept_exact_through_every_kind_of_change():
+    store = OrderStore(max_final=2)
+
+    def check():
+        assert store.open_count() == sum(1 for e in store.entries() if e.is_open)
+
+    store.apply_update(order("A", 1), now=0.0); check()
+    store.apply_update(order("B", 2), now=0.0); check()
+    store.apply_update(order("A", 3, status="PartiallyFilled"), now=1.0); check()
+    store.apply_update(order("A", 4, status="Filled"), now=1.0); check()
+    store.apply_update(order("A", 4, status="Filled"), now=1.0); check()  # duplicate
+    store.apply_snapshot([order("C", 5)], now=2.0); check()  # B marked NOT OPEN, C added
+    store.apply_update(order("B", 6), now=3.0); check()  # B heard of again: open
+    for i in range(5):
+        store.apply_update(order(f"F{i}", 10 + i, status="Canceled"), now=4.0); check()
+    assert store.open_count() == 2

@@ -29,21 +29,42 @@ def make(*orders: Order, now: float = 0.0) -> tuple[OrderStore, OrderView]:
     return store, view
 
 
-def test_open_first_newest_first_then_final():
+def test_open_newest_first_and_a_finished_order_keeps_its_place_while_it_lingers():
     store, view = make(order("a", ct=1), order("b", ct=3), order("c", ct=2))
     assert view.ids == ["b", "c", "a"]
     store.apply_update(order("b", status="Canceled", ct=3), 1.0)
     change = view.sync(1.0)
-    assert change.reordered
-    assert view.ids == ["c", "a", "b"]
+    assert not change.reordered and change.changed == {"b"}  # redrawn in place, dimmed
+    assert view.ids == ["b", "c", "a"] and view.is_lingering("b")
     assert view.open_count() == 2
+    # the linger ends: hidden (no 'f'), and the open orders close up
+    assert view.sync(31.5).reordered
+    assert view.ids == ["c", "a"] and view.open_count() == 2 and not view.is_lingering("b")
 
 
-def test_final_orders_most_recently_final_first():
-    store, view = make(order("a", ct=1), order("b", ct=2))
+def test_older_finals_follow_the_open_orders_most_recently_final_first():
+    store, view = make(order("a", ct=1), order("b", ct=2), order("c", ct=3))
+    view.set_show_final(True)
     store.apply_update(order("a", status="Filled", ct=1), 1.0)
-    store.apply_update(order("b", status="Canceled", ct=2), 2.0)
+    store.apply_update(order("c", status="Canceled", ct=3), 2.0)
     view.sync(2.0)
+    assert view.ids == ["c", "b", "a"]  # both still in place
+    view.sync(40.0)
+    assert view.ids == ["b", "c", "a"]  # open first, then finals, latest final first
+    assert view.open_count() == 1
+    store.apply_update(order("c", status="Canceled", ct=3), 41.0)  # duplicate: nothing moves
+    assert not view.sync(41.0).reordered
+
+
+def test_a_reopened_lingering_order_stays_put_and_stops_lingering():
+    store, view = make(order("a", ct=1), order("b", ct=2))
+    store.apply_snapshot([order("b", ct=2)], 5.0, requested_at=4.0)  # a: NOT OPEN, lingering
+    view.sync(5.0)
+    assert view.is_lingering("a") and view.open_count() == 1
+    store.apply_update(order("a", status="PartiallyFilled", ct=1), 6.0)  # heard of again
+    assert not view.sync(6.0).reordered
+    assert not view.is_lingering("a") and view.open_count() == 2
+    view.sync(60.0)
     assert view.ids == ["b", "a"]
 
 
@@ -155,3 +176,31 @@ def test_big_burst_rebuilds_and_matches_incremental():
     view.sync(9000.0)
     expected.rebuild(9000.0)
     assert view.ids == expected.ids
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("show_final", [False, True])
+def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final):
+    """Random updates over time (new, fills, finals, re-opens, snapshots, eviction):
+    the incrementally kept rows equal what a rebuild from the store gives."""
+    import random
+
+    rng = random.Random(seed)
+    store = OrderStore(max_final=15)
+    view = OrderView(store, final_linger=3.0, show_final=show_final)
+    now = 0.0
+    ids = [f"o{i}" for i in range(40)]
+    for step in range(400):
+        now += rng.choice([0.0, 0.1, 0.5, 1.0, 2.5])
+        for _ in range(rng.choice([1, 1, 2, 5, 80])):
+            oid = rng.choice(ids)
+            status = rng.choice(["New", "PartiallyFilled", "Filled", "Canceled", "Rejected"])
+            store.apply_update(order(oid, status=status, ct=int(oid[1:])), now)
+        if step % 37 == 0:
+            store.apply_snapshot([e.order for e in store.open_entries() if rng.random() < 0.7], now, requested_at=now)
+        view.sync(now)
+        fresh = OrderView(store, final_linger=3.0, show_final=show_final)
+        fresh.sync(now)
+        assert view.ids == fresh.ids, f"step {step}"
+        assert view.open_count() == fresh.open_count() == sum(
+            1 for oid in fresh.ids if store.get(oid).is_open)

@@ -18,8 +18,10 @@ async def test_order_missing_from_a_snapshot_shows_not_open():
         await pilot.pause(0.1)
         entry = desk.store.get(target)
         assert app.table.status_of(entry, app.clock())[0] == "NOT OPEN"
-        assert app.view.index_of(target) == len(app.view) - 1  # sorted among the finals
-        assert app.table.selected_id == target  # the cursor followed it
+        assert app.view.index_of(target) == 0  # keeps its place, dimmed, while it lingers
+        assert app.view.is_lingering(target)
+        assert app.table.selected_id == target
+        assert app.view.open_count() == len(listed)
 
 
 async def test_changed_row_is_highlighted_briefly():

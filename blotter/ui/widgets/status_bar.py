@@ -10,6 +10,8 @@ from typing import Protocol
 
 from rich.style import Style
 from rich.text import Text
+
+from ...protocol.signing import mask_key
 from textual.widgets import Static
 
 from ..text import safe
@@ -33,8 +35,10 @@ def state_label(desk: object) -> str:
 
 
 def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen: bool = False,
-                 session_error: str | None = None) -> Text:
-    """Two logical lines: what matters now, then where we are connected."""
+                 session_error: str | None = None, width: int | None = None) -> Text:
+    """Two logical lines: what matters now, then where we are connected. With a
+    ``width`` too narrow for the second line, the account id is shortened (first and
+    last four characters) so the header stays two lines and the table keeps its rows."""
     c = theme.colors
     warn = Style(color=theme.log.warn, bold=True)
     bad = Style(color=c.stale, bold=True, reverse=True)
@@ -76,8 +80,12 @@ def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen
 
     where: list[Text] = [Text(safe(getattr(desk, "endpoint_label", ""), 120))]
     account = getattr(desk, "account", None)
-    where.append(Text(f"acct {safe(account, 40) if account else '?'}"))
-    where.append(Text(f"key {safe(getattr(desk, 'key_label', ''), 24)}"))
+    acct = safe(account, 40) if account else "?"
+    key_text = f"key {safe(getattr(desk, 'key_label', ''), 24)}"
+    if width is not None and account and len(where[0]) + len(acct) + len(key_text) + 11 > width:
+        acct = safe(mask_key(account), 40)
+    where.append(Text(f"acct {acct}"))
+    where.append(Text(key_text))
     detail = getattr(desk, "detail", "")
     if detail and state.name != "LIVE":
         where.append(Text(safe(detail, 160), style=warn))
