@@ -309,7 +309,7 @@ class BlotterApp(App[None]):
                 self.desk.log.add(f"cancel-all {safe(symbol, 40) if symbol else 'ALL symbols'}: aborted, nothing sent")
 
         title = f"Cancel all on {safe(symbol, 40)}" if symbol else "Cancel ALL"
-        self.push_screen(ConfirmScreen(self._confirm_text(symbol), title=title), answered)
+        self.push_screen(ConfirmScreen(lambda: self._confirm_text(symbol), title=title), answered)
 
     def action_filter(self) -> None:
         def done(value: str | None) -> None:

@@ -101,7 +101,7 @@ async def test_cancel_all_confirmed_with_y_cancels_everything(dialect):
     async with running(sim_config(dialect=dialect)) as (sim, desk, app, pilot):
         await pilot.press("X")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-        question = str(app.screen.question)
+        question = str(app.screen.question_text())
         assert "Cancel ALL 20 open orders" in question
         for symbol in {e.order.symbol for e in desk.store.open_entries()}:
             assert symbol in question
@@ -146,7 +146,7 @@ async def test_cancel_symbol_asks_then_cancels_only_that_symbol():
         others = desk.store.open_count() - n
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-        assert f"Cancel ALL {n} open order" in str(app.screen.question)
+        assert f"Cancel ALL {n} open order" in str(app.screen.question_text())
         await pilot.press("enter")
         frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-all", 3)
         assert frame.data["args"]["symbol"] == symbol
@@ -273,3 +273,18 @@ async def test_keymap_remaps_by_binding_id_and_help_lists_it():
                     "blotter.refresh", "blotter.quit", "blotter.log_filter", "blotter.help"):
             assert bid in rows
         await pilot.press("escape")
+
+
+async def test_the_confirmation_count_stays_live_while_the_dialog_is_open():
+    async with running() as (sim, desk, app, pilot):
+        n = desk.store.open_count()
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert f"Cancel ALL {n} open orders" in str(app.screen.question_text())
+        await desk.session.send(PlaceOrder(symbol="BTC-PERP", side="buy", qty="0.01", price="60000"))
+        await until(pilot, lambda: desk.store.open_count() == n + 1, what="new order")
+        await until(pilot, lambda: f"Cancel ALL {n + 1} open orders" in str(app.screen.query_one("#question").render()),
+                    what="dialog redrawn")
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert sim.requests("cancel-all") == []
