@@ -305,8 +305,14 @@ class OrdersTable(ScrollView, can_focus=True):
             self._set_selected(order_id, index)
             self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
             if order_id is not None:
-                # keep the selected row on the same screen line while rows move above it
-                self.scroll_y = max(0, top + (index - old_index))
+                rows_on_screen = max(1, self.scrollable_content_region.height - 1)
+                if top == 0 and index < rows_on_screen:
+                    # at the top, stay there: new orders (newest first) come into view,
+                    # and the cursor moves down with its order
+                    self.scroll_y = 0
+                else:
+                    # scrolled down: keep the selected row on the same screen line
+                    self.scroll_y = max(0, top + (index - old_index))
                 self._scroll_to_cursor()
             self.refresh()
         elif change.changed:
