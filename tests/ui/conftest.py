@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
 
 from blotter.desk import Desk, DeskSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 from blotter.ui.app import BlotterApp, make_app
 from blotter.ui.settings import UiSettings
+from tests.support import sim_in_thread  # noqa: F401 - used by the snapshot tests
 
 FIXED_MS = 1_700_000_000_000
 """Simulator time for deterministic order times (2023-11-14 22:13:20 UTC)."""
@@ -49,33 +48,3 @@ async def running(config: SimConfig | None = None, ui: UiSettings | None = None,
             await until(pilot, lambda: desk.snapshot_count > 0 and len(app.view) >= expected, what="first snapshot")
             await pilot.pause(0.05)
             yield sim, desk, app, pilot
-
-
-@contextmanager
-def sim_in_thread(config: SimConfig) -> Iterator[SimServer]:
-    """A simulator on its own event loop in a thread: for snap_compare, which runs the
-    app with its own asyncio.run()."""
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        async def serve() -> None:
-            sim = SimServer(config, port=0)
-            await sim.start()
-            stop = asyncio.Event()
-            box.update(sim=sim, loop=asyncio.get_running_loop(), stop=stop)
-            ready.set()
-            await stop.wait()
-            await sim.stop()
-
-        asyncio.run(serve())
-
-    thread = threading.Thread(target=main, name="sim", daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("simulator did not start")
-    try:
-        yield box["sim"]
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(10)
