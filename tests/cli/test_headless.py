@@ -210,3 +210,13 @@ async def test_journal_records_a_headless_cancel_without_secrets(tmp_path):
     assert DEMO_API_KEY.encode() not in raw
     code, out, err = await blotter(tmp_path, "journal", "--journal", str(journal), "--since", "ten minutes")
     assert code == 2 and "30s" in err and len(err.strip().splitlines()) == 1
+
+
+async def test_an_unusable_journal_is_a_warning_not_a_failure(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    async with running_sim(initial_orders=3) as sim:
+        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--journal", str(blocker / "j.sqlite3"))
+        assert code == 0, out + err
+        assert "journal disabled:" in out and "result: nothing left open" in out
+        assert_no_traceback(out, err)
