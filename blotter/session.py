@@ -48,6 +48,12 @@ library logs the upgrade headers (``x-auth-key``, ``x-auth-signature``) and ever
 (the ``op:auth`` one carries the key and signature), whatever the root level is."""
 
 
+YIELD_EVERY = 0.001
+"""Seconds of folding frames after which the reader lets the rest of the app (a key
+press, the screen) run. A key goes through a few message queues before its action
+runs, each waiting at most this long for the reader."""
+
+
 class ConnState(enum.Enum):
     CONNECTING = "connecting"
     AUTHENTICATING = "authenticating"
@@ -317,7 +323,15 @@ class Session:
                 await self._send(PongReply())
 
     async def _read(self, ws: ClientConnection) -> None:
+        # While frames are queued, ``recv`` returns without ever suspending, so a burst
+        # would hold the event loop for thousands of frames and a key press (a cancel)
+        # would wait behind all of them. Yield every ``YIELD_EVERY`` seconds of folding.
+        clock = time.perf_counter
+        deadline = clock() + YIELD_EVERY
         async for raw in ws:
+            if clock() >= deadline:
+                await asyncio.sleep(0)
+                deadline = clock() + YIELD_EVERY
             event = self._deliver(raw)
             kind = type(event)
             if kind is ServerPing:

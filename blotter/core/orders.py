@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..protocol.messages import Order
+from ..protocol.messages import FINAL_STATUSES, Order
 
 NOT_OPEN = "NotOpen"
 """Status the store gives an order a snapshot no longer lists although its final
@@ -53,6 +53,11 @@ class UpdateResult:
     gap: bool = False
     """The account ``sn`` jumped: updates were missed and a re-snapshot is due."""
     reason: str = ""
+
+
+_APPLIED = UpdateResult(True)
+_APPLIED_GAP = UpdateResult(True, True)
+"""Shared results of the common case (read-only by convention: nobody mutates a result)."""
 
 
 @dataclass
@@ -122,46 +127,58 @@ class OrderStore:
     def apply_update(self, order: Order, now: float) -> UpdateResult:
         """Fold one channel update. Stale or duplicate (``sn`` not newer than the
         order's) is dropped; a jump in the account ``sn`` is reported as a gap."""
-        self.stats.updates += 1
+        stats = self.stats
+        stats.updates += 1
         gap = False
         sn = order.seq
         if sn is not None:
-            if self.last_sn is not None and sn > self.last_sn + 1:
+            last = self.last_sn
+            if last is not None and sn > last + 1:
                 gap = True
-                self.stats.gaps += 1
-            if self.last_sn is None or sn > self.last_sn:
+                stats.gaps += 1
+            if last is None or sn > last:
                 self.last_sn = sn
         known = self._orders.get(order.order_id)
-        if known is not None and sn is not None and known.order.seq is not None and sn <= known.order.seq:
-            self.stats.stale += 1
-            return UpdateResult(False, gap, "stale" if sn < known.order.seq else "duplicate")
+        if known is not None and sn is not None:
+            known_sn = known.order.seq
+            if known_sn is not None and sn <= known_sn:
+                stats.stale += 1
+                return UpdateResult(False, gap, "stale" if sn < known_sn else "duplicate")
         self._put(order, now, known)
-        self.stats.applied += 1
-        return UpdateResult(True, gap)
+        stats.applied += 1
+        return _APPLIED_GAP if gap else _APPLIED
 
     def _put(self, order: Order, now: float, known: OrderEntry | None) -> None:
-        was_open = known.is_open if known is not None else None
+        order_id = order.order_id
+        final = order.status in FINAL_STATUSES
         if known is None:
+            was_open = None
             entry = OrderEntry(order=order, changed_at=now)
-            self._orders[order.order_id] = entry
+            self._orders[order_id] = entry
         else:
             entry = known
+            was_open = not entry.missing and entry.order.status not in FINAL_STATUSES
             entry.order = order
             entry.changed_at = now
             entry.missing = False
-        if order.is_final:
+        if final:
             if entry.final_at is None or was_open:
                 entry.final_at = now
-            self._final_order[order.order_id] = None
-            self._final_order.move_to_end(order.order_id)
+            final_order = self._final_order
+            final_order[order_id] = None
+            final_order.move_to_end(order_id)
         else:
             entry.final_at = None
-            self._final_order.pop(order.order_id, None)
-        now_open = entry.is_open
+            self._final_order.pop(order_id, None)
+        now_open = not final
         if now_open != bool(was_open):
             self._open_count += 1 if now_open else -1
-        self._touch(order.order_id, structural=(was_open is None or was_open != now_open))
-        self._evict()
+        self._changed.add(order_id)
+        if was_open is None or was_open != now_open:
+            self._structure_changed = True
+        self.version += 1
+        if final:
+            self._evict()
 
     def apply_snapshot(
         self,

@@ -21,6 +21,7 @@ __all__ = [
     "CANCELED",
     "Clock",
     "FILLED",
+    "OrderPool",
     "NEW",
     "PARTIALLY_FILLED",
     "PENDING_NEW",
@@ -232,6 +233,37 @@ class SimOrder:
         self.exec_ms = now
 
 
+class OrderPool:
+    """Orders to draw from at random: add, remove and pick in O(1) (swap-remove list
+    plus an index), so the flow's cost per event does not grow with the book."""
+
+    __slots__ = ("items", "_index")
+
+    def __init__(self) -> None:
+        self.items: list[SimOrder] = []
+        self._index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def add(self, order: SimOrder) -> None:
+        if order.order_id not in self._index:
+            self._index[order.order_id] = len(self.items)
+            self.items.append(order)
+
+    def discard(self, order_id: str) -> None:
+        i = self._index.pop(order_id, None)
+        if i is None:
+            return
+        last = self.items.pop()
+        if i < len(self.items):
+            self.items[i] = last
+            self._index[last.order_id] = i
+
+
 class Book:
     """All orders of the one simulated account, and its sequence-number counter.
 
@@ -245,6 +277,12 @@ class Book:
         self.clock = clock
         self.orders: dict[str, SimOrder] = {}
         self._open: dict[str, SimOrder] = {}
+        self.open_pool = OrderPool()
+        """Open orders, for O(1) random picks (:attr:`_open` keeps them oldest first)."""
+        self.working_pool = OrderPool()
+        """Open orders that can fill (``New``, ``PartiallyFilled``)."""
+        self.pending_pool = OrderPool()
+        """Stop orders waiting for their trigger (``PendingNew``)."""
         self.last_sn = first_sn - 1
 
     def add(self, order: SimOrder) -> SimOrder:
@@ -254,15 +292,32 @@ class Book:
 
     def refresh(self, order: SimOrder) -> None:
         """Keep the open-order index in step after ``order`` changed."""
+        oid = order.order_id
         if order.is_open:
-            self._open[order.order_id] = order
+            self._open[oid] = order
+            self.open_pool.add(order)
+            if order.status == PENDING_NEW:
+                self.pending_pool.add(order)
+                self.working_pool.discard(oid)
+            else:
+                self.pending_pool.discard(oid)
+                if order.status in (NEW, PARTIALLY_FILLED):
+                    self.working_pool.add(order)
+                else:
+                    self.working_pool.discard(oid)
         else:
-            self._open.pop(order.order_id, None)
+            self._open.pop(oid, None)
+            self.open_pool.discard(oid)
+            self.working_pool.discard(oid)
+            self.pending_pool.discard(oid)
 
     def next_sn(self, skip: int = 0) -> int:
         """The next sequence number, after leaving ``skip`` numbers unused (a gap)."""
         self.last_sn += 1 + skip
         return self.last_sn
+
+    def open_count(self) -> int:
+        return len(self._open)
 
     def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
         """Open orders (``New``, ``PartiallyFilled``, ``PendingNew``), oldest first."""

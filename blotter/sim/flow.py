@@ -17,7 +17,6 @@ from decimal import Decimal
 
 from .book import (
     NEW,
-    PARTIALLY_FILLED,
     PENDING_NEW,
     REJECTED,
     Book,
@@ -27,6 +26,7 @@ from .book import (
 )
 
 _TAIL_ALPHABET = string.ascii_letters + string.digits
+_KINDS = ("new", "partial", "fill", "cancel", "trigger", "reject")
 _REJECT_REASONS = (
     "Order price is too far from the market price.",
     "Insufficient margin.",
@@ -130,46 +130,48 @@ class OrderFlow:
     # --- one event ---------------------------------------------------------------------------------
 
     def step(self) -> list[SimOrder]:
-        """One lifecycle event of another session; returns the changed orders (never empty)."""
-        book = self.book
-        book.clock.advance(self.rng.randint(40, 600))
-        now = book.clock.now()
-        open_orders = book.open_orders()
-        n_open = len(open_orders)
-        target = max(self.target_open, 1)
-        working = [o for o in open_orders if o.status in (NEW, PARTIALLY_FILLED)]
-        pending = [o for o in open_orders if o.status == PENDING_NEW]
+        """One lifecycle event of another session; returns the changed orders (never empty).
 
-        weights = {
-            "new": 0.35 * target / max(n_open, 1),
-            "partial": 0.30 if working else 0.0,
-            "fill": 0.18 * n_open / target if working else 0.0,
-            "cancel": 0.15 * n_open / target if open_orders else 0.0,
-            "trigger": 0.04 if pending else 0.0,
-            "reject": 0.03,
-        }
-        kinds = list(weights)
-        kind = self.rng.choices(kinds, weights=[weights[k] for k in kinds])[0]
+        O(1) whatever the size of the book: the book keeps its open, working and
+        pending orders in pools that are counted and drawn from directly."""
+        book = self.book
+        rng = self.rng
+        book.clock.advance(rng.randint(40, 600))
+        now = book.clock.now()
+        n_open = book.open_count()
+        target = max(self.target_open, 1)
+        working = book.working_pool
+        pending = book.pending_pool
+
+        weights = (
+            0.35 * target / max(n_open, 1),  # new
+            0.30 if working else 0.0,  # partial
+            0.18 * n_open / target if working else 0.0,  # fill
+            0.15 * n_open / target if n_open else 0.0,  # cancel
+            0.04 if pending else 0.0,  # trigger
+            0.03,  # reject
+        )
+        kind = rng.choices(_KINDS, weights=weights)[0]
 
         if kind == "new":
             order = book.add(self.make_order(now))
             return [order]
         if kind == "reject":
             order = self.make_order(now, status=REJECTED)
-            order.error = self.rng.choice(_REJECT_REASONS)
+            order.error = rng.choice(_REJECT_REASONS)
             book.add(order)
             return [order]
         if kind == "trigger":
-            order = self.rng.choice(pending)
+            order = rng.choice(pending.items)
             order.trigger(now)
             book.refresh(order)
             return [order]
         if kind == "cancel":
-            order = self.rng.choice(open_orders)
+            order = rng.choice(book.open_pool.items)
             order.cancel(now)
             book.refresh(order)
             return [order]
-        order = self.rng.choice(working)
+        order = rng.choice(working.items)
         if kind == "partial" and order.remaining > spec_for(order.symbol).qty_step:
             order.fill(self.partial_qty(order), order.price, now)
         else:

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -96,6 +97,8 @@ class BlotterApp(App[None]):
         self._next_slow = 0.0
         self._next_fast = 0.0
         self._status_key: Any = None
+        self._status_shape: Any = None
+        self._banner_text: str | None = None
         self._detail_key: Any = None
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -179,10 +182,13 @@ class BlotterApp(App[None]):
                desk.rtt_ms, desk.skew_ms, width)
         if key != self._status_key:
             self._status_key = key
-            self.status_bar.update(
-                build_status(desk, self.blotter_theme, now, open_count, frozen=frozen, session_error=self.session_error,
-                             width=width)
-            )
+            status = build_status(desk, self.blotter_theme, now, open_count, frozen=frozen,
+                                  session_error=self.session_error, width=width)
+            # A layout pass costs more than the whole redraw: only when the bar may change height.
+            lines = status.plain.split("\n")
+            shape = (len(lines), all(cell_len(line) <= width - 2 for line in lines), width)
+            self.status_bar.update(status, layout=shape != self._status_shape or not shape[1])
+            self._status_shape = shape
         # staleness: banner above the table and a red table border
         banner = self.banner
         table = self.table
@@ -195,7 +201,9 @@ class BlotterApp(App[None]):
                 text = f"STALE — no data for {now - desk.last_frame_at:.0f} s"
         elif desk.state.name != "LIVE" and len(desk.store):
             text = f"NOT LIVE — {state_words(desk)}: the orders shown may be out of date"
-        banner.update(Text(text))
+        if text != self._banner_text:
+            self._banner_text = text
+            banner.update(Text(text), layout=False)  # one line, always; showing it is the class's job
         banner.set_class(bool(text), "-on")
         table.set_class(bool(text), "-stale")
         shown = len(self.view)
@@ -228,7 +236,8 @@ class BlotterApp(App[None]):
         self._detail_key = key
         detail = self.detail
         if entry is None:
-            detail.update(Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)"))
+            detail.update(Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)"),
+                          layout=False)  # one line high, always
             return
         o = entry.order
         status, _ = table.status_of(entry, now)
@@ -240,7 +249,7 @@ class BlotterApp(App[None]):
                  f"  created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}")
         if req is not None:
             t.append(f"  last cancel {req.request_id}: {req.state.value}")
-        detail.update(t)
+        detail.update(t, layout=False)
         self.log_pane.border_title = (
             Text(f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)")
             if self.log_pane.order_filter else Text("Log")

@@ -195,6 +195,9 @@ class OrdersTable(ScrollView, can_focus=True):
         self._sep = SEP
         self._layout_width = -1
         self._rows: dict[str, tuple[dict[str, str], OrderEntry]] = {}
+        self._strips: dict[str, tuple[tuple, Strip]] = {}
+        """order id → (what its row was drawn from, the row): redraws reuse unchanged rows."""
+        self._layout_key = object()
         self._pending_all: dict[str, float] = {}
         self._pending_all_version = -1
         self._now = 0.0
@@ -204,11 +207,15 @@ class OrdersTable(ScrollView, can_focus=True):
         """A visible row shows a PENDING CANCEL age (needs redraws ten times a second)."""
         self._styles: dict[str, Style] = {}
         self._build_styles()
+        self.render_hook: Callable[[list[OrderEntry]], None] | None = None
+        """Instrumentation (benchmarks): called with the entries of the rows on screen
+        each time they are drawn. None (the default) costs nothing."""
 
     # -- theme -------------------------------------------------------------------
     def set_theme(self, theme: Theme) -> None:
         self.blotter_theme = theme
         self._build_styles()
+        self._strips.clear()
         self.refresh()
 
     def _build_styles(self) -> None:
@@ -303,7 +310,7 @@ class OrdersTable(ScrollView, can_focus=True):
                 self.implicit_move = (previous, self.clock())
             top = round(self.scroll_y)
             self._set_selected(order_id, index)
-            self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
+            self._set_virtual_height(len(self.view) + 1)
             if order_id is not None:
                 rows_on_screen = max(1, self.scrollable_content_region.height - 1)
                 if top == 0 and index < rows_on_screen:
@@ -323,6 +330,23 @@ class OrdersTable(ScrollView, can_focus=True):
                 if index is not None and index in visible:
                     self.refresh()
                     break
+
+    def _set_virtual_height(self, height: int) -> None:
+        """A new row count. Assigning ``virtual_size`` asks for a layout of the whole
+        screen (it may add or drop the scrollbar): during a burst that was most of a
+        redraw's cost, every frame. When the scrollbar stays as it is, only the table
+        and its scrollbar are redrawn."""
+        size = Size(self.scrollable_content_region.width, height)
+        old = self.virtual_size
+        if size == old:
+            return
+        room = self.scrollable_content_region.height
+        if size.width == old.width and old.height > room and height > room and self.show_vertical_scrollbar:
+            self.set_reactive(OrdersTable.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = height
+            self.refresh()
+        else:
+            self.virtual_size = size
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
@@ -405,12 +429,17 @@ class OrdersTable(ScrollView, can_focus=True):
                     natural[key] = w
                     grew = True
         self._rows = rows
+        if len(self._strips) > 4 * max(len(rows), 64):
+            self._strips = {oid: v for oid, v in self._strips.items() if oid in rows}
+        if self.render_hook is not None:
+            self.render_hook([entry for _, entry in rows.values()])
         self.pending_visible = pending
         self.highlight_until = hl_until
         width = self.scrollable_content_region.width
         if grew or width != self._layout_width:
             self._layout, self._id_tail, self._sep = layout(natural, width)
             self._layout_width = width
+            self._layout_key = object()
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._prepare()
@@ -431,7 +460,18 @@ class OrdersTable(ScrollView, can_focus=True):
             if entry is None:
                 return Strip.blank(width, base)
             row = (self.cells(entry, self._now), entry)
-        return self._row_strip(row[0], row[1], oid == self.selected_id, width, base)
+        cells, entry = row
+        selected = oid == self.selected_id
+        highlighted = not selected and bool(self.highlight) and self._now - entry.changed_at < self.highlight
+        # A row's strip depends only on these: redraws of rows that did not change (the
+        # screen scrolled, another row changed) reuse it.
+        key = (entry.order, entry.missing, selected, highlighted, cells["status"], width, base, self._layout_key)
+        cached = self._strips.get(oid)
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            return cached[1]
+        strip = self._row_strip(cells, entry, selected, width, base)
+        self._strips[oid] = (key, strip)
+        return strip
 
     def _header_strip(self, width: int, base: Style) -> Strip:
         style = base + self._styles["header"]

@@ -1,0 +1,220 @@
+"""The fast paths added for speed give exactly what the reference paths give.
+
+``parse`` builds ``futures-order`` records without pydantic when they look like what
+the exchange sends; here generated and hostile records go through both the fast path
+and ``Order.model_validate``: whenever the fast path answers, its ``Order`` must be
+identical (every field's type and exact value — ``Decimal('1.50')`` is not
+``Decimal('1.5')`` — and the fields set), and whenever the validator rejects a record
+the fast path must not answer at all (then ``parse`` uses the validator)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from blotter.protocol import InvalidMessage, Order, OrderUpdate, parse
+from blotter.protocol.parse import _channel_order, _reply_order, parse_value
+
+BASE = {
+    "m": "futures-order", "sn": 1234, "e": "ExecutionReport", "a": "futACCOUNT", "ac": "FUTURES",
+    "t": 1_700_000_000_123, "ct": 1_700_000_000_000, "orderId": "s18bcfc6a800U4183920571abcdefghi",
+    "sd": "Buy", "ot": "Limit", "ei": "NULL_VAL", "q": "0.5000", "p": "64250.0", "sp": "0", "spb": "",
+    "s": "BTC-PERP", "st": "New", "err": "", "lp": "0", "lq": "0", "ap": "0", "cfq": "0", "f": "-0.0012",
+    "cf": "0", "fa": "USDT",
+}
+
+REPLY = {
+    "ac": "FUTURES", "accountId": "futACCOUNT", "time": 1_700_000_000_000, "orderId": "s18bcfc6a800U4183920571abcdefghi",
+    "seqNum": 77, "orderType": "Limit", "execInst": "NULL_VAL", "side": "Sell", "symbol": "ETH-PERP", "price": "3120.55",
+    "orderQty": "1.250", "stopPrice": "0", "stopBy": "", "status": "PartiallyFilled", "lastExecTime": 1_700_000_000_500,
+    "lastQty": "0.25", "lastPx": "3120.55", "avgFilledPx": "3120.55", "cumFilledQty": "0.25", "fee": "0.156",
+    "cumFee": "0.156", "feeAsset": "USDT", "errorCode": "", "posStopLossPrice": "0", "posStopLossTrigger": "market",
+    "posTakeProfitPrice": "0", "posTakeProfitTrigger": "market",
+}
+REPLY_AMOUNT_KEYS = ["price", "orderQty", "stopPrice", "lastQty", "lastPx", "avgFilledPx", "cumFilledQty", "fee"]
+REPLY_TEXT_KEYS = ["orderId", "symbol", "side", "status", "orderType", "accountId", "execInst", "feeAsset", "errorCode"]
+REPLY_INT_KEYS = ["seqNum", "lastExecTime", "time"]
+REPLY_OTHER_KEYS = ["s", "q", "p", "st", "sd", "sn", "order_id", "ct", "f", "x", "orderPrice", "lastExecTime"]
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=80),
+)
+numberish = st.one_of(
+    st.sampled_from(["0", "1", "1.50", "00012.5", "1.", ".5", ".", "", " ", " 1", "1 ", "-0", "-1.5", "+1", "1e5",
+                     "1E-3", "NaN", "Infinity", "-Infinity", "1_000", "١٢", "²", "0x10", "1.2.3", "-", "--1",
+                     "9" * 70, "0." + "1" * 70, "\t", "\u00a0", "\u2003"]),
+    st.from_regex(r"-?[0-9]{0,20}(\.[0-9]{0,20})?", fullmatch=True),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    json_scalars,
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+texty = st.one_of(json_scalars, st.sampled_from(["", "x" * 64, "x" * 65, "Buy", "é" * 64, "é" * 65]),
+                  st.lists(st.integers(), max_size=2))
+intish = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), json_scalars, st.sampled_from(["12", "", "1.0"]))
+
+AMOUNT_KEYS = ["q", "p", "sp", "lp", "lq", "ap", "cfq", "f"]
+TEXT_KEYS = ["orderId", "s", "sd", "st", "ot", "a", "ei", "fa", "err"]
+INT_KEYS = ["sn", "t", "ct"]
+OTHER_KEYS = ["symbol", "order_id", "orderQty", "price", "status", "side", "seqNum", "time", "fee", "x", "extra"]
+
+
+@st.composite
+def records(draw, base=BASE, amounts=AMOUNT_KEYS, texts=TEXT_KEYS, ints=INT_KEYS, others=OTHER_KEYS):
+    record = dict(base)
+    for key in draw(st.lists(st.sampled_from(amounts + texts + ints), max_size=6, unique=True)):
+        if key in amounts:
+            record[key] = draw(numberish)
+        elif key in texts:
+            record[key] = draw(texty)
+        else:
+            record[key] = draw(intish)
+    for key in draw(st.lists(st.sampled_from(list(base)), max_size=3, unique=True)):
+        record.pop(key, None)
+    for key in draw(st.lists(st.sampled_from(others), max_size=2, unique=True)):
+        record[key] = draw(st.one_of(numberish, texty))
+    if draw(st.booleans()):
+        items = list(record.items())
+        draw(st.randoms(use_true_random=False)).shuffle(items)
+        record = dict(items)
+    return record
+
+
+def same(fast: Order, slow: Order) -> None:
+    assert fast.model_fields_set == slow.model_fields_set
+    for name in Order.model_fields:
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert type(a) is type(b), (name, a, b)
+        assert repr(a) == repr(b), (name, a, b)
+    assert fast == slow
+    assert fast.model_dump() == slow.model_dump()
+
+
+def check(record: dict) -> None:
+    try:
+        slow = Order.model_validate(record)
+    except ValidationError:
+        slow = None
+    fast = _channel_order(record)
+    if fast is not None:
+        assert slow is not None, f"fast path accepted what the validator rejects: {record}"
+        same(fast, slow)
+    if record.get("m") != "futures-order":
+        return
+    try:
+        event = parse_value(record)  # what parse() does after orjson.loads
+    except ValidationError:
+        event = None  # parse() turns it into InvalidMessage
+    if slow is None:
+        assert event is None
+    else:
+        assert isinstance(event, OrderUpdate)
+        same(event.order, slow)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records())
+def test_fast_order_path_matches_the_validator(record):
+    check(record)
+
+
+def check_reply(record: dict) -> None:
+    try:
+        slow = Order.model_validate(record)
+    except ValidationError:
+        slow = None
+    fast = _reply_order(record)
+    if fast is not None:
+        assert slow is not None, f"fast path accepted what the validator rejects: {record}"
+        same(fast, slow)
+    event = parse_value({"m": "futures-open-orders", "code": 0, "id": "oo1", "data": [record]})
+    if slow is None:
+        assert event.orders == [] and len(event.rejected) == 1
+    else:
+        assert len(event.orders) == 1
+        same(event.orders[0], slow)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records(REPLY, REPLY_AMOUNT_KEYS, REPLY_TEXT_KEYS, REPLY_INT_KEYS, REPLY_OTHER_KEYS))
+def test_fast_snapshot_record_path_matches_the_validator(record):
+    check_reply(record)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records(), min_size=1, max_size=3))
+def test_2021_bare_array_matches_the_validator(items):
+    items = [{**r, "m": "futures-order"} for r in items]
+    event = parse_value(items)
+    expected = []
+    for r in items:
+        try:
+            expected.append(Order.model_validate(r))
+        except ValidationError:
+            pass
+    assert len(event.orders) == len(expected)
+    for a, b in zip(event.orders, expected):
+        same(a, b)
+
+
+def test_the_common_record_takes_the_fast_path_and_matches():
+    assert _reply_order(REPLY) is not None
+    check_reply(REPLY)
+    assert _channel_order(BASE) is not None
+    check(BASE)
+    order = _channel_order(BASE)
+    assert order.price == Decimal("64250.0") and str(order.qty) == "0.5000" and order.fee == Decimal("-0.0012")
+
+
+def test_parse_of_a_hostile_frame_still_says_invalid():
+    event = parse(orjson.dumps({**BASE, "q": "-1"}))
+    assert isinstance(event, InvalidMessage) and event.order_id == BASE["orderId"] and "q" in event.error
+
+
+def test_hostile_values_are_rejected_as_before():
+    for key in AMOUNT_KEYS:
+        for bad in ("-1", "NaN", "1e999999", "abc", [], {}, True):
+            if key == "f" and bad == "-1":
+                continue
+            record = {**BASE, key: bad}
+            check(record)
+            assert _channel_order(record) is None
+    for bad in ("", "x" * 65, None, 5, [], {}):
+        check({**BASE, "orderId": bad})
+        assert _channel_order({**BASE, "orderId": bad}) is None
+
+
+def test_sorted_keys_behaves_like_a_sorted_list():
+    import random
+    from bisect import bisect_left, insort
+
+    from blotter.core.view import SortedKeys
+
+    rng = random.Random(3)
+    SortedKeys.LOAD, load = 4, SortedKeys.LOAD  # tiny blocks: splits and empty blocks happen
+    try:
+        start = sorted({(rng.randint(0, 1), -rng.randint(0, 500), f"o{i}") for i in range(60)})
+        keys, ref = SortedKeys(list(start)), list(start)
+        for _ in range(3000):
+            if ref and rng.random() < 0.5:
+                k = rng.choice(ref)
+                ref.remove(k)
+                keys.remove(k)
+            else:
+                k = (rng.randint(0, 1), -rng.randint(0, 500), f"n{rng.randint(0, 10**9)}")
+                insort(ref, k)
+                keys.add(k)
+            assert len(keys) == len(ref)
+            probe = (rng.randint(0, 1), -rng.randint(0, 500), "")
+            assert keys.bisect_left(probe) == bisect_left(ref, probe)
+            if ref:
+                i = rng.randrange(len(ref))
+                assert keys[i] == ref[i] and keys[-1] == ref[-1]
+        assert list(keys) == ref
+    finally:
+        SortedKeys.LOAD = load
