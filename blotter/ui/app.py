@@ -57,8 +57,6 @@ class BlotterApp(App[None]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Show every key and its binding id",
                 id="blotter.help"),
-        Binding("c", "cancel", "Cancel", tooltip="Cancel the selected order now (no confirmation)",
-                id="blotter.cancel"),
         Binding("X", "cancel_all", "All", key_display="X",
                 tooltip="Cancel ALL open orders on every symbol (asks first)", id="blotter.cancel_all"),
         Binding("s", "cancel_symbol", "Symbol",

@@ -288,3 +288,26 @@ async def test_the_confirmation_count_stays_live_while_the_dialog_is_open():
         await pilot.press("n")
         await pilot.pause(0.1)
         assert sim.requests("cancel-all") == []
+
+
+async def test_c_in_the_filter_box_is_typed_not_a_cancel():
+    from textual.widgets import Input
+
+    async with running() as (sim, desk, app, pilot):
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.focused, Input), what="filter box")
+        await pilot.press("b", "t", "c")
+        assert app.focused.value == "btc"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.view.filter == "btc"
+        assert sim.requests("cancel-order") == []
+        selected = app.table.selected_id
+        await pilot.press("c")  # back on the table: a cancel key again
+        await pilot.pause(0.1)
+        if sim.requests("cancel-order") == []:
+            # the filter moved the cursor off the order it was on: the first c is held back
+            assert any("press c again" in line.text for line in desk.log.lines())
+            await pilot.press("c")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
+        assert frame.data["args"]["orderId"] == selected

@@ -28,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(Text(key), Text(description), Text(binding_id))
         with VerticalScroll(id="help-box"):
             yield Static(table)
-            yield Static(Text("Remap keys in the config: [ui.keymap] \"blotter.cancel\" = \"delete\"  —  Esc closes"))
+            yield Static(Text("Remap keys in the config file: [keymap] \"blotter.cancel\" = \"delete\"  —  Esc closes"))
 
     def on_mount(self) -> None:
         self.query_one("#help-box").border_title = "Keys"

@@ -145,6 +145,13 @@ class OrdersTable(ScrollView, can_focus=True):
     """The main pane. Reads the store; holds only view state (cursor, scroll)."""
 
     BINDINGS = [
+        # The cancel key is a *priority* binding of the table: the app matches it on the
+        # key's first hop, instead of passing the key down to the table and bubbling it
+        # back up through the screen (each hop waits behind the reader in a burst). It
+        # is only in force while the table is in the focus chain, so in the filter box
+        # "c" is typed, not acted on.
+        Binding("c", "app.cancel", "Cancel", priority=True, tooltip="Cancel the selected order now (no confirmation)",
+                id="blotter.cancel"),
         Binding("up", "cursor_up", "Up", show=False, id="orders.up"),
         Binding("down", "cursor_down", "Down", show=False, id="orders.down"),
         Binding("pageup", "page_up", "Page up", show=False, id="orders.page_up"),
