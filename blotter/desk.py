@@ -133,6 +133,11 @@ class Desk:
 
     # -- state for the screen ------------------------------------------------------
     @property
+    def clock(self) -> Callable[[], float]:
+        """The monotonic clock every age and timeout of this desk is measured with."""
+        return self._clock
+
+    @property
     def state(self) -> ConnState:
         return self.session.state
 

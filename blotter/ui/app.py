@@ -79,7 +79,7 @@ class BlotterApp(App[None]):
         self.desk = desk
         self.settings = settings
         self.blotter_theme = theme
-        self.clock: Callable[[], float] = clock or getattr(desk, "clock", None) or getattr(desk, "_clock", None) or time.monotonic
+        self.clock: Callable[[], float] = clock or desk.clock
         super().__init__()
         if settings.no_color and not self.no_color:
             self.no_color = True
