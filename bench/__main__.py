@@ -68,7 +68,7 @@ def run_all(opts: argparse.Namespace) -> dict[str, Any]:
     if want("ingest"):
         say(f"ingest: baseline client, {opts.orders} open orders + {opts.updates} updates …")
         base = run_one("baseline", {"orders": opts.orders, "updates": opts.updates, "seed": seed})
-        say(f"ingest: blotter …")
+        say("ingest: blotter …")
         blot = run_one("ingest", {"orders": opts.orders, "updates": opts.updates, "seed": seed})
         res["ingest"] = {"baseline": base, "blotter": blot,
                          "ratio": blot["ingest_s"] / base["ingest_s"] if base["ingest_s"] else None}

@@ -12,7 +12,7 @@ Plain Python: no I/O, no asyncio. Time comes in as arguments.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from ..protocol.messages import FINAL_STATUSES, Order

@@ -15,7 +15,6 @@ Use :func:`make_app` — the CLI, the demo and the tests all build the app with 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 

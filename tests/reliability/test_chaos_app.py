@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 
-from blotter.core import State
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 from blotter.ui.settings import UiSettings
 from blotter.ui.screens.confirm import ConfirmScreen

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any, AsyncIterator, Callable
 
 import orjson
-import pytest
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
