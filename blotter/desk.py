@@ -127,6 +127,9 @@ class Desk:
         self._unknown_types: dict[str, int] = {}
         self._unknown_overflow = False
         self._journal_error_shown = False
+        self.retry_hint: str | None = None
+        """Set by a screen that offers the one-key retry (e.g. "press R to cancel them
+        again"): logged when a cancel-all leaves orders open."""
         self._changed = asyncio.Event()
         self._housekeeper: asyncio.Task | None = None
         self.counts: dict[str, int] = {"frames": 0, "bad_frames": 0, "invalid": 0, "unknown": 0, "disconnects": 0}
@@ -312,6 +315,54 @@ class Desk:
         self._changed.set()
         return tracked
 
+    def cancel_all_leftovers(self) -> tuple[Tracked | None, list[str]]:
+        """The latest cancel-all and those of its targets that are still open."""
+        for t in reversed(self.tracker.all()):
+            if t.action == "cancel-all":
+                left = []
+                for order_id in sorted(t.targets):
+                    entry = self.store.get(order_id)
+                    if entry is not None and entry.is_open:
+                        left.append(order_id)
+                return t, left
+        return None, []
+
+    async def retry_cancel_all(self) -> list[Tracked]:
+        """The one-key retry after a cancel-all that left orders open (refused, timed
+        out, or a verdict with orders still open): cancel each of them again, each
+        under its own request id. Orders placed since are not touched."""
+        if self.read_only:
+            self.log.add("read-only: cancel keys are disabled", "warn")
+            return []
+        t, left = self.cancel_all_leftovers()
+        if t is None:
+            self.log.add("retry: no cancel-all was sent; nothing to retry", "warn")
+            return []
+        if t.in_flight:
+            self.log.add(f"{t.request_id} retry: still in flight; wait for its verdict", "warn", request_id=t.request_id)
+            return []
+        if not left:
+            self.log.add(f"{t.request_id} retry: none of its orders is still open; nothing sent", "info",
+                         request_id=t.request_id)
+            return []
+        self.log.add(f"{t.request_id} retry: cancelling the {len(left)} order(s) still open", "warn",
+                     request_id=t.request_id)
+        sent = []
+        for order_id in left:
+            tracked = await self.cancel_order(order_id)
+            if tracked is not None:
+                sent.append(tracked)
+        return sent
+
+    def _hint_retry(self, t: Tracked) -> None:
+        """After the latest cancel-all left orders open, say how to retry them."""
+        if not self.retry_hint or t.action != "cancel-all":
+            return
+        latest, left = self.cancel_all_leftovers()
+        if latest is t and left:
+            self.log.add(f"{t.request_id} {len(left)} order(s) still open: {self.retry_hint}", "error",
+                         request_id=t.request_id)
+
     def _offline_reason(self) -> str:
         detail = f": {self.session.detail}" if self.session.detail else ""
         return f"not connected ({self.session.state.value}{detail})"
@@ -394,7 +445,9 @@ class Desk:
         self._changed.set()
 
     def _on_error(self, err: RequestError, now: float) -> None:
-        if self.tracker.on_error(err, now) is not None:
+        refused = self.tracker.on_error(err, now)
+        if refused is not None:
+            self._hint_retry(refused)
             return
         if err.request_id in self._snapshot_requests:
             self._snapshot_requests.pop(err.request_id, None)
@@ -427,7 +480,9 @@ class Desk:
                 if o.account_id:
                     self.account = o.account_id
                     break
-        self.tracker.resolve_with_snapshot(open_ids, now, symbol)
+        for t in self.tracker.resolve_with_snapshot(open_ids, now, symbol):
+            if t.still_open:
+                self._hint_retry(t)
         self.snapshot_count += 1
         if self.snapshot_count == 1 or len(snap.orders) >= FREEZE_AFTER_ORDERS:
             # Everything alive now (the program, the screen, the snapshot's orders) is long-

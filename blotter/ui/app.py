@@ -61,6 +61,8 @@ class BlotterApp(App[None]):
         Binding("s", "cancel_symbol", "Symbol",
                 tooltip="Cancel all open orders on the selected order's symbol (asks first)",
                 id="blotter.cancel_symbol"),
+        Binding("R", "retry_cancel_all", "Retry", key_display="R", show=False,
+                tooltip="Cancel again the orders the last cancel-all left open", id="blotter.retry"),
         Binding("slash", "filter", "Filter", key_display="/",
                 tooltip="Filter by symbol or order-id substring (Enter applies, Esc clears)", id="blotter.filter"),
         Binding("f", "toggle_final", "Finals", tooltip="Show / hide final orders older than the linger time",
@@ -87,6 +89,8 @@ class BlotterApp(App[None]):
         self.theme = theme.textual_name
         if settings.keymap:
             self.set_keymap(settings.keymap)
+        retry_key = settings.keymap.get("blotter.retry", "R")
+        desk.retry_hint = f"press {retry_key} to cancel them again"
         self.view = OrderView(desk.store, final_linger=settings.final_linger, show_final=settings.show_final)
         self.session_error: str | None = None
         self.quitting = False
@@ -275,6 +279,10 @@ class BlotterApp(App[None]):
             table.implicit_move = None
             return
         await self.desk.cancel_order(order_id)
+
+    async def action_retry_cancel_all(self) -> None:
+        """The one-key retry after a cancel-all that left orders open."""
+        await self.desk.retry_cancel_all()
 
     def _confirm_text(self, symbol: str | None) -> Text:
         entries = self.desk.store.open_by_symbol(symbol)

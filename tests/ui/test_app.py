@@ -311,3 +311,32 @@ async def test_c_in_the_filter_box_is_typed_not_a_cancel():
             await pilot.press("c")
         frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
         assert frame.data["args"]["orderId"] == selected
+
+
+async def test_one_key_retry_after_a_cancel_all_left_orders_open():
+    async with running(sim_config(refuse_cancels=200002)) as (sim, desk, app, pilot):
+        symbol = desk.store.get(app.table.selected_id).order.symbol
+        targets = {e.order_id for e in desk.store.open_by_symbol(symbol)}
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-all", 3)
+        rid = frame.data["id"]
+        await until(pilot, lambda: any("press R to cancel them again" in l.text for l in desk.log.lines()),
+                    what="retry hint")
+        hint = next(l.text for l in desk.log.lines() if "press R" in l.text)
+        assert hint.startswith(f"{rid} {len(targets)} order(s) still open")
+        sim.config.refuse_cancels = None  # the rate limit has passed
+        before = {e.order_id for e in desk.store.entries()}
+        await desk.session.send(PlaceOrder(symbol=symbol, side="buy", qty=Decimal("1"), price=Decimal("1")))
+        await until(pilot, lambda: any(e.order_id not in before for e in desk.store.entries()), what="new order")
+        placed = [e.order_id for e in desk.store.entries() if e.order_id not in before]  # not the retry's business
+        await pilot.press("R")
+        await until(pilot, lambda: all(not desk.store.get(o).is_open for o in targets), what="retried")
+        retried = {f.data["args"]["orderId"] for f in sim.requests("cancel-order")}
+        assert retried == targets
+        assert desk.store.get(placed[0]).is_open
+        assert any(l.text.startswith(f"{rid} retry: cancelling the {len(targets)}") for l in desk.log.lines())
+        await pilot.press("R")  # nothing left: nothing sent
+        await pilot.pause(0.1)
+        assert len(sim.requests("cancel-order")) == len(targets)
