@@ -83,6 +83,9 @@ class RequestTracker:
         self._requests: dict[str, Tracked] = {}
         self._cancel_by_order: dict[str, str] = {}
         """order id → request id of its latest cancel-order."""
+        self._counting: dict[str, Tracked] = {}
+        """cancel-alls still counting confirmations of their targets: what an order
+        update is checked against (not every request ever sent)."""
         self.version = 0
 
     # -- queries -------------------------------------------------------------
@@ -139,6 +142,8 @@ class RequestTracker:
         self._requests[request_id] = t
         if action == "cancel-order" and order_id:
             self._cancel_by_order[order_id] = request_id
+        elif action == "cancel-all" and t.targets:
+            self._counting[request_id] = t
         what = [f"sent {action}"]
         if action == "cancel-all":
             what.append(symbol or "ALL symbols")
@@ -208,14 +213,16 @@ class RequestTracker:
         if t is not None and t.state in (State.SENT, State.ACKED, State.TIMED_OUT):
             self._confirm(t, now, order.status)
             resolved.append(t)
-        for t in self._requests.values():
-            if t.action != "cancel-all" or order.order_id not in t.targets or order.order_id in t.confirmed:
-                continue
+        for t in list(self._counting.values()):
             if t.state not in (State.SENT, State.ACKED, State.TIMED_OUT):
+                del self._counting[t.request_id]  # refused, failed or confirmed: done counting
+                continue
+            if order.order_id not in t.targets or order.order_id in t.confirmed:
                 continue
             t.confirmed.add(order.order_id)
             if t.confirmed >= t.targets:
                 self._confirm(t, now, CANCELED, f"{len(t.confirmed)}/{len(t.targets)} final")
+                del self._counting[t.request_id]
                 resolved.append(t)
         return resolved
 

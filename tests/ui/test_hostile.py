@@ -66,3 +66,21 @@ async def test_hostile_symbols_and_messages_render_literally():
         assert app.is_running
         svg = app.export_screenshot()
         assert "\x1b" not in svg and "\u202e" not in svg
+
+
+async def test_a_hostile_symbol_in_the_cancel_symbol_dialog_is_shown_literally():
+    from blotter.ui.screens.confirm import ConfirmScreen
+
+    from .conftest import until
+
+    symbol = "[reverse]EV[/reverse][@click=app.quit]Q"
+    async with running(sim_config(symbols=[symbol], initial_orders=3), size=(120, 36)) as (sim, desk, app, pilot):
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.pause(0.1)
+        shown = desk.store.get(app.table.selected_id).order.symbol  # as the exchange spelled it
+        assert "[" in shown and "@click" in shown.lower()
+        assert f"Cancel all on {shown}" in screen_text(app)  # the title, literally
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert sim.requests("cancel-all") == [] and app.return_code is None

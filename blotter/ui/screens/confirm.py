@@ -35,7 +35,9 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(Text("y / Enter = yes, send it     n / Esc = no, send nothing"), id="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#dialog").border_title = self.title_text
+        # A Text, not a str: a str border title is parsed as markup, and the title
+        # may quote the exchange (a symbol).
+        self.query_one("#dialog").border_title = Text(self.title_text)
         if callable(self.question):
             self.set_interval(0.25, self._redraw)
 
