@@ -35,6 +35,7 @@ from .protocol import (
     SubAck,
     Unknown,
 )
+from .protocol.messages import FINAL_STATUSES
 from .protocol.signing import mask_key
 from .session import ConnState, Session, SessionSettings
 
@@ -393,23 +394,25 @@ class Desk:
         if self.journal is not None:
             self.journal.record_sent(request, text)
 
-    def _on_frame(self, event: Event, raw: str, received_ns: int) -> None:
+    def _on_frame(self, event: Event, raw: bytes, received_ns: int) -> None:
         self.counts["frames"] += 1
         if self.journal is not None:
             self.journal.record_received(event, raw, received_ns)
         now = self._clock()
         kind = type(event)
-        if kind is OrderUpdate:
+        if kind is OrderUpdate:  # the burst: first, and flat
             order = event.order  # type: ignore[union-attr]
             result = self.store.apply_update(order, now)
             if result.applied:
                 if self.account is None and order.account_id:
                     self.account = order.account_id
-                if order.is_final:
+                if order.status in FINAL_STATUSES:
                     self.tracker.on_order(order, now)
             if result.gap:
                 self._snapshot_due = True
-        elif kind is OpenOrders:
+            self._changed.set()
+            return
+        if kind is OpenOrders:
             self._on_snapshot(event, now)  # type: ignore[arg-type]
         elif kind is RequestAck:
             if self.tracker.on_ack(event, now) is None and event.request_id not in self._snapshot_requests:  # type: ignore[union-attr]

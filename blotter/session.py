@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Literal
 
 from pydantic import SecretStr
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
 from .endpoints import check_url, ssl_context
 from .protocol import (
@@ -27,6 +27,7 @@ from .protocol import (
     Connected,
     Event,
     OpenOrdersQuery,
+    OrderUpdate,
     Ping,
     Pong,
     PongReply,
@@ -38,6 +39,7 @@ from .protocol import (
     parse,
 )
 from .protocol.signing import SigningError, auth_headers, now_ms, sign
+from .transport import QueuedConnection
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +96,9 @@ class AuthRefused(Exception):
     """The exchange refused our credentials. The message is one line, secret-free."""
 
 
-FrameHandler = Callable[[Event, str, int], None]
-"""``handler(event, raw_text, received_ns)`` — called for every inbound frame."""
+FrameHandler = Callable[[Event, bytes, int], None]
+"""``handler(event, raw, received_ns)`` — called for every inbound frame; ``raw`` is
+the message as received (UTF-8 bytes for a text frame)."""
 StateHandler = Callable[["ConnState", str], None]
 SentHandler = Callable[[Request, str], None]
 """``on_sent(request, text)`` — called after a frame was handed to the socket."""
@@ -124,7 +127,7 @@ class Session:
         self._on_live = on_live
         self._clock = clock
         self._ssl = ssl_context(settings.url, settings.ca_file)
-        self._ws: ClientConnection | None = None
+        self._ws: QueuedConnection | None = None
         self._stopping = asyncio.Event()
         self.state = ConnState.CONNECTING
         self.detail = ""
@@ -238,6 +241,7 @@ class Session:
                 proxy=None,
                 user_agent_header="blotter",
                 logger=_wire_log,
+                create_connection=QueuedConnection,
             )
         except InvalidStatus as exc:
             code = exc.response.status_code
@@ -276,23 +280,22 @@ class Session:
             f"check the API key and secret, or try --secret-encoding {other}"
         )
 
-    async def _next(self, ws: ClientConnection) -> Event:
-        raw = await asyncio.wait_for(ws.recv(), timeout=self.settings.reply_timeout)
+    async def _next(self, ws: QueuedConnection) -> Event:
+        raw = await asyncio.wait_for(ws.next_message(), timeout=self.settings.reply_timeout)
         return self._deliver(raw)
 
-    def _deliver(self, raw: str | bytes) -> Event:
+    def _deliver(self, raw: bytes) -> Event:
         received_ns = time.time_ns()
         self.last_frame_at = self._clock()
         self.frames_received += 1
-        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-        event = parse(text)
+        event = parse(raw)
         try:
-            self._on_frame(event, text, received_ns)
+            self._on_frame(event, raw, received_ns)
         except Exception:  # noqa: BLE001 - a handler bug must not kill the reader
             log.exception("frame handler failed")
         return event
 
-    async def _handshake(self, ws: ClientConnection) -> None:
+    async def _handshake(self, ws: QueuedConnection) -> None:
         """Wait for ``connected``; authenticate by message when not yet authenticated."""
         deadline = self._clock() + self.settings.reply_timeout
         while True:
@@ -322,24 +325,35 @@ class Session:
             if isinstance(event, ServerPing):
                 await self._send(PongReply())
 
-    async def _read(self, ws: ClientConnection) -> None:
-        # While frames are queued, ``recv`` returns without ever suspending, so a burst
-        # would hold the event loop for thousands of frames and a key press (a cancel)
-        # would wait behind all of them. Yield every ``YIELD_EVERY`` seconds of folding.
+    async def _read(self, ws: QueuedConnection) -> None:
+        # In a burst the queue never runs dry, so this loop would hold the event loop
+        # for thousands of frames and a key press (a cancel) would wait behind all of
+        # them. It lets the rest of the app run every ``YIELD_EVERY`` seconds of folding.
         clock = time.perf_counter
-        deadline = clock() + YIELD_EVERY
-        async for raw in ws:
-            if clock() >= deadline:
+        messages = ws.messages
+        deliver = self._deliver
+        while True:
+            try:
+                await ws.wait_messages()
+            except ConnectionClosedOK:
+                return
+            deadline = clock() + YIELD_EVERY
+            while messages:
+                event = deliver(messages.popleft())
+                kind = type(event)
+                if kind is OrderUpdate:
+                    pass
+                elif kind is ServerPing:
+                    await self._send(PongReply())
+                elif kind is Pong:
+                    self._on_pong(event)  # type: ignore[arg-type]
+                elif kind is SubAck and not event.ok:  # type: ignore[union-attr]
+                    self.detail = f"subscription to {event.channel} refused: {event.code} {event.error}"  # type: ignore[union-attr]
+                if clock() >= deadline:
+                    break
+            ws.caught_up()
+            if messages:
                 await asyncio.sleep(0)
-                deadline = clock() + YIELD_EVERY
-            event = self._deliver(raw)
-            kind = type(event)
-            if kind is ServerPing:
-                await self._send(PongReply())
-            elif kind is Pong:
-                self._on_pong(event)  # type: ignore[arg-type]
-            elif kind is SubAck and not event.ok:  # type: ignore[union-attr]
-                self.detail = f"subscription to {event.channel} refused: {event.code} {event.error}"  # type: ignore[union-attr]
 
     def _on_pong(self, pong: Pong) -> None:
         now = self._clock()
@@ -353,7 +367,7 @@ class Session:
             local_ms = now_ms() - (self.rtt_ms or 0) / 2
             self.skew_ms = int(server_ms - local_ms)
 
-    async def _pinger(self, ws: ClientConnection) -> None:
+    async def _pinger(self, ws: QueuedConnection) -> None:
         """Our own pings: measure round-trip time and clock skew, and detect a
         server that stopped answering (then drop the connection to reconnect)."""
         s = self.settings

@@ -22,29 +22,30 @@ NOT_OPEN = "NotOpen"
 status was never received (shown as ``NOT OPEN``)."""
 
 
-@dataclass(slots=True)
 class OrderEntry:
-    """One order as the blotter knows it."""
+    """One order as the blotter knows it. Changed only by the store."""
 
-    order: Order
-    changed_at: float
-    """Monotonic seconds of the last change (drives the brief row highlight)."""
-    missing: bool = False
-    """True when a snapshot no longer listed the order as open and no final status came."""
-    final_at: float | None = None
-    """Monotonic seconds at which the order became final (drives linger / eviction)."""
+    __slots__ = ("order", "changed_at", "missing", "final_at", "is_open", "order_id")
 
-    @property
-    def order_id(self) -> str:
-        return self.order.order_id
+    def __init__(self, order: Order, changed_at: float, missing: bool = False, final_at: float | None = None) -> None:
+        self.order = order
+        self.order_id: str = order.order_id
+        self.changed_at = changed_at
+        """Monotonic seconds of the last change (drives the brief row highlight)."""
+        self.missing = missing
+        """True when a snapshot no longer listed the order as open and no final status came."""
+        self.final_at = final_at
+        """Monotonic seconds at which the order became final (drives linger / eviction)."""
+        self.is_open: bool = not missing and order.status not in FINAL_STATUSES
+        """Open: neither final nor missing (kept up to date by the store)."""
 
     @property
     def status(self) -> str:
         return NOT_OPEN if self.missing else self.order.status
 
-    @property
-    def is_open(self) -> bool:
-        return not self.missing and self.order.is_open
+    def __repr__(self) -> str:
+        return (f"OrderEntry(order={self.order!r}, changed_at={self.changed_at!r}, missing={self.missing!r}, "
+                f"final_at={self.final_at!r})")
 
 
 @dataclass(slots=True)
@@ -126,19 +127,24 @@ class OrderStore:
     # -- folding -------------------------------------------------------------
     def apply_update(self, order: Order, now: float) -> UpdateResult:
         """Fold one channel update. Stale or duplicate (``sn`` not newer than the
-        order's) is dropped; a jump in the account ``sn`` is reported as a gap."""
+        order's) is dropped; a jump in the account ``sn`` is reported as a gap.
+
+        The hot path of a burst (once per frame): written flat, locals only."""
         stats = self.stats
         stats.updates += 1
         gap = False
         sn = order.seq
         if sn is not None:
             last = self.last_sn
-            if last is not None and sn > last + 1:
-                gap = True
-                stats.gaps += 1
-            if last is None or sn > last:
+            if last is None:
                 self.last_sn = sn
-        known = self._orders.get(order.order_id)
+            elif sn > last:
+                self.last_sn = sn
+                if sn != last + 1:
+                    gap = True
+                    stats.gaps += 1
+        order_id = order.order_id
+        known = self._orders.get(order_id)
         if known is not None and sn is not None:
             known_sn = known.order.seq
             if known_sn is not None and sn <= known_sn:
@@ -150,35 +156,39 @@ class OrderStore:
 
     def _put(self, order: Order, now: float, known: OrderEntry | None) -> None:
         order_id = order.order_id
-        final = order.status in FINAL_STATUSES
+        now_open = order.status not in FINAL_STATUSES
         if known is None:
-            was_open = None
-            entry = OrderEntry(order=order, changed_at=now)
+            entry = OrderEntry(order, now)
             self._orders[order_id] = entry
+            self._structure_changed = True
+            if now_open:
+                self._open_count += 1
         else:
             entry = known
-            was_open = not entry.missing and entry.order.status not in FINAL_STATUSES
+            was_open = entry.is_open
             entry.order = order
             entry.changed_at = now
             entry.missing = False
-        if final:
-            if entry.final_at is None or was_open:
+            entry.is_open = now_open
+            if was_open != now_open:
+                self._open_count += 1 if now_open else -1
+                self._structure_changed = True
+                if not now_open:
+                    entry.final_at = None  # it ends now (set below)
+        self._changed.add(order_id)
+        self.version += 1
+        final_order = self._final_order
+        if now_open:
+            if entry.final_at is not None:
+                entry.final_at = None
+                final_order.pop(order_id, None)
+        else:
+            if entry.final_at is None:
                 entry.final_at = now
-            final_order = self._final_order
             final_order[order_id] = None
             final_order.move_to_end(order_id)
-        else:
-            entry.final_at = None
-            self._final_order.pop(order_id, None)
-        now_open = not final
-        if now_open != bool(was_open):
-            self._open_count += 1 if now_open else -1
-        self._changed.add(order_id)
-        if was_open is None or was_open != now_open:
-            self._structure_changed = True
-        self.version += 1
-        if final:
-            self._evict()
+            if len(final_order) > self.max_final:
+                self._evict()
 
     def apply_snapshot(
         self,
@@ -217,6 +227,7 @@ class OrderStore:
             if requested_at is not None and entry.changed_at >= requested_at:
                 continue  # changed after the snapshot was asked for: it may postdate it
             entry.missing = True
+            entry.is_open = False
             self._open_count -= 1
             entry.changed_at = now
             entry.final_at = now

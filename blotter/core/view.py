@@ -304,6 +304,7 @@ class OrderView:
         key_of = self._key_of
         keys = self._keys
         lingering = self._lingering
+        unfiltered = not self._filter_folded
         moved = False
         for order_id in changed:
             old = key_of.get(order_id)
@@ -312,6 +313,13 @@ class OrderView:
                 lingering.pop(order_id, None)
                 new = None
             else:
+                if unfiltered and old is not None and entry.is_open and old[0] == 0 and order_id not in lingering:
+                    # Most of a burst: an open order changed (a fill) and stays where it was —
+                    # its key, (0, -created, id), does not depend on what changed.
+                    order = entry.order
+                    created = order.create_time_ms
+                    if created is not None and old[1] == -created:
+                        continue
                 new = self._key(entry, now)
             if old == new:
                 continue

@@ -11,6 +11,7 @@ into one of the models below and never raises.
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -66,9 +67,13 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-class Order(Message):
-    """One order record: the ``futures-order`` channel form (short keys) or the
-    request-reply form (long keys). Both validate into the same model."""
+class OrderRecord(Message):
+    """The validator of one order record: the ``futures-order`` channel form (short
+    keys) or the request-reply form (long keys). Both validate into the same fields.
+
+    :class:`Order` is what the rest of the blotter holds; this model decides (and
+    words the error) for every record the fast paths of :mod:`blotter.protocol.parse`
+    do not vouch for, and defines the fields (``Order.model_fields``)."""
 
     order_id: Short = Field(validation_alias=AliasChoices("orderId", "order_id"))
     symbol: Short = Field(validation_alias=AliasChoices("s", "symbol"))
@@ -91,6 +96,85 @@ class Order(Message):
     fee_asset: OptText = Field(None, validation_alias=AliasChoices("fa", "feeAsset", "fee_asset"))
     error: OptText = Field(None, validation_alias=AliasChoices("err", "errorCode", "error"))
 
+
+ORDER_FIELDS: tuple[str, ...] = tuple(OrderRecord.model_fields)
+AMOUNT_FIELDS: frozenset[str] = frozenset(
+    {"price", "qty", "filled_qty", "avg_price", "stop_price", "last_price", "last_qty", "fee"})
+_SLOT_FIELDS = ("order_id", "symbol", "side", "status", "seq", "create_time_ms")
+_intern = sys.intern
+_new = object.__new__
+
+
+def _decimal(text: str) -> Decimal | None:
+    """An amount kept as the exchange's text, already checked to be a plain decimal
+    (digits, at most one inner '.', maybe a leading '-' for a fee) or blank."""
+    return Decimal(text) if text else None
+
+
+class Order:
+    """One order, validated: the fields of :class:`OrderRecord`, read as attributes.
+
+    Not a pydantic model: one is made per frame of a burst (100,000+ a second). The
+    fields the store, the view and the table read on every update are slots; the
+    others are read from the record's values. The amounts are exact decimals: a fast
+    path may keep one as the exchange's text, already checked to be a plain decimal,
+    and it becomes a :class:`~decimal.Decimal` the first time it is read (most
+    amounts of most updates are never read: only rows on screen are drawn).
+
+    Build one with :meth:`model_validate` (or ``Order(**fields)``), which validates
+    through :class:`OrderRecord` and raises its ``ValidationError``."""
+
+    __slots__ = (*_SLOT_FIELDS, "_v")
+    model_fields = OrderRecord.model_fields
+
+    order_id: str
+    symbol: str
+    side: str
+    status: str
+    seq: int | None
+    create_time_ms: int | None
+
+    def __init__(self, **data: Any) -> None:
+        self._set(_texts_shared(OrderRecord(**data).__dict__))
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Order:
+        return cls._of(_texts_shared(OrderRecord.model_validate(data).__dict__))
+
+    @classmethod
+    def _of(cls, values: dict[str, Any]) -> Order:
+        """An order from values already checked: every field of :data:`ORDER_FIELDS`,
+        amounts as Decimal, None, or plain-decimal text (the fast paths)."""
+        order = _new(cls)
+        order._set(values)
+        return order
+
+    def _set(self, values: dict[str, Any]) -> None:
+        self._v = values
+        self.order_id = values["order_id"]
+        self.symbol = values["symbol"]
+        self.side = values["side"]
+        self.status = values["status"]
+        self.seq = values["seq"]
+        self.create_time_ms = values["create_time_ms"]
+
+    # the other fields (properties below): order_type, exec_time_ms, account_id,
+    # exec_inst, fee_asset, error, and the amounts
+    order_type: str
+    exec_time_ms: int | None
+    account_id: str | None
+    exec_inst: str | None
+    fee_asset: str | None
+    error: str | None
+    price: Decimal | None
+    qty: Decimal | None
+    filled_qty: Decimal | None
+    avg_price: Decimal | None
+    stop_price: Decimal | None
+    last_price: Decimal | None
+    last_qty: Decimal | None
+    fee: Decimal | None
+
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
@@ -98,6 +182,74 @@ class Order(Message):
     @property
     def is_open(self) -> bool:
         return self.status not in FINAL_STATUSES
+
+    def model_dump(self) -> dict[str, Any]:
+        """Every field by name, amounts as Decimal."""
+        return {name: getattr(self, name) for name in ORDER_FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Order:
+            return NotImplemented
+        return self is other or self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Order(" + ", ".join(f"{k}={v!r}" for k, v in self.model_dump().items()) + ")"
+
+    # pydantic: a field typed ``Order`` (``OpenOrders.orders``, ``RequestAck.order``)
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            cls._coerce, serialization=core_schema.plain_serializer_function_ser_schema(lambda o: o.model_dump()))
+
+    @classmethod
+    def _coerce(cls, value: Any) -> Order:
+        if type(value) is cls:
+            return value
+        if isinstance(value, dict):
+            return cls.model_validate(value)
+        raise ValueError("not an order record")
+
+
+def _texts_shared(values: dict[str, Any]) -> dict[str, Any]:
+    """One copy of each short, repeated text (symbol, side…): 100,000 orders must fit
+    in a few hundred MB. Interned strings are freed with their last order."""
+    for name in ("symbol", "side", "status", "order_type", "account_id", "exec_inst", "fee_asset", "error"):
+        value = values[name]
+        if type(value) is str:
+            values[name] = _intern(value)
+    return values
+
+
+def _plain_property(name: str) -> property:
+    def get(self: Order) -> Any:
+        return self._v[name]
+
+    get.__name__ = name
+    return property(get)
+
+
+def _amount_property(name: str) -> property:
+    def get(self: Order) -> Decimal | None:
+        values = self._v
+        value = values[name]
+        if type(value) is str:
+            value = values[name] = _decimal(value)
+        return value
+
+    get.__name__ = name
+    return property(get)
+
+
+for _name in ORDER_FIELDS:
+    if _name in AMOUNT_FIELDS:
+        setattr(Order, _name, _amount_property(_name))
+    elif _name not in _SLOT_FIELDS:
+        setattr(Order, _name, _plain_property(_name))
+del _name
 
 
 class Connected(Message):
@@ -164,11 +316,26 @@ class SubAck(Message):
         return self.code == 0
 
 
-class OrderUpdate(Message):
-    """One ``futures-order`` channel message."""
+class OrderUpdate:
+    """One ``futures-order`` channel message: the order record it carries.
 
+    Not a pydantic model on purpose: it is made once per frame of a burst (100,000+ a
+    second) around an already validated :class:`Order`, and a model instance costs five
+    times as much to make. Immutable by convention, compared by its order."""
+
+    __slots__ = ("order",)
     kind: Literal["order-update"] = "order-update"
-    order: Order
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is OrderUpdate and other.order == self.order
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"OrderUpdate(order={self.order!r})"
 
 
 class OpenOrders(Message):

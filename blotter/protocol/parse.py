@@ -10,13 +10,16 @@ from the wire: unknown types become :class:`Unknown`, wrong fields
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+import sys
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import ValidationError
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from .messages import (
+    AMOUNT_FIELDS,
+    ORDER_FIELDS,
     AccountSnapshot,
     AccountUpdate,
     AuthResult,
@@ -62,6 +65,10 @@ def _order_id_of(data: Any) -> str | None:
 
 def parse(frame: str | bytes | bytearray | memoryview) -> Event:
     """Turn one WebSocket frame into a typed event. Never raises."""
+    if type(frame) is bytes and frame.startswith(_ORDER_FRAME):
+        order = _channel_frame(frame)
+        if order is not None:
+            return OrderUpdate(order)
     try:
         data = orjson.loads(frame)
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
@@ -107,7 +114,7 @@ def parse_value(data: Any) -> Event:
         order = _channel_order(data)
         if order is None:  # anything unusual: the full validation decides (and words the error)
             order = Order.model_validate(data)
-        return _trusted(OrderUpdate, {"kind": "order-update", "order": order}, {"order"})
+        return OrderUpdate(order)
     if m == "ping":
         return ServerPing.model_validate(data)
     if m == "pong":
@@ -138,20 +145,21 @@ def parse_value(data: Any) -> Event:
     return Unknown(type=m or "object", raw=data)
 
 
-# -- the fast path for the order channel -----------------------------------------------------------
+# -- the fast paths for order records -------------------------------------------------------------
 #
-# ``futures-order`` is the one message that comes in bursts (thousands a second), and
-# pydantic's validation of its 20 aliased fields was most of the cost of a frame. The
-# fast path below builds the very same :class:`Order` for the frames the exchange
-# actually sends — short keys only, every value of the plain JSON type its field wants
-# — and returns None for anything else, so that :meth:`Order.model_validate` handles
-# (and accepts or rejects, with its own words) every unusual frame exactly as before.
-# ``tests/bench/test_fast_paths.py`` checks the two agree, field by field, on generated
-# and hostile input.
+# ``futures-order`` is the one message that comes in bursts (100,000+ a second), and
+# validating its 20 aliased fields through :class:`OrderRecord` was most of the cost of
+# a frame. The fast paths below build the very same :class:`Order` for the records the
+# exchange actually sends — every value of the plain JSON type its field wants, every
+# amount a plain decimal — and return None for anything else, so that the validator
+# handles (and accepts or rejects, with its own words) every unusual record exactly as
+# before. ``tests/bench/test_fast_paths.py`` checks they agree, field by field, on
+# generated and hostile input.
+#
+# Amounts are kept as the exchange's text once checked to be plain decimals; an
+# :class:`Order` turns one into a Decimal the first time it is read.
 
-_FIELDS = ("order_id", "symbol", "side", "status", "order_type", "price", "qty", "filled_qty", "avg_price",
-           "stop_price", "last_price", "last_qty", "seq", "exec_time_ms", "create_time_ms", "account_id",
-           "exec_inst", "fee", "fee_asset", "error")
+_FIELDS = ORDER_FIELDS
 _CHANNEL_KEYS = ("orderId", "s", "sd", "st", "ot", "p", "q", "cfq", "ap", "sp", "lp", "lq", "sn", "t", "ct", "a",
                  "ei", "f", "fa", "err")
 """The wire key of each of :data:`_FIELDS` in the ``futures-order`` channel message."""
@@ -167,82 +175,71 @@ _FORMS = {
     "channel": (dict(zip(_CHANNEL_KEYS, _FIELDS)), _CHANNEL_IGNORED),
     "reply": (dict(zip(_REPLY_KEYS, _FIELDS)), _REPLY_IGNORED),
 }
-assert set(_FIELDS) == set(Order.model_fields)
+assert _FIELDS == ("order_id", "symbol", "side", "status", "order_type", "price", "qty", "filled_qty", "avg_price",
+                   "stop_price", "last_price", "last_qty", "seq", "exec_time_ms", "create_time_ms", "account_id",
+                   "exec_inst", "fee", "fee_asset", "error")
 _REQUIRED = ("order_id", "symbol", "side", "status")
-_SHAPES: dict[tuple[str, tuple[str, ...]], frozenset[str] | None] = {}
-"""(form, key order of a record) → the fields it sets, or None when the fast path does
-not apply. Bounded: a server inventing key orders only adds entries up to the cap;
-past it, such records take the validator."""
+_SHAPES: dict[tuple[str, tuple[str, ...]], bool] = {}
+"""(form, key order of a record) → whether the fast path applies. Bounded: a server
+inventing key orders only adds entries up to the cap; past it, such records take the
+validator."""
 _MAX_SHAPES = 64
 
 
-def _shape_of(form: str, keys: tuple[str, ...]) -> frozenset[str] | None:
-    """The fields a record with these keys sets, if every key is one of the form's keys
-    (so no field is named twice through two aliases, nothing unknown) and the required
-    fields are there."""
+def _shape_ok(form: str, keys: tuple[str, ...]) -> bool:
+    """Every key is one of the form's keys (so no field is named twice through two
+    aliases, nothing unknown) and every field is there."""
     fields, ignored = _FORMS[form]
-    names: set[str] | None = set()
+    names: set[str] = set()
+    ok = True
     for key in keys:
         name = fields.get(key)
         if name is not None:
-            names.add(name)  # type: ignore[union-attr]
+            names.add(name)
         elif key not in ignored:
-            names = None
+            ok = False
             break
-    result = None
-    if names is not None and all(f in names for f in _REQUIRED):
-        result = frozenset(names)
+    ok = ok and len(names) == len(_FIELDS)
     if len(_SHAPES) < _MAX_SHAPES:
-        _SHAPES[(form, keys)] = result
-    return result
+        _SHAPES[(form, keys)] = ok
+    return ok
+
+
+def _plain_decimal(value: str) -> bool:
+    """Digits with at most one inner '.', nothing else: what the exchange writes."""
+    return (
+        len(value) <= 64 and value.isascii() and value.replace(".", "0", 1).isdigit()
+        and value[0] != "." and value[-1] != "."
+    )
 
 
 class _Slow(Exception):
     """A value the fast path does not vouch for: the validator decides."""
 
 
-_DECIMALS: dict[str, Decimal] = {}
-_SIGNED_DECIMALS: dict[str, Decimal] = {}
-_MAX_DECIMALS = 20_000
-"""Cached decimal strings (Decimal is immutable, so rows may share them). Bounded: cleared when full."""
-
-
-def _amount(value: Any) -> Decimal | None:
-    """An ``Amount``: None, a blank string (None), or a plain non-negative decimal string."""
+def _amount(value: Any) -> str | None:
+    """An ``Amount`` as the text an :class:`Order` keeps: None for absent or blank, the
+    text itself when it is a plain non-negative decimal; _Slow otherwise."""
     if value is None:
         return None
     if type(value) is not str:
         raise _Slow
-    d = _DECIMALS.get(value)
-    if d is not None:
-        return d
-    if value.isascii() and value.replace(".", "0", 1).isdigit() and value[0] != "." and value[-1] != "." and len(value) <= 64:
-        d = Decimal(value)
-        if len(_DECIMALS) >= _MAX_DECIMALS:
-            _DECIMALS.clear()
-        _DECIMALS[value] = d
-        return d
+    if _plain_decimal(value):
+        return _intern(value)
     if value.strip() == "":
         return None
     raise _Slow
 
 
-def _signed(value: Any) -> Decimal | None:
+def _signed(value: Any) -> str | None:
     """A ``SignedAmount``: like :func:`_amount`, and a leading minus sign is allowed."""
     if value is None:
         return None
     if type(value) is not str:
         raise _Slow
-    d = _SIGNED_DECIMALS.get(value)
-    if d is not None:
-        return d
     digits = value[1:] if value[:1] == "-" else value
-    if digits and digits.isascii() and digits.replace(".", "0", 1).isdigit() and digits[0] != "." and digits[-1] != "." and len(value) <= 64:
-        d = Decimal(value)
-        if len(_SIGNED_DECIMALS) >= _MAX_DECIMALS:
-            _SIGNED_DECIMALS.clear()
-        _SIGNED_DECIMALS[value] = d
-        return d
+    if digits and _plain_decimal(digits):
+        return value
     if value.strip() == "":
         return None
     raise _Slow
@@ -260,15 +257,16 @@ def _reply_order(data: Any) -> Order | None:
     return _fast_order(data, "reply", _REPLY_KEYS)
 
 
+_intern = sys.intern
+
+
 def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | None:
     shape_key = (form, tuple(data))
-    fields_set = _SHAPES.get(shape_key)
-    if fields_set is None:
-        if shape_key in _SHAPES:
-            return None
-        fields_set = _shape_of(*shape_key)
-        if fields_set is None:
-            return None
+    ok = _SHAPES.get(shape_key)
+    if ok is None:
+        ok = _shape_ok(*shape_key)
+    if not ok:
+        return None
     get = data.get
     order_id = get(k[0])
     symbol = get(k[1])
@@ -280,7 +278,7 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
         or not 0 < len(status) <= 64
     ):
         return None
-    order_type = get(k[4], "")
+    order_type = get(k[4])
     seq = get(k[12])
     exec_ms = get(k[13])
     create_ms = get(k[14])
@@ -302,10 +300,10 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
     try:
         values = {
             "order_id": order_id,
-            "symbol": symbol,
-            "side": side,
-            "status": status,
-            "order_type": order_type,
+            "symbol": _intern(symbol),
+            "side": _intern(side),
+            "status": _intern(status),
+            "order_type": _intern(order_type),
             "price": _amount(get(k[5])),
             "qty": _amount(get(k[6])),
             "filled_qty": _amount(get(k[7])),
@@ -316,62 +314,62 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
             "seq": seq,
             "exec_time_ms": exec_ms,
             "create_time_ms": create_ms,
-            "account_id": account,
-            "exec_inst": exec_inst,
+            "account_id": None if account is None else _intern(account),
+            "exec_inst": None if exec_inst is None else _intern(exec_inst),
             "fee": _signed(get(k[17])),
-            "fee_asset": fee_asset,
-            "error": error,
+            "fee_asset": None if fee_asset is None else _intern(fee_asset),
+            "error": None if error is None else _intern(error),
         }
     except _Slow:
         return None
-    return _compact(_trusted(Order, values, set(fields_set)))
+    return Order._of(values)
 
 
-_set = object.__setattr__
-_ALL_FIELDS = frozenset(Order.model_fields)
-_SHARED_ALL_FIELDS: set[str] = set(_ALL_FIELDS)
-"""One ``model_fields_set`` for every order that set all its fields (every record the
-exchange sends): a set of 20 names is 2.2 kB, half of what an order costs in memory.
-Sharing it is safe: adding a field name to it (assigning a field) changes nothing."""
-_SHARED_TEXT_FIELDS = ("symbol", "side", "status", "order_type", "account_id", "exec_inst", "fee_asset", "error")
-_TEXTS: dict[str, str] = {}
-_MAX_TEXTS = 4096
+# -- the fastest path: a whole ``futures-order`` frame, decoded and checked in one call --------------
+#
+# pydantic-core decodes the JSON and checks every field in one pass (and shares one
+# copy of each short, repeated string), several times faster than ``orjson.loads``
+# followed by the checks above. It reads the 20 short keys; a record that has them
+# all is read by :meth:`OrderRecord.model_validate` from those same keys (every
+# field's short key is its first alias), whatever else it holds. Anything else — a
+# key missing, a value of another type, an amount that is not a plain decimal, a
+# duplicate ``m`` that is not ``futures-order`` — returns None, and the frame takes
+# the general path, which decides and words the error.
+#
+# Its JSON reader accepts a little more than orjson: ``NaN``/``Infinity`` literals,
+# numbers beyond float range, integers beyond 64 bits. In a key the blotter reads, the
+# field's type refuses them (and the general path calls the frame bad); in a key it
+# ignores, the order is read where the general path would have called the frame not
+# JSON. Looking for them costs more than the rest of the frame, and nothing the blotter
+# shows depends on them.
+
+_S = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+_AMOUNT_TEXT = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]{1,64}(?:\.[0-9]{1,64})?)?$")]
+_SIGNED_TEXT = Annotated[str, StringConstraints(pattern=r"^(?:-?[0-9]{1,64}(?:\.[0-9]{1,64})?)?$")]
+_INT64 = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
+_TYPES = {"order_id": _S, "symbol": _S, "side": _S, "status": _S, "seq": _INT64, "exec_time_ms": _INT64,
+          "create_time_ms": _INT64, "fee": _SIGNED_TEXT} | {name: _AMOUNT_TEXT for name in AMOUNT_FIELDS - {"fee"}}
+_ChannelRecord = TypedDict(  # type: ignore[misc]
+    "_ChannelRecord",
+    {"m": Literal["futures-order"]}
+    | {name: Annotated[_TYPES.get(name, str), Field(validation_alias=key)] for name, key in zip(_FIELDS, _CHANNEL_KEYS)},
+    total=False,
+)
+_channel_record = TypeAdapter(_ChannelRecord).validate_json
+_COMPLETE = len(_FIELDS) + 1
+_ORDER_FRAME = b'{"m":"futures-order"'
 
 
-def _compact(order: Order) -> Order:
-    """The same order in less memory (100,000 orders must fit in a few hundred MB): the
-    shared fields set, and one copy of each short, repeated text (symbol, side…)."""
-    if order.__pydantic_fields_set__ == _ALL_FIELDS:
-        _set(order, "__pydantic_fields_set__", _SHARED_ALL_FIELDS)
-    values = order.__dict__
-    texts = _TEXTS
-    for name in _SHARED_TEXT_FIELDS:
-        value = values[name]
-        if value is not None:
-            shared = texts.get(value)
-            if shared is None:
-                if len(value) > 64:
-                    continue
-                if len(texts) >= _MAX_TEXTS:
-                    texts.clear()
-                texts[value] = shared = value
-            values[name] = shared
-    return order
-
-
-_new = object.__new__
-
-
-def _trusted(cls: Any, values: dict[str, Any], fields_set: set[str]) -> Any:
-    """An instance of a pydantic model from values already checked (what
-    ``model_construct`` does, minus its per-field alias search, which costs more than
-    validating)."""
-    obj = _new(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", fields_set)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
+def _channel_frame(frame: bytes) -> Order | None:
+    """The :class:`Order` of a plain ``futures-order`` frame, or None (take the general path)."""
+    try:
+        values = _channel_record(frame)
+    except ValidationError:
+        return None
+    if len(values) != _COMPLETE:
+        return None
+    del values["m"]
+    return Order._of(values)  # a blank amount stays "" (read as None)
 
 
 def _text(value: Any) -> str | None:
@@ -465,7 +463,7 @@ def _orders_from(records: list[Any]) -> tuple[list[Order], list[str], list[str]]
             if order is None and type(record) is dict:  # the 2021 reply lists channel messages
                 order = _channel_order(record)
             if order is None:  # anything unusual: the validator decides (and words the error)
-                order = _compact(Order.model_validate(record))
+                order = Order.model_validate(record)
             orders.append(order)
         except ValidationError as exc:
             oid = _order_id_of(record)

@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["BlotterApp", "UiSettings", "make_app"]
 
 READ_ONLY_MESSAGE = "read-only: cancel keys are disabled"
+BUSY_RATE = 5000
+"""Frames a second from which the poll counts the session as in a burst."""
+BUSY_HZ = 15
+"""Redraws a second at most during a burst (every 67 ms: fresh enough to read)."""
 MOVED_GUARD = 1.0
 """Seconds after the cursor jumped by itself (its order left the view) during which
 ``c`` sends nothing: the trader may not have seen which order is selected now."""
@@ -95,6 +99,8 @@ class BlotterApp(App[None]):
         self.session_error: str | None = None
         self.quitting = False
         self._seen = (-1, -1, -1)
+        self._polled_at = -1e9
+        self._polled_frames = 0
         self._next_slow = 0.0
         self._next_fast = 0.0
         self._status_key: Any = None
@@ -149,11 +155,25 @@ class BlotterApp(App[None]):
 
     # -- drawing: poll the desk -------------------------------------------------------------
     def poll(self, force: bool = False) -> None:
-        """Redraw what changed since the last poll (called ``poll_hz`` times a second)."""
+        """Redraw what changed since the last poll (called ``poll_hz`` times a second).
+
+        In a burst (more than ``BUSY_RATE`` frames a second) the screen is redrawn at
+        most ``BUSY_HZ`` times a second: every redraw is CPU the reader — and a cancel
+        key waiting behind it — does not get, and a trader cannot read 30 screens a
+        second of a table that changes everywhere anyway. Keys are never slowed: the
+        cursor and the cancel act at once, whatever the pace of the poll."""
         if not self.table.is_mounted or self.quitting:
             return
         desk = self.desk
         now = self.clock()
+        frames = desk.session.frames_received
+        if not force:
+            elapsed = now - self._polled_at
+            busy = elapsed > 0 and (frames - self._polled_frames) > BUSY_RATE * elapsed
+            if busy and elapsed < 1 / BUSY_HZ:
+                return
+        self._polled_at = now
+        self._polled_frames = frames
         seen = (desk.store.version, desk.tracker.version, desk.log.last_seq)
         slow = force or now >= self._next_slow
         if slow:

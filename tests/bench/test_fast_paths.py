@@ -1,23 +1,26 @@
 """The fast paths added for speed give exactly what the reference paths give.
 
-``parse`` builds ``futures-order`` records without pydantic when they look like what
-the exchange sends; here generated and hostile records go through both the fast path
-and ``Order.model_validate``: whenever the fast path answers, its ``Order`` must be
+``parse`` builds ``futures-order`` records without the pydantic validator when they
+look like what the exchange sends — from the decoded dict, and straight from the
+frame's bytes; here generated and hostile records go through the fast paths and
+``Order.model_validate``: whenever a fast path answers, its ``Order`` must be
 identical (every field's type and exact value — ``Decimal('1.50')`` is not
-``Decimal('1.5')`` — and the fields set), and whenever the validator rejects a record
-the fast path must not answer at all (then ``parse`` uses the validator)."""
+``Decimal('1.5')``), and whenever the validator rejects a record the fast paths must
+not answer at all (then ``parse`` uses the validator)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+import json
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from blotter.protocol import InvalidMessage, Order, OrderUpdate, parse
-from blotter.protocol.parse import _channel_order, _reply_order, parse_value
+from blotter.protocol import BadFrame, InvalidMessage, Order, OrderUpdate, parse
+from blotter.protocol.parse import _channel_frame, _channel_order, _reply_order, parse_value
 
 BASE = {
     "m": "futures-order", "sn": 1234, "e": "ExecutionReport", "a": "futACCOUNT", "ac": "FUTURES",
@@ -86,7 +89,7 @@ def records(draw, base=BASE, amounts=AMOUNT_KEYS, texts=TEXT_KEYS, ints=INT_KEYS
 
 
 def same(fast: Order, slow: Order) -> None:
-    assert fast.model_fields_set == slow.model_fields_set
+    assert type(fast) is Order and type(slow) is Order
     for name in Order.model_fields:
         a, b = getattr(fast, name), getattr(slow, name)
         assert type(a) is type(b), (name, a, b)
@@ -115,6 +118,33 @@ def check(record: dict) -> None:
     else:
         assert isinstance(event, OrderUpdate)
         same(event.order, slow)
+    check_frame(record)
+
+
+def check_frame(record: dict) -> None:
+    """The frame's bytes (``m`` first, as the exchange writes it): the fastest path
+    answers only when the general path (orjson, then the checks or the validator)
+    reads the same order."""
+    raw = json.dumps({"m": record["m"], **record}, separators=(",", ":")).encode()
+    fast = _channel_frame(raw)
+    general = parse_general(raw)
+    if fast is not None:
+        assert isinstance(general, OrderUpdate), (record, general)
+        same(fast, general.order)
+    assert type(parse(raw)) is type(general)
+    if isinstance(general, OrderUpdate):
+        same(parse(raw).order, general.order)
+
+
+def parse_general(raw: bytes):
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return BadFrame(text="", error="not JSON")
+    try:
+        return parse_value(data)
+    except ValidationError:
+        return InvalidMessage(type="futures-order", error="invalid")
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -169,6 +199,11 @@ def test_the_common_record_takes_the_fast_path_and_matches():
     check(BASE)
     order = _channel_order(BASE)
     assert order.price == Decimal("64250.0") and str(order.qty) == "0.5000" and order.fee == Decimal("-0.0012")
+    frame = orjson.dumps(BASE)
+    assert frame.startswith(b'{"m":"futures-order"')
+    fast = _channel_frame(frame)
+    assert fast is not None
+    same(fast, Order.model_validate(BASE))
 
 
 def test_parse_of_a_hostile_frame_still_says_invalid():
@@ -184,6 +219,7 @@ def test_hostile_values_are_rejected_as_before():
             record = {**BASE, key: bad}
             check(record)
             assert _channel_order(record) is None
+            assert _channel_frame(orjson.dumps(record)) is None
     for bad in ("", "x" * 65, None, 5, [], {}):
         check({**BASE, "orderId": bad})
         assert _channel_order({**BASE, "orderId": bad}) is None
@@ -218,3 +254,19 @@ def test_sorted_keys_behaves_like_a_sorted_list():
         assert list(keys) == ref
     finally:
         SortedKeys.LOAD = load
+
+
+def test_the_fastest_path_leaves_unusual_frames_to_the_general_path():
+    base = orjson.dumps(BASE)[:-1]
+    # a second "m" (the last one wins in JSON readers): a reply, not an order update
+    assert _channel_frame(base + b',"m":"order"}') is None
+    assert not isinstance(parse(base + b',"m":"order"}'), OrderUpdate)
+    # a field missing, an amount with spaces, a number for an amount, not JSON
+    assert _channel_frame(orjson.dumps({k: v for k, v in BASE.items() if k != "ap"})) is None
+    assert _channel_frame(orjson.dumps({**BASE, "p": " 1"})) is None
+    assert _channel_frame(orjson.dumps({**BASE, "p": 1.5})) is None
+    assert _channel_frame(base) is None and isinstance(parse(base), BadFrame)
+    # a blank amount is read as absent, like the validator does
+    blank = _channel_frame(orjson.dumps({**BASE, "ap": ""}))
+    assert blank is not None and blank.avg_price is None
+    same(blank, Order.model_validate({**BASE, "ap": ""}))
