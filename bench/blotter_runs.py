@@ -149,7 +149,17 @@ async def fire(orders: int, updates: int, seed: int, cancels: int, interval: flo
                             fresh.append((now - t) / 1e6)
                     arrivals.clear()
 
+            on_orders = desk.session._on_orders
+
+            def hooked_orders(orders: list[Any], raws: list[bytes], received_ns: int) -> None:
+                if burst_on[0]:
+                    for order in orders:
+                        if order.order_id not in arrivals:
+                            arrivals[order.order_id] = received_ns
+                on_orders(orders, raws, received_ns)
+
             desk.session._on_frame = hooked
+            desk.session._on_orders = hooked_orders
             renders.extra = drawn
 
             used: set[str] = set()

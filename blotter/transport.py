@@ -15,27 +15,46 @@ to a quarter of it.
 
 Messages are ``bytes`` (UTF-8 for text frames, unchecked: the JSON decoder checks
 it, and a frame that is not valid UTF-8 becomes a bad frame like any non-JSON).
+
+**Plain data frames are split here.** websockets' frame parser (a generator reading
+the header and payload a few bytes at a time) cost about 3 µs a frame, as much as
+the rest of the reader. Once the handshake is done, :meth:`data_received` finds the
+frame boundaries itself, and a frame that is a whole text or binary message —
+``FIN`` set, no extension bits, not masked, within ``max_size``, no fragmented
+message in progress — goes straight into the deque. Every other frame (ping, pong,
+close, a fragment, anything invalid or too big) is handed to websockets whole, one
+frame at a time, so websockets' parser only ever starts at a frame boundary and
+does all it did before: answer pings, run the closing handshake, fail the
+connection with the right code. Once the connection is no longer open, everything
+goes to websockets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 __all__ = ["QueuedConnection"]
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 MAX_FRAGMENTS = 10_000
 """A message in more fragments than this fails the connection (1009), as websockets does."""
+_OPEN = State.OPEN
+_WHOLE_TEXT, _WHOLE_BINARY = 0x81, 0x82
+"""First byte of a frame that is a whole message: FIN, no RSV bits, text or binary."""
+_HEADERS_END = b"\r\n\r\n"
 
 
 class QueuedConnection(ClientConnection):
     """A :class:`~websockets.asyncio.client.ClientConnection` whose messages are read
-    with :meth:`next_message` / :meth:`drain`, never with ``recv()``."""
+    with :meth:`wait_messages` and the :attr:`messages` deque (or :meth:`next_message`),
+    never with ``recv()``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,8 +62,116 @@ class QueuedConnection(ClientConnection):
         self._fragments: list[bytes] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._read_paused = False
+        self._pushed = 0
+        self._chunks: deque[tuple[int, int]] = deque()
+        """(index of the first message completed by a read from the socket, its time_ns)."""
+        self._handshake = bytearray()
+        """What came in before the handshake response was complete (only its tail is looked at)."""
+        self._partial = b""
+        """The start of a frame whose end has not arrived yet."""
 
     # -- the protocol's side: frames in ------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        chunks = self._chunks
+        head = self._pushed - len(self.messages)
+        while len(chunks) > 1 and chunks[1][0] <= head:
+            chunks.popleft()
+        chunks.append((self._pushed, time.time_ns()))
+        if self.response is None:
+            # The handshake: websockets reads the response; hand it exactly the
+            # response's bytes, so that what follows is split here from a frame boundary.
+            seen = self._handshake
+            before = len(seen)
+            seen += data
+            end = seen.find(_HEADERS_END, max(0, before - 3))
+            if end < 0:
+                if len(seen) > 65536:  # websockets refuses such a response itself
+                    self._handshake = bytearray()
+                super().data_received(data)
+                return
+            cut = end + 4 - before
+            self._handshake = bytearray()
+            super().data_received(data[:cut])
+            data = data[cut:]
+            if not data:
+                return
+            if self.response is None or self.protocol.state is not _OPEN:
+                super().data_received(data)  # refused, or a body: websockets' business
+                return
+        elif self.protocol.state is not _OPEN:
+            if self._partial:
+                data, self._partial = self._partial + data, b""
+            super().data_received(data)
+            return
+        if self._partial:
+            data, self._partial = self._partial + data, b""
+        self._split(data)
+
+    def _split(self, data: bytes) -> None:
+        """Queue the whole-message frames at the start of ``data``; hand any other
+        complete frame to websockets; keep an incomplete one for the next read."""
+        messages = self.messages
+        limit = self.protocol.max_message_size
+        n = len(data)
+        pos = 0
+        pushed = 0
+        while pos + 2 <= n:
+            b0 = data[pos]
+            length = data[pos + 1]
+            header = 2
+            if length & 0x80:  # masked: a server must not; websockets says so
+                header += 4
+                length &= 0x7F
+            if length == 126:
+                if pos + 4 > n:
+                    break
+                length = data[pos + 2] << 8 | data[pos + 3]
+                header += 2
+            elif length == 127:
+                if pos + 10 > n:
+                    break
+                length = int.from_bytes(data[pos + 2:pos + 10], "big")
+                header += 8
+            end = pos + header + length
+            fast = (
+                (b0 == _WHOLE_TEXT or b0 == _WHOLE_BINARY) and header <= 10 and not data[pos + 1] & 0x80
+                and (limit is None or length <= limit) and self._fragments is None
+            )
+            if fast and end <= n:
+                messages.append(data[pos + header:end])
+                pushed += 1
+                pos = end
+                continue
+            if pushed:
+                self._pushed += pushed
+                pushed = 0
+                self._wake()
+            if limit is not None and length > limit:
+                # too big: websockets fails the connection (1009) as soon as it reads the header
+                super().data_received(data[pos:])
+                return
+            if end > n:
+                break
+            super().data_received(data[pos:end])  # one whole frame: websockets' own handling
+            pos = end
+            if self.protocol.state is not _OPEN:
+                if pos < n:
+                    super().data_received(data[pos:])
+                return
+        if pushed:
+            self._pushed += pushed
+            self._wake()
+        if pos < n:
+            self._partial = data[pos:]
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if not self._read_paused and len(self.messages) >= self.max_queue_high_water:
+            self._read_paused = True
+            self.transport.pause_reading()
+
     def process_event(self, event: Any) -> None:
         if self.response is None or type(event) is not Frame:
             super().process_event(event)  # the handshake response
@@ -71,14 +198,9 @@ class QueuedConnection(ClientConnection):
             super().process_event(event)  # ping, pong, close: websockets' own handling
 
     def _push(self, message: bytes) -> None:
-        messages = self.messages
-        messages.append(message)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if not self._read_paused and len(messages) >= self.max_queue_high_water:
-            self._read_paused = True
-            self.transport.pause_reading()
+        self.messages.append(message)
+        self._pushed += 1
+        self._wake()
 
     @property
     def max_queue_high_water(self) -> int:
@@ -91,6 +213,15 @@ class QueuedConnection(ClientConnection):
             waiter.set_result(None)
 
     # -- the reader's side: messages out --------------------------------------------------
+    def head_arrival_ns(self) -> int:
+        """``time.time_ns()`` when the message at the head of the queue came off the
+        socket (the read that completed it)."""
+        chunks = self._chunks
+        head = self._pushed - len(self.messages)
+        while len(chunks) > 1 and chunks[1][0] <= head:
+            chunks.popleft()
+        return chunks[0][1] if chunks else time.time_ns()
+
     def caught_up(self) -> None:
         """The reader took messages out: read the socket again once few are left."""
         if self._read_paused and len(self.messages) <= self.max_queue_high_water // 4:

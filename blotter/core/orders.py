@@ -127,32 +127,53 @@ class OrderStore:
     # -- folding -------------------------------------------------------------
     def apply_update(self, order: Order, now: float) -> UpdateResult:
         """Fold one channel update. Stale or duplicate (``sn`` not newer than the
-        order's) is dropped; a jump in the account ``sn`` is reported as a gap.
-
-        The hot path of a burst (once per frame): written flat, locals only."""
-        stats = self.stats
-        stats.updates += 1
-        gap = False
-        sn = order.seq
-        if sn is not None:
-            last = self.last_sn
-            if last is None:
-                self.last_sn = sn
-            elif sn > last:
-                self.last_sn = sn
-                if sn != last + 1:
-                    gap = True
-                    stats.gaps += 1
-        order_id = order.order_id
-        known = self._orders.get(order_id)
-        if known is not None and sn is not None:
-            known_sn = known.order.seq
-            if known_sn is not None and sn <= known_sn:
-                stats.stale += 1
-                return UpdateResult(False, gap, "stale" if sn < known_sn else "duplicate")
-        self._put(order, now, known)
-        stats.applied += 1
+        order's) is dropped; a jump in the account ``sn`` is reported as a gap."""
+        known = self._orders.get(order.order_id)
+        known_sn = known.order.seq if known is not None else None
+        stale = self.stats.stale
+        _, gap = self.apply_updates((order,), now)
+        if self.stats.stale != stale:
+            return UpdateResult(False, gap, "stale" if order.seq < known_sn else "duplicate")  # type: ignore[operator]
         return _APPLIED_GAP if gap else _APPLIED
+
+    def apply_updates(self, orders: Iterable[Order], now: float) -> tuple[list[Order], bool]:
+        """Fold channel updates, in order (the burst's hot path: one call per run of
+        frames, written flat). Returns the applied updates that are final (for the
+        request tracker) and whether the account ``sn`` jumped (a gap: updates were
+        missed and a re-snapshot is due)."""
+        stats = self.stats
+        get = self._orders.get
+        put = self._put
+        finals = FINAL_STATUSES
+        last = self.last_sn
+        final_updates: list[Order] = []
+        gap = False
+        n = applied = 0
+        for order in orders:
+            n += 1
+            sn = order.seq
+            if sn is not None:
+                if last is None:
+                    last = sn
+                elif sn > last:
+                    if sn != last + 1:
+                        gap = True
+                        stats.gaps += 1
+                    last = sn
+            known = get(order.order_id)
+            if known is not None and sn is not None:
+                known_sn = known.order.seq
+                if known_sn is not None and sn <= known_sn:
+                    stats.stale += 1
+                    continue
+            put(order, now, known)
+            applied += 1
+            if order.status in finals:
+                final_updates.append(order)
+        self.last_sn = last
+        stats.updates += n
+        stats.applied += applied
+        return final_updates, gap
 
     def _put(self, order: Order, now: float, known: OrderEntry | None) -> None:
         order_id = order.order_id

@@ -15,7 +15,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 
-from ..protocol.messages import CANCELED, Order, RequestAck, RequestError
+from ..protocol.messages import CANCELED, FINAL_STATUSES, Order, RequestAck, RequestError
 from .log import EventLog, Level
 
 
@@ -205,10 +205,12 @@ class RequestTracker:
 
     def on_order(self, order: Order, now: float) -> list[Tracked]:
         """An order update: confirms a cancel on that order, or counts toward a cancel-all."""
-        if not order.is_final:
+        if order.status not in FINAL_STATUSES:
             return []
-        resolved: list[Tracked] = []
         rid = self._cancel_by_order.get(order.order_id)
+        if rid is None and not self._counting:
+            return []  # the burst's common case: nobody is waiting for this order
+        resolved: list[Tracked] = []
         t = self._requests.get(rid) if rid else None
         if t is not None and t.state in (State.SENT, State.ACKED, State.TIMED_OUT):
             self._confirm(t, now, order.status)

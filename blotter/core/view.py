@@ -299,28 +299,52 @@ class OrderView:
 
     def _reposition_batch(self, changed: set[str], now: float) -> bool:
         """Many changes at once: each moved row is taken out and put back in its block
-        (O(log n + LOAD) each), so a burst costs per changed order, never per row."""
+        (O(log n + LOAD) each), so a burst costs per changed order, never per row.
+
+        Without a filter, the key of each order is worked out here, inline (what
+        :meth:`_key` does, for the same result): this loop runs for every order a
+        burst touches."""
+        if self._filter_folded:
+            return self._reposition_each(changed, now)
         store_get = self.store.get
         key_of = self._key_of
         keys = self._keys
         lingering = self._lingering
-        unfiltered = not self._filter_folded
+        expiries = self._expiries
+        linger = self.final_linger
+        show_final = self._show_final
         moved = False
         for order_id in changed:
             old = key_of.get(order_id)
             entry = store_get(order_id)
             if entry is None:
                 lingering.pop(order_id, None)
+                if old is None:
+                    continue
                 new = None
             else:
-                if unfiltered and old is not None and entry.is_open and old[0] == 0 and order_id not in lingering:
-                    # Most of a burst: an open order changed (a fill) and stays where it was —
-                    # its key, (0, -created, id), does not depend on what changed.
-                    order = entry.order
-                    created = order.create_time_ms
-                    if created is not None and old[1] == -created:
-                        continue
-                new = self._key(entry, now)
+                order = entry.order
+                created = order.create_time_ms
+                if created is None:
+                    created = order.exec_time_ms or 0
+                if entry.is_open:
+                    if old is not None and old[0] == 0 and old[1] == -created and order_id not in lingering:
+                        continue  # most of a burst: an open order changed (a fill) and stays put
+                    lingering.pop(order_id, None)
+                    new = (0, -created, order_id)
+                else:
+                    final_at = entry.final_at
+                    if final_at is None:
+                        lingering.pop(order_id, None)
+                        new = (1, -0.0, -created, order_id)
+                    elif now - final_at < linger:
+                        if lingering.get(order_id) != final_at:
+                            lingering[order_id] = final_at
+                            heapq.heappush(expiries, (final_at, order_id))
+                        new = (0, -created, order_id)
+                    else:
+                        lingering.pop(order_id, None)
+                        new = (1, -final_at, -created, order_id) if show_final else None
             if old == new:
                 continue
             moved = True
@@ -330,6 +354,13 @@ class OrderView:
             if new is not None:
                 keys.add(new)
                 key_of[order_id] = new
+        return moved
+
+    def _reposition_each(self, changed: set[str], now: float) -> bool:
+        moved = False
+        for order_id in changed:
+            if self._reposition(order_id, now):
+                moved = True
         return moved
 
     def _expire(self, now: float) -> bool:
@@ -359,14 +390,12 @@ class OrderView:
         elif len(changed) > self.batch_threshold:
             result.reordered = self._reposition_batch(changed, now)
         else:
-            moved = False
-            for order_id in changed:
-                if self._reposition(order_id, now):
-                    moved = True
-            result.reordered = moved
+            result.reordered = self._reposition_each(changed, now)
         if self._expire(now):
             result.reordered = True
         if result.reordered and not self._dirty:
             self.version += 1
-        result.changed = {oid for oid in changed if oid in self._key_of}
+        # Only a view that kept its rows in place redraws row by row (``changed``); after a
+        # reorder the whole screen is redrawn anyway, so the set is not worked out.
+        result.changed = changed if result.reordered else {oid for oid in changed if oid in self._key_of}
         return result

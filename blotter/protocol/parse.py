@@ -65,8 +65,8 @@ def _order_id_of(data: Any) -> str | None:
 
 def parse(frame: str | bytes | bytearray | memoryview) -> Event:
     """Turn one WebSocket frame into a typed event. Never raises."""
-    if type(frame) is bytes and frame.startswith(_ORDER_FRAME):
-        order = _channel_frame(frame)
+    if type(frame) is bytes and frame.startswith(ORDER_FRAME):
+        order = order_frame(frame)
         if order is not None:
             return OrderUpdate(order)
     try:
@@ -355,13 +355,15 @@ _ChannelRecord = TypedDict(  # type: ignore[misc]
     | {name: Annotated[_TYPES.get(name, str), Field(validation_alias=key)] for name, key in zip(_FIELDS, _CHANNEL_KEYS)},
     total=False,
 )
-_channel_record = TypeAdapter(_ChannelRecord).validate_json
+_channel_record = TypeAdapter(_ChannelRecord).validator.validate_json
 _COMPLETE = len(_FIELDS) + 1
-_ORDER_FRAME = b'{"m":"futures-order"'
+ORDER_FRAME = b'{"m":"futures-order"'
+"""How a ``futures-order`` frame starts, as the exchange writes it (``m`` first)."""
 
 
-def _channel_frame(frame: bytes) -> Order | None:
-    """The :class:`Order` of a plain ``futures-order`` frame, or None (take the general path)."""
+def order_frame(frame: bytes) -> Order | None:
+    """The :class:`Order` of a plain ``futures-order`` frame (one starting with
+    :data:`ORDER_FRAME`), or None: then :func:`parse` decides what the frame is."""
     try:
         values = _channel_record(frame)
     except ValidationError:

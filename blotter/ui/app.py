@@ -107,6 +107,7 @@ class BlotterApp(App[None]):
         self._status_shape: Any = None
         self._banner_text: str | None = None
         self._detail_key: Any = None
+        self._log_title = "Log"
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return theme_variables(self.blotter_theme)
@@ -271,10 +272,11 @@ class BlotterApp(App[None]):
         if req is not None:
             t.append(f"  last cancel {req.request_id}: {req.state.value}")
         detail.update(t, layout=False)
-        self.log_pane.border_title = (
-            Text(f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)")
-            if self.log_pane.order_filter else Text("Log")
-        )
+        title = (f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)"
+                 if self.log_pane.order_filter else "Log")
+        if title != self._log_title:  # setting it redraws the whole pane
+            self._log_title = title
+            self.log_pane.border_title = Text(title)
 
     def on_orders_table_selection_changed(self, event: OrdersTable.SelectionChanged) -> None:
         self._update_detail(self.clock())

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from blotter.protocol import BadFrame, InvalidMessage, Order, OrderUpdate, parse
-from blotter.protocol.parse import _channel_frame, _channel_order, _reply_order, parse_value
+from blotter.protocol.parse import order_frame, _channel_order, _reply_order, parse_value
 
 BASE = {
     "m": "futures-order", "sn": 1234, "e": "ExecutionReport", "a": "futACCOUNT", "ac": "FUTURES",
@@ -126,7 +126,7 @@ def check_frame(record: dict) -> None:
     answers only when the general path (orjson, then the checks or the validator)
     reads the same order."""
     raw = json.dumps({"m": record["m"], **record}, separators=(",", ":")).encode()
-    fast = _channel_frame(raw)
+    fast = order_frame(raw)
     general = parse_general(raw)
     if fast is not None:
         assert isinstance(general, OrderUpdate), (record, general)
@@ -201,7 +201,7 @@ def test_the_common_record_takes_the_fast_path_and_matches():
     assert order.price == Decimal("64250.0") and str(order.qty) == "0.5000" and order.fee == Decimal("-0.0012")
     frame = orjson.dumps(BASE)
     assert frame.startswith(b'{"m":"futures-order"')
-    fast = _channel_frame(frame)
+    fast = order_frame(frame)
     assert fast is not None
     same(fast, Order.model_validate(BASE))
 
@@ -219,7 +219,7 @@ def test_hostile_values_are_rejected_as_before():
             record = {**BASE, key: bad}
             check(record)
             assert _channel_order(record) is None
-            assert _channel_frame(orjson.dumps(record)) is None
+            assert order_frame(orjson.dumps(record)) is None
     for bad in ("", "x" * 65, None, 5, [], {}):
         check({**BASE, "orderId": bad})
         assert _channel_order({**BASE, "orderId": bad}) is None
@@ -259,14 +259,14 @@ def test_sorted_keys_behaves_like_a_sorted_list():
 def test_the_fastest_path_leaves_unusual_frames_to_the_general_path():
     base = orjson.dumps(BASE)[:-1]
     # a second "m" (the last one wins in JSON readers): a reply, not an order update
-    assert _channel_frame(base + b',"m":"order"}') is None
+    assert order_frame(base + b',"m":"order"}') is None
     assert not isinstance(parse(base + b',"m":"order"}'), OrderUpdate)
     # a field missing, an amount with spaces, a number for an amount, not JSON
-    assert _channel_frame(orjson.dumps({k: v for k, v in BASE.items() if k != "ap"})) is None
-    assert _channel_frame(orjson.dumps({**BASE, "p": " 1"})) is None
-    assert _channel_frame(orjson.dumps({**BASE, "p": 1.5})) is None
-    assert _channel_frame(base) is None and isinstance(parse(base), BadFrame)
+    assert order_frame(orjson.dumps({k: v for k, v in BASE.items() if k != "ap"})) is None
+    assert order_frame(orjson.dumps({**BASE, "p": " 1"})) is None
+    assert order_frame(orjson.dumps({**BASE, "p": 1.5})) is None
+    assert order_frame(base) is None and isinstance(parse(base), BadFrame)
     # a blank amount is read as absent, like the validator does
-    blank = _channel_frame(orjson.dumps({**BASE, "ap": ""}))
+    blank = order_frame(orjson.dumps({**BASE, "ap": ""}))
     assert blank is not None and blank.avg_price is None
     same(blank, Order.model_validate({**BASE, "ap": ""}))
