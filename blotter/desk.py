@@ -10,12 +10,12 @@ to the screen): the reader never waits for rendering, and a renderer polls
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from typing import Callable, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from .collector import Collector
 from .core import EventLog, OrderStore, RequestTracker, State, Tracked
 from .endpoints import display_url
 from .protocol import (
@@ -45,14 +45,6 @@ SKEW_WARN_MS = 5000
 MAX_UNKNOWN_TYPES = 50
 """Distinct unknown message types remembered (and logged once each); more are only counted."""
 MAX_UNKNOWN_TYPE_CHARS = 64
-FREEZE_AFTER_ORDERS = 1000
-"""A snapshot this big (and the first one) moves what is alive out of the collector's way (gc.freeze)."""
-GC_FULL_EVERY = 100
-"""gc threshold2 once live: a full collection every this many middle-generation ones (Python's default: 10)."""
-GC_YOUNG = 10_000
-"""gc threshold0 once live: allocations between young collections (Python's default: 700).
-A burst allocates a few objects per frame, nearly all freed at once by reference
-counting; collecting every 700 allocations only walked the same survivors again."""
 
 
 class Journal(Protocol):
@@ -80,7 +72,7 @@ class DeskSettings(BaseModel):
     read_only: bool = False
     cancel_on_hangup: bool = False
     max_frame_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Frames larger than this are refused.")
-    max_queue: int = Field(4096, gt=0, description="Frames buffered before the client stops reading the socket.")
+    max_queue: int = Field(1024, gt=0, description="Frames queued before the client stops reading the socket (a deeper queue is older data on screen).")
     max_final_orders: int = 20_000
     log_lines: int = 5000
     resnapshot_min_interval: float = Field(2.0, ge=0, description="At most one automatic re-snapshot per this many seconds.")
@@ -90,7 +82,7 @@ class DeskSettings(BaseModel):
 
 class Desk:
     def __init__(self, settings: DeskSettings, journal: Journal | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, manage_gc: bool = True) -> None:
         self.settings = settings
         self.journal = journal
         self._clock = clock
@@ -117,6 +109,7 @@ class Desk:
             clock=clock,
             on_live=self._on_live,
             on_orders=self._on_orders,
+            on_backlog=self._on_backlog,
         )
         self.endpoint_label = display_url(settings.url)
         self.key_label = mask_key(settings.api_key.get_secret_value())
@@ -138,6 +131,11 @@ class Desk:
         again"): logged when a cancel-all leaves orders open."""
         self._changed = asyncio.Event()
         self._housekeeper: asyncio.Task | None = None
+        self.on_folded: Callable[[], None] | None = None
+        """Called after frames changed the store (a screen keeps its sorted view in step,
+        a slice at a time, instead of all at once when it redraws)."""
+        self.collector = Collector(enabled=manage_gc)
+        """When the cyclic garbage collector may run (never in a burst): see :mod:`blotter.collector`."""
         self.counts: dict[str, int] = {"frames": 0, "bad_frames": 0, "invalid": 0, "unknown": 0, "disconnects": 0}
 
     # -- state for the screen ------------------------------------------------------
@@ -213,6 +211,7 @@ class Desk:
     async def tick(self) -> None:
         """Timeouts, UNKNOWN resolution, cancel-all verdicts, pending re-snapshots."""
         now = self._clock()
+        self.collector.tick(now, self.session.last_frame_at)
         if self.journal is not None and getattr(self.journal, "error", None) and not self._journal_error_shown:
             self._journal_error_shown = True
             self.log.add(f"journal stopped writing: {self.journal.error}", "error")
@@ -399,6 +398,9 @@ class Desk:
         if self.journal is not None:
             self.journal.record_sent(request, text)
 
+    def _on_backlog(self, behind: bool) -> None:
+        self.collector.backlog(behind)
+
     def _on_orders(self, orders: list[Order], raws: list[bytes], received_ns: int) -> None:
         """A run of ``futures-order`` frames (the session's hot path), folded in order."""
         self.counts["frames"] += len(orders)
@@ -419,6 +421,8 @@ class Desk:
                     self.account = order.account_id
                     break
         self._changed.set()
+        if self.on_folded is not None:
+            self.on_folded()
 
     def _on_frame(self, event: Event, raw: bytes, received_ns: int) -> None:
         self.counts["frames"] += 1
@@ -436,9 +440,13 @@ class Desk:
             if result.gap:
                 self._snapshot_due = True
             self._changed.set()
+            if self.on_folded is not None:
+                self.on_folded()
             return
         if kind is OpenOrders:
             self._on_snapshot(event, now)  # type: ignore[arg-type]
+            if self.on_folded is not None:
+                self.on_folded()
         elif kind is RequestAck:
             if self.tracker.on_ack(event, now) is None and event.request_id not in self._snapshot_requests:  # type: ignore[union-attr]
                 self.log.add(f"{event.request_id or '-'} ACK {event.action or ''} for an unknown request".strip(), "info",  # type: ignore[union-attr]
@@ -512,16 +520,6 @@ class Desk:
             if t.still_open:
                 self._hint_retry(t)
         self.snapshot_count += 1
-        if self.snapshot_count == 1 or len(snap.orders) >= FREEZE_AFTER_ORDERS:
-            # Everything alive now (the program, the screen, the snapshot's orders) is long-
-            # lived: take it out of the cyclic collector's full passes. Without this, a full
-            # collection during a burst walked it all — pauses of 100+ ms at 10,000 orders,
-            # which is a cancel key waiting. (Garbage is still freed by reference counting.)
-            # Full collections after this are made ten times rarer too: the store's churn
-            # (an order replaced per update) is freed by reference counting, not the collector.
-            gc.collect(1)
-            gc.freeze()
-            gen0, gen1, gen2 = gc.get_threshold()
-            gc.set_threshold(max(gen0, GC_YOUNG), gen1, max(gen2, GC_FULL_EVERY))
+        self.collector.after_snapshot(len(snap.orders), self.snapshot_count == 1, now)
         scope = symbol or "all symbols"
         self.log.add(f"snapshot: {len(open_ids)} open orders ({scope})", "info")

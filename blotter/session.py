@@ -51,7 +51,7 @@ library logs the upgrade headers (``x-auth-key``, ``x-auth-signature``) and ever
 (the ``op:auth`` one carries the key and signature), whatever the root level is."""
 
 
-YIELD_EVERY = 0.001
+YIELD_EVERY = 0.0005
 """Seconds of folding frames after which the reader lets the rest of the app (a key
 press, the screen) run. A key goes through a few message queues before its action
 runs, each waiting at most this long for the reader."""
@@ -84,7 +84,7 @@ class SessionSettings:
     """Seconds to wait for ``connected`` and the auth reply."""
     max_frame_bytes: int = 64 * 1024 * 1024
     """Frames larger than this are refused (the connection is closed and re-opened)."""
-    max_queue: int = 4096
+    max_queue: int = 1024
     """Frames buffered by the client before it stops reading from the socket."""
     backoff_initial: float = 0.25
     backoff_max: float = 15.0
@@ -124,6 +124,7 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         on_live: Callable[[], Awaitable[None]] | None = None,
         on_orders: OrdersHandler | None = None,
+        on_backlog: Callable[[bool], None] | None = None,
     ) -> None:
         check_url(settings.url)
         self.settings = settings
@@ -132,6 +133,9 @@ class Session:
         self._on_sent = on_sent or (lambda request, text: None)
         self._on_live = on_live
         self._on_orders = on_orders
+        self._on_backlog = on_backlog or (lambda behind: None)
+        self.behind = False
+        """True while frames are queued faster than the reader folds them (a burst)."""
         self._clock = clock
         self._ssl = ssl_context(settings.url, settings.ca_file)
         self._ws: QueuedConnection | None = None
@@ -271,6 +275,8 @@ class Session:
             try:
                 await self._read(ws)
             finally:
+                if self.behind:
+                    self._set_behind(False)
                 pinger.cancel()
                 try:
                     await pinger
@@ -348,6 +354,8 @@ class Session:
         on_orders = self._on_orders
         read_order = order_frame
         while True:
+            if not messages and self.behind:
+                self._set_behind(False)
             try:
                 await ws.wait_messages()
             except ConnectionClosedOK:
@@ -388,7 +396,16 @@ class Session:
                 self._fold_orders(orders, raws, received_ns)
             ws.caught_up()
             if messages:
+                if not self.behind:
+                    self._set_behind(True)
                 await asyncio.sleep(0)
+
+    def _set_behind(self, behind: bool) -> None:
+        self.behind = behind
+        try:
+            self._on_backlog(behind)
+        except Exception:  # noqa: BLE001 - a handler bug must not kill the reader
+            log.exception("backlog handler failed")
 
     def _fold_orders(self, orders: list[Order], raws: list[bytes], received_ns: int) -> None:
         self.last_frame_at = self._clock()

@@ -67,8 +67,12 @@ class QueuedConnection(ClientConnection):
         """(index of the first message completed by a read from the socket, its time_ns)."""
         self._handshake = bytearray()
         """What came in before the handshake response was complete (only its tail is looked at)."""
-        self._partial = b""
-        """The start of a frame whose end has not arrived yet."""
+        self._partial: list[bytes] = []
+        """The start of a frame whose end has not arrived yet, as read (joined once complete:
+        a 50 MB snapshot arrives in hundreds of reads)."""
+        self._partial_size = 0
+        self._partial_need = 0
+        """Bytes the incomplete frame needs in all (0: its header is not complete yet)."""
 
     # -- the protocol's side: frames in ------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -100,12 +104,22 @@ class QueuedConnection(ClientConnection):
                 return
         elif self.protocol.state is not _OPEN:
             if self._partial:
-                data, self._partial = self._partial + data, b""
+                data = self._take_partial(data)
             super().data_received(data)
             return
         if self._partial:
-            data, self._partial = self._partial + data, b""
+            self._partial.append(data)
+            self._partial_size += len(data)
+            if self._partial_size < self._partial_need:
+                return
+            data = self._take_partial(b"")
         self._split(data)
+
+    def _take_partial(self, data: bytes) -> bytes:
+        whole = b"".join(self._partial) + data
+        self._partial = []
+        self._partial_size = self._partial_need = 0
+        return whole
 
     def _split(self, data: bytes) -> None:
         """Queue the whole-message frames at the start of ``data``; hand any other
@@ -115,6 +129,7 @@ class QueuedConnection(ClientConnection):
         n = len(data)
         pos = 0
         pushed = 0
+        need = 0  # bytes the incomplete frame at ``pos`` needs in all, once its header is read
         while pos + 2 <= n:
             b0 = data[pos]
             length = data[pos + 1]
@@ -142,6 +157,8 @@ class QueuedConnection(ClientConnection):
                 pushed += 1
                 pos = end
                 continue
+            if end > n:
+                need = end - pos
             if pushed:
                 self._pushed += pushed
                 pushed = 0
@@ -162,7 +179,10 @@ class QueuedConnection(ClientConnection):
             self._pushed += pushed
             self._wake()
         if pos < n:
-            self._partial = data[pos:]
+            rest = data[pos:]
+            self._partial = [rest]
+            self._partial_size = len(rest)
+            self._partial_need = need
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -146,7 +146,13 @@ class Order:
         """An order from values already checked: every field of :data:`ORDER_FIELDS`,
         amounts as Decimal, None, or plain-decimal text (the fast paths)."""
         order = _new(cls)
-        order._set(values)
+        order._v = values
+        order.order_id = values["order_id"]
+        order.symbol = values["symbol"]
+        order.side = values["side"]
+        order.status = values["status"]
+        order.seq = values["seq"]
+        order.create_time_ms = values["create_time_ms"]
         return order
 
     def _set(self, values: dict[str, Any]) -> None:

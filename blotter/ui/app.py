@@ -27,7 +27,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ..core import State
-from ..core.view import OrderView
+from ..core.view import OrderView, ViewChange
 from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
 from .settings import UiSettings
 from .text import safe
@@ -44,8 +44,8 @@ __all__ = ["BlotterApp", "UiSettings", "make_app"]
 READ_ONLY_MESSAGE = "read-only: cancel keys are disabled"
 BUSY_RATE = 5000
 """Frames a second from which the poll counts the session as in a burst."""
-BUSY_HZ = 15
-"""Redraws a second at most during a burst (every 67 ms: fresh enough to read)."""
+BUSY_HZ = 20
+"""Redraws a second at most during a burst (every 50 ms: fresh enough to read)."""
 MOVED_GUARD = 1.0
 """Seconds after the cursor jumped by itself (its order left the view) during which
 ``c`` sends nothing: the trader may not have seen which order is selected now."""
@@ -100,6 +100,7 @@ class BlotterApp(App[None]):
         self.quitting = False
         self._seen = (-1, -1, -1)
         self._polled_at = -1e9
+        self._view_change: ViewChange | None = None
         self._polled_frames = 0
         self._next_slow = 0.0
         self._next_fast = 0.0
@@ -132,6 +133,7 @@ class BlotterApp(App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.desk.on_folded = self._fold_view
         self.log_pane.border_title = "Log"
         self.table.focus()
         self.run_worker(self.desk.run(), name="session", group="session", exit_on_error=False)
@@ -139,6 +141,7 @@ class BlotterApp(App[None]):
         self.poll()
 
     async def on_unmount(self) -> None:
+        self.desk.on_folded = None
         try:
             await self.desk.stop()
         except Exception:  # noqa: BLE001 - shutting down anyway
@@ -180,8 +183,11 @@ class BlotterApp(App[None]):
         if slow:
             self._next_slow = now + 1.0
         table = self.table
-        if seen[0] != self._seen[0] or slow:
-            table.apply(self.view.sync(now))
+        if seen[0] != self._seen[0] or slow or self._view_change is not None:
+            self._fold_view()
+            change, self._view_change = self._view_change, None
+            if change is not None:
+                table.apply(change)
         if seen[1] != self._seen[1]:
             table.refresh()
         if seen[2] != self._seen[2]:
@@ -193,6 +199,20 @@ class BlotterApp(App[None]):
             self._update_status(now)
             self._update_detail(now)
         self._seen = seen
+
+    def _fold_view(self) -> None:
+        """Bring the sorted view up to the store (after every run of frames the desk
+        folds, and before each redraw). The table takes the changes at the next redraw;
+        until then its cursor stays pinned to its order id."""
+        if self.quitting:
+            return
+        change = self.view.sync(self.clock())
+        pending = self._view_change
+        if pending is None:
+            self._view_change = change
+        else:
+            pending.reordered = pending.reordered or change.reordered
+            pending.changed |= change.changed
 
     def _update_status(self, now: float) -> None:
         desk = self.desk

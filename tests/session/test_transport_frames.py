@@ -200,3 +200,13 @@ async def test_an_oversized_frame_is_refused_from_its_header_without_waiting_for
         with pytest.raises(ConnectionClosedError) as caught:
             await asyncio.wait_for(ws.next_message(), 5)
         assert caught.value.sent is not None and caught.value.sent.code == 1009
+
+
+async def test_a_big_message_in_many_reads_arrives_whole():
+    big = bytes(range(256)) * 12_000  # 3 MB: a large snapshot
+    stream = frame(b"before") + frame(big) + frame(b"after")
+    step = len(stream) // 97
+    async with RawServer(cut(stream, list(range(step, len(stream), step)))) as url:
+        got, ws = await read_all(url, 3, max_size=2**22)
+        assert got == [b"before", big, b"after"]
+        done(ws)

@@ -279,17 +279,23 @@ class OrdersTable(ScrollView, can_focus=True):
         elif self._index > top + page - 1:
             self.scroll_y = self._index - page + 1
 
+    def _here(self) -> int:
+        """The cursor's row in the view as it is now: the view follows the store between
+        redraws, and the cursor is pinned to its order, not to a row number."""
+        index = self.view.index_of(self.selected_id)
+        return self._index if index is None else index
+
     def action_cursor_up(self) -> None:
-        self._move_to(self._index - 1)
+        self._move_to(self._here() - 1)
 
     def action_cursor_down(self) -> None:
-        self._move_to(self._index + 1)
+        self._move_to(self._here() + 1)
 
     def action_page_up(self) -> None:
-        self._move_to(self._index - self._page)
+        self._move_to(self._here() - self._page)
 
     def action_page_down(self) -> None:
-        self._move_to(self._index + self._page)
+        self._move_to(self._here() + self._page)
 
     def action_first(self) -> None:
         self._move_to(0)
