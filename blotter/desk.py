@@ -109,7 +109,6 @@ class Desk:
             clock=clock,
             on_live=self._on_live,
             on_orders=self._on_orders,
-            on_backlog=self._on_backlog,
         )
         self.endpoint_label = display_url(settings.url)
         self.key_label = mask_key(settings.api_key.get_secret_value())
@@ -397,9 +396,6 @@ class Desk:
     def _on_sent(self, request: Request, text: str) -> None:
         if self.journal is not None:
             self.journal.record_sent(request, text)
-
-    def _on_backlog(self, behind: bool) -> None:
-        self.collector.backlog(behind)
 
     def _on_orders(self, orders: list[Order], raws: list[bytes], received_ns: int) -> None:
         """A run of ``futures-order`` frames (the session's hot path), folded in order."""
