@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from blotter.protocol import BadFrame, InvalidMessage, Order, OrderUpdate, parse
-from blotter.protocol.parse import order_frame, _channel_order, _reply_order, parse_value
+from blotter.protocol.parse import _channel_order, _reply_order, order_frame, parse_value, snapshot_frame
 
 BASE = {
     "m": "futures-order", "sn": 1234, "e": "ExecutionReport", "a": "futACCOUNT", "ac": "FUTURES",
@@ -168,6 +168,26 @@ def check_reply(record: dict) -> None:
     else:
         assert len(event.orders) == 1
         same(event.orders[0], slow)
+    check_snapshot_frame([REPLY, record, REPLY])
+
+
+def check_snapshot_frame(records: list[dict]) -> None:
+    """The whole reply's bytes: the fast reader answers only when the general path
+    reads the same orders and rejects none."""
+    raw = json.dumps({"m": "futures-open-orders", "code": 0, "id": "oo1", "ac": "FUTURES", "data": records},
+                     separators=(",", ":")).encode()
+    fast = snapshot_frame(raw)
+    general = parse_general(raw)
+    if fast is not None:
+        assert general.kind == "open-orders" and not general.rejected, (records, general)
+        assert fast.request_id == general.request_id and fast.code == 0 and fast.dialect == general.dialect
+        assert len(fast.orders) == len(general.orders)
+        for a, b in zip(fast.orders, general.orders):
+            same(a, b)
+    parsed = parse(raw)
+    assert parsed.kind == general.kind
+    if general.kind == "open-orders":
+        assert parsed.rejected == general.rejected and len(parsed.orders) == len(general.orders)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -270,3 +290,26 @@ def test_the_fastest_path_leaves_unusual_frames_to_the_general_path():
     blank = order_frame(orjson.dumps({**BASE, "ap": ""}))
     assert blank is not None and blank.avg_price is None
     same(blank, Order.model_validate({**BASE, "ap": ""}))
+
+
+def test_the_fast_snapshot_reader_leaves_unusual_replies_to_the_general_path():
+    assert snapshot_frame(orjson.dumps({"m": "futures-open-orders", "code": 0, "id": "oo1", "data": [REPLY] * 3}))
+    for envelope in (
+        {"m": "futures-open-orders", "code": 300012, "id": "oo1", "data": []},  # an error reply
+        {"m": "futures-open-orders", "id": "oo1", "data": [REPLY]},  # no code
+        {"m": "futures-open-orders", "code": 0, "id": 7, "data": [REPLY]},  # a number for an id
+        {"m": "futures-open-orders", "code": 0, "id": "oo1", "data": [REPLY, {**REPLY, "price": "-1"}]},
+        {"m": "futures-open-orders", "code": 0, "id": "oo1", "data": [REPLY, {**REPLY, "s": "ETH-PERP"}]},
+        {"m": "futures-open-orders", "code": 0, "id": "oo1", "data": [{k: v for k, v in REPLY.items() if k != "fee"}]},
+        # a field missing and a short key in its place: as many keys as a complete record
+        {"m": "futures-open-orders", "code": 0, "id": "oo1",
+         "data": [{**{k: v for k, v in REPLY.items() if k != "orderQty"}, "s": "0"}]},
+    ):
+        raw = orjson.dumps(envelope)
+        assert snapshot_frame(raw) is None
+        general = parse_general(raw)
+        parsed = parse(raw)
+        assert parsed.kind == general.kind
+        if general.kind == "open-orders":
+            assert parsed.rejected == general.rejected
+            assert [o.model_dump() for o in parsed.orders] == [o.model_dump() for o in general.orders]
