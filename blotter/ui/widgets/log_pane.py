@@ -16,13 +16,15 @@ from collections import deque
 
 from rich.cells import cell_len, chop_cells
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...core import EventLog, LogLine
 from ..text import safe
+from .virtual import set_virtual_size
 from ..themes import Theme
 
 LINE_LIMIT = 600
@@ -57,6 +59,9 @@ class LogPane(ScrollView):
         self._row_counts: deque[int] = deque()
         self._wrap_width = 0
         self._seen = 0
+        self._strip_key: tuple = (0, Style(), theme)
+        self._strips: dict[tuple[str, str], Strip] = {}
+        """Drawn rows by (text, level), for the width, base style and theme of ``_strip_key``."""
 
     def set_theme(self, theme: Theme) -> None:
         self.blotter_theme = theme
@@ -143,7 +148,7 @@ class LogPane(ScrollView):
             self._row_counts.append(len(wrapped))
         if dropped_rows:
             del self._rows[:dropped_rows]
-        self.virtual_size = Size(self._wrap_width, len(self._rows))
+        set_virtual_size(self, Size(self._wrap_width, len(self._rows)))
         if at_end:
             # synchronously: a lazy scroll_end would leave the next sync thinking the
             # trader had scrolled up
@@ -153,12 +158,25 @@ class LogPane(ScrollView):
         self.refresh()
         return True
 
-    def render_line(self, y: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
         width = self.scrollable_content_region.width
         base = self.rich_style
+        if (width, base, self.blotter_theme) != self._strip_key:
+            self._strip_key = (width, base, self.blotter_theme)
+            self._strips = {}
+        elif len(self._strips) > 512:
+            self._strips = {}
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width, base, theme = self._strip_key
         index = round(self.scroll_y) + y
         if index >= len(self._rows):
             return Strip.blank(width, base)
-        text, level = self._rows[index]
-        style = self.blotter_theme.log_style(level)
-        return Strip([Segment(text, base + style)]).crop_extend(0, width, base)
+        row = self._rows[index]
+        strip = self._strips.get(row)
+        if strip is None:
+            text, level = row
+            strip = Strip([Segment(text, base + theme.log_style(level))]).crop_extend(0, width, base)
+            self._strips[row] = strip
+        return strip

@@ -37,6 +37,7 @@ from ...core import NOT_OPEN, OrderEntry, RequestTracker
 from ...core.view import OrderView, ViewChange
 from ..text import safe
 from ..themes import Theme
+from .virtual import set_virtual_size
 
 Align = Literal["left", "right"]
 
@@ -201,7 +202,9 @@ class OrdersTable(ScrollView, can_focus=True):
         self._id_tail = False
         self._sep = SEP
         self._layout_width = -1
-        self._rows: dict[str, tuple[dict[str, str], OrderEntry]] = {}
+        self._rows: dict[str, tuple[dict[str, str] | None, OrderEntry, tuple]] = {}
+        self._width = 0
+        self._base = Style()
         self._strips: dict[str, tuple[tuple, Strip]] = {}
         """order id → (what its row was drawn from, the row): redraws reuse unchanged rows."""
         self._layout_key = object()
@@ -345,21 +348,7 @@ class OrdersTable(ScrollView, can_focus=True):
                     break
 
     def _set_virtual_height(self, height: int) -> None:
-        """A new row count. Assigning ``virtual_size`` asks for a layout of the whole
-        screen (it may add or drop the scrollbar): during a burst that was most of a
-        redraw's cost, every frame. When the scrollbar stays as it is, only the table
-        and its scrollbar are redrawn."""
-        size = Size(self.scrollable_content_region.width, height)
-        old = self.virtual_size
-        if size == old:
-            return
-        room = self.scrollable_content_region.height
-        if size.width == old.width and old.height > room and height > room and self.show_vertical_scrollbar:
-            self.set_reactive(OrdersTable.virtual_size, size)
-            self.vertical_scrollbar.window_virtual_size = height
-            self.refresh()
-        else:
-            self.virtual_size = size
+        set_virtual_size(self, Size(self.scrollable_content_region.width, height))
 
     def on_resize(self, event: events.Resize) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
@@ -395,10 +384,11 @@ class OrdersTable(ScrollView, can_focus=True):
             return "UNKNOWN", "unknown"
         return safe(entry.status, 24), entry.status
 
-    def cells(self, entry: OrderEntry, now: float) -> dict[str, str]:
+    def cells(self, entry: OrderEntry, now: float, status: str | None = None) -> dict[str, str]:
         o = entry.order
         side = safe(o.side, 8).upper()
-        status, _ = self.status_of(entry, now)
+        if status is None:
+            status, _ = self.status_of(entry, now)
         return {
             "time": fmt_time(o.create_time_ms if o.create_time_ms is not None else o.exec_time_ms, self.utc),
             "symbol": safe(o.symbol, 40),
@@ -417,38 +407,56 @@ class OrdersTable(ScrollView, can_focus=True):
         return range(top, min(top + self._page, len(self.view)))
 
     def _prepare(self) -> None:
-        """Cells of the rows on screen; widen columns that need it; lay out."""
+        """The rows on screen: which can reuse the strip drawn last time, and the cells
+        of the others; widen columns that need it; lay out. Runs once per redraw."""
         now = self._now = self.clock()
-        rows: dict[str, tuple[dict[str, str], OrderEntry]] = {}
+        width = self._width = self.scrollable_content_region.width
+        base = self._base = self.rich_style
+        rows: dict[str, tuple[dict[str, str] | None, OrderEntry, tuple]] = {}
         natural = self._natural
         grew = False
         pending = False
         hl_until = 0.0
-        store = self.view.store
+        view = self.view
+        store_get = view.store.get
+        strips = self._strips
+        highlight = self.highlight
+        selected_id = self.selected_id
+        layout_key = self._layout_key
         for index in self._visible_range():
-            oid = self.view[index]
-            entry = store.get(oid)
+            oid = view[index]
+            entry = store_get(oid)
             if entry is None:
                 continue
-            cells = self.cells(entry, now)
-            rows[oid] = (cells, entry)
-            if cells["status"].startswith("PENDING"):
+            status, _ = self.status_of(entry, now)
+            if status.startswith("PENDING"):
                 pending = True
-            if self.highlight and now - entry.changed_at < self.highlight:
-                hl_until = max(hl_until, entry.changed_at + self.highlight)
-            for key, text in cells.items():
-                w = min(cell_len(text), BY_KEY[key].cap)
-                if w > natural[key]:
-                    natural[key] = w
+            highlighted = bool(highlight) and now - entry.changed_at < highlight
+            if highlighted:
+                hl_until = max(hl_until, entry.changed_at + highlight)
+            selected = oid == selected_id
+            # A row's strip depends only on these: redraws of rows that did not change (the
+            # screen scrolled, another row changed) reuse it, without working out its cells.
+            key = (entry.order, entry.missing, selected, highlighted and not selected, status, width, base,
+                   layout_key)
+            cached = strips.get(oid)
+            if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+                rows[oid] = (None, entry, key)
+                continue
+            cells = self.cells(entry, now, status)
+            rows[oid] = (cells, entry, key)
+            for column, text in cells.items():
+                w = min(cell_len(text), BY_KEY[column].cap)
+                if w > natural[column]:
+                    natural[column] = w
                     grew = True
         self._rows = rows
-        if len(self._strips) > 4 * max(len(rows), 64):
-            self._strips = {oid: v for oid, v in self._strips.items() if oid in rows}
+        if len(strips) > 4 * max(len(rows), 64):
+            self._strips = {oid: v for oid, v in strips.items() if oid in rows}
         if self.render_hook is not None:
-            self.render_hook([entry for _, entry in rows.values()])
+            self.render_hook([entry for _, entry, _ in rows.values()])
         self.pending_visible = pending
         self.highlight_until = hl_until
-        width = self.scrollable_content_region.width
         if grew or width != self._layout_width:
             self._layout, self._id_tail, self._sep = layout(natural, width)
             self._layout_width = width
@@ -459,8 +467,7 @@ class OrdersTable(ScrollView, can_focus=True):
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        width, base = self._width, self._base
         if y == 0:
             return self._header_strip(width, base)
         index = round(self.scroll_y) + y - 1
@@ -468,21 +475,20 @@ class OrdersTable(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         oid = self.view[index]
         row = self._rows.get(oid)
-        if row is None:
+        if row is None:  # not among the rows prepared for this redraw
             entry = self.view.store.get(oid)
             if entry is None:
                 return Strip.blank(width, base)
-            row = (self.cells(entry, self._now), entry)
-        cells, entry = row
-        selected = oid == self.selected_id
-        highlighted = not selected and bool(self.highlight) and self._now - entry.changed_at < self.highlight
-        # A row's strip depends only on these: redraws of rows that did not change (the
-        # screen scrolled, another row changed) reuse it.
-        key = (entry.order, entry.missing, selected, highlighted, cells["status"], width, base, self._layout_key)
+            return self._row_strip(self.cells(entry, self._now), entry, oid == self.selected_id, width, base)
+        cells, entry, key = row
+        if key[-1] is not self._layout_key:  # the columns were laid out again since
+            key = (*key[:-1], self._layout_key)
         cached = self._strips.get(oid)
         if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
             return cached[1]
-        strip = self._row_strip(cells, entry, selected, width, base)
+        if cells is None:
+            cells = self.cells(entry, self._now, key[4])
+        strip = self._row_strip(cells, entry, key[2], width, base)
         self._strips[oid] = (key, strip)
         return strip
 
