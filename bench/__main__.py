@@ -7,7 +7,7 @@ baseline client and the simulator never share a core's event loop.
 
 Options: ``--out PATH`` (default ``bench/results.json``), ``--tiny`` (smoke sizes),
 and the sizes themselves (``--orders``, ``--updates``, ``--cancels``, ``--scale-orders``,
-``--startup-runs``), ``--only NAME[,NAME]`` to run a subset.
+``--startup-runs``, ``--rounds`` of ingest), ``--only NAME[,NAME]`` to run a subset.
 """
 
 from __future__ import annotations
@@ -59,19 +59,34 @@ def run_all(opts: argparse.Namespace) -> dict[str, Any]:
     seed = opts.seed
     res: dict[str, Any] = {"machine": machine(), "sizes": {
         "orders": opts.orders, "updates": opts.updates, "cancels": opts.cancels,
-        "scale_orders": opts.scale_orders, "startup_runs": opts.startup_runs}, "targets": TARGETS}
+        "scale_orders": opts.scale_orders, "startup_runs": opts.startup_runs, "rounds": opts.rounds},
+        "targets": TARGETS}
     started = time.time()
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     if want("ingest"):
-        say(f"ingest: baseline client, {opts.orders} open orders + {opts.updates} updates …")
-        base = run_one("baseline", {"orders": opts.orders, "updates": opts.updates, "seed": seed})
-        say("ingest: blotter …")
-        blot = run_one("ingest", {"orders": opts.orders, "updates": opts.updates, "seed": seed})
-        res["ingest"] = {"baseline": base, "blotter": blot,
-                         "ratio": blot["ingest_s"] / base["ingest_s"] if base["ingest_s"] else None}
+        # The machine is shared and noisy: a run's ratio moves by ±0.1. Each round runs the
+        # baseline and the blotter back to back; the round with the median ratio is reported
+        # (every round is kept in results.json).
+        rounds = []
+        for n in range(opts.rounds):
+            say(f"ingest round {n + 1}/{opts.rounds}: baseline client, {opts.orders} open orders + "
+                f"{opts.updates} updates, then the blotter …")
+            base = run_one("baseline", {"orders": opts.orders, "updates": opts.updates, "seed": seed})
+            blot = run_one("ingest", {"orders": opts.orders, "updates": opts.updates, "seed": seed})
+            rounds.append({"baseline": base, "blotter": blot,
+                           "ratio": blot["ingest_s"] / base["ingest_s"] if base["ingest_s"] else None})
+        ranked = sorted(rounds, key=lambda r: r["ratio"] if r["ratio"] is not None else float("inf"))
+        res["ingest"] = dict(ranked[(len(ranked) - 1) // 2])
+        res["ingest"]["rounds"] = [r["ratio"] for r in rounds]
+        base = res["ingest"]["baseline"]
+        if want("journal"):
+            say("ingest: blotter with the audit journal on …")
+            jour = run_one("ingest_journal", {"orders": opts.orders, "updates": opts.updates, "seed": seed})
+            res["ingest"]["blotter_journal"] = jour
+            res["ingest"]["ratio_journal"] = jour["ingest_s"] / base["ingest_s"] if base["ingest_s"] else None
     if want("fire"):
         expected = res.get("ingest", {}).get("blotter", {}).get("ingest_s") or 2.0
         interval = max(0.005, min(0.1, expected * 0.6 / max(opts.cancels, 1)))
@@ -108,9 +123,17 @@ def table(res: dict[str, Any]) -> str:
     s = res["sizes"]
     if "ingest" in res:
         i = res["ingest"]
-        rows.append((f"Ingest: {s['orders']:,} open + {s['updates']:,} updates → store applied + table drawn",
+        n = len(i.get("rounds", [])) or 1
+        median = f", median of {n} rounds" if n > 1 else ""
+        rows.append((f"Ingest: {s['orders']:,} open + {s['updates']:,} updates → store applied + table drawn{median}",
                      _f(i["blotter"]["ingest_s"], " s"), _f(i["baseline"]["ingest_s"], " s"),
                      _f(i["ratio"], "×"), "ratio ≤ 2.0", _ok(i["ratio"], 2.0)))
+        if "blotter_journal" in i:
+            j = i["blotter_journal"]
+            rows.append((f"Ingest, the same with the audit journal on (every frame written, "
+                         f"{j.get('journal_dropped', 0)} dropped)",
+                         _f(j["ingest_s"], " s"), _f(i["baseline"]["ingest_s"], " s"), _f(i["ratio_journal"], "×"),
+                         "(no target)", ""))
     if "fire" in res:
         f = res["fire"]
         rows.append((f"Cancel key → wire during the burst, p50 / p99 (n={f['cancel_burst_n']})",
@@ -155,15 +178,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cancels", type=int, default=50)
     p.add_argument("--scale-orders", type=int, default=100_000)
     p.add_argument("--startup-runs", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=3, help="ingest rounds (baseline + blotter each); the median is reported")
     p.add_argument("--seed", type=int, default=20240601)
-    p.add_argument("--only", default="", help="comma-separated subset of ingest,fire,scale,startup")
+    p.add_argument("--only", default="", help="comma-separated subset of ingest,journal,fire,scale,startup "
+                                              "(journal: ingest with the audit journal on; it needs ingest)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = parser().parse_args(argv)
     if opts.tiny:
-        opts.orders, opts.updates, opts.cancels, opts.scale_orders, opts.startup_runs = 50, 500, 3, 200, 1
+        opts.orders, opts.updates, opts.cancels, opts.scale_orders, opts.startup_runs, opts.rounds = 50, 500, 3, 200, 1, 1
     res = run_all(opts)
     text = table(res)
     res["table_markdown"] = text

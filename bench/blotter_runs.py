@@ -4,7 +4,9 @@ builds it), run headless with ``App.run_test()``, against the simulator process.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import psutil
@@ -12,6 +14,7 @@ from pydantic import SecretStr
 from textual import events
 
 from blotter.desk import Desk, DeskSettings
+from blotter.journal import Journal
 from blotter.protocol import OrderUpdate
 from blotter.ui.app import BlotterApp, make_app
 from blotter.ui.settings import UiSettings
@@ -21,8 +24,9 @@ from .common import DEMO_API_KEY, DEMO_API_SECRET, SimProcess, pct
 SIZE = (160, 48)
 
 
-def _desk(url: str) -> Desk:
-    return Desk(DeskSettings(url=url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET)))
+def _desk(url: str, journal: Any = None) -> Desk:
+    return Desk(DeskSettings(url=url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET)),
+                journal=journal)
 
 
 def _app(desk: Desk) -> BlotterApp:
@@ -87,11 +91,26 @@ async def _loaded(app: BlotterApp, desk: Desk, count: int, timeout: float = 120.
                  timeout, "the first snapshot", step=0.01)
 
 
-async def ingest(orders: int, updates: int, seed: int) -> dict[str, Any]:
-    """Store applied every update and the table drew the final state, from burst start."""
+async def ingest(orders: int, updates: int, seed: int, journal: bool = False) -> dict[str, Any]:
+    """Store applied every update and the table drew the final state, from burst start.
+    With ``journal``, the audit journal records every frame, as ``blotter`` does by default."""
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Journal.open(Path(tmp) / "journal.sqlite") if journal else None
+        try:
+            result = await _ingest(orders, updates, seed, record)
+        finally:
+            if record is not None:
+                record.close()
+        if record is not None:
+            result["journal_rows"] = record.written
+            result["journal_dropped"] = record.dropped
+    return result
+
+
+async def _ingest(orders: int, updates: int, seed: int, journal: Any) -> dict[str, Any]:
     async with SimProcess(orders, seed) as sim:
         prepared = asyncio.ensure_future(sim.call("prepare", n=updates))
-        desk = _desk(sim.url)
+        desk = _desk(sim.url, journal)
         app = _app(desk)
         async with app.run_test(size=SIZE):
             renders = Renders(app)

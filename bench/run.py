@@ -31,6 +31,10 @@ def _main(argv: list[str]) -> None:
         from .blotter_runs import ingest
 
         result = asyncio.run(ingest(**args))
+    elif name == "ingest_journal":
+        from .blotter_runs import ingest
+
+        result = asyncio.run(ingest(**args, journal=True))
     elif name == "fire":
         from .blotter_runs import fire
 

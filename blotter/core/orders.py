@@ -86,6 +86,7 @@ class OrderStore:
         self._structure_changed = False
         self.version = 0
         """Bumped on every applied change: cheap "anything new?" test for the renderer."""
+        self.get = self._orders.get  # type: ignore[method-assign]  # the view calls it per change: no wrapper
 
     # -- queries -------------------------------------------------------------
     def __len__(self) -> int:
@@ -95,7 +96,7 @@ class OrderStore:
         return order_id in self._orders
 
     def get(self, order_id: str) -> OrderEntry | None:
-        return self._orders.get(order_id)
+        return self._orders.get(order_id)  # (replaced per instance by the dict's own get: see __init__)
 
     def entries(self) -> Iterable[OrderEntry]:
         return self._orders.values()
@@ -146,9 +147,10 @@ class OrderStore:
         put = self._put
         finals = FINAL_STATUSES
         last = self.last_sn
+        changed_add = self._changed.add
         final_updates: list[Order] = []
         gap = False
-        n = applied = 0
+        n = applied = inline = 0
         for order in orders:
             n += 1
             sn = order.seq
@@ -160,11 +162,21 @@ class OrderStore:
                         gap = True
                         stats.gaps += 1
                     last = sn
-            known = get(order.order_id)
-            if known is not None and sn is not None:
-                known_sn = known.order.seq
-                if known_sn is not None and sn <= known_sn:
-                    stats.stale += 1
+            order_id = order.order_id
+            known = get(order_id)
+            if known is not None:
+                if sn is not None:
+                    known_sn = known.order.seq
+                    if known_sn is not None and sn <= known_sn:
+                        stats.stale += 1
+                        continue
+                if known.is_open and order.status not in finals:
+                    # Most of a burst: an open order changed (a fill) and stays open. What
+                    # _put does for it, inline: no count, group or eviction to touch.
+                    known.order = order
+                    known.changed_at = now
+                    changed_add(order_id)
+                    inline += 1
                     continue
             put(order, now, known)
             applied += 1
@@ -172,7 +184,8 @@ class OrderStore:
                 final_updates.append(order)
         self.last_sn = last
         stats.updates += n
-        stats.applied += applied
+        stats.applied += applied + inline
+        self.version += inline
         return final_updates, gap
 
     def _put(self, order: Order, now: float, known: OrderEntry | None) -> None:

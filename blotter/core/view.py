@@ -92,13 +92,18 @@ class SortedKeys:
             blocks.append([key])
             maxes.append(key)
             return
-        i = bisect_left(maxes, key)
-        if i == len(maxes):
-            i -= 1
-            blocks[i].append(key)
-            maxes[i] = key
+        first = blocks[0]
+        if key < first[0]:  # the newest order: first row (most of a burst's new rows)
+            first.insert(0, key)
+            i = 0
         else:
-            insort(blocks[i], key)
+            i = bisect_left(maxes, key)
+            if i == len(maxes):
+                i -= 1
+                blocks[i].append(key)
+                maxes[i] = key
+            else:
+                insort(blocks[i], key)
         block = blocks[i]
         if len(block) > 2 * self.LOAD:
             half = len(block) // 2
