@@ -209,10 +209,15 @@ class BlotterApp(App[None]):
         change = self.view.sync(self.clock())
         pending = self._view_change
         if pending is None:
-            self._view_change = change
+            self._view_change = pending = change
         else:
             pending.reordered = pending.reordered or change.reordered
             pending.changed |= change.changed
+        if self.table.selected_id is None and len(self.view) and self.table.is_mounted:
+            # the first rows: the cursor takes one at once (a key pressed before the next
+            # redraw acts on it, never on "no order selected")
+            self._view_change = None
+            self.table.apply(pending)
 
     def _update_status(self, now: float) -> None:
         desk = self.desk
@@ -286,8 +291,8 @@ class BlotterApp(App[None]):
         t = Text("▶ ")
         t.append(safe(o.order_id, 64), style="bold")
         t.append(f"  {safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
-                 f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}"
-                 f"  filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}  {status}"
+                 f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}  {status}"
+                 f"  filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}"
                  f"  created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}")
         if req is not None:
             t.append(f"  last cancel {req.request_id}: {req.state.value}")
