@@ -104,7 +104,7 @@ StateHandler = Callable[["ConnState", str], None]
 OrdersHandler = Callable[[list[Order], list[bytes], int], None]
 """``handler(orders, raws, received_ns)`` — a run of consecutive ``futures-order``
 frames, folded in one call (the burst's hot path); ``received_ns`` is when the first
-of them was taken from the socket's queue."""
+of them was read from the socket."""
 SentHandler = Callable[[Request, str], None]
 """``on_sent(request, text)`` — called after a frame was handed to the socket."""
 
@@ -124,7 +124,6 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         on_live: Callable[[], Awaitable[None]] | None = None,
         on_orders: OrdersHandler | None = None,
-        on_backlog: Callable[[bool], None] | None = None,
     ) -> None:
         check_url(settings.url)
         self.settings = settings
@@ -133,9 +132,6 @@ class Session:
         self._on_sent = on_sent or (lambda request, text: None)
         self._on_live = on_live
         self._on_orders = on_orders
-        self._on_backlog = on_backlog or (lambda behind: None)
-        self.behind = False
-        """True while frames are queued faster than the reader folds them (a burst)."""
         self._clock = clock
         self._ssl = ssl_context(settings.url, settings.ca_file)
         self._ws: QueuedConnection | None = None
@@ -275,8 +271,6 @@ class Session:
             try:
                 await self._read(ws)
             finally:
-                if self.behind:
-                    self._set_behind(False)
                 pinger.cancel()
                 try:
                     await pinger
@@ -354,8 +348,6 @@ class Session:
         on_orders = self._on_orders
         read_order = order_frame
         while True:
-            if not messages and self.behind:
-                self._set_behind(False)
             try:
                 await ws.wait_messages()
             except ConnectionClosedOK:
@@ -396,16 +388,7 @@ class Session:
                 self._fold_orders(orders, raws, received_ns)
             ws.caught_up()
             if messages:
-                if not self.behind:
-                    self._set_behind(True)
                 await asyncio.sleep(0)
-
-    def _set_behind(self, behind: bool) -> None:
-        self.behind = behind
-        try:
-            self._on_backlog(behind)
-        except Exception:  # noqa: BLE001 - a handler bug must not kill the reader
-            log.exception("backlog handler failed")
 
     def _fold_orders(self, orders: list[Order], raws: list[bytes], received_ns: int) -> None:
         self.last_frame_at = self._clock()

@@ -146,13 +146,7 @@ class Order:
         """An order from values already checked: every field of :data:`ORDER_FIELDS`,
         amounts as Decimal, None, or plain-decimal text (the fast paths)."""
         order = _new(cls)
-        order._v = values
-        order.order_id = values["order_id"]
-        order.symbol = values["symbol"]
-        order.side = values["side"]
-        order.status = values["status"]
-        order.seq = values["seq"]
-        order.create_time_ms = values["create_time_ms"]
+        order._set(values)
         return order
 
     def _set(self, values: dict[str, Any]) -> None:
