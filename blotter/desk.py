@@ -404,7 +404,10 @@ class Desk:
         if journal is not None:
             for order, raw in zip(orders, raws):
                 journal.record_received(OrderUpdate(order), raw, received_ns)
-        now = self._clock()
+        self._fold_orders(orders, self._clock())
+
+    def _fold_orders(self, orders: list[Order], now: float) -> None:
+        """Order updates into the store; final ones to the request tracker."""
         finals, gap = self.store.apply_updates(orders, now)
         on_final = self.tracker.on_order
         for order in finals:
@@ -427,17 +430,7 @@ class Desk:
         now = self._clock()
         kind = type(event)
         if kind is OrderUpdate:
-            order = event.order  # type: ignore[union-attr]
-            result = self.store.apply_update(order, now)
-            if result.applied:
-                if self.account is None and order.account_id:
-                    self.account = order.account_id
-                self.tracker.on_order(order, now)
-            if result.gap:
-                self._snapshot_due = True
-            self._changed.set()
-            if self.on_folded is not None:
-                self.on_folded()
+            self._fold_orders([event.order], now)  # type: ignore[union-attr]
             return
         if kind is OpenOrders:
             self._on_snapshot(event, now)  # type: ignore[arg-type]

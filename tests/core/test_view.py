@@ -180,14 +180,18 @@ def test_big_burst_rebuilds_and_matches_incremental():
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("show_final", [False, True])
-def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final):
+@pytest.mark.parametrize("batch_threshold", [64, 0], ids=["one-by-one", "batch"])
+def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final, batch_threshold):
     """Random updates over time (new, fills, finals, re-opens, snapshots, eviction):
-    the incrementally kept rows equal what a rebuild from the store gives."""
+    the incrementally kept rows equal what a rebuild from the store gives — through
+    the one-change-at-a-time path and through the batch path (which works keys out
+    inline)."""
     import random
 
     rng = random.Random(seed)
     store = OrderStore(max_final=15)
     view = OrderView(store, final_linger=3.0, show_final=show_final)
+    view.batch_threshold = batch_threshold
     now = 0.0
     ids = [f"o{i}" for i in range(40)]
     for step in range(400):

@@ -439,8 +439,7 @@ class OrdersTable(ScrollView, can_focus=True):
             # screen scrolled, another row changed) reuse it, without working out its cells.
             key = (entry.order, entry.missing, selected, highlighted and not selected, status, width, base,
                    layout_key)
-            cached = strips.get(oid)
-            if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            if self._cached_strip(oid, key) is not None:
                 rows[oid] = (None, entry, key)
                 continue
             cells = self.cells(entry, now, status)
@@ -461,6 +460,14 @@ class OrdersTable(ScrollView, can_focus=True):
             self._layout, self._id_tail, self._sep = layout(natural, width)
             self._layout_width = width
             self._layout_key = object()
+
+    def _cached_strip(self, oid: str, key: tuple) -> Strip | None:
+        """The strip drawn for ``oid`` last time, if it was drawn from the same ``key``
+        (the order record is compared by identity: a new record is a changed row)."""
+        cached = self._strips.get(oid)
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            return cached[1]
+        return None
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._prepare()
@@ -483,9 +490,9 @@ class OrdersTable(ScrollView, can_focus=True):
         cells, entry, key = row
         if key[-1] is not self._layout_key:  # the columns were laid out again since
             key = (*key[:-1], self._layout_key)
-        cached = self._strips.get(oid)
-        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
-            return cached[1]
+        cached = self._cached_strip(oid, key)
+        if cached is not None:
+            return cached
         if cells is None:
             cells = self.cells(entry, self._now, key[4])
         strip = self._row_strip(cells, entry, key[2], width, base)
