@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from .collector import Collector
 from .core import EventLog, OrderStore, RequestTracker, State, Tracked
-from .endpoints import display_url
+from .net.endpoints import display_url
 from .protocol import (
     AuthResult,
     BadFrame,
@@ -37,7 +37,7 @@ from .protocol import (
 )
 from .protocol.messages import Order
 from .protocol.signing import mask_key
-from .session import ConnState, Session, SessionSettings
+from .net.session import ConnState, Session, SessionSettings
 
 __all__ = ["ConnState", "Desk", "DeskSettings", "Journal"]
 

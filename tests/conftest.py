@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
-PROTOCOL_FIXTURES = FIXTURES / "protocol"
+from tests.helpers import PROTOCOL_FIXTURES
 
 
 def fixture_path(name: str) -> Path:

@@ -47,7 +47,7 @@ def test_pure_layers_do_not_import_ui(module):
     assert forbidden_in(modules) == []
 
 
-@pytest.mark.parametrize("module", ["blotter.session", "blotter.desk", "blotter.sim"])
+@pytest.mark.parametrize("module", ["blotter.net.session", "blotter.desk", "blotter.sim"])
 def test_io_layers_do_not_import_ui(module):
     try:
         spec = importlib.util.find_spec(module)

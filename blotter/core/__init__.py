@@ -5,6 +5,6 @@ with plain fixtures."""
 
 from .log import EventLog, LogLine
 from .orders import NOT_OPEN, OrderEntry, OrderStore, UpdateResult
-from .requests import RequestTracker, State, Tracked
+from .tracker import RequestTracker, State, Tracked
 
 __all__ = ["EventLog", "LogLine", "NOT_OPEN", "OrderEntry", "OrderStore", "UpdateResult", "RequestTracker", "State", "Tracked"]

@@ -46,7 +46,6 @@ class Request(BaseModel):
     """Base of every outbound message."""
 
     model_config = ConfigDict(frozen=True)
-    id_prefix: ClassVar[str] = "r"
     action: ClassVar[str] = ""
 
     def to_wire(self) -> dict[str, Any]:  # pragma: no cover - every subclass overrides
@@ -58,7 +57,6 @@ def _rid(prefix: str):
 
 
 class Auth(Request):
-    id_prefix: ClassVar[str] = "au"
     action: ClassVar[str] = "auth"
     request_id: str = _rid("au")
     time_ms: int = Field(ge=0, lt=2**63)

@@ -1,7 +1,8 @@
 """A local AscendEX futures exchange for demos, tests and benchmarks.
 
 ``SimServer`` is a real ``websockets`` server that speaks the protocol described in
-PROTOCOL.md — header and ``op:auth`` authentication, keep-alive, the
+the exchange's futures API v2 documentation (summarised in the
+README's "The simulator" section) — header and ``op:auth`` authentication, keep-alive, the
 ``futures-order`` channel, both dialects of request replies — and can be told to
 misbehave in every way the blotter must survive (see :class:`SimConfig`).
 

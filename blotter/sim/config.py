@@ -24,7 +24,7 @@ opens the simulator."""
 
 DEFAULT_SYMBOLS = ("BTC-PERP", "ETH-PERP", "SOL-PERP", "XRP-PERP", "DOGE-PERP")
 
-# code -> reason, from PROTOCOL.md "Error codes". The simulator refuses with these.
+# code -> reason, from the exchange's documented error-code table. The simulator refuses with these.
 ERROR_REASONS: dict[int, str] = {
     100001: "INVALID_HTTP_INPUT",
     100005: "INVALID_WS_REQUEST_DATA",
@@ -152,7 +152,7 @@ class SimConfig(BaseModel):
     @classmethod
     def _known_code(cls, value: int | None) -> int | None:
         if value is not None and value not in ERROR_REASONS:
-            raise ValueError(f"unknown error code {value}; use one of the PROTOCOL.md table, e.g. 300006 or 300009")
+            raise ValueError(f"unknown error code {value}; use a documented code, e.g. 300006 or 300009 (see blotter sim --help)")
         return value
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ import pytest
 
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 
-from tests.support import running_sim
+from tests.helpers import running_sim
 
 
 def env_for(tmp_path: Path, key: str = DEMO_API_KEY, secret: str = DEMO_API_SECRET) -> dict[str, str]:

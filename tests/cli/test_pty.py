@@ -13,7 +13,7 @@ import pyte
 import pytest
 
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
-from tests.support import sim_in_thread
+from tests.helpers import sim_in_thread
 
 COLS, ROWS = 120, 36
 

@@ -10,8 +10,9 @@ import pytest
 
 from blotter.core import NOT_OPEN, OrderStore
 from blotter.protocol import OpenOrders, Order, OrderUpdate, parse
+from tests.helpers import PROTOCOL_FIXTURES
 
-FIXTURE_DIR = Path(__file__).parents[1] / "fixtures" / "protocol"
+FIXTURE_DIR = PROTOCOL_FIXTURES
 
 
 def order(oid: str, seq: int | None, status: str = "New", symbol: str = "BTC-PERP", **extra) -> Order:

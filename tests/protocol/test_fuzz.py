@@ -19,6 +19,7 @@ from blotter.protocol import (  # noqa: I001
     parse,
     request_from_wire,
 )
+from tests.helpers import PROTOCOL_FIXTURES
 
 EVENT_TYPES = Event.__args__  # type: ignore[attr-defined]
 
@@ -159,7 +160,7 @@ def test_request_from_wire_only_raises_format_error_on_request_like(value):
 def _fixture_order() -> dict:
     from pathlib import Path
 
-    return orjson.loads((Path(__file__).parents[1] / "fixtures" / "protocol" / "order-update.json").read_bytes())
+    return orjson.loads((PROTOCOL_FIXTURES / "order-update.json").read_bytes())
 
 
 @FUZZ

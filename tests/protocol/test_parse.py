@@ -1,4 +1,4 @@
-"""``parse``: every documented frame, both dialects, and the edge cases PROTOCOL.md names."""
+"""``parse``: every documented frame, both dialects, and the edge cases the protocol documentation names."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ from blotter.protocol import (
     parse,
     request_from_wire,
 )
+from tests.helpers import PROTOCOL_FIXTURES
 
-FIXTURE_DIR = Path(__file__).parents[1] / "fixtures" / "protocol"
+FIXTURE_DIR = PROTOCOL_FIXTURES
 ALL_FIXTURES = sorted(p.name for p in FIXTURE_DIR.glob("*.json"))
 
 # Every fixture, and the event type ``parse`` must give it.

@@ -28,8 +28,9 @@ from blotter.protocol import (
     request_from_wire,
     valid_request_id,
 )
+from tests.helpers import PROTOCOL_FIXTURES
 
-FIXTURE_DIR = Path(__file__).parents[1] / "fixtures" / "protocol"
+FIXTURE_DIR = PROTOCOL_FIXTURES
 ID_RE = re.compile(r"^\w[\w\-]*\w$")
 
 API_KEY = "BclE7dBGbS1AP3VnOuq6s8fJH0fWbH7r"
@@ -56,7 +57,7 @@ def shape(message: dict) -> dict:
 
 
 # (fixture, the request that must encode to it). ``ac``/``args.time`` that a fixture
-# omits are allowed extras: PROTOCOL.md says ``args.time`` is the client's clock and
+# omits are allowed extras: the protocol documentation says ``args.time`` is the client's clock and
 # sending ``ac`` is harmless.
 FIXTURE_REQUESTS = [
     ("cancel-order-request.json", lambda: CancelOrder(order_id="s177bab1b474U5051470287bbtcpKiOR", symbol="BTC-PERP")),

@@ -11,7 +11,7 @@ import pytest
 from blotter.protocol import SECRET_ENCODINGS, SigningError, auth_headers, mask_key, now_ms, sign, sign_message
 from blotter.protocol.signing import key_bytes
 
-# PROTOCOL.md, "Authentication": the raw-bytes form, REST path ``info``.
+# The exchange's documentation, "Authentication": the raw-bytes form, REST path ``info``.
 VECTOR_SECRET = "hV8FgjyJtpvVeAcMAgzgAFQCN36wmbWuN7o3WPcYcYhFd8qvE43gzFGVsFcCqMNk"
 VECTOR_MESSAGE = "1608133910000+info"
 VECTOR_SIGNATURE = "/pwaAgWZQ1Xd/J4yZ4ReHSPQxd3ORP/YR8TvAttqqYM="

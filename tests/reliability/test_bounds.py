@@ -15,10 +15,10 @@ from pydantic import SecretStr
 
 from blotter.core import EventLog, OrderStore
 from blotter.desk import ConnState
-from blotter.session import Session, SessionSettings
+from blotter.net.session import Session, SessionSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 
-from tests.support import eventually, running_desk, running_sim
+from tests.helpers import eventually, running_desk, running_sim
 
 MB = 1024 * 1024
 

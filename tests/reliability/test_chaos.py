@@ -22,7 +22,7 @@ import pytest
 from blotter.core import State
 from blotter.desk import ConnState, Desk
 
-from tests.support import eventually, running_desk, running_sim
+from tests.helpers import eventually, running_desk, running_sim
 
 CANCEL_ACTIONS = ("cancel-order", "cancel-all")
 

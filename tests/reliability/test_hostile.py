@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from blotter.core import State
 from blotter.desk import ConnState, Desk, DeskSettings
 
-from tests.support import eventually
+from tests.helpers import eventually
 
 BIG = "A" * 100_000
 HOSTILE_STRINGS = [

@@ -28,9 +28,9 @@ from pydantic import SecretStr
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.protocol import Auth
 from blotter.protocol.signing import key_bytes, mask_key, now_ms, sign
-from blotter.session import AuthRefused, Session, SessionSettings
+from blotter.net.session import AuthRefused, Session, SessionSettings
 
-from tests.support import eventually, running_desk, running_sim
+from tests.helpers import eventually, running_desk, running_sim
 
 KEY = "kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"
 assert len(KEY) == 32

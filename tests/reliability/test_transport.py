@@ -19,11 +19,11 @@ from pydantic import SecretStr
 
 from blotter.core import State
 from blotter.desk import ConnState, Desk, DeskSettings
-from blotter.endpoints import EndpointError
-from blotter.session import Session, SessionSettings
+from blotter.net.endpoints import EndpointError
+from blotter.net.session import Session, SessionSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 
-from tests.support import eventually, running_desk, running_sim
+from tests.helpers import eventually, running_desk, running_sim
 
 
 def make_cert(directory: Path, names: str = "DNS:localhost,IP:127.0.0.1", cn: str = "localhost") -> tuple[Path, Path]:

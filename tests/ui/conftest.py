@@ -10,7 +10,7 @@ from blotter.desk import Desk, DeskSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 from blotter.ui.app import BlotterApp, make_app
 from blotter.ui.settings import UiSettings
-from tests.support import sim_in_thread  # noqa: F401 - used by the snapshot tests
+from tests.helpers import sim_in_thread  # noqa: F401 - used by the snapshot tests
 
 FIXED_MS = 1_700_000_000_000
 """Simulator time for deterministic order times (2023-11-14 22:13:20 UTC)."""

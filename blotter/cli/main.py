@@ -13,17 +13,24 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from . import __version__
-from .config import ConfigError, FileConfig, credentials, default_config_path, default_journal_path, load_file
-from .endpoints import EndpointError, build_url, check_url
+from .. import __version__
+from ..net.endpoints import EndpointError
+from .settings import (
+    ConfigError,
+    FileConfig,
+    UserError,
+    _user_themes_dir,
+    default_config_path,
+    default_journal_path,
+    desk_settings,
+    load_config,
+    open_journal,
+    ui_settings,
+)
 
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """Shown as one line: ``blotter: <message>``."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run the exchange simulator (a WebSocket server on loopback)",
                          description="Run the exchange simulator: a real WebSocket server on loopback that speaks the "
                          "AscendEX futures protocol, with an order-flow generator and fault switches for tests and drills.")
-    from .sim import cli as sim_cli
+    from ..sim import cli as sim_cli
 
     sim_cli.add_arguments(sim)
 
@@ -101,99 +108,9 @@ def _add_headless(sub: Any, conn: argparse.ArgumentParser) -> None:
     headless.add_parsers(sub, conn)
 
 
-# -- settings ------------------------------------------------------------------------
-def _opt(args: argparse.Namespace, name: str, file_value: Any = None, default: Any = None) -> Any:
-    value = getattr(args, name, None)
-    if value is not None and value is not False:
-        return value
-    if file_value is not None:
-        return file_value
-    return default
-
-
-def resolve_url(args: argparse.Namespace, file: FileConfig) -> str:
-    url = getattr(args, "url", None)
-    env = getattr(args, "env", None)
-    group = getattr(args, "account_group", None)
-    if url and env:
-        raise UserError("give either --url or --env/--account-group, not both")
-    if not url and env is None:
-        url = file.url
-        env = file.env
-        if group is None:
-            group = file.account_group
-    if url:
-        return check_url(url)
-    if env is not None:
-        if group is None:
-            raise UserError(f"--env {env} needs --account-group N (your API key's account group)")
-        return check_url(build_url(env, group))
-    raise UserError("no exchange given: use --url URL, or --env mainnet|testnet --account-group N (or url/env in the config file)")
-
-
-def load_config(args: argparse.Namespace) -> FileConfig:
-    path = getattr(args, "config", None)
-    return load_file(path, explicit=path is not None)
-
-
-def desk_settings(args: argparse.Namespace, file: FileConfig, url: str | None = None, key: Any = None, secret: Any = None):
-    from .desk import DeskSettings
-
-    if key is None or secret is None:
-        key, secret = credentials(file)
-    return DeskSettings(
-        url=url or resolve_url(args, file),
-        api_key=key,
-        api_secret=secret,
-        secret_encoding=_opt(args, "secret_encoding", file.secret_encoding, "base64"),
-        auth_mode=_opt(args, "auth_mode", None, "headers"),
-        ca_file=_opt(args, "ca_file", file.ca_file),
-        request_timeout=_opt(args, "timeout", file.request_timeout, 5.0),
-        stale_after=_opt(args, "stale_after", file.stale_after, 10.0),
-        read_only=bool(_opt(args, "read_only", file.read_only, False)),
-        cancel_on_hangup=bool(_opt(args, "cancel_on_hangup", file.cancel_on_hangup, False)),
-    )
-
-
-def open_journal(args: argparse.Namespace, file: FileConfig, warn: list[str], key: Any = None, secret: Any = None):
-    """The audit journal, or None when turned off. A journal that cannot be opened
-    degrades to a warning (the caller shows it), never a crash."""
-    if getattr(args, "no_journal", False) or file.no_journal:
-        return None
-    from .journal import Journal, JournalError
-
-    path = Path(_opt(args, "journal", file.journal, None) or default_journal_path())
-    try:
-        return Journal.open(path, mask=[key], redact=[secret])
-    except JournalError as exc:
-        warn.append(f"journal disabled: {exc}")
-        return None
-
-
-def ui_settings(args: argparse.Namespace, file: FileConfig):
-    from .ui.app import UiSettings
-    from .ui.themes import load_theme
-
-    theme = _opt(args, "theme", file.theme, "dark")
-    load_theme(theme, user_dir=_user_themes_dir())  # fail early, one line, before the screen opens
-    kwargs: dict[str, Any] = {"theme": theme, "keymap": dict(file.keymap), "theme_dir": _user_themes_dir()}
-    linger = _opt(args, "final_linger", file.final_linger, None)
-    if linger is not None:
-        kwargs["final_linger"] = linger
-    if os.environ.get("NO_COLOR"):
-        kwargs["no_color"] = True
-    return UiSettings(**kwargs)
-
-
-def _user_themes_dir() -> Path:
-    from .config import config_dir
-
-    return config_dir() / "themes"
-
-
 # -- commands --------------------------------------------------------------------------
 def cmd_list_themes() -> int:
-    from .ui.themes import list_themes
+    from ..ui.themes import list_themes
 
     for name in list_themes(_user_themes_dir()):
         print(name)
@@ -210,9 +127,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: Any = None) -> int:
-    from .desk import Desk
+    from ..desk import Desk
     from .hangup import arm_hangup
-    from .ui.app import make_app
+    from ..ui.app import make_app
 
     async def main() -> int:
         cleanup = None
@@ -243,8 +160,8 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
 def cmd_demo(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
-    from .desk import DeskSettings
-    from .sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
+    from ..desk import DeskSettings
+    from ..sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 
     file = FileConfig()  # the demo never reads your real config or credentials
     ui = ui_settings(args, file)
@@ -281,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "sim":
-            from .sim import cli as sim_cli
+            from ..sim import cli as sim_cli
 
             return asyncio.run(sim_cli.run(args))
         return args.handler(args)
@@ -299,11 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from .protocol.signing import SigningError
+    from ..protocol.signing import SigningError
 
     errors: list[type[BaseException]] = [UserError, ConfigError, EndpointError, SigningError]
     try:
-        from .ui.themes import ThemeFileError, UnknownTheme
+        from ..ui.themes import ThemeFileError, UnknownTheme
 
         errors += [UnknownTheme, ThemeFileError]
     except ImportError:  # pragma: no cover

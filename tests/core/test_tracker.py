@@ -10,8 +10,9 @@ import pytest
 
 from blotter.core import EventLog, RequestTracker, State
 from blotter.protocol import Order, RequestAck, RequestError, parse
+from tests.helpers import PROTOCOL_FIXTURES
 
-FIXTURE_DIR = Path(__file__).parents[1] / "fixtures" / "protocol"
+FIXTURE_DIR = PROTOCOL_FIXTURES
 OID = "s177bab1b474U5051470287bbtcpKiOR"
 
 

@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 
-from blotter.transport import QueuedConnection
+from blotter.net.transport import QueuedConnection
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

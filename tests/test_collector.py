@@ -12,7 +12,10 @@ from blotter.collector import NEVER, Collector
 
 @pytest.fixture
 def gc_state():
+    """Python's default schedule for the test (an earlier test may have left the
+    process under the collector's policy), restored afterwards."""
     thresholds = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
     yield
     gc.set_threshold(*thresholds)
     gc.unfreeze()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
@@ -94,3 +95,7 @@ def sim_in_thread(config: SimConfig):
     finally:
         box["loop"].call_soon_threadsafe(box["stop"].set)
         thread.join(10)
+
+
+PROTOCOL_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
+"""The project's own copy of the documented protocol samples."""

@@ -44,9 +44,9 @@ from typing import Any, Callable, Iterable
 import orjson
 from pydantic import SecretStr
 
-from .protocol.messages import CANCELED, FINAL_STATUSES, OrderUpdate
-from .protocol.requests import Auth
-from .protocol.signing import mask_key
+from ..protocol.messages import CANCELED, FINAL_STATUSES, OrderUpdate
+from ..protocol.requests import Auth
+from ..protocol.signing import mask_key
 
 __all__ = [
     "Journal",

@@ -33,9 +33,6 @@ class State(enum.Enum):
         return self in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED)
 
 
-CANCEL_ACTIONS = ("cancel-order", "cancel-all")
-
-
 @dataclass
 class Tracked:
     request_id: str

@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
 from .endpoints import check_url, ssl_context
-from .protocol import (
+from ..protocol import (
     Auth,
     AuthResult,
     Connected,
@@ -37,9 +37,9 @@ from .protocol import (
     encode,
     parse,
 )
-from .protocol.messages import Order
-from .protocol.parse import ORDER_FRAME, order_frame
-from .protocol.signing import SigningError, auth_headers, now_ms, sign
+from ..protocol.messages import Order
+from ..protocol.parse import ORDER_FRAME, order_frame
+from ..protocol.signing import SigningError, auth_headers, now_ms, sign
 from .transport import QueuedConnection
 
 log = logging.getLogger(__name__)

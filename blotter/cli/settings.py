@@ -9,14 +9,19 @@ way ssh refuses a private key with loose permissions.
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 import sys
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+
 
 import platformdirs
+
+from ..net.endpoints import build_url, check_url
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 APP_NAME = "blotter"
@@ -118,3 +123,95 @@ def credentials(file: FileConfig, environ: dict[str, str] | None = None) -> tupl
             f"or api_key/api_secret in {default_config_path()} (mode 600)"
         )
     return SecretStr(key.strip()), SecretStr(secret.strip())
+
+
+class UserError(Exception):
+    """Shown as one line: ``blotter: <message>``."""
+
+
+# -- settings ------------------------------------------------------------------------
+def _opt(args: argparse.Namespace, name: str, file_value: Any = None, default: Any = None) -> Any:
+    value = getattr(args, name, None)
+    if value is not None and value is not False:
+        return value
+    if file_value is not None:
+        return file_value
+    return default
+
+
+def resolve_url(args: argparse.Namespace, file: FileConfig) -> str:
+    url = getattr(args, "url", None)
+    env = getattr(args, "env", None)
+    group = getattr(args, "account_group", None)
+    if url and env:
+        raise UserError("give either --url or --env/--account-group, not both")
+    if not url and env is None:
+        url = file.url
+        env = file.env
+        if group is None:
+            group = file.account_group
+    if url:
+        return check_url(url)
+    if env is not None:
+        if group is None:
+            raise UserError(f"--env {env} needs --account-group N (your API key's account group)")
+        return check_url(build_url(env, group))
+    raise UserError("no exchange given: use --url URL, or --env mainnet|testnet --account-group N (or url/env in the config file)")
+
+
+def load_config(args: argparse.Namespace) -> FileConfig:
+    path = getattr(args, "config", None)
+    return load_file(path, explicit=path is not None)
+
+
+def desk_settings(args: argparse.Namespace, file: FileConfig, url: str | None = None, key: Any = None, secret: Any = None):
+    from ..desk import DeskSettings
+
+    if key is None or secret is None:
+        key, secret = credentials(file)
+    return DeskSettings(
+        url=url or resolve_url(args, file),
+        api_key=key,
+        api_secret=secret,
+        secret_encoding=_opt(args, "secret_encoding", file.secret_encoding, "base64"),
+        auth_mode=_opt(args, "auth_mode", None, "headers"),
+        ca_file=_opt(args, "ca_file", file.ca_file),
+        request_timeout=_opt(args, "timeout", file.request_timeout, 5.0),
+        stale_after=_opt(args, "stale_after", file.stale_after, 10.0),
+        read_only=bool(_opt(args, "read_only", file.read_only, False)),
+        cancel_on_hangup=bool(_opt(args, "cancel_on_hangup", file.cancel_on_hangup, False)),
+    )
+
+
+def open_journal(args: argparse.Namespace, file: FileConfig, warn: list[str], key: Any = None, secret: Any = None):
+    """The audit journal, or None when turned off. A journal that cannot be opened
+    degrades to a warning (the caller shows it), never a crash."""
+    if getattr(args, "no_journal", False) or file.no_journal:
+        return None
+    from ..journal import Journal, JournalError
+
+    path = Path(_opt(args, "journal", file.journal, None) or default_journal_path())
+    try:
+        return Journal.open(path, mask=[key], redact=[secret])
+    except JournalError as exc:
+        warn.append(f"journal disabled: {exc}")
+        return None
+
+
+def ui_settings(args: argparse.Namespace, file: FileConfig):
+    from ..ui.app import UiSettings
+    from ..ui.themes import load_theme
+
+    theme = _opt(args, "theme", file.theme, "dark")
+    load_theme(theme, user_dir=_user_themes_dir())  # fail early, one line, before the screen opens
+    kwargs: dict[str, Any] = {"theme": theme, "keymap": dict(file.keymap), "theme_dir": _user_themes_dir()}
+    linger = _opt(args, "final_linger", file.final_linger, None)
+    if linger is not None:
+        kwargs["final_linger"] = linger
+    if os.environ.get("NO_COLOR"):
+        kwargs["no_color"] = True
+    return UiSettings(**kwargs)
+
+
+def _user_themes_dir() -> Path:
+    return config_dir() / "themes"

@@ -18,9 +18,9 @@ from typing import Any, Callable, TextIO
 
 import orjson
 
-from .core import State
-from .core.text import safe
-from .core.log import LogLine
+from ..core import State
+from ..core.text import safe
+from ..core.log import LogLine
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CONNECT = 0, 1, 2, 3, 4
 CONNECT_TIMEOUT = 15.0
@@ -106,8 +106,8 @@ class Printer:
 
 
 async def _open_desk(args: argparse.Namespace) -> tuple[Any, Any, Printer, asyncio.Task]:
-    from .cli import desk_settings, load_config, open_journal
-    from .desk import Desk
+    from .settings import desk_settings, load_config, open_journal
+    from ..desk import Desk
 
     file = load_config(args)
     settings = desk_settings(args, file).model_copy(update={"reconnect": True, "backoff_max": 2.0})
@@ -133,7 +133,7 @@ async def _close(desk: Any, journal: Any, task: asyncio.Task) -> None:
 
 async def _connect(desk: Any, printer: Printer) -> int | None:
     """Wait for live + first snapshot. Returns an exit code on failure."""
-    from .session import ConnState
+    from ..net.session import ConnState
 
     ok = await desk.wait_live(CONNECT_TIMEOUT)
     printer.pump()
@@ -271,9 +271,9 @@ async def cmd_orders(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .cli import UserError, load_config
-    from .config import default_journal_path
-    from .journal import JournalError, format_history, history_json, parse_since, read_history
+    from .settings import UserError, load_config
+    from .settings import default_journal_path
+    from ..journal import JournalError, format_history, history_json, parse_since, read_history
 
     file = load_config(args)
     path = Path(getattr(args, "journal", None) or file.journal or default_journal_path())

@@ -4,10 +4,10 @@ Search order for a theme named ``NAME``:
 
 1. ``user_dir/NAME.toml`` (the ``themes/`` folder in the user's config dir: a
    trader can add a theme, or override a built-in one, by dropping a file there);
-2. the built-in folder: ``<repo>/themes`` for a source or editable install, else
-   ``blotter/_themes`` inside an installed wheel (pyproject force-includes it).
+2. the built-in folder: this package's own directory (``blotter/ui/themes/``),
+   which ships inside the wheel like any package data.
 
-A theme defines every colour the UI uses (see ``themes/dark.toml``). Each state is
+A theme defines every colour the UI uses (see ``blotter/ui/themes/dark.toml``). Each state is
 also spelled out in text, so no theme ever carries meaning by colour alone.
 """
 
@@ -21,18 +21,11 @@ from rich.color import Color, ColorParseError
 from rich.style import Style
 from textual.theme import Theme as TextualTheme
 
-import blotter
-
-DEFAULT_THEME = "dark"
 
 
 def builtin_dir() -> Path:
-    """The folder of built-in themes (source checkout first, then the wheel copy)."""
-    here = Path(blotter.__file__).resolve().parent
-    source = here.parent / "themes"
-    if source.is_dir():
-        return source
-    return here / "_themes"
+    """The folder of built-in themes: this package's own directory."""
+    return Path(__file__).resolve().parent
 
 
 class UnknownTheme(ValueError):

@@ -11,7 +11,7 @@ import asyncio
 import signal
 from typing import Any, Callable
 
-from .core import State
+from ..core import State
 
 SIGNALS = tuple(s for s in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if s is not None)
 

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 
 from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk, DeskSettings
-from blotter.endpoints import EndpointError
+from blotter.net.endpoints import EndpointError
 
-from tests.support import eventually, running_desk, running_sim
+from tests.helpers import eventually, running_desk, running_sim
 
 
 def open_ids(sim) -> set[str]:

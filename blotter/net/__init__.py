@@ -1,0 +1,1 @@
+"""Talking to the exchange: endpoint rules, the WebSocket transport and session."""
