@@ -256,8 +256,9 @@ def test_a_hostile_refusal_prints_as_data_in_text_and_json(tmp_path: Path) -> No
     for ch in RAW_BAD[:-3] + ("\u200b",):
         assert ch not in text.stdout
     lines = text.stdout.splitlines()
-    assert sum("sent cancel-order" in line for line in lines) == 1  # no forged request line
-    assert "→ canceled" not in text.stdout.replace("sent cancel-order BTC-PERP X  → canceled", "")
+    (request,) = [line for line in lines if not line.startswith((" ", "session "))]  # no forged request line
+    assert request.endswith("co-evil-1 sent cancel-order BTC-PERP " + OID1 + "  → refused")
+    assert len(lines) == 3  # the session, the request, its one reply
     (reply,) = [line for line in lines if line.startswith("    +4 ms ERR 300006")]
     for esc in ("\\u202e", "\\u2066", "\\u200e", "\\u2028", "\\x1b", "\\x07", "\\x0a", "\\u200b"):
         assert esc in reply
