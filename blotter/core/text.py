@@ -122,7 +122,7 @@ def json_safe(obj: Any, limit: int | None = LINE_LIMIT) -> str:
     if text.isascii():
         # orjson already writes C0 controls as \\u00XX; only DEL is left raw.
         return text.replace("\x7f", "\\u007f")
-    return re.sub(f"[^\x20-\x7e]", lambda m: m.group() if not _unsafe_char(m.group()) else _json_escape(m), text)
+    return re.sub("[^\x20-\x7e]", lambda m: m.group() if not _unsafe_char(m.group()) else _json_escape(m), text)
 
 
 # -- URLs -------------------------------------------------------------------------------

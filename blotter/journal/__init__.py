@@ -23,14 +23,14 @@ from .writer import Journal, JournalStatus
 
 __all__ = [
     "CANCEL_ALL_WINDOW_MS",
+    "REDACTED",
+    "SCHEMA_VERSION",
     "Journal",
     "JournalError",
     "JournalStatus",
-    "REDACTED",
     "Redactor",
     "Reply",
     "RequestHistory",
-    "SCHEMA_VERSION",
     "SessionInfo",
     "format_history",
     "format_time",

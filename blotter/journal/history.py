@@ -13,9 +13,10 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from ..core.text import LINE_LIMIT, safe
 from ..protocol.messages import CANCELED, FINAL_STATUSES
@@ -260,7 +261,7 @@ def _read_history(conn: sqlite3.Connection, since_ms: int | None, request_id: st
 
 def format_time(ts_ms: int, utc: bool = False) -> str:
     seconds, ms = divmod(ts_ms, 1000)
-    dt = datetime.fromtimestamp(seconds, timezone.utc) if utc else datetime.fromtimestamp(seconds)
+    dt = datetime.fromtimestamp(seconds, UTC) if utc else datetime.fromtimestamp(seconds)
     return f"{dt:%Y-%m-%d %H:%M:%S}.{ms:03d}"
 
 
@@ -292,7 +293,7 @@ def format_history(histories: Iterable[RequestHistory], utc: bool = False) -> li
 
 def _iso(ts_ms: int) -> str:
     seconds, ms = divmod(ts_ms, 1000)
-    return f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%dT%H:%M:%S}.{ms:03d}Z"
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{ms:03d}Z"
 
 
 def history_json(histories: Iterable[RequestHistory]) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ within the session that sent them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import secrets
@@ -48,9 +49,10 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import orjson
 from pydantic import SecretStr
@@ -60,7 +62,7 @@ from ..core.text import url_without_credentials
 from ..protocol.messages import OrderUpdate
 from ..protocol.requests import Auth
 from ..protocol.signing import mask_key
-from .redaction import Redactor, secret_text
+from .redaction import Redactor
 from .schema import INSERT, JournalError, connect_for_writing, one_line
 
 OPEN_TIMEOUT = 20.0
@@ -299,10 +301,8 @@ class Journal:
     def close(self, timeout: float = 5.0) -> None:
         """Write what is pending and stop the writer (waits at most ``timeout`` s).
         Never raises; a problem is left in :attr:`error`. Safe to call twice."""
-        try:
+        with contextlib.suppress(Exception):
             atexit.unregister(self.close)
-        except Exception:  # noqa: BLE001
-            pass
         if self._closing and not self._thread.is_alive():
             return
         self._closing = True
@@ -315,7 +315,7 @@ class Journal:
                 self.error = f"journal close timed out after {timeout:g} s; {len(self._queue)} rows may not be recorded"
             self._thread.join(1.0)
 
-    def __enter__(self) -> Journal:
+    def __enter__(self) -> Journal:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -349,17 +349,17 @@ class Journal:
         except Exception as exc:  # noqa: BLE001 - one odd frame must not stop the journal
             row = self._unrecordable(ts, "sent", exc)
         conn = self._conn
-        if conn is not None and self._state == WRITING and not self._queue_has_sent_rows():
-            if self._conn_lock.acquire(timeout=OUTBOUND_WAIT):
-                try:
-                    conn.execute(INSERT, row)
-                    self.written += 1
-                    self._since_checkpoint += 1
-                    return
-                except sqlite3.Error:
-                    pass  # busy (or worse): the writer thread takes it and says what happened
-                finally:
-                    self._conn_lock.release()
+        if (conn is not None and self._state == WRITING and not self._queue_has_sent_rows()
+                and self._conn_lock.acquire(timeout=OUTBOUND_WAIT)):
+            try:
+                conn.execute(INSERT, row)
+                self.written += 1
+                self._since_checkpoint += 1
+                return
+            except sqlite3.Error:
+                pass  # busy (or worse): the writer thread takes it and says what happened
+            finally:
+                self._conn_lock.release()
         self.outbound_deferred += 1
         self._queue.append(("row", 0, row, None, ROW_OVERHEAD + _size(row[11])))
         self._bytes_in += ROW_OVERHEAD + _size(row[11])
@@ -422,10 +422,8 @@ class Journal:
         finally:
             with self._conn_lock:
                 self._conn = None
-                try:
+                with contextlib.suppress(Exception):
                     conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
             if not self._stopped:
                 self._stop()
             self._release_waiters()
@@ -657,11 +655,11 @@ class Journal:
         status = None
         code = g(event, "code", None)
         reason = message = None
-        order = g(event, "order", None)
-        if order is not None:
-            order_id = order_id or g(order, "order_id", None)
-            symbol = symbol or g(order, "symbol", None)
-            status = g(order, "status", None)
+        inner = g(event, "order", None)
+        if inner is not None:
+            order_id = order_id or g(inner, "order_id", None)
+            symbol = symbol or g(inner, "symbol", None)
+            status = g(inner, "status", None)
         if kind == "error":
             reason, message = g(event, "reason", None) or None, g(event, "message", None) or None
         elif kind == "disconnected":

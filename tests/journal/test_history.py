@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
+from blotter.core.text import LINE_LIMIT
 from blotter.journal import (
     Journal,
     JournalError,
     format_history,
+    format_time,
     history_json,
     parse_since,
     read_history,
 )
-from blotter.journal import format_time
 from blotter.protocol import CancelAll, CancelOrder, OpenOrdersQuery, encode, parse
 
 T0 = 1_795_487_465_000  # ms
@@ -214,11 +219,6 @@ def test_missing_or_foreign_journal(tmp_path: Path) -> None:
 
 
 # -- the printout is data, never terminal commands or forged lines -------------------------
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-from blotter.core.text import LINE_LIMIT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW_BAD = ("\u202e", "\u2066", "\u200e", "\u2028", "\x1b", "\x07", "\n", "\r", "\u200b")
@@ -231,7 +231,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
                NO_COLOR="1")
     return subprocess.run([sys.executable, "-m", "blotter", "journal", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def hostile_journal(tmp_path: Path, pad: int = 0) -> Path:
@@ -302,8 +302,6 @@ def test_each_session_shows_its_endpoint_without_credentials(tmp_path: Path) -> 
 
 def test_an_old_journal_without_sessions_still_reads(tmp_path: Path) -> None:
     path = hostile_journal(tmp_path)
-    import sqlite3
-
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE sessions")
     conn.commit()

@@ -346,7 +346,7 @@ def _header_auth_echo(sig: str, ts: str) -> list[str]:
     signature and timestamp in fields nobody expects, escaped and not."""
     return [
         orjson.dumps({"m": "auth", "code": 0, "info": {"echo": {"a": sig, "b": ts, "k": KEY}}}).decode(),
-        '{"m":"error","code":100001,"reason":"X","info":"signature %s for %s"}' % (sig.replace("/", "\\/"), ts),
+        '{"m":"error","code":100001,"reason":"X","info":"signature ' + sig.replace("/", "\\/") + " for " + ts + '"}',
         orjson.dumps({"m": "futures-order", "sn": 1, "orderId": OID, "s": "BTC-PERP", "sd": "Buy", "st": "New",
                       "ot": "Limit", "q": "0.1", "p": "18000", "memo": f"{sig}|{ts}"}).decode(),
     ]
@@ -362,9 +362,9 @@ def test_header_auth_signature_echoed_back_is_never_written(path: Path) -> None:
         journal.record_received(parse(raw), raw, time.time_ns())
     journal.record_note(f"server said: {sig}")
     assert journal.flush(5)
-    blob = _db_bytes(path)
+    during = _db_bytes(path)
     journal.close()
-    for blob in (blob, _db_bytes(path)):
+    for blob in (during, _db_bytes(path)):
         for needle in (KEY, sig, sig.replace("/", "\\/"), sig[4:-4]):
             assert needle.encode() not in blob
 
@@ -566,3 +566,25 @@ def test_sessions_table_records_the_endpoint(path: Path) -> None:
         conn.close()
     assert row["session"] == "tok" and row["endpoint"] == "wss://ascendex.com/api/pro/v2/stream"
     assert row["pid"] == os.getpid() and row["version"] and abs(row["started_ms"] - time.time() * 1000) < 60_000
+
+
+async def test_the_log_and_the_header_say_when_frames_are_dropped(path: Path, monkeypatch) -> None:
+    from blotter.desk import Desk, DeskSettings
+    from blotter.ui.themes import load_theme
+    from blotter.ui.widgets.status_bar import build_status
+
+    journal = Journal.open(path, max_pending=5)
+    desk = Desk(DeskSettings(url="ws://127.0.0.1:9/x", api_key=SecretStr(KEY), api_secret=SecretStr(SECRET)),
+                journal=journal)
+    release = _blocked_writer(journal, monkeypatch)
+    try:
+        for i in range(20):
+            journal.record_note(f"n{i}")
+        await desk.tick()
+        texts = [line.text for line in desk.log.lines()]
+        assert any("dropped" in t and "not recorded" in t for t in texts)
+        header = build_status(desk, load_theme("dark"), time.monotonic(), 0).plain
+        assert "JOURNAL WRITING: 15 dropped" in header
+    finally:
+        release.set()
+        journal.close()
