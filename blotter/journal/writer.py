@@ -195,7 +195,7 @@ class Journal:
         self._reported = {"dropped": 0, "summarised": 0}  # by take_notices
         self._noted = {"dropped": 0, "summarised": 0}  # by the writer's note rows
         self._since_checkpoint = 0
-        self._deferred_written = 0
+        self._senders_waiting = 0
         self._thread = threading.Thread(target=self._run, name=f"journal-writer {path.name}", daemon=True)
 
     # -- life cycle --------------------------------------------------------------------
@@ -349,25 +349,27 @@ class Journal:
         except Exception as exc:  # noqa: BLE001 - one odd frame must not stop the journal
             row = self._unrecordable(ts, "sent", exc)
         conn = self._conn
-        if (conn is not None and self._state == WRITING and not self._queue_has_sent_rows()
-                and self._conn_lock.acquire(timeout=OUTBOUND_WAIT)):
+        if conn is not None and self._state == WRITING:
+            self._senders_waiting += 1  # the writer thread lets us go first between batches
             try:
-                conn.execute(INSERT, row)
-                self.written += 1
-                self._since_checkpoint += 1
-                return
-            except sqlite3.Error:
-                pass  # busy (or worse): the writer thread takes it and says what happened
+                acquired = self._conn_lock.acquire(timeout=OUTBOUND_WAIT)
             finally:
-                self._conn_lock.release()
+                self._senders_waiting -= 1
+            if acquired:
+                try:
+                    conn.execute(INSERT, row)
+                    self.written += 1
+                    self._since_checkpoint += 1
+                    return
+                except sqlite3.Error:
+                    pass  # busy (or worse): the writer thread takes it and says what happened
+                finally:
+                    self._conn_lock.release()
+        # Deferred: first in line for the writer thread (history orders rows by time, not id).
         self.outbound_deferred += 1
-        self._queue.append(("row", 0, row, None, ROW_OVERHEAD + _size(row[11])))
+        self._queue.appendleft(("row", 0, row, None, ROW_OVERHEAD + _size(row[11])))
         self._bytes_in += ROW_OVERHEAD + _size(row[11])
         self._wake.set()
-
-    def _queue_has_sent_rows(self) -> bool:
-        # A deferred request still waiting: a later one must not overtake it.
-        return self.outbound_deferred > self._deferred_written
 
     def record_received(self, event: Any, raw: Any, received_ns: int) -> None:
         """An inbound frame, its parsed event and its wall-clock receive time (ns)."""
@@ -463,8 +465,6 @@ class Journal:
             self._bytes_out += item[4]
             if item[0] == "row":
                 rows.append(item[2])
-                if item[2][1] == "sent":
-                    self._deferred_written += 1
             else:
                 rows.append(self._row(item))
         return rows, markers
@@ -491,6 +491,8 @@ class Journal:
         delay = LOCK_RETRY_MIN
         busy_in_a_row = 0
         while True:
+            while self._senders_waiting:  # a request being sent goes before a batch of frames
+                time.sleep(0.0002)
             try:
                 with self._conn_lock:
                     self._write_batch(conn, rows)
