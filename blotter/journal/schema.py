@@ -70,6 +70,14 @@ class JournalError(Exception):
     """The journal cannot be opened or read. The message is one line, fit to show."""
 
 
+class JournalLocked(JournalError):
+    """Another process holds the journal's write lock (the writer waits it out)."""
+
+
+OPEN_BUSY_TIMEOUT_MS = 1000
+"""How long one attempt to open for writing waits for another process's lock."""
+
+
 def one_line(exc: BaseException | str) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror.lower() if exc.strerror[:1].isupper() and exc.strerror[1:2].islower() else exc.strerror
@@ -200,7 +208,7 @@ def connect_for_writing(path: Path, session: str, started_ms: int, pid: int, ver
         _make_dirs(path.parent)
         identity = _create_file(path)
         _check_side_files(path, "open")
-        conn = sqlite3.connect(str(path), timeout=READ_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+        conn = sqlite3.connect(str(path), timeout=OPEN_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
     except JournalError:
         raise
@@ -210,7 +218,7 @@ def connect_for_writing(path: Path, session: str, started_ms: int, pid: int, ver
         st = _lstat(path)
         if st is None or (st.st_dev, st.st_ino) != identity:
             raise JournalError(f"cannot open journal {path}: the file was replaced while it was being opened")
-        conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {OPEN_BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise JournalError(f"cannot open journal {path}: the file system does not support WAL mode (got {mode})")
@@ -232,7 +240,10 @@ def connect_for_writing(path: Path, session: str, started_ms: int, pid: int, ver
         raise
     except sqlite3.Error as exc:
         conn.close()
-        raise JournalError(f"cannot open journal {path}: {one_line(exc)}") from None
+        text = one_line(exc)
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            raise JournalLocked(f"journal {path} is locked by another process") from None
+        raise JournalError(f"cannot open journal {path}: {text}") from None
     return conn
 
 

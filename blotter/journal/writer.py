@@ -63,7 +63,7 @@ from ..protocol.messages import OrderUpdate
 from ..protocol.requests import Auth
 from ..protocol.signing import mask_key
 from .redaction import Redactor
-from .schema import INSERT, JournalError, connect_for_writing, one_line
+from .schema import INSERT, JournalError, JournalLocked, connect_for_writing, one_line
 
 OPEN_TIMEOUT = 20.0
 """How long :meth:`Journal.open` waits for the writer to have the file open."""
@@ -401,21 +401,62 @@ class Journal:
         self._put(("note", self._clock(), text, (request_id, order_id), _size(text) + ROW_OVERHEAD))
 
     # -- writer thread -----------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection | None:
+        """Open for writing; while another process holds the lock, wait (state
+        ``waiting for lock``, :meth:`open` has returned) and retry with backoff."""
+        started_ms = self._clock() // 1_000_000
+        delay = LOCK_RETRY_MIN
+        while True:
+            try:
+                return connect_for_writing(self.path, self.session, started_ms, os.getpid(), __version__,
+                                           self.endpoint)
+            except JournalLocked:
+                self.lock_retries += 1
+                self._enter_waiting()
+                self._ready.set()  # the app goes on; frames wait in memory (within the bound)
+                if self._abort.wait(delay):
+                    return None
+                delay = min(delay * 2, LOCK_RETRY_MAX)
+
+    def _enter_waiting(self) -> None:
+        if self._state != WAITING:
+            self._state = WAITING
+            self._waiting_since = time.monotonic()
+        if self.lock_retries >= LOCK_NOTICE_AFTER and not self._waiting_reported:
+            self._waiting_reported = True
+            self._notices.append("journal: waiting for lock: another process holds the journal; "
+                                 "frames wait in memory and are written when it lets go")
+
+    def _leave_waiting(self) -> None:
+        if self._state != WAITING:
+            return
+        waited = time.monotonic() - (self._waiting_since or time.monotonic())
+        self._state = WRITING
+        self._waiting_since = None
+        if self._waiting_reported:
+            self._waiting_reported = False
+            text = f"journal: writing again after waiting {waited:.1f} s for another process's lock"
+            self._notices.append(text)
+            self._queue.appendleft(("note", self._clock(), text, (None, None), ROW_OVERHEAD))
+            self._bytes_in += ROW_OVERHEAD
+
     def _run(self) -> None:
         try:
-            conn = connect_for_writing(self.path, self.session, self._clock() // 1_000_000, os.getpid(),
-                                       __version__, self.endpoint)
-        except JournalError as exc:
-            self._open_error = str(exc)
-            self._stop()
-            self._ready.set()
-            return
+            conn = self._connect()
+            if conn is None:
+                self._fail(RuntimeError(f"{self.path} stayed locked by another process until close"))
+                return
         except Exception as exc:  # noqa: BLE001
-            self._open_error = f"cannot open journal {self.path}: {one_line(exc)}"
-            self._stop()
-            self._ready.set()
+            message = str(exc) if isinstance(exc, JournalError) else f"cannot open journal {self.path}: {one_line(exc)}"
+            if self._ready.is_set():  # open() returned while we waited for the lock: say it there
+                self._fail(JournalError(message))
+            else:
+                self._open_error = message
+                self._stop()
+                self._ready.set()
             return
         self._conn = conn
+        self._leave_waiting()
         self._ready.set()
         try:
             self._loop(conn)
@@ -508,10 +549,8 @@ class Journal:
                 if self._state != WAITING:
                     self._state = WAITING
                     self._waiting_since = time.monotonic()
-                if busy_in_a_row == LOCK_NOTICE_AFTER and not self._waiting_reported:
-                    self._waiting_reported = True
-                    self._notices.append("journal: waiting for lock: another process holds the journal; "
-                                         "frames wait in memory and are written when it lets go")
+                if busy_in_a_row >= LOCK_NOTICE_AFTER:
+                    self._enter_waiting()
                 if self._abort.wait(delay):
                     self._fail(RuntimeError("closed while another process held the journal's lock"))
                     return False
@@ -520,16 +559,7 @@ class Journal:
             except Exception as exc:  # noqa: BLE001
                 self._fail(exc)
                 return False
-            if self._state == WAITING:
-                waited = time.monotonic() - (self._waiting_since or time.monotonic())
-                self._state = WRITING
-                self._waiting_since = None
-                if self._waiting_reported:
-                    self._waiting_reported = False
-                    text = f"journal: writing again after waiting {waited:.1f} s for another process's lock"
-                    self._notices.append(text)
-                    self._queue.appendleft(("note", self._clock(), text, (None, None), ROW_OVERHEAD))
-                    self._bytes_in += ROW_OVERHEAD
+            self._leave_waiting()
             return True
 
     def _write_batch(self, conn: sqlite3.Connection, rows: list[tuple]) -> None:

@@ -588,3 +588,22 @@ async def test_the_log_and_the_header_say_when_frames_are_dropped(path: Path, mo
     finally:
         release.set()
         journal.close()
+
+
+def test_a_lock_held_when_opening_is_waited_out_too(path: Path) -> None:
+    Journal.open(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        journal = Journal.open(path, session="late")  # returns: the journal waits, the app runs
+        assert journal.status.state == "waiting for lock"
+        journal.record_note("while waiting")
+        assert _until(lambda: journal.status.lock_retries >= 3)
+        assert journal.error is None
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert journal.flush(30)
+    assert journal.status.state == "writing"
+    journal.close()
+    assert "while waiting" in [r["message"] for r in rows(path)]
