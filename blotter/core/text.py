@@ -22,6 +22,7 @@ fillers, the blank braille pattern and variation selectors.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -118,7 +119,11 @@ def json_safe(obj: Any, limit: int | None = LINE_LIMIT) -> str:
     text while a terminal shows the escape. String values longer than ``limit``
     characters are cut and end with ``…``. Values orjson does not know (``Decimal``)
     are written with ``str``. Never contains a newline."""
-    text = orjson.dumps(_capped(obj, limit), default=str).decode("utf-8")
+    capped = _capped(obj, limit)
+    try:
+        text = orjson.dumps(capped, default=str).decode("utf-8")
+    except orjson.JSONEncodeError:  # a lone surrogate: the standard encoder escapes it
+        return json.dumps(capped, default=str, ensure_ascii=True, separators=(",", ":")).replace("\x7f", "\\u007f")
     if text.isascii():
         # orjson already writes C0 controls as \\u00XX; only DEL is left raw.
         return text.replace("\x7f", "\\u007f")

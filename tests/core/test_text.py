@@ -82,3 +82,8 @@ def test_url_without_credentials_never_raises() -> None:
     assert "\x1b" not in url_without_credentials("ws://a\x1b[2J@b/\u202e")
     assert url_without_credentials("not a url") == "not a url"
     assert url_without_credentials("ws://[bad") == "ws://[bad"
+
+
+def test_json_safe_takes_a_lone_surrogate() -> None:
+    line = json_safe({"a": "x\ud800y"})
+    assert line.isascii() and json.loads(line) == {"a": "x\ud800y"}
