@@ -81,6 +81,7 @@ __all__ = [
     "cancel_all",
     "cancel_order",
     "code_text",
+    "decode",
     "is_auth_code",
     "new_cancel_id",
     "open_orders",
@@ -886,7 +887,8 @@ class BalanceHistory(_Model):
 M = TypeVar("M", bound=BaseModel)
 
 
-def _load(body: bytes) -> Any:
+def decode(body: bytes) -> Any:
+    """A reply body as JSON, numbers as exact Decimal; :class:`RestFormatError` if it is not JSON."""
     try:
         return json.loads(body, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -960,7 +962,7 @@ def _obj(value: Any) -> dict[str, Any]:
 
 
 def _checked(body: bytes) -> dict[str, Any]:
-    data = _load(body)
+    data = decode(body)
     refusal = refusal_of(data)
     if refusal is not None:
         raise refusal
@@ -1094,7 +1096,7 @@ def parse_risk_limit_info(body: bytes) -> RiskLimitInfo:
 
 def parse_balance_history(body: bytes) -> BalanceHistory:
     """The balance-history sample: ``meta``, ``balance`` and ``order`` event lists (no ``code``)."""
-    data = _load(body)
+    data = decode(body)
     refusal = refusal_of(data)
     if refusal is not None:
         raise refusal
