@@ -93,7 +93,9 @@ def check_rest_url(url: str) -> str:
     except ValueError as exc:
         raise EndpointError(f"bad --rest-url {shown}: {exc}") from None
     if parts.scheme not in ("https", "http"):
-        raise EndpointError(f"bad --rest-url {shown}: it must start with https:// (or http:// for a loopback simulator)")
+        raise EndpointError(
+            f"bad --rest-url {shown}: it must start with https:// (or http:// for a loopback simulator)"
+        )
     if not host:
         raise EndpointError(f"bad --rest-url {shown}: no host")
     if parts.username is not None or parts.password is not None:
@@ -258,7 +260,9 @@ class RestClient:
             follow_redirects=False,
             trust_env=False,
             timeout=httpx.Timeout(settings.deadline, connect=min(settings.connect_timeout, settings.deadline)),
-            limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
+            ),
             headers={"User-Agent": "blotter"},
             transport=transport,
         )
@@ -286,7 +290,10 @@ class RestClient:
         return [order for reply in replies for order in reply.orders]
 
     async def order_history(
-        self, symbol: str | None = None, n: int | None = None, executed_only: bool | None = None,
+        self,
+        symbol: str | None = None,
+        n: int | None = None,
+        executed_only: bool | None = None,
         deadline: float | None = None,
     ) -> list[RestOrder]:
         """``order/hist/current``: the account's recent ended orders."""
@@ -304,6 +311,7 @@ class RestClient:
         self, order_id: str, symbol: str, request_id: str | None = None, deadline: float | None = None
     ) -> OrderActionReply:
         """Cancel one order. The reply is an ACK: the outcome comes as an order update or a status query."""
+
         def build() -> RestRequest:
             item = CancelItem(order_id, symbol, request_id or proto.new_cancel_id())
             return proto.cancel_order(self.settings.account_group, item)
@@ -399,18 +407,20 @@ class RestClient:
 
     def _transport_message(self, exc: httpx.HTTPError, request: RestRequest) -> str:
         text = str(exc) or type(exc).__name__
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                return (
-                    f"REST at {self.base_url}: the server's certificate is not trusted "
-                    f"({safe(cause.verify_message or 'verification failed', 80)}); "
-                    "if it is your own test exchange, pass its CA with --ca-file"
-                )
-            cause = cause.__cause__ or cause.__context__
+        if _caused_by(exc, ssl.SSLCertVerificationError):
+            return (
+                f"REST at {self.base_url}: the server's certificate is not trusted; "
+                "if it is your own test exchange, pass its CA with --ca-file"
+            )
         if isinstance(exc, httpx.ConnectError):
-            what = "connection refused" if "refused" in text.lower() else f"cannot connect ({safe(text, 80)})"
+            what = (
+                "connection refused"
+                if _caused_by(exc, ConnectionRefusedError)
+                else f"cannot connect ({safe(text, 80)})"
+            )
             return f"REST at {self.base_url} is not reachable: {what} ({request.kind})"
+        if isinstance(exc, httpx.RemoteProtocolError) and "disconnected" not in text.lower():
+            return f"REST at {self.base_url} answered something that is not valid HTTP ({request.kind})"
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
             return f"REST at {self.base_url} closed the connection before answering ({request.kind})"
         return f"REST call {request.kind} to {self.base_url} failed: {safe(text, 80)}"
@@ -468,6 +478,17 @@ class RestClient:
             raise RestRejected(f"the exchange refused {request.kind}: {exc}", exc, status) from None
         except RestFormatError as exc:
             raise RestProtocolError(f"{exc} ({request.kind})", status) from None
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _refusal(body: bytes, status: int) -> RestRefusal | None:

@@ -312,8 +312,17 @@ def code_text(code: int | None) -> str:
     known = ERROR_CODES.get(code)
     if known is not None:
         return f"{known.reason}: {known.text}"
-    groups = {10: "general", 15: "format", 20: "authentication", 30: "order", 31: "margin", 32: "futures",
-              50: "system", 51: "system", 90: "behaviour"}
+    groups = {
+        10: "general",
+        15: "format",
+        20: "authentication",
+        30: "order",
+        31: "margin",
+        32: "futures",
+        50: "system",
+        51: "system",
+        90: "behaviour",
+    }
     group = groups.get(code // 10000)
     return f"undocumented {group} error" if group else "undocumented error code"
 
@@ -995,8 +1004,13 @@ def parse_order_status(body: bytes) -> OrderListReply:
         raise RestFormatError("data is neither an order record nor a list", body)
     return _validate(
         OrderListReply,
-        {"code": data["code"], "accountId": data.get("accountId"), "ac": data.get("ac"), "orders": records,
-         "single": single},
+        {
+            "code": data["code"],
+            "accountId": data.get("accountId"),
+            "ac": data.get("ac"),
+            "orders": records,
+            "single": single,
+        },
         body,
     )
 
@@ -1030,8 +1044,12 @@ def parse_cancel_all(body: bytes) -> CancelAllReply:
     info = _obj(inner.get("info"))
     return _validate(
         CancelAllReply,
-        {"code": data["code"], "account_id": inner.get("accountId"), "action": inner.get("action"),
-         "symbol": info.get("symbol")},
+        {
+            "code": data["code"],
+            "account_id": inner.get("accountId"),
+            "action": inner.get("action"),
+            "symbol": info.get("symbol"),
+        },
         body,
     )
 
@@ -1105,8 +1123,11 @@ def parse_balance_history(body: bytes) -> BalanceHistory:
     meta = _obj(data.get("meta"))
     return _validate(
         BalanceHistory,
-        {"account_id": meta.get("accountId"), "account_category": meta.get("ac"),
-         "balance": data.get("balance") or [], "order": data.get("order") or []},
+        {
+            "account_id": meta.get("accountId"),
+            "account_category": meta.get("ac"),
+            "balance": data.get("balance") or [],
+            "order": data.get("order") or [],
+        },
         body,
     )
-

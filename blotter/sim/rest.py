@@ -82,7 +82,9 @@ class RestFaults(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
     delay: float = Field(0.0, ge=0, le=600, description="Seconds to wait before answering any call (slow REST).")
-    server_error: int | None = Field(None, description="If set (500-599), every call is answered with this HTTP status.")
+    server_error: int | None = Field(
+        None, description="If set (500-599), every call is answered with this HTTP status."
+    )
     drop_connections: bool = Field(False, description="Read each request, then close the connection without an answer.")
 
     @field_validator("server_error")
@@ -157,13 +159,19 @@ class RestApi:
         """:meth:`handle`, with the ``delay`` and ``server_error`` faults applied (what a server calls)."""
         if self.faults.delay > 0:
             await asyncio.sleep(self.faults.delay)
-        if self.faults.server_error is not None:
-            self._record(method, path, query, headers, body)
-            status = self.faults.server_error
-            phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Server Error"
-            html = f"<html><head><title>{status} {phrase}</title></head><body><h1>{status} {phrase}</h1></body></html>"
-            return status, {"Content-Type": "text/html"}, html.encode()
-        return self.handle(method, path, query, headers, body)
+        return self.fault_answer(method, path, query, headers, body) or self.handle(method, path, query, headers, body)
+
+    def fault_answer(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+    ) -> Answer | None:
+        """The ``server_error`` fault's answer (recorded like any call), or None when it is off."""
+        if self.faults.server_error is None:
+            return None
+        self._record(method, path, query, headers, body)
+        status = self.faults.server_error
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Server Error"
+        html = f"<html><head><title>{status} {phrase}</title></head><body><h1>{status} {phrase}</h1></body></html>"
+        return status, {"Content-Type": "text/html"}, html.encode()
 
     def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Answer:
         """Answer one request: ``path`` without query, ``query`` the raw query string,
@@ -181,19 +189,23 @@ class RestApi:
             return _json(200, self._error(action, refused))
 
     def _record(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> None:
-        self.calls.append(RestCall(time.time_ns(), method, path, query, {k.lower(): v for k, v in headers.items()}, body))
+        self.calls.append(
+            RestCall(time.time_ns(), method, path, query, {k.lower(): v for k, v in headers.items()}, body)
+        )
 
     # --- routing and authentication -----------------------------------------------------------------------
 
     def _route(self, method: str, path: str) -> _Route | Answer:
         if path == "/api/pro/v2/account/info":
-            table: dict[tuple[str, str], _Route] = {("GET", "v2/account/info"): _Route("account-info", self._account_info)}
+            table: dict[tuple[str, str], _Route] = {
+                ("GET", "v2/account/info"): _Route("account-info", self._account_info)
+            }
             api_path = "v2/account/info"
         else:
             prefix = f"/{self.config.account_group}/api/pro/"
             if not path.startswith(prefix):
                 return _text(404, "Not Found")
-            api_path = path[len(prefix):]
+            api_path = path[len(prefix) :]
             table = {
                 ("GET", "v2/futures/order/status"): _Route("order-status", self._order_status),
                 ("GET", "v2/futures/order/hist/current"): _Route("order-hist-current", self._order_hist),
@@ -238,8 +250,12 @@ class RestApi:
 
     def _error(self, action: str, refused: _Refused) -> dict[str, Any]:
         """The documented error form (§2.11): top-level code, reason, message; ``info`` for order actions."""
-        reply: dict[str, Any] = {"ac": "FUTURES", "accountId": self.config.account_id, "action": action,
-                                 "code": refused.code}
+        reply: dict[str, Any] = {
+            "ac": "FUTURES",
+            "accountId": self.config.account_id,
+            "action": action,
+            "code": refused.code,
+        }
         if refused.info is not None:
             reply["info"] = refused.info
         reply["message"] = refused.message
@@ -288,7 +304,9 @@ class RestApi:
         if isinstance(stamp, bool) or not isinstance(stamp, int):
             raise _Refused(100004, "Missing required parameter: time (UTC milliseconds)", info)
         if abs(now_ms() - stamp) > self.config.max_time_skew * 1000:
-            raise _Refused(100011, f"Invalid time {stamp}: requests sent more than 30 seconds ago are not processed", info)
+            raise _Refused(
+                100011, f"Invalid time {stamp}: requests sent more than 30 seconds ago are not processed", info
+            )
         resp_inst = item.get("respInst", "ACK")
         if resp_inst not in ("ACK", "ACCEPT", "DONE"):
             raise _Refused(100004, "respInst must be ACK, ACCEPT or DONE", info)
@@ -370,8 +388,10 @@ class RestApi:
         before = self._record_of(order)
         self._cancel(order)
         record = before if resp_inst == "ACK" else self._record_of(order)
-        return {"code": 0, "data": {"meta": {"action": "cancel-order", "id": rid, "respInst": resp_inst},
-                                    "order": record}}
+        return {
+            "code": 0,
+            "data": {"meta": {"action": "cancel-order", "id": rid, "respInst": resp_inst}, "order": record},
+        }
 
     def _cancel_all(self, query: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
         data = self._body(body, required=False)
@@ -386,19 +406,35 @@ class RestApi:
         if not isinstance(orders, list) or not orders:
             raise _Refused(100004, "Missing required parameter: orders (a list of cancel items)")
         if len(orders) > BATCH_CANCEL_MAX:
-            raise _Refused(300013, f"You may submit up to {BATCH_CANCEL_MAX} orders to cancel at a time: got {len(orders)}")
+            raise _Refused(
+                300013, f"You may submit up to {BATCH_CANCEL_MAX} orders to cancel at a time: got {len(orders)}"
+            )
         checked: list[tuple[str, str, str, str]] = []
         problems: list[dict[str, Any]] = []
         for item in orders:
             try:
                 checked.append(self._cancel_item(item))
                 rid, symbol = checked[-1][0], checked[-1][2]
-                problems.append({"code": 300013, "id": rid, "message": "Some invalid order in this batch.",
-                                 "reason": "INVALID_BATCH_ORDER", "symbol": symbol})
+                problems.append(
+                    {
+                        "code": 300013,
+                        "id": rid,
+                        "message": "Some invalid order in this batch.",
+                        "reason": "INVALID_BATCH_ORDER",
+                        "symbol": symbol,
+                    }
+                )
             except _Refused as refused:
                 where = refused.info if isinstance(refused.info, dict) else {}
-                problems.append({"code": refused.code, "id": where.get("id", ""), "message": refused.message,
-                                 "reason": _reason(refused.code), "symbol": where.get("symbol", "")})
+                problems.append(
+                    {
+                        "code": refused.code,
+                        "id": where.get("id", ""),
+                        "message": refused.message,
+                        "reason": _reason(refused.code),
+                        "symbol": where.get("symbol", ""),
+                    }
+                )
         if len(checked) < len(orders):  # all or nothing (§2.7)
             raise _Refused(300013, "Batch Order failed, please check each order info for detail.", problems)
         self._refused_by_fault("batch-cancel-order", {})
@@ -421,30 +457,60 @@ class RestApi:
         contracts = []
         for symbol, (qty, cost) in sorted(net.items()):
             mark = spec_for(symbol).mid
-            contracts.append({
-                "symbol": symbol, "side": "LONG" if qty > 0 else "SHORT" if qty < 0 else "NULL_VAL",
-                "position": fmt(qty), "referenceCost": fmt(cost), "unrealizedPnl": fmt(mark * qty + cost),
-                "realizedPnl": "0", "avgOpenPrice": fmt(abs(cost / qty)) if qty else "0", "marginType": "crossed",
-                "isolatedMargin": "0", "leverage": "10", "takeProfitPrice": "0", "takeProfitTrigger": "market",
-                "stopLossPrice": "0", "stopLossTrigger": "market", "buyOpenOrderNotional": self._notional("Buy", symbol),
-                "sellOpenOrderNotional": self._notional("Sell", symbol), "indexPrice": fmt(mark), "markPrice": fmt(mark),
-            })
-        return {"code": 0, "data": {
-            "ac": "FUTURES", "accountId": self.config.account_id,
-            "collaterals": [{"asset": "USDT", "balance": "100000", "discountFactor": "1", "referencePrice": "1"}],
-            "contracts": contracts,
-        }}
+            contracts.append(
+                {
+                    "symbol": symbol,
+                    "side": "LONG" if qty > 0 else "SHORT" if qty < 0 else "NULL_VAL",
+                    "position": fmt(qty),
+                    "referenceCost": fmt(cost),
+                    "unrealizedPnl": fmt(mark * qty + cost),
+                    "realizedPnl": "0",
+                    "avgOpenPrice": fmt(abs(cost / qty)) if qty else "0",
+                    "marginType": "crossed",
+                    "isolatedMargin": "0",
+                    "leverage": "10",
+                    "takeProfitPrice": "0",
+                    "takeProfitTrigger": "market",
+                    "stopLossPrice": "0",
+                    "stopLossTrigger": "market",
+                    "buyOpenOrderNotional": self._notional("Buy", symbol),
+                    "sellOpenOrderNotional": self._notional("Sell", symbol),
+                    "indexPrice": fmt(mark),
+                    "markPrice": fmt(mark),
+                }
+            )
+        return {
+            "code": 0,
+            "data": {
+                "ac": "FUTURES",
+                "accountId": self.config.account_id,
+                "collaterals": [{"asset": "USDT", "balance": "100000", "discountFactor": "1", "referencePrice": "1"}],
+                "contracts": contracts,
+            },
+        }
 
     def _notional(self, side: str, symbol: str) -> str:
         return fmt(sum((o.remaining * o.price for o in self.book.open_orders(symbol) if o.side == side), Decimal(0)))
 
     def _account_info(self, query: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
         cfg = self.config
-        return {"code": 0, "data": {
-            "accountGroup": cfg.account_group, "email": "trader@sim.invalid", "expireTime": -1, "allowedIps": [],
-            "cashAccount": [], "marginAccount": [], "futuresAccount": [cfg.account_id], "userUID": cfg.user_uid,
-            "tradePermission": True, "transferPermission": False, "viewPermission": True, "limitQuota": 1000,
-        }}
+        return {
+            "code": 0,
+            "data": {
+                "accountGroup": cfg.account_group,
+                "email": "trader@sim.invalid",
+                "expireTime": -1,
+                "allowedIps": [],
+                "cashAccount": [],
+                "marginAccount": [],
+                "futuresAccount": [cfg.account_id],
+                "userUID": cfg.user_uid,
+                "tradePermission": True,
+                "transferPermission": False,
+                "viewPermission": True,
+                "limitQuota": 1000,
+            },
+        }
 
 
 # --- a small HTTP/1.1 server ------------------------------------------------------------------------------------------
@@ -465,6 +531,7 @@ class RestServer:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -478,6 +545,7 @@ class RestServer:
     async def come_up(self) -> None:
         if self._server is not None:
             return
+        self._closing = asyncio.Event()
         self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -488,9 +556,10 @@ class RestServer:
         server.close()
         for writer in list(self._writers):
             writer.transport.abort()
+        self._closing.set()  # a handler inside the ``delay`` fault stops waiting
         tasks = list(self._tasks)
         if tasks:
-            await asyncio.wait(tasks, timeout=2.0)
+            await asyncio.wait(tasks, timeout=5.0)
         await server.wait_closed()
 
     close = go_down
@@ -550,7 +619,15 @@ class RestServer:
             writer.transport.abort()
             return False
         path, _, query = target.partition("?")
-        answer = await self.api.answer(method, path, query, headers, body)
+        if self.api.faults.delay > 0:
+            closing = asyncio.ensure_future(self._closing.wait())
+            await asyncio.wait([closing], timeout=self.api.faults.delay)
+            closing.cancel()
+            if self._closing.is_set():
+                return False
+        answer = self.api.fault_answer(method, path, query, headers, body) or self.api.handle(
+            method, path, query, headers, body
+        )
         close = version != "HTTP/1.1" or headers.get("connection", "").lower() == "close"
         return await self._send(writer, answer, close)
 

@@ -11,10 +11,9 @@ from decimal import Decimal
 from urllib.parse import parse_qsl
 
 import pytest
-from pydantic import ValidationError
-
 from blotter.protocol import rest
 from blotter.protocol.signing import SigningError
+from pydantic import ValidationError
 
 from tests.conftest import fixture_bytes, fixture_json
 from tests.helpers import PROTOCOL_FIXTURES
@@ -29,8 +28,18 @@ DOC_SECRET = "hV8FgjyJtpvVeAcMAgzgAFQCN36wmbWuN7o3WPcYcYhFd8qvE43gzFGVsFcCqMNk"
     ("timestamp", "api_path", "raw", "decoded"),
     [
         # the shell and python examples, and the Java example (§1.4), in both key forms
-        (1608133910000, "info", "/pwaAgWZQ1Xd/J4yZ4ReHSPQxd3ORP/YR8TvAttqqYM=", "iT09ogK94xN6wScfMs0CXbE4jsYkQJpJ5egMfIo1U4I="),
-        (1562952827927, "user/info", "vBZf8OQuiTJIVbNpNHGY3zcUsK5gJpwb5lgCgarpxYI=", "yyBYygeATY3mgiR+zPkgDJDl4CEebYb4S5Zn26xvfb8="),
+        (
+            1608133910000,
+            "info",
+            "/pwaAgWZQ1Xd/J4yZ4ReHSPQxd3ORP/YR8TvAttqqYM=",
+            "iT09ogK94xN6wScfMs0CXbE4jsYkQJpJ5egMfIo1U4I=",
+        ),
+        (
+            1562952827927,
+            "user/info",
+            "vBZf8OQuiTJIVbNpNHGY3zcUsK5gJpwb5lgCgarpxYI=",
+            "yyBYygeATY3mgiR+zPkgDJDl4CEebYb4S5Zn26xvfb8=",
+        ),
     ],
 )
 def test_signature_matches_both_documented_vectors_in_both_key_forms(timestamp, api_path, raw, decoded):
@@ -53,7 +62,9 @@ def test_signed_headers_sign_the_api_path_without_group_or_query_with_the_sent_t
 
 
 def test_place_and_cancel_share_one_prehash_and_differ_by_method_only():
-    cancel = rest.cancel_order(1, rest.CancelItem("a177c29e4064U0123456789dVeUxlVyA", "BTC-PERP", "abcd1234abcd1234", 1))
+    cancel = rest.cancel_order(
+        1, rest.CancelItem("a177c29e4064U0123456789dVeUxlVyA", "BTC-PERP", "abcd1234abcd1234", 1)
+    )
     assert cancel.method == "DELETE" and cancel.api_path == "v2/futures/order"
     headers = rest.signed_headers(cancel, "KEY", DOC_SECRET, "base64", timestamp_ms=5)
     assert headers["x-auth-signature"] == rest.signature(DOC_SECRET, 5, "v2/futures/order", "base64")
@@ -130,7 +141,9 @@ def test_cancel_one_body_and_id_rules():
     request = rest.cancel_order(9, item)
     assert request.emergency and request.kind == "cancel_order"
     assert json.loads(request.body_bytes()) == {
-        "id": "abcd1234abcd1234", "orderId": "a177c29e4064U0123456789dVeUxlVyA", "symbol": "BTC-PERP",
+        "id": "abcd1234abcd1234",
+        "orderId": "a177c29e4064U0123456789dVeUxlVyA",
+        "symbol": "BTC-PERP",
         "time": 1605677683714,
     }
     for bad_id in ("short", "has-dash-in-it", "x" * 33):
@@ -212,14 +225,21 @@ def test_status_single_is_one_full_long_record():
 def test_status_multi_is_a_list_of_possibly_elided_records():
     reply = rest.parse_order_status(fixture_bytes("v2-rest-order-status-multi"))
     assert not reply.single
-    assert [o.order_id for o in reply.orders] == ["a177c29e4064U0123456789dVeUxlVyA", "a177c29e4064U0123456789dVeUxlVyB"]
+    assert [o.order_id for o in reply.orders] == [
+        "a177c29e4064U0123456789dVeUxlVyA",
+        "a177c29e4064U0123456789dVeUxlVyB",
+    ]
     assert not any(o.is_complete for o in reply.orders) and reply.orders[0].status is None
 
 
 def test_history_record_is_exact():
     order = rest.parse_order_list(fixture_bytes("v2-rest-order-hist-current")).orders[0]
     assert order.is_final and order.status == "Filled"
-    assert (order.filled_qty, order.avg_price, order.cum_fee) == (Decimal("0.001"), Decimal("58501"), Decimal("0.058501"))
+    assert (order.filled_qty, order.avg_price, order.cum_fee) == (
+        Decimal("0.001"),
+        Decimal("58501"),
+        Decimal("0.058501"),
+    )
     assert str(order.cum_fee) == "0.058501" and order.fee_asset == "USDT"
 
 
@@ -230,13 +250,20 @@ def test_open_orders_sample_lacks_exec_inst_and_pos_fields():
 
 def test_cancel_reply_meta_and_record():
     reply = rest.parse_order_action(fixture_bytes("v2-rest-order-cancel"))
-    assert (reply.meta.action, reply.meta.request_id, reply.meta.resp_inst) == ("cancel-order", "abcd1234abcd1234", "ACCEPT")
+    assert (reply.meta.action, reply.meta.request_id, reply.meta.resp_inst) == (
+        "cancel-order",
+        "abcd1234abcd1234",
+        "ACCEPT",
+    )
     assert reply.order is not None and reply.order.status == "Canceled"
 
 
 def test_cancel_all_documented_and_live_forms():
     assert rest.parse_cancel_all(fixture_bytes("v2-rest-order-cancel-all")).symbol is None
-    live = {"code": 0, "data": {"ac": "FUTURES", "accountId": "fut2ODPh", "action": "cancel-all", "info": {"symbol": "BTC-PERP"}}}
+    live = {
+        "code": 0,
+        "data": {"ac": "FUTURES", "accountId": "fut2ODPh", "action": "cancel-all", "info": {"symbol": "BTC-PERP"}},
+    }
     reply = rest.parse_cancel_all(json.dumps(live).encode())
     assert (reply.action, reply.symbol, reply.account_id) == ("cancel-all", "BTC-PERP", "fut2ODPh")
 
@@ -261,7 +288,9 @@ def test_position_every_field_signed_and_exact():
 
 def test_account_info_gives_the_account_group():
     info = rest.parse_account_info(fixture_bytes("v2-rest-account-info"))
-    assert info.account_group == 0 and info.futures_accounts == ("sample-futures-account-id",) and info.limit_quota == 1000
+    assert (
+        info.account_group == 0 and info.futures_accounts == ("sample-futures-account-id",) and info.limit_quota == 1000
+    )
 
 
 def test_risk_limit_info_both_shapes():
@@ -292,7 +321,9 @@ def test_batch_error_sample_lists_each_order():
         rest.parse_batch_cancel(fixture_bytes("v2-rest-order-new-batch-error"))
     items = info.value.items
     assert [(i.code, i.reason, i.request_id) for i in items] == [
-        (300013, "INVALID_BATCH_ORDER", "sampleRequestId1"), (320008, "FUTURES_TOO_RISKY", "sampleRequestId2")]
+        (300013, "INVALID_BATCH_ORDER", "sampleRequestId1"),
+        (320008, "FUTURES_TOO_RISKY", "sampleRequestId2"),
+    ]
 
 
 def test_wire_text_never_reaches_the_exception_message():
@@ -305,8 +336,16 @@ def test_wire_text_never_reaches_the_exception_message():
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"<html>502</html>", b"[1,2]", b'{"data": []}', b'{"code": 0, "data": {"x": 1}}', b'{"code":0,"data":[{"orderId":5}]}',
-     b'{"code":0,"data":[{"orderId":"x","price":"abc"}]}', b"[" * 100_000],
+    [
+        b"",
+        b"<html>502</html>",
+        b"[1,2]",
+        b'{"data": []}',
+        b'{"code": 0, "data": {"x": 1}}',
+        b'{"code":0,"data":[{"orderId":5}]}',
+        b'{"code":0,"data":[{"orderId":"x","price":"abc"}]}',
+        b"[" * 100_000,
+    ],
 )
 def test_malformed_replies_are_typed_format_errors(body):
     with pytest.raises(rest.RestError) as info:
