@@ -442,3 +442,59 @@ async def test_https_checks_the_certificate_and_takes_a_ca_file(cert):
             assert len(await rest.open_orders()) == 30
         with pytest.raises(EndpointError, match="--ca-file"):
             client_for(server.url, ca_file=str(cert_path) + ".missing")
+
+
+async def test_the_deadline_covers_the_whole_call_not_each_read():
+    """A server that trickles its answer (each byte well within any per-read timeout) still
+    ends the call at the deadline."""
+    started = asyncio.Event()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        started.set()
+        try:
+            for _ in range(1000):
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with client_for(f"http://127.0.0.1:{port}", deadline=0.6) as rest:
+            with pytest.raises(RestTimeout):
+                await rest.position()
+        assert started.is_set()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_proxy_settings_in_the_environment_are_not_used(monkeypatch):
+    async with raw_server(http("200 OK", b'{"code":0}')) as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with rest_sim() as (sim, api, server), client_for(server.url) as rest:
+            await rest.cancel_all("BTC-PERP")
+            assert len(api.calls) == 1 and sim.book.open_orders("BTC-PERP") == []
+        assert proxy.connections == 0
+
+
+async def test_open_orders_of_a_symbol_are_filtered_here_too():
+    """The ``symbol`` filter of order/open is undocumented: an exchange that ignores it must
+    not make another symbol's orders look like this symbol's."""
+    records = [
+        {"orderId": "a1", "symbol": "BTC-PERP", "status": "New"},
+        {"orderId": "e1", "symbol": "ETH-PERP", "status": "New"},
+    ]
+    async with raw_server(http("200 OK", json.dumps({"code": 0, "data": records}).encode())) as raw:
+        async with client_for(f"http://127.0.0.1:{raw.port}") as rest:
+            assert [o.order_id for o in await rest.open_orders("BTC-PERP")] == ["a1"]
+            assert len(await rest.open_orders()) == 2
