@@ -57,6 +57,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from websockets.asyncio.server import ServerConnection
 
 from blotter.protocol.rest import BATCH_CANCEL_MAX, ORDER_STATUS_MAX_IDS, api_path_of, signature
 from blotter.protocol.signing import SigningError, now_ms
@@ -64,7 +65,17 @@ from blotter.protocol.signing import SigningError, now_ms
 from .book import Book, SimOrder, fmt, spec_for
 from .config import ERROR_REASONS, SimConfig
 
-__all__ = ["RestApi", "RestCall", "RestFaults", "RestServer", "serve_rest"]
+__all__ = [
+    "RestApi",
+    "RestCall",
+    "RestFaults",
+    "RestServer",
+    "RequestHead",
+    "parse_head",
+    "render",
+    "rest_connection",
+    "serve_rest",
+]
 
 Answer = tuple[int, dict[str, str], bytes]
 """``(status, headers, body)`` of one HTTP answer."""
@@ -593,55 +604,152 @@ class RestServer:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
             return False
-        if len(head) > MAX_HEAD:
-            return await self._send(writer, _text(431, "Request Header Fields Too Large"), close=True)
-        lines = head.decode("latin-1").split("\r\n")
-        try:
-            method, target, version = lines[0].split(" ")
-        except ValueError:
-            return await self._send(writer, _text(400, "Bad Request"), close=True)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        if "transfer-encoding" in headers:
-            return await self._send(writer, _text(501, "Transfer-Encoding is not supported"), close=True)
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            return await self._send(writer, _text(400, "Bad Content-Length"), close=True)
-        if not 0 <= length <= MAX_BODY:
-            return await self._send(writer, _text(413, "Payload Too Large"), close=True)
-        body = await reader.readexactly(length) if length else b""
+        parsed = parse_head(head)
+        if not isinstance(parsed, RequestHead):
+            return await self._send(writer, parsed, close=True)
+        body = await reader.readexactly(parsed.length) if parsed.length else b""
         if self.api.faults.drop_connections:
-            self.api._record(method, target.split("?", 1)[0], "", headers, body)
+            self.api._record(parsed.method, parsed.path, parsed.query, parsed.headers, body)
             writer.transport.abort()
             return False
-        path, _, query = target.partition("?")
         if self.api.faults.delay > 0:
             closing = asyncio.ensure_future(self._closing.wait())
             await asyncio.wait([closing], timeout=self.api.faults.delay)
             closing.cancel()
             if self._closing.is_set():
                 return False
-        answer = self.api.fault_answer(method, path, query, headers, body) or self.api.handle(
-            method, path, query, headers, body
-        )
-        close = version != "HTTP/1.1" or headers.get("connection", "").lower() == "close"
-        return await self._send(writer, answer, close)
+        args = (parsed.method, parsed.path, parsed.query, parsed.headers, body)
+        answer = self.api.fault_answer(*args) or self.api.handle(*args)
+        return await self._send(writer, answer, parsed.close)
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, answer: Answer, close: bool) -> bool:
-        status, headers, body = answer
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
-        lines = [f"HTTP/1.1 {status} {phrase}", f"Content-Length: {len(body)}", "Server: blotter-sim"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        if close:
-            lines.append("Connection: close")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        writer.write(render(answer, close))
         await writer.drain()
         return not close
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """The request line and headers of one HTTP/1.1 request (header names lower-case)."""
+
+    method: str
+    path: str
+    query: str
+    version: str
+    headers: dict[str, str]
+    length: int
+
+    @property
+    def close(self) -> bool:
+        return self.version != "HTTP/1.1" or self.headers.get("connection", "").lower() == "close"
+
+    @property
+    def is_upgrade(self) -> bool:
+        """A WebSocket opening handshake (``Upgrade: websocket``), not a REST call."""
+        return "websocket" in self.headers.get("upgrade", "").lower()
+
+
+def parse_head(head: bytes) -> RequestHead | Answer:
+    """``head`` (up to and including the blank line) as a :class:`RequestHead`, or the error
+    answer for a request this server will not read (too large, malformed, chunked)."""
+    if len(head) > MAX_HEAD:
+        return _text(431, "Request Header Fields Too Large")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        method, target, version = lines[0].split(" ")
+    except ValueError:
+        return _text(400, "Bad Request")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    if "transfer-encoding" in headers:
+        return _text(501, "Transfer-Encoding is not supported")
+    try:
+        length = int(headers.get("content-length", "0"))
+    except ValueError:
+        return _text(400, "Bad Content-Length")
+    if not 0 <= length <= MAX_BODY:
+        return _text(413, "Payload Too Large")
+    path, _, query = target.partition("?")
+    return RequestHead(method, path, query, version, headers, length)
+
+
+def render(answer: Answer, close: bool) -> bytes:
+    """One HTTP/1.1 response, ``Content-Length`` framed."""
+    status, headers, body = answer
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
+    lines = [f"HTTP/1.1 {status} {phrase}", f"Content-Length: {len(body)}", "Server: blotter-sim"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def rest_connection(api: RestApi) -> type[ServerConnection]:
+    """A ``websockets`` server connection class that also answers REST, for
+    ``serve(..., create_connection=rest_connection(api))``: REST on the WebSocket's port,
+    as the exchange has it.
+
+    Why not ``process_request``: websockets' request parser refuses any request with a
+    body (``unsupported request body``), so the DELETE endpoints never reach it. This
+    class looks at the first request's head itself: with ``Upgrade: websocket`` every byte
+    goes to websockets unchanged; otherwise it reads the body, answers through
+    :meth:`RestApi.answer` (faults included) and closes the connection (``Connection:
+    close``: the opening-handshake timeout would otherwise cut a kept-alive connection).
+    websockets sees a connection that closed before any request and ends it quietly."""
+
+    class RestOrWebSocket(ServerConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._head = bytearray()
+            self._mode: str | None = None  # None: undecided; "ws"; "rest"
+
+        def data_received(self, data: bytes) -> None:
+            if self._mode == "ws":
+                super().data_received(data)
+                return
+            if self._mode == "rest":
+                return  # one request per connection; anything more is ignored
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._head) > MAX_HEAD:
+                    self._reply(_text(431, "Request Header Fields Too Large"))
+                return
+            parsed = parse_head(bytes(self._head[: end + 4]))
+            if isinstance(parsed, RequestHead) and parsed.is_upgrade:
+                self._mode = "ws"
+                buffered, self._head = bytes(self._head), bytearray()
+                super().data_received(buffered)
+                return
+            if not isinstance(parsed, RequestHead):
+                self._reply(parsed)
+                return
+            if len(self._head) < end + 4 + parsed.length:
+                return  # the body is still coming
+            self._mode = "rest"
+            body = bytes(self._head[end + 4 : end + 4 + parsed.length])
+            if api.faults.drop_connections:
+                api._record(parsed.method, parsed.path, parsed.query, parsed.headers, body)
+                self.transport.abort()
+                return
+            task = self.loop.create_task(api.answer(parsed.method, parsed.path, parsed.query, parsed.headers, body))
+            task.add_done_callback(self._answered)
+
+        def _answered(self, task: asyncio.Task[Answer]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                self._reply(task.result())
+
+        def _reply(self, answer: Answer) -> None:
+            self._mode = "rest"
+            if not self.transport.is_closing():
+                self.transport.write(render(answer, close=True))
+                self.transport.close()
+
+    return RestOrWebSocket
 
 
 async def serve_rest(

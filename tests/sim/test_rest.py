@@ -18,8 +18,10 @@ from urllib.parse import urlencode
 
 import pytest
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
-from blotter.sim.rest import RestApi, RestFaults, serve_rest
+from blotter.sim.rest import RestApi, RestFaults, rest_connection, serve_rest
 from pydantic import ValidationError
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
 
@@ -476,3 +478,62 @@ def test_fault_values_are_checked():
         faults.server_error = 404
     with pytest.raises(ValidationError):
         faults.delay = -1
+
+
+# --- REST on the WebSocket's port (the exchange serves both on one host and port) -------------------------------------
+
+
+async def echo(ws) -> None:
+    async for message in ws:
+        await ws.send(f"echo:{message}")
+
+
+async def test_rest_connection_serves_rest_and_websocket_on_one_port():
+    sim, api, published = make()
+    async with serve(echo, "127.0.0.1", 0, create_connection=rest_connection(api)) as server:
+        port = server.sockets[0].getsockname()[1]
+        answer = await request(port, http_request("GET", "/1/api/pro/v2/futures/order/open", close=False))
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in head  # one request per connection
+        assert len(json.loads(body)["data"]) == 30
+        delete = http_request("DELETE", "/1/api/pro/v2/futures/order/all", json.dumps({"symbol": "BTC-PERP"}).encode())
+        for cut in (20, len(delete) - 3):  # the head, then the body, arriving in pieces
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(delete[:cut])
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(delete[cut:])
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"code":0}')
+        assert sim.book.open_orders("BTC-PERP") == [] and published
+        async with connect(f"ws://127.0.0.1:{port}/1/api/pro/v2/stream") as ws:
+            await ws.send("hello")
+            assert await asyncio.wait_for(ws.recv(), 5) == "echo:hello"
+
+
+async def test_rest_connection_applies_the_faults():
+    sim, api, _ = make()
+    async with serve(echo, "127.0.0.1", 0, create_connection=rest_connection(api)) as server:
+        port = server.sockets[0].getsockname()[1]
+        api.faults.server_error = 503
+        assert (await request(port, http_request("GET", "/1/api/pro/v2/futures/position"))).startswith(b"HTTP/1.1 503 ")
+        api.faults.server_error = None
+        api.faults.drop_connections = True
+        assert await request(port, http_request("DELETE", "/1/api/pro/v2/futures/order/all", b"{}")) == b""
+        assert sim.book.open_count() == 30
+        assert (await request(port, b"NONSENSE\r\n\r\n")).startswith(b"HTTP/1.1 400 ")
+
+
+async def test_why_not_process_request_websockets_refuses_a_request_with_a_body():
+    """The reason for :func:`rest_connection`: ``process_request`` never sees a DELETE with a body."""
+    seen = []
+
+    def process_request(connection, req):
+        seen.append(req.method)
+        return connection.respond(200, "ok\n")
+
+    async with serve(echo, "127.0.0.1", 0, process_request=process_request) as server:
+        port = server.sockets[0].getsockname()[1]
+        answer = await request(port, http_request("DELETE", "/1/api/pro/v2/futures/order/all", b"{}"))
+        assert not answer.startswith(b"HTTP/1.1 200 ") and seen == []
