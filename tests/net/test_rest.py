@@ -498,3 +498,23 @@ async def test_open_orders_of_a_symbol_are_filtered_here_too():
         async with client_for(f"http://127.0.0.1:{raw.port}") as rest:
             assert [o.order_id for o in await rest.open_orders("BTC-PERP")] == ["a1"]
             assert len(await rest.open_orders()) == 2
+
+
+async def test_a_clock_far_off_is_reported_as_such_not_as_a_key_problem(monkeypatch):
+    import blotter.protocol.rest as proto
+
+    real = proto.now_ms
+    monkeypatch.setattr(proto, "now_ms", lambda: real() - 60_000)
+    async with rest_sim() as (sim, api, server), client_for(server.url) as rest:
+        with pytest.raises(RestRejected) as info:
+            await rest.open_orders()
+    assert info.value.refusal.code == 100011 and "clock" in str(info.value)
+    assert not isinstance(info.value, RestAuthRefused)
+
+
+async def test_http_429_says_slow_down():
+    async with raw_server(http("429 Too Many Requests", b"")) as raw:
+        async with client_for(f"http://127.0.0.1:{raw.port}") as rest:
+            with pytest.raises(RestCallError, match="429.*slow down") as info:
+                await rest.order_history()
+    assert info.value.status == 429 and not isinstance(info.value, RestAuthRefused)
