@@ -1,5 +1,5 @@
 """REST, sans I/O: signing against the documented vectors, building every request,
-parsing every documented REST sample (tests/fixtures/protocol/v2-rest-*.json)."""
+parsing every documented REST sample (tests/fixtures/protocol/rest/v2-rest-*.json)."""
 
 from __future__ import annotations
 
@@ -88,14 +88,14 @@ def test_api_path_of_strips_group_and_query():
 
 
 def test_order_status_sends_several_ids_comma_separated_in_the_query_as_the_sample():
-    sample = fixture_json("v2-rest-order-status-multi-req")
+    sample = fixture_json("rest/v2-rest-order-status-multi-req")
     ids = sample["orderId"].split(",")
     request = rest.order_status(3, ids)
     assert request.method == "GET" and request.body is None and request.body_bytes() is None
     assert dict(parse_qsl(request.target.split("?", 1)[1])) == sample
     assert request.target.startswith("/3/api/pro/v2/futures/order/status?orderId=")
-    single = rest.order_status(3, [fixture_json("v2-rest-order-status-single-req")["orderId"]])
-    assert dict(single.query) == fixture_json("v2-rest-order-status-single-req")
+    single = rest.order_status(3, [fixture_json("rest/v2-rest-order-status-single-req")["orderId"]])
+    assert dict(single.query) == fixture_json("rest/v2-rest-order-status-single-req")
 
 
 @pytest.mark.parametrize("bad", ["a,b", "", "has space", "x" * 65, "é"])
@@ -116,7 +116,7 @@ def test_order_status_chunks_split_and_deduplicate():
 
 
 def test_order_hist_current_query_matches_the_sample():
-    sample = fixture_json("v2-rest-order-hist-current-req")
+    sample = fixture_json("rest/v2-rest-order-hist-current-req")
     request = rest.order_hist_current(2, symbol=sample["symbol"], n=sample["n"], executed_only=sample["executedOnly"])
     assert request.path == "/2/api/pro/v2/futures/order/hist/current"
     assert dict(request.query) == {"symbol": "BTC-PERP", "n": "20", "executedOnly": "True"}
@@ -163,7 +163,7 @@ def test_cancel_all_with_and_without_symbol():
 
 
 def test_batch_cancel_body_matches_the_sample_and_refuses_more_than_ten():
-    sample = fixture_json("v2-rest-order-cancel-batch-req")
+    sample = fixture_json("rest/v2-rest-order-cancel-batch-req")
     items = [rest.CancelItem(o["orderId"], o["symbol"], o["id"], o["time"]) for o in sample["orders"]]
     request = rest.batch_cancel(1, items)
     assert request.path == "/1/api/pro/v2/futures/order/batch" and request.method == "DELETE"
@@ -202,18 +202,18 @@ PARSERS = {
 
 
 def test_every_rest_reply_sample_has_a_parser():
-    replies = {p.name for p in PROTOCOL_FIXTURES.glob("v2-rest-*.json") if not p.name.endswith("-req.json")}
+    replies = {p.name for p in (PROTOCOL_FIXTURES / "rest").glob("v2-rest-*.json") if not p.name.endswith("-req.json")}
     assert replies == set(PARSERS)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in PARSERS if "error" not in n))
 def test_every_success_sample_parses(name):
-    reply = PARSERS[name](fixture_bytes(name))
+    reply = PARSERS[name](fixture_bytes(f"rest/{name}"))
     assert reply is not None
 
 
 def test_status_single_is_one_full_long_record():
-    reply = rest.parse_order_status(fixture_bytes("v2-rest-order-status-single"))
+    reply = rest.parse_order_status(fixture_bytes("rest/v2-rest-order-status-single"))
     assert reply.single and reply.account_id == "sampleFuturesAccountId" and len(reply.orders) == 1
     order = reply.orders[0]
     assert order.order_id == "a177c29e4064U0123456789dVeUxlVyA" and order.status == "New" and order.is_complete
@@ -223,7 +223,7 @@ def test_status_single_is_one_full_long_record():
 
 
 def test_status_multi_is_a_list_of_possibly_elided_records():
-    reply = rest.parse_order_status(fixture_bytes("v2-rest-order-status-multi"))
+    reply = rest.parse_order_status(fixture_bytes("rest/v2-rest-order-status-multi"))
     assert not reply.single
     assert [o.order_id for o in reply.orders] == [
         "a177c29e4064U0123456789dVeUxlVyA",
@@ -233,7 +233,7 @@ def test_status_multi_is_a_list_of_possibly_elided_records():
 
 
 def test_history_record_is_exact():
-    order = rest.parse_order_list(fixture_bytes("v2-rest-order-hist-current")).orders[0]
+    order = rest.parse_order_list(fixture_bytes("rest/v2-rest-order-hist-current")).orders[0]
     assert order.is_final and order.status == "Filled"
     assert (order.filled_qty, order.avg_price, order.cum_fee) == (
         Decimal("0.001"),
@@ -244,12 +244,12 @@ def test_history_record_is_exact():
 
 
 def test_open_orders_sample_lacks_exec_inst_and_pos_fields():
-    order = rest.parse_order_list(fixture_bytes("v2-rest-order-open")).orders[0]
+    order = rest.parse_order_list(fixture_bytes("rest/v2-rest-order-open")).orders[0]
     assert order.order_id == "sample-order-id" and order.exec_inst is None and order.pos_take_profit_price is None
 
 
 def test_cancel_reply_meta_and_record():
-    reply = rest.parse_order_action(fixture_bytes("v2-rest-order-cancel"))
+    reply = rest.parse_order_action(fixture_bytes("rest/v2-rest-order-cancel"))
     assert (reply.meta.action, reply.meta.request_id, reply.meta.resp_inst) == (
         "cancel-order",
         "abcd1234abcd1234",
@@ -259,7 +259,7 @@ def test_cancel_reply_meta_and_record():
 
 
 def test_cancel_all_documented_and_live_forms():
-    assert rest.parse_cancel_all(fixture_bytes("v2-rest-order-cancel-all")).symbol is None
+    assert rest.parse_cancel_all(fixture_bytes("rest/v2-rest-order-cancel-all")).symbol is None
     live = {
         "code": 0,
         "data": {"ac": "FUTURES", "accountId": "fut2ODPh", "action": "cancel-all", "info": {"symbol": "BTC-PERP"}},
@@ -269,47 +269,47 @@ def test_cancel_all_documented_and_live_forms():
 
 
 def test_batch_cancel_ack_echoes_each_item():
-    reply = rest.parse_batch_cancel(fixture_bytes("v2-rest-order-cancel-batch"))
+    reply = rest.parse_batch_cancel(fixture_bytes("rest/v2-rest-order-cancel-batch"))
     assert reply.meta.action == "batch-cancel-order" and reply.meta.resp_inst == "ACK"
     assert [i.request_id for i in reply.orders] == ["sampleRequestId1", "sampleRequestId2"]
     assert reply.orders[1].timestamp_ms == 1613900544168 and reply.orders[0].order_type == ""
 
 
 def test_position_every_field_signed_and_exact():
-    reply = rest.parse_position(fixture_bytes("v2-rest-position"))
+    reply = rest.parse_position(fixture_bytes("rest/v2-rest-position"))
     assert [c.asset for c in reply.collaterals] == ["ETH", "BTC", "USDT"]
     assert reply.collaterals[0].reference_price == Decimal("481.79793092")
     contract = reply.contracts[0]
     assert contract.reference_cost == Decimal("-16800") and contract.mark_price == Decimal("-1")
     assert contract.margin_type == "cross" and contract.buy_open_order_notional == Decimal("1362.419625")
-    sample = fixture_json("v2-rest-position")["data"]["contracts"][0]
+    sample = fixture_json("rest/v2-rest-position")["data"]["contracts"][0]
     assert len(type(contract).model_fields) == len(sample)  # every documented field, no more
 
 
 def test_account_info_gives_the_account_group():
-    info = rest.parse_account_info(fixture_bytes("v2-rest-account-info"))
+    info = rest.parse_account_info(fixture_bytes("rest/v2-rest-account-info"))
     assert (
         info.account_group == 0 and info.futures_accounts == ("sample-futures-account-id",) and info.limit_quota == 1000
     )
 
 
 def test_risk_limit_info_both_shapes():
-    v2 = rest.parse_risk_limit_info(fixture_bytes("v2-rest-risk-limit-info-v2"))
+    v2 = rest.parse_risk_limit_info(fixture_bytes("rest/v2-rest-risk-limit-info-v2"))
     assert v2.status.is_banned is False and v2.level1["cancel_order"] == 8000 and v2.level2["sub"] == 200
     assert v2.max_sessions_per_ip_account_group == 20
-    v1 = rest.parse_risk_limit_info(fixture_bytes("v2-rest-risk-limit-info-v1"))
+    v1 = rest.parse_risk_limit_info(fixture_bytes("rest/v2-rest-risk-limit-info-v1"))
     assert v1.status.is_banned and v1.status.violation_code == 100014 and v1.window_minutes == 5
 
 
 def test_balance_history_events():
-    history = rest.parse_balance_history(fixture_bytes("v2-rest-balance-history"))
+    history = rest.parse_balance_history(fixture_bytes("rest/v2-rest-balance-history"))
     assert [e.sn for e in history.balance] == [18591022051, 18590550015]
     assert history.order[0].data[2].delta_qty == Decimal("-0.003726") and history.account_id.startswith("fut")
 
 
 def test_single_error_sample_is_a_typed_refusal():
     with pytest.raises(rest.RestRefusal) as info:
-        rest.parse_order_action(fixture_bytes("v2-rest-order-new-error"))
+        rest.parse_order_action(fixture_bytes("rest/v2-rest-order-new-error"))
     refusal = info.value
     assert (refusal.code, refusal.reason, refusal.action) == (300014, "TICK_SIZE_VIOLATION", "place-order")
     assert refusal.message == "Order price doesn't conform to the required tick size: 1"
@@ -318,7 +318,7 @@ def test_single_error_sample_is_a_typed_refusal():
 
 def test_batch_error_sample_lists_each_order():
     with pytest.raises(rest.RestRefusal) as info:
-        rest.parse_batch_cancel(fixture_bytes("v2-rest-order-new-batch-error"))
+        rest.parse_batch_cancel(fixture_bytes("rest/v2-rest-order-new-batch-error"))
     items = info.value.items
     assert [(i.code, i.reason, i.request_id) for i in items] == [
         (300013, "INVALID_BATCH_ORDER", "sampleRequestId1"),
