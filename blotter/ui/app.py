@@ -20,14 +20,16 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.filter import Monochrome
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ..core import State
 from ..core.view import OrderView, ViewChange
+from . import bindings
+from .bindings import textual_bindings
 from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
 from .settings import UiSettings
 from .text import safe
@@ -46,6 +48,8 @@ BUSY_RATE = 5000
 """Frames a second from which the poll counts the session as in a burst."""
 BUSY_HZ = 20
 """Redraws a second at most during a burst (every 50 ms: fresh enough to read)."""
+CANCEL_KEYS = ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry")
+"""Bindings that send cancels: hidden (and answered with a line in the log) in read-only."""
 MOVED_GUARD = 1.0
 """Seconds after the cursor jumped by itself (its order left the view) during which
 ``c`` sends nothing: the trader may not have seen which order is selected now."""
@@ -56,28 +60,8 @@ class BlotterApp(App[None]):
     TITLE = "blotter"
     ENABLE_COMMAND_PALETTE = False
 
-    # Footer labels are short so all of them fit at 80 columns; the ? screen shows the tooltips.
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="Show every key and its binding id",
-                id="blotter.help"),
-        Binding("X", "cancel_all", "All", key_display="X",
-                tooltip="Cancel ALL open orders on every symbol (asks first)", id="blotter.cancel_all"),
-        Binding("s", "cancel_symbol", "Symbol",
-                tooltip="Cancel all open orders on the selected order's symbol (asks first)",
-                id="blotter.cancel_symbol"),
-        Binding("R", "retry_cancel_all", "Retry", key_display="R", show=False,
-                tooltip="Cancel again the orders the last cancel-all left open", id="blotter.retry"),
-        Binding("slash", "filter", "Filter", key_display="/",
-                tooltip="Filter by symbol or order-id substring (Enter applies, Esc clears)", id="blotter.filter"),
-        Binding("f", "toggle_final", "Finals", tooltip="Show / hide final orders older than the linger time",
-                id="blotter.toggle_final"),
-        Binding("l", "log_filter", "Log", tooltip="Log pane: only the selected order's lines / all lines",
-                id="blotter.log_filter"),
-        Binding("r", "refresh", "Refresh", tooltip="Re-request the open-orders snapshot", id="blotter.refresh"),
-        Binding("q", "quit_blotter", "Quit", tooltip="Quit (asks what to do with open orders)", id="blotter.quit"),
-        Binding("ctrl+q", "quit_blotter", "Quit", show=False, priority=True,
-                tooltip="Quit (asks what to do with open orders)", id="blotter.quit_ctrl"),
-    ]
+    # Footer labels are short so all of them fit at 80 columns; the ? screen shows the descriptions.
+    BINDINGS = textual_bindings(bindings.MAIN)
 
     def __init__(self, desk: Desk, settings: UiSettings, theme: Theme,
                  clock: Callable[[], float] | None = None) -> None:
@@ -93,6 +77,11 @@ class BlotterApp(App[None]):
         self.theme = theme.textual_name
         if settings.keymap:
             self.set_keymap(settings.keymap)
+        cancel_specs = [spec for spec in bindings.MAIN if spec.id in CANCEL_KEYS]
+        self._cancel_actions = frozenset(spec.action for spec in cancel_specs)
+        self._cancel_keys = frozenset(key.strip() for spec in cancel_specs
+                                      for key in settings.keymap.get(spec.id, spec.key).split(","))
+        """Keys of the cancel bindings, as Textual names ("delete") or characters ("X")."""
         retry_key = settings.keymap.get("blotter.retry", "R")
         desk.retry_hint = f"press {retry_key} to cancel them again"
         self.view = OrderView(desk.store, final_linger=settings.final_linger, show_final=settings.show_final)
@@ -307,6 +296,32 @@ class BlotterApp(App[None]):
         self._update_detail(self.clock())
         self._update_position()
 
+    # -- which keys act where ------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The cancel keys act on the main screen only (a dialog's own ``c`` is the
+        dialog's), whatever pane has focus there; in read-only they are not offered."""
+        if action in self._cancel_actions:
+            if self.desk.read_only:
+                return False
+            if len(self.screen_stack) > 1:
+                return False
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A cancel key in read-only mode is not bound (the footer does not offer it);
+        it still answers, with one line in the log."""
+        if not self.desk.read_only or len(self.screen_stack) > 1:
+            return
+        if event.key in self._cancel_keys or (event.character or "") in self._cancel_keys:
+            event.stop()
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C (Textual's "you probably want to quit") names this app's quit keys."""
+        keys = [bindings.key_display(self.settings.keymap.get(spec.id, spec.key))
+                for spec in bindings.MAIN if spec.action == "quit_blotter"]
+        self.notify(f"To quit press {' or '.join(keys)}", title="Quit?")
+
     # -- actions: cancels go straight to the desk ------------------------------------------------
     async def action_cancel(self) -> None:
         """Cancel the selected order now (no confirmation)."""
@@ -374,7 +389,9 @@ class BlotterApp(App[None]):
 
     def action_filter(self) -> None:
         def done(value: str | None) -> None:
-            self.view.set_filter(value or "")
+            if value is None:  # Esc: editing cancelled, the filter stays as it was
+                return
+            self.view.set_filter(value)
             self.poll(force=True)
 
         self.push_screen(FilterScreen(self.view.filter), done)

@@ -214,10 +214,21 @@ async def test_filter_final_toggle_and_log_filter():
         assert app.view.filter == symbol.lower()
         assert len(app.view) == len(desk.store.open_by_symbol(symbol))
         assert all(desk.store.get(oid).order.symbol == symbol for oid in app.view)
-        # esc clears
-        await pilot.press("slash", "escape")
-        await pilot.pause(0.05)
-        assert app.view.filter == "" and len(app.view) == 20
+        # Esc stops editing and keeps the filter (even with the box edited)
+        from textual.widgets import Input
+        from blotter.ui.screens import FilterScreen
+
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.focused, Input), what="filter box")
+        await pilot.press("backspace", "x", "escape")
+        await until(pilot, lambda: not isinstance(app.screen, FilterScreen), what="filter box closed")
+        assert app.view.filter == symbol.lower()
+        assert len(app.view) == len(desk.store.open_by_symbol(symbol))
+        # Enter on an empty box clears it
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.focused, Input), what="filter box")
+        await pilot.press("ctrl+u", "enter")
+        await until(pilot, lambda: app.view.filter == "" and len(app.view) == 20, what="filter cleared")
 
         # a cancelled order lingers, is hidden after final_linger, and 'f' shows it again
         app.view.final_linger = 0.3

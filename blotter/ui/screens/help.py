@@ -5,14 +5,15 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..bindings import HELP, textual_bindings
+
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
+    BINDINGS = textual_bindings(HELP)
 
     def __init__(self, rows: list[tuple[str, str, str]]) -> None:
         """``rows``: (key as shown, description, binding id)."""

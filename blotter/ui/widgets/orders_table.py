@@ -35,6 +35,7 @@ from textual.strip import Strip
 
 from ...core import NOT_OPEN, OrderEntry, RequestTracker
 from ...core.view import OrderView, ViewChange
+from ..bindings import ORDERS, textual_bindings
 from ..text import safe
 from ..themes import Theme
 from .virtual import set_virtual_size
@@ -145,21 +146,7 @@ def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]
 class OrdersTable(ScrollView, can_focus=True):
     """The main pane. Reads the store; holds only view state (cursor, scroll)."""
 
-    BINDINGS = [
-        # The cancel key is a *priority* binding of the table: the app matches it on the
-        # key's first hop, instead of passing the key down to the table and bubbling it
-        # back up through the screen (each hop waits behind the reader in a burst). It
-        # is only in force while the table is in the focus chain, so in the filter box
-        # "c" is typed, not acted on.
-        Binding("c", "app.cancel", "Cancel", priority=True, tooltip="Cancel the selected order now (no confirmation)",
-                id="blotter.cancel"),
-        Binding("up", "cursor_up", "Up", show=False, id="orders.up"),
-        Binding("down", "cursor_down", "Down", show=False, id="orders.down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="orders.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="orders.page_down"),
-        Binding("home", "first", "First row", show=False, id="orders.first"),
-        Binding("end", "last", "Last row", show=False, id="orders.last"),
-    ]
+    BINDINGS = textual_bindings(ORDERS)
 
     DEFAULT_CSS = """
     OrdersTable {
