@@ -462,7 +462,7 @@ class BlotterApp(App[None]):
             self.exit()
 
 
-def state_words(desk: Any) -> str:
+def state_words(desk: Desk) -> str:
     words = str(desk.state.value)
     if desk.state.name == "RECONNECTING":
         words += f" (attempt {desk.attempt})"

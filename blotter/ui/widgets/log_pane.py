@@ -63,10 +63,6 @@ class LogPane(ScrollView):
         self._strips: dict[tuple[str, str], Strip] = {}
         """Drawn rows by (text, level), for the width, base style and theme of ``_strip_key``."""
 
-    def set_theme(self, theme: Theme) -> None:
-        self.blotter_theme = theme
-        self.refresh()
-
     def set_order_filter(self, order_id: str | None) -> None:
         """Show only ``order_id``'s entries (None: every entry)."""
         self.order_filter = order_id

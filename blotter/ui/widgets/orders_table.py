@@ -209,12 +209,6 @@ class OrdersTable(ScrollView, can_focus=True):
         each time they are drawn. None (the default) costs nothing."""
 
     # -- theme -------------------------------------------------------------------
-    def set_theme(self, theme: Theme) -> None:
-        self.blotter_theme = theme
-        self._build_styles()
-        self._strips.clear()
-        self.refresh()
-
     def _build_styles(self) -> None:
         t = self.blotter_theme
         self._styles = {
