@@ -51,8 +51,9 @@ BUSY_HZ = 20
 CANCEL_KEYS = ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry")
 """Bindings that send cancels: hidden (and answered with a line in the log) in read-only."""
 MOVED_GUARD = 1.0
-"""Seconds after the cursor jumped by itself (its order left the view) during which
-``c`` sends nothing: the trader may not have seen which order is selected now."""
+"""Seconds after the cursor moved by itself (its order left the view, or a newer order
+took the first row) during which ``c`` sends nothing, however often it is pressed: the
+trader may not have seen which order is selected now. Moving the cursor ends it."""
 
 
 class BlotterApp(App[None]):
@@ -82,8 +83,7 @@ class BlotterApp(App[None]):
         self._cancel_keys = frozenset(key.strip() for spec in cancel_specs
                                       for key in settings.keymap.get(spec.id, spec.key).split(","))
         """Keys of the cancel bindings, as Textual names ("delete") or characters ("X")."""
-        retry_key = settings.keymap.get("blotter.retry", "R")
-        desk.retry_hint = f"press {retry_key} to cancel them again"
+        desk.retry_hint = f"press {self.key_of('blotter.retry')} to cancel them again"
         self.view = OrderView(desk.store, final_linger=settings.final_linger, show_final=settings.show_final)
         self.session_error: str | None = None
         self.quitting = False
@@ -316,10 +316,14 @@ class BlotterApp(App[None]):
             event.stop()
             self.desk.log.add(READ_ONLY_MESSAGE, "warn")
 
+    def key_of(self, binding_id: str) -> str:
+        """The key(s) of a binding as the trader sees them, keymap included."""
+        default = bindings.binding_ids()[binding_id][0]
+        return bindings.key_display(self.settings.keymap.get(binding_id, default))
+
     def action_help_quit(self) -> None:
         """Ctrl+C (Textual's "you probably want to quit") names this app's quit keys."""
-        keys = [bindings.key_display(self.settings.keymap.get(spec.id, spec.key))
-                for spec in bindings.MAIN if spec.action == "quit_blotter"]
+        keys = [self.key_of(spec.id) for spec in bindings.MAIN if spec.action == "quit_blotter"]
         self.notify(f"To quit press {' or '.join(keys)}", title="Quit?")
 
     # -- actions: cancels go straight to the desk ------------------------------------------------
@@ -335,10 +339,14 @@ class BlotterApp(App[None]):
             return
         moved = table.implicit_move
         if moved is not None and self.clock() - moved[1] < MOVED_GUARD:
+            # Held back for as long as the guard lasts, not for one press: a double tap
+            # meant for the order that just went must not reach its neighbour.
+            why = ("just left the view" if self.view.index_of(moved[0]) is None
+                   else "moved down as newer orders arrived")
             self.desk.log.add(
-                f"cancel: nothing sent — {moved[0]} just left the view and the cursor moved to {order_id}; "
-                "press c again to cancel it", "warn", order_id=order_id)
-            table.implicit_move = None
+                f"cancel: nothing sent — {moved[0]} {why} and the cursor moved by itself to {order_id}; "
+                f"check the row, then press {self.key_of('blotter.cancel')} again (or move the cursor first)", "warn",
+                order_id=order_id)
             return
         await self.desk.cancel_order(order_id)
 

@@ -7,8 +7,11 @@ orders cost no more to draw than 40. No per-cell widgets, no DataTable.
 The cursor is pinned to an **order id**, never to a row number: when rows are
 inserted, removed or re-sorted, the cursor follows the same order (and the screen
 scrolls with it so the row stays where the trader's eyes are). If that order leaves
-the view, the cursor moves to the row now at its place; nothing is ever cancelled
-implicitly.
+the view, the cursor moves to the row now at its place. On the first row the cursor
+follows the newest order instead, so the table at the top shows the newest orders.
+Each time the cursor moves by itself, :attr:`OrdersTable.implicit_move` says so, and
+the app holds back ``c`` until the trader has seen the new row: nothing is ever
+cancelled implicitly.
 
 Columns collapse on narrow screens in this order: TYPE, AVG PRICE, TIME are
 dropped, then ORDER ID shrinks to its last characters (``…`` + tail; the full id is
@@ -183,7 +186,8 @@ class OrdersTable(ScrollView, can_focus=True):
         self.selected_id: str | None = None
         self._index = 0
         self.implicit_move: tuple[str, float] | None = None
-        """(order id that left the view, when): the cursor moved by itself, not by the trader."""
+        """(order id the cursor was on, when): the cursor last moved by itself, not by the
+        trader. Cleared when the trader moves the cursor."""
         self._natural: dict[str, int] = {c.key: max(c.min_width, len(c.title)) for c in COLUMNS}
         self._layout: list[tuple[Column, int]] = []
         self._id_tail = False
@@ -301,9 +305,13 @@ class OrdersTable(ScrollView, can_focus=True):
         old_index = self._index
         if change.reordered:
             previous = self.selected_id
-            order_id, index = self.view.follow(previous, old_index)
+            if old_index == 0 and len(self.view):
+                # on the first row the cursor follows the newest order (the table stays at the top)
+                order_id, index = self.view[0], 0
+            else:
+                order_id, index = self.view.follow(previous, old_index)
             if previous is not None and order_id != previous:
-                # the selected order left the view: the cursor jumped to a neighbour
+                # the cursor moved by itself: c is held back until the trader has seen the new row
                 self.implicit_move = (previous, self.clock())
             top = round(self.scroll_y)
             self._set_selected(order_id, index)
@@ -311,8 +319,7 @@ class OrdersTable(ScrollView, can_focus=True):
             if order_id is not None:
                 rows_on_screen = max(1, self.scrollable_content_region.height - 1)
                 if top == 0 and index < rows_on_screen:
-                    # at the top, stay there: new orders (newest first) come into view,
-                    # and the cursor moves down with its order
+                    # at the top, stay there: new orders (newest first) come into view
                     self.scroll_y = 0
                 else:
                     # scrolled down: keep the selected row on the same screen line
