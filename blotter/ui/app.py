@@ -421,14 +421,11 @@ class BlotterApp(App[None]):
         self._update_detail(self.clock())
 
     def action_help(self) -> None:
-        rows = []
-        for key, active in self.screen.active_bindings.items():
-            b = active.binding
-            if b.system or not b.description:
-                continue
-            rows.append((self.get_key_display(b), b.tooltip or b.description, b.id or ""))
-        rows.sort(key=lambda r: (not r[2].startswith("blotter."), r[2]))
-        self.push_screen(HelpScreen(rows))
+        sections = {
+            scope: [(self.key_of(spec.id), spec.description, spec.id) for spec in group]
+            for scope, group in bindings.SCOPES.items()
+        }
+        self.push_screen(HelpScreen(sections))
 
     async def action_quit_blotter(self) -> None:
         open_count = self.desk.store.open_count()

@@ -99,3 +99,32 @@ async def test_read_only_footer_offers_no_cancel_key_and_the_keys_still_answer()
 async def test_the_footer_offers_the_cancel_keys_when_trading():
     async with running() as (sim, desk, app, pilot):
         assert {"cancel", "cancel_all", "cancel_symbol"} <= footer_actions(app)
+
+
+async def test_help_lists_every_binding_with_its_key_and_id_and_scrolls_at_80x24():
+    from rich.console import Console
+
+    from blotter.ui.bindings import binding_ids, key_display
+    from blotter.ui.screens import HelpScreen
+
+    async with running(size=(80, 24)) as (sim, desk, app, pilot):
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        await pilot.pause(0.1)
+        box = app.screen.query_one("#help-box")
+        dialog = app.screen.query_one("#help-dialog")
+        assert dialog.region.width >= 70 and dialog.region.height >= 20  # not an empty 4x2 box
+        assert box.region.height >= 15
+        console = Console(width=box.content_region.width, record=True, file=open("/dev/null", "w"))
+        console.print(app.screen.query_one("#help-table").content)
+        text = console.export_text()
+        for bid, (key, _) in binding_ids().items():
+            line = next((ln for ln in text.splitlines() if bid in ln), None)
+            assert line is not None, f"{bid} not listed"
+            assert line.strip().startswith(key_display(key)), line
+        # more than fits: it scrolls, with the keys
+        assert box.max_scroll_y > 0
+        await pilot.press("pagedown")
+        await until(pilot, lambda: box.scroll_y > 0, what="scrolled")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), what="help closed")
