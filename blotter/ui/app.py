@@ -22,7 +22,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
-from textual.filter import Monochrome
+from textual.filter import LineFilter
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
@@ -30,6 +30,7 @@ from ..core import State
 from ..core.view import OrderView, ViewChange
 from . import bindings
 from .bindings import textual_bindings
+from .nocolor import TEXTUAL_COLOUR_FILTERS, StripColour
 from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
 from .settings import UiSettings
 from .text import safe
@@ -71,9 +72,8 @@ class BlotterApp(App[None]):
         self.blotter_theme = theme
         self.clock: Callable[[], float] = clock or desk.clock
         super().__init__()
-        if settings.no_color and not self.no_color:
-            self.no_color = True
-            self._filters.append(Monochrome())
+        self.no_color = settings.no_color
+        self._strip_colour = StripColour()
         self.register_theme(theme.to_textual())
         self.theme = theme.textual_name
         if settings.keymap:
@@ -98,6 +98,15 @@ class BlotterApp(App[None]):
         self._banner_text: str | None = None
         self._detail_key: Any = None
         self._log_title = "Log"
+
+    def get_line_filters(self) -> list[LineFilter]:
+        """With ``no_color``, no colour at all (Textual's own NO_COLOR filters only turn
+        colours grey or to the terminal's defaults, still sending colour codes)."""
+        filters = list(super().get_line_filters())
+        if self.no_color:
+            filters = [f for f in filters if not isinstance(f, TEXTUAL_COLOUR_FILTERS)]
+            filters.append(self._strip_colour)
+        return filters
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return theme_variables(self.blotter_theme)
@@ -480,4 +489,6 @@ def make_app(desk: Desk, settings: UiSettings | None = None, *, clock: Callable[
     for a bad theme before anything is drawn."""
     settings = settings or UiSettings()
     theme = load_theme(settings.theme, settings.theme_dir)
+    if settings.no_color:
+        theme = theme.model_copy(update={"no_color": True})
     return BlotterApp(desk, settings, theme, clock=clock)

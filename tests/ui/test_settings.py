@@ -32,11 +32,17 @@ def test_make_app_rejects_an_unknown_theme_before_drawing():
         make_app(desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream"), UiSettings(theme="nope"))
 
 
-async def test_no_color_app_is_monochrome_and_runs():
-    from textual.filter import Monochrome
+async def test_no_color_app_strips_every_colour_and_runs():
+    from textual.filter import Monochrome, NoColor
+
+    from blotter.ui.nocolor import StripColour
 
     app = make_app(desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream", reconnect=False), UiSettings(no_color=True))
-    assert app.no_color and any(isinstance(f, Monochrome) for f in app._filters)
+    filters = app.get_line_filters()
+    assert app.no_color and any(isinstance(f, StripColour) for f in filters)
+    assert not any(isinstance(f, (Monochrome, NoColor)) for f in filters)
+    assert app.blotter_theme.no_color
+    assert app.blotter_theme.style("cursor").reverse and app.blotter_theme.style("cursor").bgcolor is None
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.1)
         assert app.is_running

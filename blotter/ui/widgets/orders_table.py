@@ -214,14 +214,8 @@ class OrdersTable(ScrollView, can_focus=True):
 
     # -- theme -------------------------------------------------------------------
     def _build_styles(self) -> None:
-        t = self.blotter_theme
-        self._styles = {
-            "header": Style(color=t.colors.accent, bold=True),
-            "cursor": Style(bgcolor=t.colors.cursor),
-            "highlight": Style(bgcolor=t.colors.highlight),
-            "dim": Style(color=t.colors.dim),
-            "fg": Style(color=t.colors.foreground),
-        }
+        role = self.blotter_theme.style
+        self._styles = {name: role(name) for name in ("header", "cursor", "highlight", "dim", "fg")}
 
     # -- selection (pinned to the order id) -----------------------------------------
     @property
