@@ -49,6 +49,9 @@ BUSY_RATE = 5000
 """Frames a second from which the poll counts the session as in a burst."""
 BUSY_HZ = 20
 """Redraws a second at most during a burst (every 50 ms: fresh enough to read)."""
+DETAIL_WIDE = 160
+"""From this many columns the detail line usually fits on one row."""
+DETAIL_MAX_ROWS = 3
 CANCEL_KEYS = ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry")
 """Bindings that send cancels: hidden (and answered with a line in the log) in read-only."""
 MOVED_GUARD = 1.0
@@ -279,27 +282,50 @@ class BlotterApp(App[None]):
         if key == self._detail_key:
             return
         self._detail_key = key
-        detail = self.detail
         if entry is None:
-            detail.update(Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)"),
-                          layout=False)  # one line high, always
-            return
-        o = entry.order
-        status, _ = table.status_of(entry, now)
-        t = Text("▶ ")
-        t.append(safe(o.order_id, 64), style="bold")
-        t.append(f"  {safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
-                 f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}  {status}"
-                 f"  filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}"
-                 f"  created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}")
-        if req is not None:
-            t.append(f"  last cancel {req.request_id}: {req.state.value}")
-        detail.update(t, layout=False)
+            self._show_detail([Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)")])
+        else:
+            o = entry.order
+            status, _ = table.status_of(entry, now)
+            fields = [
+                Text.assemble("▶ ", (safe(o.order_id, 64), "bold")),
+                Text(f"{safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
+                     f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}"),
+                Text(status),
+                Text(f"filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}"),
+                Text(f"created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}"),
+            ]
+            if req is not None:
+                fields.append(Text(f"last cancel {req.request_id}: {req.state.value}"))
+            self._show_detail(fields)
         title = (f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)"
                  if self.log_pane.order_filter else "Log")
         if title != self._log_title:  # setting it redraws the whole pane
             self._log_title = title
             self.log_pane.border_title = Text(title)
+
+    def _show_detail(self, fields: list[Text]) -> None:
+        """The detail line: its fields, two spaces apart, wrapped between fields onto
+        its rows — two below ``DETAIL_WIDE`` columns, one from there (a fixed height,
+        so the table does not jump as the cursor moves), more (up to
+        ``DETAIL_MAX_ROWS``) only for a line that needs them. Never cut silently."""
+        width = max(self.size.width - 2, 20)  # its padding
+        lines: list[Text] = []
+        for field in fields:
+            if lines and cell_len(lines[-1].plain) + 2 + cell_len(field.plain) <= width:
+                lines[-1].append("  ")
+                lines[-1].append_text(field)
+            else:  # a field wider than a row is folded
+                lines.extend(field.wrap(self.console, width, overflow="fold"))
+        rows = min(max(1 if self.size.width >= DETAIL_WIDE else 2, len(lines)), DETAIL_MAX_ROWS)
+        if len(lines) > rows:
+            last = lines[rows - 1]
+            last.truncate(width - 1)
+            last.append("…")
+            lines = lines[:rows]
+        if self.detail.styles.height is None or self.detail.styles.height.value != rows:
+            self.detail.styles.height = rows
+        self.detail.update(Text("\n").join(lines), layout=False)
 
     def on_orders_table_selection_changed(self, event: OrdersTable.SelectionChanged) -> None:
         self._update_detail(self.clock())

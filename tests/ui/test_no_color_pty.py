@@ -76,8 +76,18 @@ def test_no_color_sends_no_colour_code_at_all(tmp_path):
             raise AssertionError("screen never matched; it shows:\n" + "\n".join(screen.display))
 
         try:
-            pump_until(lambda t: "LIVE" in t and sum(oid in t for oid in opened) >= 5)
-            child.send("\x1b[B")  # down: the cursor row
+            def cursor_row(t: str) -> int:
+                return next((i for i, line in enumerate(t.splitlines()) if line.startswith("│▶")), -1)
+
+            text = pump_until(lambda t: "LIVE" in t and cursor_row(t) > 0 and sum(oid[-8:] in t for oid in opened) >= 5)
+            first = cursor_row(text)
+            for _ in range(50):  # down (the cursor row), until the app reads keys
+                child.send("\x1b[B")
+                try:
+                    pump_until(lambda t: cursor_row(t) > first, timeout=0.5)
+                    break
+                except AssertionError:
+                    continue
             child.send("c")  # a cancel: PENDING CANCEL, then a final (dimmed) row and log lines
             pump_until(lambda t: "confirmed Canceled" in t)
             child.send("X")  # the cancel-all dialog

@@ -13,10 +13,12 @@ Each time the cursor moves by itself, :attr:`OrdersTable.implicit_move` says so,
 the app holds back ``c`` until the trader has seen the new row: nothing is ever
 cancelled implicitly.
 
-Columns collapse on narrow screens in this order: TYPE, AVG PRICE, TIME are
-dropped, then ORDER ID shrinks to its last characters (``…`` + tail; the full id is
-always on the detail line under the table), then FILLED is dropped. Values are
-never cut silently: a value wider than its column's cap ends with ``…``.
+On narrower screens ORDER ID first shrinks to its last characters (``…`` + tail; the
+full id is always on the detail line under the table), so every column is shown
+from 100 columns up; at 80, TYPE, AVG PRICE, TIME (then FILLED) are dropped. Column
+widths come from the widest values seen so far, never from the rows on screen only,
+so columns do not come and go as values change. Values are never cut silently: a
+value wider than its column's cap ends with ``…``.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ BY_KEY = {c.key: c for c in COLUMNS}
 DROP_ORDER = ("type", "avg", "time")
 """Dropped first, in this order, when the table is too narrow."""
 ID_MIN_TAIL = 9
-"""Narrowest the ORDER ID column gets ('…' + last 8 characters)."""
+"""Narrowest the ORDER ID column gets ('…' + last 8 characters: the simulator's and the
+exchange's ids end in 9 random characters)."""
 GUTTER = 1
 SEP = 1
 WIDE_SEP = 2
@@ -113,7 +116,13 @@ def tail(text: str, width: int) -> str:
 
 def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]], bool, int]:
     """Columns and widths that fit ``width`` cells, whether ORDER ID shows its tail
-    only, and the gap between columns."""
+    only, and the gap between columns.
+
+    ``natural`` are the widest values seen so far (they only grow), so a column never
+    comes and goes with the values on screen. Room is found in this order: the gap
+    narrows, ORDER ID gives up its head (the full id is on the detail line), down to
+    ``ID_MIN_TAIL``; only then are columns dropped (``DROP_ORDER``, then FILLED), each
+    time giving the room freed back to the id; last, SYMBOL is cut (with '…')."""
     keys = [c.key for c in COLUMNS]
 
     def total(ks: list[str], w: dict[str, int], sep: int = SEP) -> int:
@@ -123,27 +132,18 @@ def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]
         return [(c, natural[c.key]) for c in COLUMNS], False, WIDE_SEP
 
     widths = dict(natural)
-    for key in DROP_ORDER:
+    widths["id"] = min(natural["id"], ID_MIN_TAIL)
+    for key in (*DROP_ORDER, "filled"):
         if total(keys, widths) <= width:
             break
         keys.remove(key)
-    id_tail = False
-    over = total(keys, widths) - width
-    if over > 0:
-        new_id = max(widths["id"] - over, ID_MIN_TAIL)
-        id_tail = new_id < natural["id"]
-        widths["id"] = new_id
-    if total(keys, widths) > width and "filled" in keys:
-        keys.remove("filled")
-        # give the freed room back to the order id
-        spare = width - total(keys, widths)
-        if spare > 0 and id_tail:
-            widths["id"] = min(natural["id"], widths["id"] + spare)
-            id_tail = widths["id"] < natural["id"]
+    spare = width - total(keys, widths)
+    if spare > 0:  # the room left goes back to the id
+        widths["id"] = min(natural["id"], widths["id"] + spare)
     over = total(keys, widths) - width
     if over > 0:
         widths["symbol"] = max(widths["symbol"] - over, 6)
-    return [(BY_KEY[k], widths[k]) for k in keys], id_tail, SEP
+    return [(BY_KEY[k], widths[k]) for k in keys], widths["id"] < natural["id"], SEP
 
 
 class OrdersTable(ScrollView, can_focus=True):
