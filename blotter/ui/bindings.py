@@ -41,6 +41,7 @@ class KeySpec:
 MAIN: tuple[KeySpec, ...] = (
     KeySpec("blotter.cancel", "c", "cancel", "Cancel",
             "Cancel the selected order now (no confirmation), whichever pane has focus", priority=True),
+    KeySpec("blotter.help", "?", "help", "Help", "Show every key and its binding id"),
     KeySpec("blotter.cancel_all", "X", "cancel_all", "All", "Cancel ALL open orders on every symbol (asks first)"),
     KeySpec("blotter.cancel_symbol", "s", "cancel_symbol", "Symbol",
             "Cancel all open orders on the selected order's symbol (asks first)"),
@@ -52,7 +53,6 @@ MAIN: tuple[KeySpec, ...] = (
             "Show / hide final orders older than the linger time"),
     KeySpec("blotter.log_filter", "l", "log_filter", "Log", "Log pane: only the selected order's lines / all lines"),
     KeySpec("blotter.refresh", "r", "refresh", "Refresh", "Re-request the open-orders snapshot"),
-    KeySpec("blotter.help", "?", "help", "Help", "Show every key and its binding id"),
     KeySpec("blotter.quit", "q", "quit_blotter", "Quit", "Quit (asks what to do with open orders)"),
     KeySpec("blotter.quit_ctrl", "ctrl+q", "quit_blotter", "Quit", "Quit (asks what to do with open orders)",
             show=False, priority=True),
