@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from textual.binding import Binding
+    from textual.binding import BindingType
 
 __all__ = ["KeySpec", "SCOPES", "binding_ids", "key_display", "specs", "textual_bindings"]
 
@@ -129,12 +129,13 @@ def key_display(keys: str) -> str:
     return " / ".join(shown)
 
 
-def textual_bindings(group: tuple[KeySpec, ...]) -> list[Binding]:
+def textual_bindings(group: tuple[KeySpec, ...]) -> list[BindingType]:
     """The group as Textual ``Binding`` objects (for a class's ``BINDINGS``)."""
     from textual.binding import Binding
 
-    return [
+    bindings: list[BindingType] = [
         Binding(spec.key, spec.action, spec.label, show=spec.show, priority=spec.priority,
                 tooltip=spec.description, id=spec.id)
         for spec in group
     ]
+    return bindings

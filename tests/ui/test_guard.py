@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from blotter.protocol import PlaceOrder
 import blotter.ui.app
+from blotter.protocol import PlaceOrder
 from blotter.ui.settings import UiSettings
 
 from .conftest import running, until

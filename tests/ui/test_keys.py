@@ -3,6 +3,8 @@ Esc, and read-only mode offering only what can act."""
 
 from __future__ import annotations
 
+import io
+
 from textual.widgets import Input
 
 from blotter.ui.app import READ_ONLY_MESSAGE
@@ -115,7 +117,7 @@ async def test_help_lists_every_binding_with_its_key_and_id_and_scrolls_at_80x24
         dialog = app.screen.query_one("#help-dialog")
         assert dialog.region.width >= 70 and dialog.region.height >= 20  # not an empty 4x2 box
         assert box.region.height >= 15
-        console = Console(width=box.content_region.width, record=True, file=open("/dev/null", "w"))
+        console = Console(width=box.content_region.width, record=True, file=io.StringIO())
         console.print(app.screen.query_one("#help-table").content)
         text = console.export_text()
         for bid, (key, _) in binding_ids().items():

@@ -6,7 +6,7 @@ import pytest
 
 from blotter.ui.widgets.orders_table import COLUMNS, ID_MIN_TAIL, layout
 
-from .conftest import running, until
+from .conftest import running
 
 TITLES = [c.title for c in COLUMNS]
 DEMO_NATURAL = {"time": 8, "symbol": 9, "side": 4, "type": 9, "price": 7, "qty": 6, "filled": 6, "avg": 9,
@@ -73,8 +73,6 @@ async def test_the_detail_line_is_shown_in_full(size):
 
 
 async def test_log_lines_wrap_between_words():
-    import re
-
     async with running(size=(100, 40)) as (sim, desk, app, pilot):
         words = [f"word{i:03d}" for i in range(40)]
         desk.log.add("refused: " + " ".join(words), "error")

@@ -58,8 +58,8 @@ def test_no_color_sends_no_colour_code_at_all(tmp_path):
     received = bytearray()
     with sim_in_thread(SimConfig(seed=21, initial_orders=15, rate=0, ping_interval=0)) as sim:
         opened = {o["orderId"] for o in sim.open_orders()}
-        child = pexpect.spawn(sys.executable, ["-m", "blotter", "--url", sim.url, "--no-journal", "--final-linger", "60"],
-                              env=env, dimensions=(ROWS, COLS), timeout=1)
+        args = ["-m", "blotter", "--url", sim.url, "--no-journal", "--final-linger", "60"]
+        child = pexpect.spawn(sys.executable, args, env=env, dimensions=(ROWS, COLS), timeout=1)
 
         def pump_until(predicate, timeout: float = 20.0) -> str:
             deadline = time.monotonic() + timeout

@@ -32,7 +32,6 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -299,6 +298,7 @@ class OrdersTable(ScrollView, can_focus=True):
         old_index = self._index
         if change.reordered:
             previous = self.selected_id
+            order_id: str | None
             if old_index == 0 and len(self.view):
                 # on the first row the cursor follows the newest order (the table stays at the top)
                 order_id, index = self.view[0], 0
@@ -323,9 +323,9 @@ class OrdersTable(ScrollView, can_focus=True):
         elif change.changed:
             visible = self._visible_range()
             index_of = self.view.index_of
-            for order_id in change.changed:
-                index = index_of(order_id)
-                if index is not None and index in visible:
+            for changed_id in change.changed:
+                row = index_of(changed_id)
+                if row is not None and row in visible:
                     self.refresh()
                     break
 
