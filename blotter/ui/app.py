@@ -35,7 +35,7 @@ from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitSc
 from .settings import UiSettings
 from .text import safe
 from .themes import Theme, load_theme, theme_variables
-from .widgets import LogPane, OrdersTable, StatusBar
+from .widgets import DetailLine, LogPane, OrdersTable, StatusBar
 from .widgets.orders_table import fmt_amount, fmt_time
 from .widgets.status_bar import build_status
 
@@ -49,9 +49,6 @@ BUSY_RATE = 5000
 """Frames a second from which the poll counts the session as in a burst."""
 BUSY_HZ = 20
 """Redraws a second at most during a burst (every 50 ms: fresh enough to read)."""
-DETAIL_WIDE = 160
-"""From this many columns the detail line usually fits on one row."""
-DETAIL_MAX_ROWS = 3
 CANCEL_KEYS = ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry")
 """Bindings that send cancels: hidden (and answered with a line in the log) in read-only."""
 MOVED_GUARD = 1.0
@@ -123,7 +120,7 @@ class BlotterApp(App[None]):
         self.banner = Static("", id="banner")
         self.table = OrdersTable(self.view, self.desk.tracker, self.blotter_theme, clock=self.clock,
                                  highlight=self.settings.highlight, utc=utc, frozen=self.settings.frozen, id="orders")
-        self.detail = Static("", id="detail")
+        self.detail = DetailLine(id="detail")
         self.log_pane = LogPane(self.desk.log, self.blotter_theme, max_lines=self.settings.log_lines, utc=utc,
                                 frozen=self.settings.frozen, id="log")
         yield self.status_bar
@@ -283,7 +280,7 @@ class BlotterApp(App[None]):
             return
         self._detail_key = key
         if entry is None:
-            self._show_detail([Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)")])
+            self.detail.show([Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)")])
         else:
             o = entry.order
             status, _ = table.status_of(entry, now)
@@ -297,35 +294,12 @@ class BlotterApp(App[None]):
             ]
             if req is not None:
                 fields.append(Text(f"last cancel {req.request_id}: {req.state.value}"))
-            self._show_detail(fields)
+            self.detail.show(fields)
         title = (f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)"
                  if self.log_pane.order_filter else "Log")
         if title != self._log_title:  # setting it redraws the whole pane
             self._log_title = title
             self.log_pane.border_title = Text(title)
-
-    def _show_detail(self, fields: list[Text]) -> None:
-        """The detail line: its fields, two spaces apart, wrapped between fields onto
-        its rows — two below ``DETAIL_WIDE`` columns, one from there (a fixed height,
-        so the table does not jump as the cursor moves), more (up to
-        ``DETAIL_MAX_ROWS``) only for a line that needs them. Never cut silently."""
-        width = max(self.size.width - 2, 20)  # its padding
-        lines: list[Text] = []
-        for field in fields:
-            if lines and cell_len(lines[-1].plain) + 2 + cell_len(field.plain) <= width:
-                lines[-1].append("  ")
-                lines[-1].append_text(field)
-            else:  # a field wider than a row is folded
-                lines.extend(field.wrap(self.console, width, overflow="fold"))
-        rows = min(max(1 if self.size.width >= DETAIL_WIDE else 2, len(lines)), DETAIL_MAX_ROWS)
-        if len(lines) > rows:
-            last = lines[rows - 1]
-            last.truncate(width - 1)
-            last.append("…")
-            lines = lines[:rows]
-        if self.detail.styles.height is None or self.detail.styles.height.value != rows:
-            self.detail.styles.height = rows
-        self.detail.update(Text("\n").join(lines), layout=False)
 
     def on_orders_table_selection_changed(self, event: OrdersTable.SelectionChanged) -> None:
         self._update_detail(self.clock())

@@ -88,3 +88,14 @@ async def test_log_lines_wrap_between_words():
         assert tokens == words, rows  # no word cut in two
         # continuation rows are indented under the text, after the time stamp
         assert all(r.startswith(" " * 13) for r in rows[1:])
+
+
+async def test_the_detail_line_rewraps_when_the_terminal_is_resized():
+    async with running(size=(160, 40)) as (sim, desk, app, pilot):
+        detail = app.query_one("#detail")
+        assert detail.region.height == 1
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.1)
+        assert detail.region.height == 2
+        lines = [strip.text.strip() for strip in detail.render_lines(detail.region.reset_offset)]
+        assert "…" not in " ".join(lines) and "created" in " ".join(lines)
