@@ -6,7 +6,7 @@ import pytest
 
 from blotter.ui.widgets.orders_table import COLUMNS, ID_MIN_TAIL, layout
 
-from .conftest import running
+from .conftest import running, until
 
 TITLES = [c.title for c in COLUMNS]
 DEMO_NATURAL = {"time": 8, "symbol": 9, "side": 4, "type": 9, "price": 7, "qty": 6, "filled": 6, "avg": 9,
@@ -99,3 +99,26 @@ async def test_the_detail_line_rewraps_when_the_terminal_is_resized():
         assert detail.region.height == 2
         lines = [strip.text.strip() for strip in detail.render_lines(detail.region.reset_offset)]
         assert "…" not in " ".join(lines) and "created" in " ".join(lines)
+
+
+async def test_the_columns_keep_their_width_when_the_rows_outgrow_the_page():
+    """The scrollbar is always there: its arrival would narrow the table by a column and
+    lay the columns out again."""
+    from decimal import Decimal
+
+    from blotter.protocol import PlaceOrder
+
+    async with running(size=(120, 40)) as (sim, desk, app, pilot):
+        table = app.table
+        assert len(app.view) < table.scrollable_content_region.height - 1  # all rows fit
+        width = table.scrollable_content_region.width
+        header = table.render_line(0).text
+        template = next(iter(sim.open_orders()))
+        for _ in range(30):
+            await desk.session.send(PlaceOrder(symbol=template["symbol"], side="buy",
+                                               qty=Decimal(template["orderQty"]), price=Decimal(template["price"])))
+        await until(pilot, lambda: len(app.view) == 50, what="more rows than the page")
+        app.poll(force=True)
+        await pilot.pause(0.05)
+        assert table.scrollable_content_region.width == width
+        assert table.render_line(0).text == header

@@ -154,6 +154,7 @@ class OrdersTable(ScrollView, can_focus=True):
     OrdersTable {
         scrollbar-size-vertical: 1;
         overflow-x: hidden;
+        overflow-y: scroll;  /* always there: the columns' room never changes with the row count */
     }
     """
 
