@@ -30,7 +30,7 @@ from ..core import State
 from ..core.view import OrderView, ViewChange
 from . import bindings
 from .bindings import textual_bindings
-from .nocolor import TEXTUAL_COLOUR_FILTERS, StripColour
+from .nocolor import TEXTUAL_COLOUR_FILTERS, TEXTUAL_NO_COLOR_FILTERS, StripColour
 from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
 from .settings import UiSettings
 from .text import safe
@@ -102,10 +102,10 @@ class BlotterApp(App[None]):
     def get_line_filters(self) -> list[LineFilter]:
         """With ``no_color``, no colour at all (Textual's own NO_COLOR filters only turn
         colours grey or to the terminal's defaults, still sending colour codes)."""
-        filters = list(super().get_line_filters())
-        if self.no_color:
-            filters = [f for f in filters if not isinstance(f, TEXTUAL_COLOUR_FILTERS)]
-            filters.append(self._strip_colour)
+        if not self.no_color:  # (Textual reads NO_COLOR itself; the settings decide)
+            return [f for f in super().get_line_filters() if not isinstance(f, TEXTUAL_NO_COLOR_FILTERS)]
+        filters = [f for f in super().get_line_filters() if not isinstance(f, TEXTUAL_COLOUR_FILTERS)]
+        filters.append(self._strip_colour)
         return filters
 
     def get_theme_variable_defaults(self) -> dict[str, str]:

@@ -16,9 +16,11 @@ from rich.style import Style
 from textual.color import Color
 from textual.filter import ANSIToTruecolor, DimFilter, LineFilter, Monochrome, NoColor
 
-__all__ = ["StripColour", "TEXTUAL_COLOUR_FILTERS"]
+__all__ = ["TEXTUAL_COLOUR_FILTERS", "TEXTUAL_NO_COLOR_FILTERS", "StripColour"]
 
-TEXTUAL_COLOUR_FILTERS = (Monochrome, NoColor, ANSIToTruecolor, DimFilter)
+TEXTUAL_NO_COLOR_FILTERS = (Monochrome, NoColor)
+"""Textual's own answers to ``NO_COLOR`` (grey, or the terminal's default colours)."""
+TEXTUAL_COLOUR_FILTERS = (*TEXTUAL_NO_COLOR_FILTERS, ANSIToTruecolor, DimFilter)
 """Textual's filters that work on colours, replaced by :class:`StripColour` under
 ``NO_COLOR`` (``ANSIToTruecolor`` and ``DimFilter`` would turn the dim attribute into a
 dimmed colour, which the terminal then never sees)."""

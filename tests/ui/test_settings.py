@@ -23,8 +23,19 @@ def test_defaults():
 def test_no_color_follows_the_environment(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     assert UiSettings().no_color is True
+    monkeypatch.setenv("NO_COLOR", "")  # no-color.org: set *and not empty*
+    assert UiSettings().no_color is False
     monkeypatch.delenv("NO_COLOR")
     assert UiSettings().no_color is False
+
+
+async def test_colour_stays_when_the_settings_say_so_whatever_textual_read(monkeypatch):
+    from textual.filter import Monochrome, NoColor
+
+    monkeypatch.setenv("NO_COLOR", "")
+    app = make_app(desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream", reconnect=False), UiSettings(no_color=False))
+    assert not app.no_color
+    assert not any(isinstance(f, (Monochrome, NoColor)) for f in app.get_line_filters())
 
 
 def test_make_app_rejects_an_unknown_theme_before_drawing():
