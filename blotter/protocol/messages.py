@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -68,6 +69,10 @@ def _amount(value: Any) -> Decimal | None:
     blank: the exchange writes an absent number as ``""`` in places)."""
     if value is None:
         return None
+    if type(value) is Decimal:  # made in Python (never from the wire): the same bounds
+        if not AMOUNT_RE.fullmatch(str(value)):
+            raise ValueError(f"not a plain decimal of at most {MAX_INT_DIGITS}.{MAX_FRACTION_DIGITS} digits")
+        return value
     if type(value) is not str:
         raise ValueError("not a decimal string")
     if AMOUNT_RE.fullmatch(value):
@@ -79,6 +84,8 @@ def _amount(value: Any) -> Decimal | None:
 
 def _signed_amount(value: Any) -> Decimal | None:
     """Like :func:`_amount`, and a leading minus sign on a non-zero amount (a rebate)."""
+    if type(value) is Decimal and value.is_signed():
+        value = str(value)
     if type(value) is str and value[:1] == "-":
         amount = _amount(value[1:])
         if not amount:  # "-", "-0", "-0.00": no such number on the exchange
@@ -128,6 +135,11 @@ SignedAmount = Annotated[Decimal | None, PlainValidator(_signed_amount)]
 Int64 = Annotated[int | None, PlainValidator(_int64)]
 Text = Annotated[str, BeforeValidator(_to_text)]
 OptText = Annotated[str | None, BeforeValidator(_to_text)]
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+"""A readable order id: the exchange's are 32 letters and digits (ADDENDUM §2.9).
+Nothing else is sent back to the exchange in a cancel; an id with other characters
+makes its record unreadable (and ``?`` and ``@`` stay free for the blotter's own keys)."""
+OrderId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 Short = Annotated[str, Field(min_length=1, max_length=64)]
 """Ids, symbols, sides and statuses: never long (order ids are 32 characters); a
@@ -148,7 +160,7 @@ class OrderRecord(Message):
     words the error) for every record the fast paths of :mod:`blotter.protocol.parse`
     do not vouch for, and defines the fields (``Order.model_fields``)."""
 
-    order_id: Short = Field(validation_alias=AliasChoices("orderId", "order_id"))
+    order_id: OrderId = Field(validation_alias=AliasChoices("orderId", "order_id"))
     symbol: Short = Field(validation_alias=AliasChoices("s", "symbol"))
     side: Side = Field(validation_alias=AliasChoices("sd", "side"))
     status: Status = Field(validation_alias=AliasChoices("st", "status"))
@@ -247,8 +259,8 @@ class Order:
 
         Each field that is readable on its own keeps its value; the others are None
         (``""`` for the symbol, side and type). With no readable order id, the id is
-        ``?`` and a hash of the record (:func:`unreadable_id`): a real id never starts
-        with ``?`` (:data:`ID_RE`), and the same record always gets the same id, so a
+        ``?`` and a hash of the record (:func:`unreadable_id`): a real id never holds
+        a ``?`` (:data:`ID_PATTERN`), and the same record always gets the same id, so a
         snapshot that lists it again keeps one row. :attr:`problem` says what was wrong
         (one line, without the input); :attr:`raw` is the record as JSON text, cut at
         :data:`RAW_LIMIT` characters (not sanitised: escape it before any output)."""

@@ -26,6 +26,7 @@ from .messages import (
     MAX_FRACTION_DIGITS,
     MAX_INT_DIGITS,
     OPEN_STATUSES,
+    ID_PATTERN,
     ORDER_FIELDS,
     SIDES,
     AccountSnapshot,
@@ -334,7 +335,8 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
     status = get(k[3])
     if (
         type(order_id) is not str or type(symbol) is not str or type(side) is not str or type(status) is not str
-        or not 0 < len(order_id) <= 64 or not 0 < len(symbol) <= 64 or not 0 < len(side) <= 64
+        or not 0 < len(order_id) <= 64 or not order_id.isalnum() or not order_id.isascii()  # (others: validator)
+        or not 0 < len(symbol) <= 64
         or status not in _STATUSES or side not in _SIDES
     ):
         return None
@@ -415,7 +417,8 @@ _SIGNED_TEXT = Annotated[str, StringConstraints(pattern=rf"^(?:-?{_DIGITS})?$")]
 _INT64 = Annotated[int, Strict(), Field(ge=INT64[0], le=INT64[1])]
 _STATUS = Literal["New", "PartiallyFilled", "Filled", "Canceled", "Rejected", "PendingNew", "Ack"]
 _SIDE = Literal["Buy", "Sell"]
-_TYPES = {"order_id": _S, "symbol": _S, "side": _SIDE, "status": _STATUS, "seq": _INT64, "exec_time_ms": _INT64,
+_ID = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+_TYPES = {"order_id": _ID, "symbol": _S, "side": _SIDE, "status": _STATUS, "seq": _INT64, "exec_time_ms": _INT64,
           "create_time_ms": _INT64, "fee": _SIGNED_TEXT} | {name: _AMOUNT_TEXT for name in AMOUNT_FIELDS - {"fee"}}
 _ChannelRecord = TypedDict(  # type: ignore[misc]
     "_ChannelRecord",

@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState
 from ..core import State
 from ..core.view import OrderView, ViewChange
 from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
+from .screens.raw import RawScreen
 from .settings import UiSettings
 from .text import safe
 from .themes import Theme, load_theme, theme_variables
@@ -74,6 +75,8 @@ class BlotterApp(App[None]):
         Binding("l", "log_filter", "Log", tooltip="Log pane: only the selected order's lines / all lines",
                 id="blotter.log_filter"),
         Binding("r", "refresh", "Refresh", tooltip="Re-request the open-orders snapshot", id="blotter.refresh"),
+        Binding("v", "raw", "Raw", show=False, tooltip="Show the selected order's record (the raw record of an UNREADABLE one)",
+                id="blotter.raw"),
         Binding("q", "quit_blotter", "Quit", tooltip="Quit (asks what to do with open orders)", id="blotter.quit"),
         Binding("ctrl+q", "quit_blotter", "Quit", show=False, priority=True,
                 tooltip="Quit (asks what to do with open orders)", id="blotter.quit_ctrl"),
@@ -394,6 +397,15 @@ class BlotterApp(App[None]):
             pane.set_order_filter(None)
         self._detail_key = None
         self._update_detail(self.clock())
+
+    def action_raw(self) -> None:
+        """The selected order's record; for an UNREADABLE order, the problem and the raw record."""
+        oid = self.table.selected_id
+        entry = self.desk.store.get(oid) if oid else None
+        if entry is None:
+            self.desk.log.add("raw: no order selected", "warn")
+            return
+        self.push_screen(RawScreen(entry))
 
     def action_help(self) -> None:
         rows = []
