@@ -22,11 +22,11 @@ from typing_extensions import TypedDict
 from .messages import (
     AMOUNT_FIELDS,
     FINAL_STATUSES,
+    ID_PATTERN,
     INT64,
     MAX_FRACTION_DIGITS,
     MAX_INT_DIGITS,
     OPEN_STATUSES,
-    ID_PATTERN,
     ORDER_FIELDS,
     SIDES,
     AccountSnapshot,

@@ -233,7 +233,7 @@ def test_unreadable_readable_fields_are_kept():
     snap = parse(_reply({"orderId": "ODD1", "avgFilledPx": "NaN", "price": "66000", "symbol": "ETH-PERP"}))
     order = snap.orders[0]
     assert order.status == UNREADABLE and order.avg_price is None
-    assert (order.order_id, order.symbol, order.side, order.price) == ("ODD1", "ETH-PERP", "Sell", Decimal("66000"))
+    assert (order.order_id, order.symbol, order.side, order.price) == ("ODD1", "ETH-PERP", "Sell", 66000)
 
 
 def test_a_record_without_a_readable_id_keeps_one_row_until_a_snapshot_no_longer_lists_it():

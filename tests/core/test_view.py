@@ -226,7 +226,7 @@ def test_an_unreadable_order_is_a_row_among_the_open_ones_and_counts_open():
 
 
 def test_both_orders_of_one_id_on_two_symbols_are_rows():
-    store, view = make(order("dup", symbol="BTC-PERP", ct=1), order("dup", symbol="ETH-PERP", ct=2))
+    _, view = make(order("dup", symbol="BTC-PERP", ct=1), order("dup", symbol="ETH-PERP", ct=2))
     assert view.ids == ["dup@ETH-PERP", "dup"] and view.open_count() == 2
     view.set_filter("eth")
     view.sync(1.0)

@@ -709,3 +709,48 @@ def test_unreadable_problem_does_not_echo_hostile_order_id():
     kept = event.orders[1]
     assert kept.status == UNREADABLE and kept.order_id.startswith("?")  # no id that long is readable
     assert len(kept.problem) < 500 and "\n" not in kept.problem and "HHHHHHHHHH" not in kept.problem
+
+
+# -- values the exchange does not send: the record is UNREADABLE, never read as something it resembles --
+
+ODD_VALUES = [
+    ("st", "Canceled\u200b"), ("st", "canceled"), ("st", "Canceled "), ("st", "Unreadable"), ("st", "Filled\u00a0"),
+    ("sd", "Buy\u200b"), ("sd", "BUY"),
+    ("p", "1e999999999999999999"), ("p", "1e99999999"), ("p", "1E5"), ("p", "9" * 25), ("p", "0." + "1" * 31),
+    ("q", "\uff11\uff12"), ("q", "\u0661\u0662"), ("q", "1_000"), ("p", "0x10"), ("p", "-0"), ("f", "-0"),
+    ("f", "-0.000"), ("f", "-"), ("p", "+1"), ("p", " 1"), ("p", 100), ("p", 1.5), ("p", True),
+    ("cfq", "0.2"),  # above q = 0.1
+    ("orderId", "a\u200bb"), ("orderId", "id with space"), ("orderId", "x@y"), ("orderId", "?x"),
+    ("sn", "127"), ("sn", 1.0), ("t", True),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), ODD_VALUES, ids=[f"{k}={v!r}" for k, v in ODD_VALUES])
+def test_a_value_the_exchange_does_not_send_makes_the_record_unreadable(key, value):
+    event = parse(_order_update(**{key: value}))
+    assert isinstance(event, OrderUpdate)
+    order = event.order
+    assert order.status == UNREADABLE and order.is_open and not order.is_final
+    assert order.problem and "\n" not in order.problem
+    assert order.status not in ("Canceled", "Filled")
+    for name in ("price", "qty", "filled_qty", "avg_price", "stop_price", "last_price", "last_qty", "fee"):
+        amount = getattr(order, name)
+        assert amount is None or (amount.is_finite() and abs(amount.adjusted()) <= 30)  # bounded, always
+
+
+def test_documented_values_are_read():
+    for status in ("New", "PartiallyFilled", "Filled", "Canceled", "Rejected", "PendingNew", "Ack"):
+        assert parse(_order_update(st=status)).order.status == status
+    for amount in ("0", "18000", "0.00000001", "123456789012345678901234.5", "-0.5"):
+        if amount.startswith("-"):
+            assert parse(_order_update(f=amount)).order.fee == Decimal(amount)
+        else:
+            assert parse(_order_update(p=amount)).order.price == Decimal(amount)
+    assert parse(_order_update(q="1", cfq="1")).order.status == "New"  # filled may equal the quantity
+
+
+def test_an_amount_beyond_the_bounds_cannot_be_made_in_python_either():
+    with pytest.raises(ValueError):
+        Order(order_id="a", symbol="BTC-PERP", side="Buy", status="New", price=Decimal("1e999999999999999999"))
+    with pytest.raises(ValueError):
+        Order(order_id="a", symbol="BTC-PERP", side="Buy", status="New", price=Decimal("NaN"))

@@ -41,7 +41,7 @@ async def test_v_shows_the_raw_record_of_an_unreadable_order_escaped():
 
 
 async def test_v_on_a_readable_order_shows_its_fields():
-    async with running(sim_config(initial_orders=3), size=(140, 40)) as (sim, desk, app, pilot):
+    async with running(sim_config(initial_orders=3), size=(140, 40)) as (_sim, _desk, app, pilot):
         await pilot.press("v")
         await until(pilot, lambda: isinstance(app.screen, RawScreen), what="raw screen")
         await pilot.pause(0.05)

@@ -7,9 +7,11 @@ in :class:`~rich.text.Text` objects, never markup."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -65,7 +67,7 @@ class RawScreen(ModalScreen[None]):
         background: $surface;
     }
     """
-    BINDINGS = [Binding("escape,q,v", "close", "Close", id="raw.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,v", "close", "Close", id="raw.close")]
 
     def __init__(self, entry: OrderEntry) -> None:
         super().__init__()
