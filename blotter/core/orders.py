@@ -171,9 +171,6 @@ class OrderStore:
         orders = self._orders
         return [e for e in (orders.get(k) for k in self._unreadable) if e is not None and e.is_open]
 
-    def unreadable_count(self) -> int:
-        return len(self.unreadable()) if self._unreadable else 0
-
     def conflicts(self) -> list[OrderEntry]:
         """Orders whose id is also held by an order on another symbol."""
         return [e for e in self._orders.values() if e.conflict]

@@ -140,7 +140,6 @@ ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 Nothing else is sent back to the exchange in a cancel; an id with other characters
 makes its record unreadable (and ``?`` and ``@`` stay free for the blotter's own keys)."""
 OrderId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-NonEmpty = Annotated[str, Field(min_length=1)]
 Short = Annotated[str, Field(min_length=1, max_length=64)]
 """Ids, symbols, sides and statuses: never long (order ids are 32 characters); a
 longer value is not an order, it is hostile input, and the record is rejected."""
@@ -314,11 +313,6 @@ class Order:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
-
-    @property
-    def unreadable_record(self) -> bool:
-        """The record could not be read: see :attr:`problem` and :attr:`raw`."""
-        return self.status == UNREADABLE
 
     @property
     def problem(self) -> str | None:
