@@ -250,10 +250,10 @@ class Order:
         try:
             return cls.model_validate(record)
         except ValidationError as exc:
-            return cls.unreadable(record, describe_error(exc))
+            return cls.unreadable(record, describe_error(exc), exc)
 
     @classmethod
-    def unreadable(cls, record: Any, problem: str) -> Order:
+    def unreadable(cls, record: Any, problem: str, error: ValidationError | None = None) -> Order:
         """An order the blotter could not read, in status :data:`UNREADABLE`.
 
         Each field that is readable on its own keeps its value; the others are None
@@ -265,9 +265,7 @@ class Order:
         :data:`RAW_LIMIT` characters (not sanitised: escape it before any output)."""
         data = record if isinstance(record, dict) else {}
         raw = raw_json(record)
-        values: dict[str, Any] = {}
-        for name in ORDER_FIELDS:
-            values[name] = _readable_field(data, name)
+        values = _readable_fields(data, error)
         values["order_id"] = values["order_id"] or unreadable_id(raw)
         for name in ("symbol", "side", "order_type"):
             values[name] = values[name] or ""
@@ -403,6 +401,34 @@ def _field_validator(name: str) -> Any:
 _FIELD_ALIASES = {name: tuple(info.validation_alias.choices)  # type: ignore[union-attr]
                   for name, info in OrderRecord.model_fields.items()}
 _FIELD_VALIDATORS = {name: _field_validator(name) for name in OrderRecord.model_fields}
+_ALIAS_FIELD = {alias: name for name, aliases in _FIELD_ALIASES.items() for alias in aliases}
+
+
+_PLACEHOLDERS = {"order_id": "x", "symbol": "x", "side": "Buy", "status": "New"}
+"""Stand-ins for the required fields while the readable ones are validated in one pass."""
+
+
+def _readable_fields(data: dict[str, Any], error: ValidationError | None) -> dict[str, Any]:
+    """Each field of ``data`` that is readable on its own (the others None). With the
+    ``error`` the validator raised, the fields it names are set aside and the rest are
+    validated in one pass (an unreadable record costs about as much as a readable one);
+    otherwise, or when that pass fails too, field by field."""
+    if error is not None:
+        bad = {_ALIAS_FIELD.get(str(e["loc"][0])) for e in error.errors(include_url=False, include_input=False)
+               if e["loc"]}
+        if None not in bad and bad:
+            drop = {alias for name in bad for alias in _FIELD_ALIASES[name] if name is not None}
+            cleaned = {k: v for k, v in data.items() if k not in drop}
+            cleaned.update((name, _PLACEHOLDERS[name]) for name in bad if name in _PLACEHOLDERS)
+            try:
+                values = OrderRecord.model_validate(cleaned).__dict__
+            except ValidationError:
+                pass
+            else:
+                for name in bad:
+                    values[name] = None
+                return values
+    return {name: _readable_field(data, name) for name in ORDER_FIELDS}
 
 
 def _readable_field(data: dict[str, Any], name: str) -> Any:

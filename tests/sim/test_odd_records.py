@@ -40,3 +40,20 @@ async def test_blotter_orders_lists_and_counts_the_unreadable_ones(tmp_path):
     assert "8 open order(s)" in out
     assert out.count("Unreadable") == len(oddities)
     assert "1e999999999999999999" not in out and "Traceback" not in out + err
+
+
+async def test_cancel_of_a_row_without_a_readable_id_sends_nothing_and_of_a_conflict_row_sends_the_exchange_id():
+    async with running_sim(initial_orders=6, odd_records=["no-order-id", "same-id-other-symbol"]) as sim:
+        async with running_desk(sim) as desk:
+            await eventually(lambda: desk.snapshot_count > 0, 10)
+            (no_id,) = desk.store.unreadable()
+            assert no_id.order_id.startswith("?")
+            assert await desk.cancel_order(no_id.order_id) is None
+            assert any("no readable order id" in line.text for line in desk.log.lines())
+            assert not sim.requests("cancel-order")
+            twin = next(e for e in desk.store.conflicts() if "@" in e.order_id)
+            tracked = await desk.cancel_order(twin.order_id)
+            assert tracked is not None
+            frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order")
+            assert frame.data["args"]["orderId"] == twin.order.order_id and "@" not in frame.data["args"]["orderId"]
+            assert frame.data["args"]["symbol"] == twin.order.symbol
