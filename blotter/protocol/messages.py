@@ -142,7 +142,7 @@ makes its record unreadable (and ``?`` and ``@`` stay free for the blotter's own
 OrderId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Short = Annotated[str, Field(min_length=1, max_length=64)]
 """Ids, symbols, sides and statuses: never long (order ids are 32 characters); a
-longer value is not an order, it is hostile input, and the record is rejected."""
+longer value is not an order, it is hostile input, and the record is unreadable."""
 
 
 class Message(BaseModel):
@@ -157,7 +157,10 @@ class OrderRecord(Message):
 
     :class:`Order` is what the rest of the blotter holds; this model decides (and
     words the error) for every record the fast paths of :mod:`blotter.protocol.parse`
-    do not vouch for, and defines the fields (``Order.model_fields``)."""
+    do not vouch for, and defines the fields (``Order.model_fields``). Only what the
+    exchange documents is read: exact statuses and sides, plain bounded decimals,
+    64-bit integers, ids of letters, digits and ``_.:-``; anything else makes the
+    record unreadable (:meth:`Order.read`)."""
 
     order_id: OrderId = Field(validation_alias=AliasChoices("orderId", "order_id"))
     symbol: Short = Field(validation_alias=AliasChoices("s", "symbol"))
@@ -627,9 +630,9 @@ class Unknown(Message):
 
 
 class InvalidMessage(Message):
-    """A frame of a known type whose fields are wrong (a price that is not a number,
-    a negative quantity, a missing order id…). It is rejected and logged; nothing
-    else is affected."""
+    """A frame of a known type whose fields are wrong (a reply whose code is not a
+    number…). It is rejected and logged; nothing else is affected. (An order record
+    is never rejected: see :meth:`Order.unreadable`.)"""
 
     kind: Literal["invalid"] = "invalid"
     type: Text = ""

@@ -5,7 +5,8 @@ Understands both response dialects (current ``m:"order"``/``code``; 2021
 record as ACK), the bare-array 2021 open-orders reply, ``connected`` keyed by ``m``
 or ``op``, pings, pongs, sub acks, generic ``m:"error"``. It never raises on input
 from the wire: unknown types become :class:`Unknown`, wrong fields
-:class:`InvalidMessage`, non-JSON :class:`BadFrame`.
+:class:`InvalidMessage` — except in an order record, which is never dropped: one the
+blotter cannot read is an :meth:`Order.unreadable` order — non-JSON :class:`BadFrame`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from .messages import (
     RequestAck,
     RequestError,
     ServerPing,
+    Side,
+    Status,
     SubAck,
     Unknown,
     describe_error,
@@ -196,7 +199,7 @@ def parse_value(data: Any) -> Event:
 # a frame. The fast paths below build the very same :class:`Order` for the records the
 # exchange actually sends — every value of the plain JSON type its field wants, every
 # amount a plain decimal — and return None for anything else, so that the validator
-# handles (and accepts or rejects, with its own words) every unusual record exactly as
+# handles (and accepts, or keeps as unreadable with its own words) every unusual record exactly as
 # before. ``tests/bench/test_fast_paths.py`` checks they agree, field by field, on
 # generated and hostile input.
 #
@@ -415,10 +418,8 @@ _DIGITS = rf"[0-9]{{1,{MAX_INT_DIGITS}}}(?:\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?"
 _AMOUNT_TEXT = Annotated[str, StringConstraints(pattern=rf"^(?:{_DIGITS})?$")]
 _SIGNED_TEXT = Annotated[str, StringConstraints(pattern=rf"^(?:-?{_DIGITS})?$")]
 _INT64 = Annotated[int, Strict(), Field(ge=INT64[0], le=INT64[1])]
-_STATUS = Literal["New", "PartiallyFilled", "Filled", "Canceled", "Rejected", "PendingNew", "Ack"]
-_SIDE = Literal["Buy", "Sell"]
 _ID = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-_TYPES = {"order_id": _ID, "symbol": _S, "side": _SIDE, "status": _STATUS, "seq": _INT64, "exec_time_ms": _INT64,
+_TYPES = {"order_id": _ID, "symbol": _S, "side": Side, "status": Status, "seq": _INT64, "exec_time_ms": _INT64,
           "create_time_ms": _INT64, "fee": _SIGNED_TEXT} | {name: _AMOUNT_TEXT for name in AMOUNT_FIELDS - {"fee"}}
 _ChannelRecord = TypedDict(  # type: ignore[misc]
     "_ChannelRecord",
