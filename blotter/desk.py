@@ -290,7 +290,11 @@ class Desk:
                 "warn", request_id=pending.request_id, order_id=order_id,
             )
             return None
-        return await self._send_cancel(order_id, entry.order.symbol, now)
+        if entry.order.order_id.startswith("?") or not entry.order.symbol:  # an unreadable record (records area)
+            self.log.add(f"cancel: {order_id} has no readable order id or symbol; nothing sent (cancel-all covers it)",
+                         "error", order_id=order_id)
+            return None
+        return await self._send_cancel(entry.order.order_id, entry.order.symbol, now)  # (a row id may be id@symbol)
 
     async def _send_cancel(self, order_id: str, symbol: str, now: float, note: str = "") -> Tracked:
         previous = self.tracker.timed_out_cancel(order_id)
@@ -408,6 +412,7 @@ class Desk:
     def _fold_orders(self, orders: list[Order], now: float) -> None:
         """Order updates into the store; final ones to the request tracker."""
         finals, gap = self.store.apply_updates(orders, now)
+        self._log_store_notices()
         on_final = self.tracker.on_order
         for order in finals:
             on_final(order, now)
@@ -421,6 +426,11 @@ class Desk:
         self._changed.set()
         if self.on_folded is not None:
             self.on_folded()
+
+    def _log_store_notices(self) -> None:
+        """What the store had to say (unreadable records, an id on two symbols, its cap)."""
+        for text in self.store.take_notices():
+            self.log.add(text, "error")
 
     def _on_frame(self, event: Event, raw: bytes, received_ns: int) -> None:
         self.counts["frames"] += 1
@@ -491,14 +501,12 @@ class Desk:
             # 2021 dialect: a bare array, no id: the oldest query in flight.
             first = next(iter(self._snapshot_requests))
             symbol, requested_at = self._snapshot_requests.pop(first)
-        for line in snap.rejected:
-            self.log.add(f"snapshot: rejected {line}", "warn")
-        gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, rejected_ids=snap.rejected_ids,
-                                         requested_at=requested_at)
+        gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, requested_at=requested_at)
+        self._log_store_notices()
         for order_id in gone:
             self.log.add(f"order {order_id} is no longer open (not in the snapshot; final status never received)",
                          "warn", order_id=order_id)
-        open_ids = {o.order_id for o in snap.orders if o.is_open}
+        open_ids = {self.store.key_of(o) for o in snap.orders if o.is_open}  # store keys, as the targets
         if self.account is None:
             for o in snap.orders:
                 if o.account_id:

@@ -6,6 +6,20 @@ update replaces the record; ``sn`` (per account, increasing) drops stale and
 duplicate updates. After a snapshot, an order the store believed open but that the
 snapshot does not list is *marked* no longer open, never silently deleted.
 
+Three things the exchange may send that the store never hides:
+
+* a record the blotter cannot read (:meth:`Order.unreadable`, status ``Unreadable``):
+  kept as an order, and **open** in every count (:meth:`OrderStore.unreadable`);
+* one order id on two symbols: both kept, each flagged ``conflict``. The store key
+  (:meth:`OrderStore.key_of`, the row id) is the order id for the symbol seen first
+  and ``<orderId>@<symbol>`` for another one (``@`` is never in a readable id);
+* more orders than :attr:`OrderStore.max_orders`: the oldest final orders are
+  forgotten first; an open order that does not fit is never dropped silently but
+  counted (:attr:`OrderStore.untracked`, open in :meth:`OrderStore.open_count`) until
+  a full snapshot says how many are open.
+
+Each of them is also said once in :meth:`OrderStore.take_notices`, for the log.
+
 Plain Python: no I/O, no asyncio. Time comes in as arguments.
 """
 
@@ -15,7 +29,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..protocol.messages import FINAL_STATUSES, Order
+from ..protocol.messages import FINAL_STATUSES, OPEN_STATUSES, UNREADABLE, Order
+from .text import safe
+
+MAX_ORDERS = 200_000
+"""Default cap on the orders tracked (open and final): see :class:`OrderStore`."""
+MAX_NOTICES = 50
+"""Notices kept between two :meth:`OrderStore.take_notices` (then one line counts the rest)."""
 
 NOT_OPEN = "NotOpen"
 """Status the store gives an order a snapshot no longer lists although its final
@@ -25,11 +45,16 @@ status was never received (shown as ``NOT OPEN``)."""
 class OrderEntry:
     """One order as the blotter knows it. Changed only by the store."""
 
-    __slots__ = ("order", "changed_at", "missing", "final_at", "is_open", "order_id")
+    __slots__ = ("order", "changed_at", "missing", "final_at", "is_open", "order_id", "conflict")
 
-    def __init__(self, order: Order, changed_at: float, missing: bool = False, final_at: float | None = None) -> None:
+    def __init__(self, order: Order, changed_at: float, missing: bool = False, final_at: float | None = None,
+                 key: str | None = None) -> None:
         self.order = order
-        self.order_id: str = order.order_id
+        self.order_id: str = key or order.order_id
+        """The store key and row id: the order id, or ``<orderId>@<symbol>`` for an id
+        already held by an order on another symbol (see :attr:`conflict`)."""
+        self.conflict = False
+        """Another order with the same order id on another symbol is in the store."""
         self.changed_at = changed_at
         """Monotonic seconds of the last change (drives the brief row highlight)."""
         self.missing = missing
@@ -42,6 +67,11 @@ class OrderEntry:
     @property
     def status(self) -> str:
         return NOT_OPEN if self.missing else self.order.status
+
+    @property
+    def unreadable(self) -> bool:
+        """Its latest record could not be read (shown as UNREADABLE; open unless missing)."""
+        return self.order.status == UNREADABLE
 
     def __repr__(self) -> str:
         return (f"OrderEntry(order={self.order!r}, changed_at={self.changed_at!r}, missing={self.missing!r}, "
@@ -70,15 +100,34 @@ class StoreStats:
     snapshots: int = 0
     marked_missing: int = 0
     evicted: int = 0
+    unreadable: int = 0
+    """Unreadable records folded."""
+    conflicts: int = 0
+    """Order ids seen on a second symbol."""
 
 
 class OrderStore:
-    """Orders by id, with change tracking for a renderer that draws once per frame."""
+    """Orders by id, with change tracking for a renderer that draws once per frame.
 
-    def __init__(self, max_final: int = 20_000) -> None:
+    Bounded: at most ``max_final`` final orders are kept (oldest forgotten first), and at
+    most ``max_orders`` orders in all. At that cap a new order first makes room by
+    forgetting the oldest final order (even one still lingering on screen); when every
+    tracked order is open, a new open order is not tracked but counted in
+    :attr:`untracked` — open in :meth:`open_count`, flagged by :attr:`over_cap` — and a
+    notice says so. A snapshot of all symbols recounts it; nothing else lowers it."""
+
+    def __init__(self, max_final: int = 20_000, max_orders: int = MAX_ORDERS) -> None:
         self._orders: dict[str, OrderEntry] = {}
         self._final_order: OrderedDict[str, None] = OrderedDict()
         self.max_final = max_final
+        self.max_orders = max_orders
+        self.untracked = 0
+        """Open orders the store could not track (at ``max_orders``, all open), since the
+        last snapshot of all symbols; an upper bound (an order updated twice counts twice)."""
+        self._unreadable: set[str] = set()
+        self._notices: list[str] = []
+        self._notices_dropped = 0
+        self._cap_said = False
         self.last_sn: int | None = None
         self._open_count = 0
         self.stats = StoreStats()
@@ -102,14 +151,69 @@ class OrderStore:
         return self._orders.values()
 
     def open_entries(self) -> list[OrderEntry]:
+        """Open orders tracked, unreadable ones included (see also :attr:`untracked`)."""
         return [e for e in self._orders.values() if e.is_open]
 
     def open_count(self) -> int:
-        """Open orders in the store. O(1): kept up to date as orders change."""
-        return self._open_count
+        """Open orders: tracked ones (unreadable included) plus :attr:`untracked`.
+        O(1): kept up to date as orders change."""
+        return self._open_count + self.untracked
 
     def open_by_symbol(self, symbol: str | None = None) -> list[OrderEntry]:
-        return [e for e in self._orders.values() if e.is_open and (symbol is None or e.order.symbol == symbol)]
+        """Open orders tracked on ``symbol`` (all with None). An unreadable order whose
+        symbol could not be read may be on any symbol: it is in every list."""
+        return [e for e in self._orders.values()
+                if e.is_open and (symbol is None or e.order.symbol == symbol or not e.order.symbol)]
+
+    def unreadable(self) -> list[OrderEntry]:
+        """Open orders whose latest record could not be read (they are in every open
+        count and list above: an order the blotter cannot read is never taken as gone)."""
+        orders = self._orders
+        return [e for e in (orders.get(k) for k in self._unreadable) if e is not None and e.is_open]
+
+    def conflicts(self) -> list[OrderEntry]:
+        """Orders whose id is also held by an order on another symbol."""
+        return [e for e in self._orders.values() if e.conflict]
+
+    @property
+    def full(self) -> bool:
+        """The store holds ``max_orders`` orders: new ones push out the oldest final ones."""
+        return len(self._orders) >= self.max_orders
+
+    @property
+    def over_cap(self) -> bool:
+        """Open orders exist that the store could not track (see :attr:`untracked`):
+        the open count is a bound, and no cancel-all can be verified order by order."""
+        return self.untracked > 0
+
+    def key_of(self, order: Order) -> str:
+        """The store key (row id) under which ``order``'s record is, or would be, kept."""
+        return self._locate(order)[0]
+
+    def take_notices(self) -> list[str]:
+        """What the store has to say since the last call (unreadable records, an id on two
+        symbols, the cap), one sanitised line each, for the log. Bounded."""
+        notices, self._notices = self._notices, []
+        if self._notices_dropped:
+            notices.append(f"and {self._notices_dropped} more such notices")
+            self._notices_dropped = 0
+        return notices
+
+    def _notice(self, text: str) -> None:
+        if len(self._notices) < MAX_NOTICES:
+            self._notices.append(text)
+        else:
+            self._notices_dropped += 1
+
+    def _locate(self, order: Order) -> tuple[str, OrderEntry | None, OrderEntry | None]:
+        """(key, entry under that key or None, entry of the same id on another symbol or None)."""
+        order_id = order.order_id
+        known = self._orders.get(order_id)
+        symbol = order.symbol
+        if known is None or not symbol or not known.order.symbol or known.order.symbol == symbol:
+            return order_id, known, None
+        key = f"{order_id}@{symbol}"
+        return key, self._orders.get(key), known
 
     # -- change tracking -----------------------------------------------------
     def take_changes(self) -> tuple[set[str], bool]:
@@ -129,7 +233,7 @@ class OrderStore:
     def apply_update(self, order: Order, now: float) -> UpdateResult:
         """Fold one channel update. Stale or duplicate (``sn`` not newer than the
         order's) is dropped; a jump in the account ``sn`` is reported as a gap."""
-        known = self._orders.get(order.order_id)
+        known = self._locate(order)[1]
         known_sn = known.order.seq if known is not None else None
         stale = self.stats.stale
         _, gap = self.apply_updates((order,), now)
@@ -140,12 +244,14 @@ class OrderStore:
     def apply_updates(self, orders: Iterable[Order], now: float) -> tuple[list[Order], bool]:
         """Fold channel updates, in order (the burst's hot path: one call per run of
         frames, written flat). Returns the applied updates that are final (for the
-        request tracker) and whether the account ``sn`` jumped (a gap: updates were
-        missed and a re-snapshot is due)."""
+        request tracker) and whether a re-snapshot is due: the account ``sn`` jumped
+        (updates were missed), or an update could not be read."""
         stats = self.stats
         get = self._orders.get
         put = self._put
         finals = FINAL_STATUSES
+        opens = OPEN_STATUSES
+        unreadable = self._unreadable
         last = self.last_sn
         changed_add = self._changed.add
         final_updates: list[Order] = []
@@ -164,13 +270,24 @@ class OrderStore:
                     last = sn
             order_id = order.order_id
             known = get(order_id)
+            status = order.status
             if known is not None:
+                known_symbol = known.order.symbol
+                if known_symbol is not order.symbol and known_symbol != order.symbol:
+                    # the id on another symbol (or a record without a readable symbol)
+                    if self._fold_located(order, now):
+                        applied += 1
+                        if status in finals:
+                            final_updates.append(order)
+                        elif status not in opens:
+                            gap = True  # unreadable: what the order is now is unknown; a re-snapshot is due
+                    continue
                 if sn is not None:
                     known_sn = known.order.seq
                     if known_sn is not None and sn <= known_sn:
                         stats.stale += 1
                         continue
-                if known.is_open and order.status not in finals:
+                if known.is_open and status in opens and not (unreadable and order_id in unreadable):
                     # Most of a burst: an open order changed (a fill) and stays open. What
                     # _put does for it, inline: no count, group or eviction to touch.
                     known.order = order
@@ -180,23 +297,47 @@ class OrderStore:
                     continue
             put(order, now, known)
             applied += 1
-            if order.status in finals:
+            if status in finals:
                 final_updates.append(order)
+            elif status not in opens:
+                gap = True  # unreadable: what the order is now is unknown; a re-snapshot is due
         self.last_sn = last
         stats.updates += n
         stats.applied += applied + inline
         self.version += inline
         return final_updates, gap
 
-    def _put(self, order: Order, now: float, known: OrderEntry | None) -> None:
-        order_id = order.order_id
+    def _fold_located(self, order: Order, now: float) -> bool:
+        """Fold one update whose id is held by an order on another symbol: under its own
+        key (see :meth:`_locate`). False when stale."""
+        key, known, rival = self._locate(order)
+        if known is not None and order.seq is not None and known.order.seq is not None and order.seq <= known.order.seq:
+            self.stats.stale += 1
+            return False
+        return self._put(order, now, known, key, rival)
+
+    def _put(self, order: Order, now: float, known: OrderEntry | None, key: str | None = None,
+             rival: OrderEntry | None = None) -> bool:
+        """Store ``order`` under ``key`` (its id by default). False when it could not be
+        tracked (the cap: see :class:`OrderStore`)."""
+        order_id = key or order.order_id
         now_open = order.status not in FINAL_STATUSES
         if known is None:
-            entry = OrderEntry(order, now)
+            if len(self._orders) >= self.max_orders and not self._make_room(now_open):
+                return False
+            entry = OrderEntry(order, now, key=order_id)
             self._orders[order_id] = entry
             self._structure_changed = True
             if now_open:
                 self._open_count += 1
+            if rival is not None:
+                entry.conflict = True
+                if not rival.conflict:
+                    rival.conflict = True
+                    self._touch(rival.order_id, structural=False)
+                self.stats.conflicts += 1
+                self._notice(f"order id {safe(order.order_id, 80)} is on two symbols ({safe(rival.order.symbol, 40)} "
+                             f"and {safe(order.symbol, 40)}): both kept, flagged CONFLICT")
         else:
             entry = known
             was_open = entry.is_open
@@ -209,6 +350,13 @@ class OrderStore:
                 self._structure_changed = True
                 if not now_open:
                     entry.final_at = None  # it ends now (set below)
+        if order.status == UNREADABLE:
+            self._unreadable.add(order_id)
+            self.stats.unreadable += 1
+            self._notice(f"order {safe(order_id, 80)}: record unreadable ({safe(order.problem, 160)}); "
+                         f"shown as UNREADABLE and counted open")
+        elif self._unreadable:
+            self._unreadable.discard(order_id)
         self._changed.add(order_id)
         self.version += 1
         final_order = self._final_order
@@ -223,41 +371,63 @@ class OrderStore:
             final_order.move_to_end(order_id)
             if len(final_order) > self.max_final:
                 self._evict()
+        return True
+
+    def _make_room(self, for_open: bool) -> bool:
+        """At ``max_orders``: forget the oldest final order. When there is none (every
+        order tracked is open), an open order is counted as :attr:`untracked`."""
+        if not self._cap_said:
+            self._cap_said = True
+            self._notice(f"order store at its cap of {self.max_orders:,} orders: the oldest final orders "
+                         f"are forgotten first")
+        if self._final_order:
+            self._forget(next(iter(self._final_order)))
+            return True
+        if for_open:
+            if self.untracked == 0:
+                self._notice(f"order store full of OPEN orders (cap {self.max_orders:,}): open orders beyond it are "
+                             f"not tracked, only counted as open; cancel-all cannot be verified order by order")
+            self.untracked += 1
+            self.version += 1
+        return False
+
+    def _forget(self, order_id: str) -> None:
+        self._final_order.pop(order_id, None)
+        self._orders.pop(order_id, None)
+        self._unreadable.discard(order_id)
+        self._changed.add(order_id)
+        self._structure_changed = True
+        self.stats.evicted += 1
 
     def apply_snapshot(
         self,
         orders: Iterable[Order],
         now: float,
         symbol: str | None = None,
-        rejected_ids: Iterable[str] = (),
         requested_at: float | None = None,
     ) -> list[str]:
         """Fold an open-orders snapshot (for all symbols, or for ``symbol`` only).
 
-        Returns the ids of orders that were open here but are not in the snapshot:
-        they are marked no longer open (status ``NotOpen``), kept visible.
+        Returns the keys of orders that were open here but are not in the snapshot:
+        they are marked no longer open (status ``NotOpen``), kept visible. Every
+        record of the snapshot is an order, unreadable ones too (they stay open); a
+        snapshot of all symbols also recounts :attr:`untracked` (the open orders it
+        lists that do not fit).
 
         ``requested_at`` is when the snapshot was asked for (same clock as ``now``).
         An order whose last update arrived after that may be newer than the
         snapshot (created or changed while it was being built), so it is not marked;
         an order last changed before it and absent from the snapshot is not open."""
         self.stats.snapshots += 1
-        listed: set[str] = set()
-        for order in orders:
-            listed.add(order.order_id)
-            known = self._orders.get(order.order_id)
-            if known is not None and known.order.seq is not None and order.seq is not None and order.seq < known.order.seq:
-                continue  # the stream already told us something newer
-            if known is not None and not known.missing and known.order == order:
-                continue
-            self._put(order, now, known)
-        skip = set(rejected_ids)
+        orders = list(orders)
+        # First what is gone (so that, at the cap, the room it leaves is there for what is listed).
+        listed = {self._locate(order)[0] for order in orders}
         gone: list[str] = []
         for entry in list(self._orders.values()):
-            if not entry.is_open or entry.order_id in listed or entry.order_id in skip:
+            if not entry.is_open or entry.order_id in listed:
                 continue
             if symbol is not None and entry.order.symbol != symbol:
-                continue
+                continue  # (an unreadable order without a symbol: not in this scope's say)
             if requested_at is not None and entry.changed_at >= requested_at:
                 continue  # changed after the snapshot was asked for: it may postdate it
             entry.missing = True
@@ -268,6 +438,18 @@ class OrderStore:
             self._final_order[entry.order_id] = None
             self._touch(entry.order_id, structural=True)
             gone.append(entry.order_id)
+        untracked = self.untracked
+        if symbol is None:
+            self.untracked = 0  # recounted below, from what this snapshot lists
+        for order in orders:
+            key, known, rival = self._locate(order)
+            if known is not None and known.order.seq is not None and order.seq is not None and order.seq < known.order.seq:
+                continue  # the stream already told us something newer
+            if known is not None and not known.missing and known.order == order:
+                continue
+            self._put(order, now, known, key, rival)
+        if self.untracked != untracked:
+            self.version += 1
         self.stats.marked_missing += len(gone)
         self._evict()
         return gone
@@ -279,8 +461,4 @@ class OrderStore:
     def _evict(self) -> None:
         """Bound memory: forget the oldest final orders beyond ``max_final``."""
         while len(self._final_order) > self.max_final:
-            order_id, _ = self._final_order.popitem(last=False)
-            self._orders.pop(order_id, None)
-            self._changed.add(order_id)
-            self._structure_changed = True
-            self.stats.evicted += 1
+            self._forget(next(iter(self._final_order)))

@@ -132,12 +132,13 @@ def sort_key(entry: OrderEntry, lingering: bool = False) -> Key:
     """Sort key of one order: smaller sorts first. The last element is the order id.
 
     Open orders, and final ones still ``lingering`` in place, sort by creation time
-    (newest first); older final orders come after them."""
+    (newest first); older final orders come after them. The id is the store key
+    (``entry.order_id``): one order id on two symbols is two rows."""
     order = entry.order
     created = order.create_time_ms if order.create_time_ms is not None else (order.exec_time_ms or 0)
     if entry.is_open or lingering:
-        return (0, -created, order.order_id)
-    return (1, -(entry.final_at or 0.0), -created, order.order_id)
+        return (0, -created, entry.order_id)
+    return (1, -(entry.final_at or 0.0), -created, entry.order_id)
 
 
 @dataclass(slots=True)
@@ -178,7 +179,8 @@ class OrderView:
         return self._filter
 
     def set_filter(self, text: str) -> None:
-        """Show only orders whose symbol or order id contains ``text`` (case-insensitive)."""
+        """Show only orders whose symbol or order id contains ``text`` (case-insensitive),
+        and the open orders whose symbol could not be read (UNREADABLE: they may be on it)."""
         text = text.strip()
         if text != self._filter:
             self._filter = text
@@ -244,8 +246,9 @@ class OrderView:
     def _visible(self, entry: OrderEntry, now: float) -> bool:
         if self._filter_folded:
             f = self._filter_folded
-            if f not in entry.order.symbol.casefold() and f not in entry.order.order_id.casefold():
-                return False
+            symbol = entry.order.symbol
+            if f not in symbol.casefold() and f not in entry.order.order_id.casefold() and (symbol or entry.is_open is False):
+                return False  # (an open order whose symbol could not be read may be on any symbol: always shown)
         if entry.is_open or self._show_final or entry.final_at is None:
             return True
         return now - entry.final_at < self.final_linger

@@ -5,6 +5,7 @@ Textual or Rich (a test enforces it).
 """
 
 from .messages import (
+    ACK,
     CANCELED,
     FILLED,
     FINAL_STATUSES,
@@ -13,6 +14,7 @@ from .messages import (
     PARTIALLY_FILLED,
     PENDING_NEW,
     REJECTED,
+    UNREADABLE,
     AccountSnapshot,
     AccountUpdate,
     AuthResult,

@@ -11,54 +11,138 @@ into one of the models below and never raises.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sys
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from annotated_types import Ge
-from pydantic import AliasChoices, AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field
+import orjson
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticUndefined
 
-# Order status values (the exchange's words).
+# Order status values (the exchange's words, exactly: a status that only resembles one of
+# them, ``Canceled\u200b`` or ``canceled``, is not a status the blotter knows).
 NEW = "New"
 PARTIALLY_FILLED = "PartiallyFilled"
 FILLED = "Filled"
 CANCELED = "Canceled"
 REJECTED = "Rejected"
 PENDING_NEW = "PendingNew"
+ACK = "Ack"
+"""Seen in a live place ACK (ADDENDUM §2.9): the order was received, not yet New."""
 FINAL_STATUSES = frozenset({FILLED, CANCELED, REJECTED})
-OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED, PENDING_NEW})
+OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED, PENDING_NEW, ACK})
+UNREADABLE = "Unreadable"
+"""Status of an :class:`Order` the blotter could not read (see :attr:`Order.problem`).
+Not a final status: an unreadable order counts as open everywhere."""
+SIDES = ("Buy", "Sell")
+Status = Literal["New", "PartiallyFilled", "Filled", "Canceled", "Rejected", "PendingNew", "Ack"]
+Side = Literal["Buy", "Sell"]
+
+MAX_INT_DIGITS = 24
+MAX_FRACTION_DIGITS = 30
+"""Bounds of an amount: at most this many digits before and after the point. Prices
+and quantities on the exchange have a handful; a longer number is not an amount."""
+AMOUNT_RE = re.compile(rf"[0-9]{{1,{MAX_INT_DIGITS}}}(?:\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?")
+"""A plain decimal as the exchange writes one (ADDENDUM §2.9): ASCII digits, at most
+one inner point. No sign, exponent, underscore, space, other digits, ``NaN``."""
+INT64 = (-(2**63), 2**64 - 1)
+"""Range of the integer fields (sequence numbers, times)."""
 
 Dialect = Literal["current", "2021"]
 
 
-def _blank_to_none(value: Any) -> Any:
-    """The exchange writes an absent number as ``""`` in places; treat it as absent."""
-    if isinstance(value, str) and value.strip() == "":
+def _amount(value: Any) -> Decimal | None:
+    """An amount: a plain decimal string (:data:`AMOUNT_RE`), or absent (None, or
+    blank: the exchange writes an absent number as ``""`` in places)."""
+    if value is None:
         return None
-    return value
+    if type(value) is Decimal:  # made in Python (never from the wire): the same bounds
+        if not AMOUNT_RE.fullmatch(str(value)):
+            raise ValueError(f"not a plain decimal of at most {MAX_INT_DIGITS}.{MAX_FRACTION_DIGITS} digits")
+        return value
+    if type(value) is not str:
+        raise ValueError("not a decimal string")
+    if AMOUNT_RE.fullmatch(value):
+        return Decimal(value)
+    if value.strip() == "":
+        return None
+    raise ValueError(f"not a plain decimal of at most {MAX_INT_DIGITS}.{MAX_FRACTION_DIGITS} digits")
+
+
+def _signed_amount(value: Any) -> Decimal | None:
+    """Like :func:`_amount`, and a leading minus sign on a non-zero amount (a rebate)."""
+    if type(value) is Decimal and value.is_signed():
+        value = str(value)
+    if type(value) is str and value[:1] == "-":
+        amount = _amount(value[1:])
+        if not amount:  # "-", "-0", "-0.00": no such number on the exchange
+            raise ValueError("not a plain decimal (a minus sign on nothing or on zero)")
+        return -amount
+    return _amount(value)
+
+
+def _int64(value: Any) -> int | None:
+    if value is None or (type(value) is int and INT64[0] <= value <= INT64[1]):
+        return value
+    if type(value) is int:
+        raise ValueError("integer out of range")
+    raise ValueError("not an integer")
+
+
+class BrokenText:
+    """A JSON string that is not text: it holds a lone surrogate escape (``"\\ud800"``),
+    which no terminal, log or journal can write. The lenient reader of
+    :mod:`blotter.protocol.parse` puts one in its place (its escaped form kept for the
+    raw record); every field refuses it, so its record is unreadable."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+    def __repr__(self) -> str:
+        return f"BrokenText({self.text!r})"
 
 
 def _to_text(value: Any) -> Any:
     """Free text from the exchange: keep strings, render numbers and other JSON as text."""
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, BrokenText):
+        raise ValueError("not text (a lone surrogate escape)")  # noqa: TRY004 - pydantic reports a ValueError
     if isinstance(value, (int, float, bool)):
         return str(value)
     return repr(value)
 
 
-# The constraints sit on the Decimal itself, not on ``Decimal | None``: applied to the
-# optional type they would also be applied to None (an absent or blank number), and fail.
-Amount = Annotated[Annotated[Decimal, Ge(0), AllowInfNan(False)] | None, BeforeValidator(_blank_to_none)]
-"""A non-negative exact decimal, or absent."""
-SignedAmount = Annotated[Annotated[Decimal, AllowInfNan(False)] | None, BeforeValidator(_blank_to_none)]
-"""An exact decimal that may be negative (a fee, a rebate), or absent."""
+Amount = Annotated[Decimal | None, PlainValidator(_amount)]
+"""A non-negative exact decimal, bounded (:data:`AMOUNT_RE`), or absent."""
+SignedAmount = Annotated[Decimal | None, PlainValidator(_signed_amount)]
+"""The same, that may be negative (a fee, a rebate), or absent."""
+Int64 = Annotated[int | None, PlainValidator(_int64)]
 Text = Annotated[str, BeforeValidator(_to_text)]
 OptText = Annotated[str | None, BeforeValidator(_to_text)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+"""A readable order id: the exchange's are 32 letters and digits (ADDENDUM §2.9).
+Nothing else is sent back to the exchange in a cancel; an id with other characters
+makes its record unreadable (and ``?`` and ``@`` stay free for the blotter's own keys)."""
+OrderId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Short = Annotated[str, Field(min_length=1, max_length=64)]
 """Ids, symbols, sides and statuses: never long (order ids are 32 characters); a
-longer value is not an order, it is hostile input, and the record is rejected."""
+longer value is not an order, it is hostile input, and the record is unreadable."""
 
 
 class Message(BaseModel):
@@ -73,12 +157,15 @@ class OrderRecord(Message):
 
     :class:`Order` is what the rest of the blotter holds; this model decides (and
     words the error) for every record the fast paths of :mod:`blotter.protocol.parse`
-    do not vouch for, and defines the fields (``Order.model_fields``)."""
+    do not vouch for, and defines the fields (``Order.model_fields``). Only what the
+    exchange documents is read: exact statuses and sides, plain bounded decimals,
+    64-bit integers, ids of letters, digits and ``_.:-``; anything else makes the
+    record unreadable (:meth:`Order.read`)."""
 
-    order_id: Short = Field(validation_alias=AliasChoices("orderId", "order_id"))
+    order_id: OrderId = Field(validation_alias=AliasChoices("orderId", "order_id"))
     symbol: Short = Field(validation_alias=AliasChoices("s", "symbol"))
-    side: Short = Field(validation_alias=AliasChoices("sd", "side"))
-    status: Short = Field(validation_alias=AliasChoices("st", "status"))
+    side: Side = Field(validation_alias=AliasChoices("sd", "side"))
+    status: Status = Field(validation_alias=AliasChoices("st", "status"))
     order_type: Text = Field("", validation_alias=AliasChoices("ot", "orderType", "order_type"))
     price: Amount = Field(None, validation_alias=AliasChoices("p", "price", "orderPrice"))
     qty: Amount = Field(None, validation_alias=AliasChoices("q", "orderQty", "qty"))
@@ -87,14 +174,33 @@ class OrderRecord(Message):
     stop_price: Amount = Field(None, validation_alias=AliasChoices("sp", "stopPrice", "stop_price"))
     last_price: Amount = Field(None, validation_alias=AliasChoices("lp", "lastPx", "last_price"))
     last_qty: Amount = Field(None, validation_alias=AliasChoices("lq", "lastQty", "last_qty"))
-    seq: int | None = Field(None, validation_alias=AliasChoices("sn", "seqNum", "seq"))
-    exec_time_ms: int | None = Field(None, validation_alias=AliasChoices("t", "lastExecTime", "exec_time_ms"))
-    create_time_ms: int | None = Field(None, validation_alias=AliasChoices("ct", "time", "create_time_ms"))
+    seq: Int64 = Field(None, validation_alias=AliasChoices("sn", "seqNum", "seq"))
+    exec_time_ms: Int64 = Field(None, validation_alias=AliasChoices("t", "lastExecTime", "exec_time_ms"))
+    create_time_ms: Int64 = Field(None, validation_alias=AliasChoices("ct", "time", "create_time_ms"))
     account_id: OptText = Field(None, validation_alias=AliasChoices("a", "accountId", "account_id"))
     exec_inst: OptText = Field(None, validation_alias=AliasChoices("ei", "execInst", "exec_inst"))
     fee: SignedAmount = Field(None, validation_alias=AliasChoices("f", "fee"))
     fee_asset: OptText = Field(None, validation_alias=AliasChoices("fa", "feeAsset", "fee_asset"))
     error: OptText = Field(None, validation_alias=AliasChoices("err", "errorCode", "error"))
+
+    @model_validator(mode="after")
+    def _filled_within_qty(self) -> OrderRecord:
+        if self.filled_qty is not None and self.qty is not None and self.filled_qty > self.qty:
+            raise ValueError("cumFilledQty: above the order quantity")
+        return self
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line naming what was wrong, without echoing the (possibly hostile) input."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "record"
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg[:120]}")
+    more = exc.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
 
 
 ORDER_FIELDS: tuple[str, ...] = tuple(OrderRecord.model_fields)
@@ -142,6 +248,36 @@ class Order:
         return cls._of(_texts_shared(OrderRecord.model_validate(data).__dict__))
 
     @classmethod
+    def read(cls, record: Any) -> Order:
+        """The order of ``record``: validated, or else :meth:`unreadable`. Never raises."""
+        try:
+            return cls.model_validate(record)
+        except ValidationError as exc:
+            return cls.unreadable(record, describe_error(exc), exc)
+
+    @classmethod
+    def unreadable(cls, record: Any, problem: str, error: ValidationError | None = None) -> Order:
+        """An order the blotter could not read, in status :data:`UNREADABLE`.
+
+        Each field that is readable on its own keeps its value; the others are None
+        (``""`` for the symbol, side and type). With no readable order id, the id is
+        ``?`` and a hash of the record (:func:`unreadable_id`): a real id never holds
+        a ``?`` (:data:`ID_PATTERN`), and the same record always gets the same id, so a
+        snapshot that lists it again keeps one row. :attr:`problem` says what was wrong
+        (one line, without the input); :attr:`raw` is the record as JSON text, cut at
+        :data:`RAW_LIMIT` characters (not sanitised: escape it before any output)."""
+        data = record if isinstance(record, dict) else {}
+        raw = raw_json(record)
+        values = _readable_fields(data, error)
+        values["order_id"] = values["order_id"] or unreadable_id(raw)
+        for name in ("symbol", "side", "order_type"):
+            values[name] = values[name] or ""
+        values["status"] = UNREADABLE
+        values["problem"] = problem
+        values["raw"] = raw if len(raw) <= RAW_LIMIT else raw[:RAW_LIMIT] + "…"
+        return cls._of(_texts_shared(values))
+
+    @classmethod
     def _of(cls, values: dict[str, Any]) -> Order:
         """An order from values already checked: every field of :data:`ORDER_FIELDS`,
         amounts as Decimal, None, or plain-decimal text (the fast paths)."""
@@ -180,6 +316,16 @@ class Order:
         return self.status in FINAL_STATUSES
 
     @property
+    def problem(self) -> str | None:
+        """What made the record unreadable (one line, no input echoed), or None."""
+        return self._v.get("problem")
+
+    @property
+    def raw(self) -> str | None:
+        """An unreadable record as received (JSON text, bounded, NOT sanitised), or None."""
+        return self._v.get("raw")
+
+    @property
     def is_open(self) -> bool:
         return self.status not in FINAL_STATUSES
 
@@ -190,7 +336,8 @@ class Order:
     def __eq__(self, other: object) -> bool:
         if type(other) is not Order:
             return NotImplemented
-        return self is other or self.model_dump() == other.model_dump()
+        return self is other or (
+            self.model_dump() == other.model_dump() and self.problem == other.problem and self.raw == other.raw)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -222,6 +369,82 @@ def _texts_shared(values: dict[str, Any]) -> dict[str, Any]:
         if type(value) is str:
             values[name] = _intern(value)
     return values
+
+
+RAW_LIMIT = 2000
+"""Characters of an unreadable record kept for the raw view."""
+
+
+def raw_json(record: Any) -> str:
+    """``record`` as JSON text (keys sorted), :class:`BrokenText` as its escaped form."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                            default=_json_default).decode()
+    except (TypeError, ValueError):
+        return repr(record)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BrokenText):
+        return value.text
+    raise TypeError
+
+
+def unreadable_id(raw: str) -> str:
+    """The id of an unreadable record without a readable order id: ``?`` and 12 hex digits."""
+    return "?" + hashlib.blake2b(raw.encode("utf-8", "backslashreplace"), digest_size=6).hexdigest()
+
+
+def _field_validator(name: str) -> Any:
+    info = OrderRecord.model_fields[name]
+    kind: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(kind).validate_python
+
+
+_FIELD_ALIASES = {name: tuple(info.validation_alias.choices)  # type: ignore[union-attr]
+                  for name, info in OrderRecord.model_fields.items()}
+_FIELD_VALIDATORS = {name: _field_validator(name) for name in OrderRecord.model_fields}
+_ALIAS_FIELD = {alias: name for name, aliases in _FIELD_ALIASES.items() for alias in aliases}
+
+
+_PLACEHOLDERS = {"order_id": "x", "symbol": "x", "side": "Buy", "status": "New"}
+"""Stand-ins for the required fields while the readable ones are validated in one pass."""
+
+
+def _readable_fields(data: dict[str, Any], error: ValidationError | None) -> dict[str, Any]:
+    """Each field of ``data`` that is readable on its own (the others None). With the
+    ``error`` the validator raised, the fields it names are set aside and the rest are
+    validated in one pass (an unreadable record costs about as much as a readable one);
+    otherwise, or when that pass fails too, field by field."""
+    if error is not None:
+        bad = {_ALIAS_FIELD.get(str(e["loc"][0])) for e in error.errors(include_url=False, include_input=False)
+               if e["loc"]}
+        if None not in bad and bad:
+            drop = {alias for name in bad for alias in _FIELD_ALIASES[name] if name is not None}
+            cleaned = {k: v for k, v in data.items() if k not in drop}
+            cleaned.update((name, _PLACEHOLDERS[name]) for name in bad if name in _PLACEHOLDERS)
+            try:
+                values = OrderRecord.model_validate(cleaned).__dict__
+            except ValidationError:
+                pass
+            else:
+                for name in bad:
+                    values[name] = None
+                return values
+    return {name: _readable_field(data, name) for name in ORDER_FIELDS}
+
+
+def _readable_field(data: dict[str, Any], name: str) -> Any:
+    """The value of field ``name`` in ``data`` read alone (its first alias present, as
+    the validator does), or its default when absent, or None when it is not readable."""
+    for alias in _FIELD_ALIASES[name]:
+        if alias in data:
+            try:
+                return _FIELD_VALIDATORS[name](data[alias])
+            except (ValidationError, ValueError, TypeError):
+                return None
+    default = OrderRecord.model_fields[name].default
+    return None if default is PydanticUndefined else default
 
 
 def _plain_property(name: str) -> property:
@@ -341,16 +564,14 @@ class OrderUpdate:
 class OpenOrders(Message):
     """The ``futures-open-orders`` snapshot: the current reply, or the 2021 bare array.
 
-    ``rejected`` lists records that were in the reply but invalid (one line each),
-    with their order ids where one could be read, so a store never mistakes a
-    rejected record for an order that is gone."""
+    Every record of the reply is in ``orders``: one the blotter cannot read is an
+    :meth:`Order.unreadable` one (status :data:`UNREADABLE`, counted open), so a
+    store never mistakes an odd record for an order that is gone."""
 
     kind: Literal["open-orders"] = "open-orders"
     request_id: OptText = None
     code: int = 0
     orders: list[Order] = Field(default_factory=list)
-    rejected: list[str] = Field(default_factory=list)
-    rejected_ids: list[str] = Field(default_factory=list)
     dialect: Dialect = "current"
 
 
@@ -409,9 +630,9 @@ class Unknown(Message):
 
 
 class InvalidMessage(Message):
-    """A frame of a known type whose fields are wrong (a price that is not a number,
-    a negative quantity, a missing order id…). It is rejected and logged; nothing
-    else is affected."""
+    """A frame of a known type whose fields are wrong (a reply whose code is not a
+    number…). It is rejected and logged; nothing else is affected. (An order record
+    is never rejected: see :meth:`Order.unreadable`.)"""
 
     kind: Literal["invalid"] = "invalid"
     type: Text = ""

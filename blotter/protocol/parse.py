@@ -5,25 +5,36 @@ Understands both response dialects (current ``m:"order"``/``code``; 2021
 record as ACK), the bare-array 2021 open-orders reply, ``connected`` keyed by ``m``
 or ``op``, pings, pongs, sub acks, generic ``m:"error"``. It never raises on input
 from the wire: unknown types become :class:`Unknown`, wrong fields
-:class:`InvalidMessage`, non-JSON :class:`BadFrame`.
+:class:`InvalidMessage` — except in an order record, which is never dropped: one the
+blotter cannot read is an :meth:`Order.unreadable` order — non-JSON :class:`BadFrame`.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from .messages import (
     AMOUNT_FIELDS,
+    FINAL_STATUSES,
+    ID_PATTERN,
+    INT64,
+    MAX_FRACTION_DIGITS,
+    MAX_INT_DIGITS,
+    OPEN_STATUSES,
     ORDER_FIELDS,
+    SIDES,
     AccountSnapshot,
     AccountUpdate,
     AuthResult,
     BadFrame,
+    BrokenText,
     Connected,
     Disconnected,
     Event,
@@ -35,24 +46,15 @@ from .messages import (
     RequestAck,
     RequestError,
     ServerPing,
+    Side,
+    Status,
     SubAck,
     Unknown,
+    describe_error,
 )
 
 EXCERPT = 200
 """How much of a bad frame is kept for the log."""
-
-
-def describe_error(exc: ValidationError) -> str:
-    """One line naming what was wrong, without echoing the (possibly hostile) input."""
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:3]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "message"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    more = exc.error_count() - len(parts)
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)
 
 
 def _order_id_of(data: Any) -> str | None:
@@ -77,17 +79,57 @@ def parse(frame: str | bytes | bytearray | memoryview) -> Event:
     try:
         data = orjson.loads(frame)
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        data = _lenient(frame, exc)
+        if data is not _NOT_JSON:
+            return _parse_data(data)
         if isinstance(frame, (bytes, bytearray, memoryview)):
             text = bytes(frame[:EXCERPT]).decode("utf-8", "replace")
         else:
             text = str(frame)[:EXCERPT]
         return BadFrame(text=text, error=f"not JSON: {str(exc).splitlines()[0][:120]}")
+    return _parse_data(data)
+
+
+def _parse_data(data: Any) -> Event:
     try:
         return parse_value(data)
     except ValidationError as exc:  # a known message type with wrong fields
         return InvalidMessage(type=_type_of(data), error=describe_error(exc), order_id=_order_id_of(data), raw=data)
     except Exception as exc:  # noqa: BLE001 - the wire must never crash the reader
         return InvalidMessage(type=_type_of(data), error=f"{type(exc).__name__}: {exc}"[:200], raw=data)
+
+
+_NOT_JSON = object()
+
+
+def _lenient(frame: Any, exc: Exception) -> Any:
+    """JSON that orjson refuses only for a lone surrogate escape (``"\\ud800"``): read
+    by the standard library, each string holding one replaced by a :class:`BrokenText`,
+    so that one odd record makes that record unreadable, not the whole frame."""
+    if "surrogate" not in str(exc) or isinstance(frame, str):  # (a str frame is never from the wire's bytes)
+        return _NOT_JSON
+    try:
+        data = json.loads(bytes(frame) if isinstance(frame, (bytearray, memoryview)) else frame)
+    except (ValueError, TypeError, RecursionError):
+        return _NOT_JSON
+    return _mend(data, 0)
+
+
+def _mend(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return BrokenText(value)
+        return value
+    if depth > 64:
+        return value
+    if isinstance(value, list):
+        return [_mend(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {(k if isinstance(_mend(k, depth), str) else BrokenText(k).text): _mend(v, depth + 1)
+                for k, v in value.items()}
+    return value
 
 
 def _type_of(data: Any) -> str:
@@ -117,8 +159,8 @@ def parse_value(data: Any) -> Event:
 
     if m == "futures-order":
         order = _channel_order(data)
-        if order is None:  # anything unusual: the full validation decides (and words the error)
-            order = Order.model_validate(data)
+        if order is None:  # anything unusual: the validator decides; unreadable is kept as such
+            order = Order.read(data)
         return OrderUpdate(order)
     if m == "ping":
         return ServerPing.model_validate(data)
@@ -157,7 +199,7 @@ def parse_value(data: Any) -> Event:
 # a frame. The fast paths below build the very same :class:`Order` for the records the
 # exchange actually sends — every value of the plain JSON type its field wants, every
 # amount a plain decimal — and return None for anything else, so that the validator
-# handles (and accepts or rejects, with its own words) every unusual record exactly as
+# handles (and accepts, or keeps as unreadable with its own words) every unusual record exactly as
 # before. ``tests/bench/test_fast_paths.py`` checks they agree, field by field, on
 # generated and hostile input.
 #
@@ -210,11 +252,27 @@ def _shape_ok(form: str, keys: tuple[str, ...]) -> bool:
 
 
 def _plain_decimal(value: str) -> bool:
-    """Digits with at most one inner '.', nothing else: what the exchange writes."""
-    return (
-        len(value) <= 64 and value.isascii() and value.replace(".", "0", 1).isdigit()
-        and value[0] != "." and value[-1] != "."
-    )
+    """Digits with at most one inner '.', nothing else, within the bounds of
+    :data:`~blotter.protocol.messages.AMOUNT_RE`: what the exchange writes."""
+    if not (value.isascii() and value.replace(".", "0", 1).isdigit()):
+        return False
+    dot = value.find(".")
+    if dot < 0:
+        return len(value) <= MAX_INT_DIGITS
+    return 0 < dot <= MAX_INT_DIGITS and 0 < len(value) - dot - 1 <= MAX_FRACTION_DIGITS
+
+
+def _odd(values: dict[str, Any]) -> bool:
+    """What the validator refuses beyond each value's form: a minus sign on a zero fee,
+    a filled quantity above the order quantity (amounts here are text, blank or None)."""
+    fee = values["fee"]
+    if fee and fee[0] == "-" and not fee.strip("-0."):
+        return True
+    filled = values["filled_qty"]
+    if not filled or filled == "0":
+        return False
+    qty = values["qty"]
+    return bool(qty) and filled != qty and Decimal(filled) > Decimal(qty)
 
 
 class _Slow(Exception):
@@ -243,7 +301,7 @@ def _signed(value: Any) -> str | None:
         raise _Slow
     digits = value[1:] if value[:1] == "-" else value
     if digits and _plain_decimal(digits):
-        return value
+        return value  # "-0" is caught by _odd
     if value.strip() == "":
         return None
     raise _Slow
@@ -262,6 +320,8 @@ def _reply_order(data: Any) -> Order | None:
 
 
 _intern = sys.intern
+_STATUSES = FINAL_STATUSES | OPEN_STATUSES
+_SIDES = frozenset(SIDES)
 
 
 def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | None:
@@ -278,8 +338,9 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
     status = get(k[3])
     if (
         type(order_id) is not str or type(symbol) is not str or type(side) is not str or type(status) is not str
-        or not 0 < len(order_id) <= 64 or not 0 < len(symbol) <= 64 or not 0 < len(side) <= 64
-        or not 0 < len(status) <= 64
+        or not 0 < len(order_id) <= 64 or not order_id.isalnum() or not order_id.isascii()  # (others: validator)
+        or not 0 < len(symbol) <= 64
+        or status not in _STATUSES or side not in _SIDES
     ):
         return None
     order_type = get(k[4])
@@ -295,6 +356,9 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
         or (seq is not None and type(seq) is not int)
         or (exec_ms is not None and type(exec_ms) is not int)
         or (create_ms is not None and type(create_ms) is not int)
+        or (seq is not None and not INT64[0] <= seq <= INT64[1])
+        or (exec_ms is not None and not INT64[0] <= exec_ms <= INT64[1])
+        or (create_ms is not None and not INT64[0] <= create_ms <= INT64[1])
         or (account is not None and type(account) is not str)
         or (exec_inst is not None and type(exec_inst) is not str)
         or (fee_asset is not None and type(fee_asset) is not str)
@@ -326,6 +390,8 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
         }
     except _Slow:
         return None
+    if _odd(values):
+        return None
     return Order._of(values)
 
 
@@ -348,10 +414,12 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
 # nothing the blotter shows depends on them.
 
 _S = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-_AMOUNT_TEXT = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]{1,64}(?:\.[0-9]{1,64})?)?$")]
-_SIGNED_TEXT = Annotated[str, StringConstraints(pattern=r"^(?:-?[0-9]{1,64}(?:\.[0-9]{1,64})?)?$")]
-_INT64 = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
-_TYPES = {"order_id": _S, "symbol": _S, "side": _S, "status": _S, "seq": _INT64, "exec_time_ms": _INT64,
+_DIGITS = rf"[0-9]{{1,{MAX_INT_DIGITS}}}(?:\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?"
+_AMOUNT_TEXT = Annotated[str, StringConstraints(pattern=rf"^(?:{_DIGITS})?$")]
+_SIGNED_TEXT = Annotated[str, StringConstraints(pattern=rf"^(?:-?{_DIGITS})?$")]
+_INT64 = Annotated[int, Strict(), Field(ge=INT64[0], le=INT64[1])]
+_ID = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+_TYPES = {"order_id": _ID, "symbol": _S, "side": Side, "status": Status, "seq": _INT64, "exec_time_ms": _INT64,
           "create_time_ms": _INT64, "fee": _SIGNED_TEXT} | {name: _AMOUNT_TEXT for name in AMOUNT_FIELDS - {"fee"}}
 _ChannelRecord = TypedDict(  # type: ignore[misc]
     "_ChannelRecord",
@@ -375,6 +443,8 @@ def order_frame(frame: bytes) -> Order | None:
     if len(values) != _COMPLETE:
         return None
     del values["m"]
+    if _odd(values):
+        return None
     return Order._of(values)  # a blank amount stays "" (read as None)
 
 
@@ -419,11 +489,10 @@ def snapshot_frame(frame: bytes) -> OpenOrders | None:
     for values in envelope["data"]:
         # Every field, and none of the short keys: the values come out in the order of the
         # fields above, so the last one is the last field only when no short key follows it.
-        if len(values) != complete or next(reversed(values)) != last:
+        if len(values) != complete or next(reversed(values)) != last or _odd(values):
             return None
         orders.append(of(values))
-    return OpenOrders.model_construct(request_id=envelope["id"], code=0, orders=orders, rejected=[],
-                                      rejected_ids=[], dialect="current")
+    return OpenOrders.model_construct(request_id=envelope["id"], code=0, orders=orders, dialect="current")
 
 
 def _text(value: Any) -> str | None:
@@ -507,25 +576,19 @@ def _generic_error(data: dict[str, Any]) -> RequestError:
     )
 
 
-def _orders_from(records: list[Any]) -> tuple[list[Order], list[str], list[str]]:
+def _orders_from(records: list[Any]) -> list[Order]:
+    """Every record of a snapshot as an order: the ones the blotter cannot read (a
+    value out of form, not even an object) as :meth:`Order.unreadable` ones, so the
+    exchange's open order is never lost."""
     orders: list[Order] = []
-    rejected: list[str] = []
-    rejected_ids: list[str] = []
-    for index, record in enumerate(records):
-        try:
-            order = _reply_order(record)
-            if order is None and type(record) is dict:  # the 2021 reply lists channel messages
-                order = _channel_order(record)
-            if order is None:  # anything unusual: the validator decides (and words the error)
-                order = Order.model_validate(record)
-            orders.append(order)
-        except ValidationError as exc:
-            oid = _order_id_of(record)
-            shown = oid if oid is None or len(oid) <= 40 else oid[:40] + "…"  # never echo a hostile id whole
-            rejected.append(f"record {index} ({shown or 'no orderId'}): {describe_error(exc)}")
-            if oid:
-                rejected_ids.append(oid)
-    return orders, rejected, rejected_ids
+    for record in records:
+        order = _reply_order(record)
+        if order is None and type(record) is dict:  # the 2021 reply lists channel messages
+            order = _channel_order(record)
+        if order is None:  # anything unusual: the validator decides (and words the error)
+            order = Order.read(record) if isinstance(record, dict) else Order.unreadable(record, "not an order record")
+        orders.append(order)
+    return orders
 
 
 def _open_orders(data: dict[str, Any]) -> Event:
@@ -545,20 +608,11 @@ def _open_orders(data: dict[str, Any]) -> Event:
         records = []
     if not isinstance(records, list):
         return InvalidMessage(type="futures-open-orders", error="data: not a list", raw=data)
-    orders, rejected, rejected_ids = _orders_from(records)
-    return OpenOrders(
-        request_id=_text(data.get("id")),
-        code=code,
-        orders=orders,
-        rejected=rejected,
-        rejected_ids=rejected_ids,
-        dialect="current",
-    )
+    return OpenOrders(request_id=_text(data.get("id")), code=code, orders=_orders_from(records), dialect="current")
 
 
 def _open_orders_2021(records: list[Any]) -> Event:
     """The 2021 reply is a bare JSON array of ``futures-order`` channel messages."""
     if records and not all(isinstance(r, dict) for r in records):
         return Unknown(type="array", raw=records)
-    orders, rejected, rejected_ids = _orders_from(records)
-    return OpenOrders(orders=orders, rejected=rejected, rejected_ids=rejected_ids, dialect="2021")
+    return OpenOrders(orders=_orders_from(records), dialect="2021")

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from .config import DEMO_API_SECRET, SimConfig
+from .odd import ODDITIES
 from .server import SimServer
 
 PROG = "blotter sim"
@@ -46,7 +47,8 @@ _FIELDS = {
     "tls_key": "tls_key",
 }
 _FLAGS = {field: "--" + dest.replace("_", "-") for dest, field in _FIELDS.items()}
-_FLAGS.update({"symbols": "--symbols", "initial_orders": "--orders", "no_pong": "--no-pong", "silent": "--silent"})
+_FLAGS.update({"symbols": "--symbols", "initial_orders": "--orders", "no_pong": "--no-pong", "silent": "--silent",
+               "odd_records": "--odd-records"})
 
 
 class _BadInput(Exception):
@@ -119,6 +121,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--silent", action="store_true", default=None, help="send nothing at all (a stale connection)")
     faults.add_argument("--ignore-requests", action="store_true", default=None,
                         help="read requests but never answer them (provokes client timeouts)")
+    faults.add_argument("--odd-records", metavar="A,B",
+                        help="spoil the records of open orders, one oddity each, e.g. nan-avg-price,zero-width-status "
+                             f"(all: {','.join(ODDITIES)})")
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SimConfig:
@@ -134,6 +139,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             values[flag] = True
     if getattr(args, "symbols", None):
         values["symbols"] = [s for s in args.symbols.split(",")]
+    if getattr(args, "odd_records", None):
+        values["odd_records"] = [s.strip() for s in args.odd_records.split(",") if s.strip()]
     if "api_key" not in values and env.get("ASCENDEX_API_KEY"):
         values["api_key"] = env["ASCENDEX_API_KEY"]
     if "api_secret" not in values and env.get("ASCENDEX_API_SECRET"):

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from blotter.protocol.signing import SigningError, key_bytes
 
+from .odd import Oddity
+
 DEMO_API_KEY = "2CBd9iTu0DWkncbEaZCmCnexXCGVqpA5"
 """The API key the simulator accepts unless told otherwise. Not a real exchange key."""
 
@@ -132,6 +134,11 @@ class SimConfig(BaseModel):
     silent: bool = Field(False, description="Send nothing at all (messages are dropped, not queued).")
     ignore_requests: bool = Field(
         False, description="Read op:req requests but never answer them (auth, sub and pings still work)."
+    )
+    odd_records: list[Oddity] = Field(
+        default_factory=list,
+        description="Spoil the records of open orders, one oddity each (the first open orders by id): in every "
+        "open-orders reply and every update about them. The orders stay open. See blotter/sim/odd.py.",
     )
 
     # --- transport -----------------------------------------------------------------------------

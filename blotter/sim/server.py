@@ -58,6 +58,7 @@ from blotter.protocol.requests import (
 )
 from blotter.protocol.signing import SigningError, now_ms, sign
 
+from . import odd
 from .book import NEW, PENDING_NEW, Book, Clock, SimOrder, spec_for
 from .config import ERROR_REASONS, SimConfig
 from .flow import OrderFlow
@@ -227,6 +228,8 @@ class SimServer:
         self._header_auth: dict[ServerConnection, bool] = {}
         self._next_client = 0
         self._updates = 0
+        self._spoiled: dict[str, str] = {}
+        """``odd_records``: order id -> its oddity (assigned at each open-orders reply)."""
         self._flow_paused = False
         self._server: Server | None = None
         self._flow_task: asyncio.Task[None] | None = None
@@ -401,7 +404,11 @@ class SimServer:
         self._updates += 1
         skip = 1 if cfg.skip_sn_every and self._updates % cfg.skip_sn_every == 0 else 0
         order.seq = self.book.next_sn(skip)
-        text = _dumps(order.to_short(cfg.account_id))
+        oddity = (self._spoiled or self._spoil_assign()).get(order.order_id) if cfg.odd_records else None
+        if oddity is None:
+            text = _dumps(order.to_short(cfg.account_id))
+        else:
+            text = odd.encode(_dumps(odd.spoil(order.to_short(cfg.account_id), oddity, long_keys=False)))
         repeat = bool(cfg.repeat_sn_every and self._updates % cfg.repeat_sn_every == 0)
         for client in list(self._clients):
             if client.authed and ORDER_CHANNEL in client.subs:
@@ -756,11 +763,43 @@ class SimServer:
             return
         orders = self.book.open_orders(symbol)
         account = self.config.account_id
+        spoiled = self._spoil_assign()
         if self.config.dialect == "2021":
-            client.send([o.to_short(account) for o in orders])
+            records = [o.to_short(account) for o in orders]
         else:
-            client.send({"m": "futures-open-orders", "code": 0, "id": rid, "ac": "FUTURES",
-                         "data": [o.to_long(account) for o in orders]})
+            records = [o.to_long(account) for o in orders]
+        if spoiled:
+            records = self._spoil(records, orders, spoiled, long_keys=self.config.dialect != "2021")
+        if self.config.dialect == "2021":
+            client.send(odd.encode(_dumps(records)))
+        else:
+            client.send(odd.encode(_dumps({"m": "futures-open-orders", "code": 0, "id": rid, "ac": "FUTURES",
+                                           "data": records})))
+
+    def _spoil_assign(self) -> dict[str, str]:
+        """``odd_records``: which open orders carry which oddity (the first ones by id)."""
+        oddities = self.config.odd_records
+        if not oddities:
+            self._spoiled = {}
+            return self._spoiled
+        ids = sorted(o.order_id for o in self.book.open_orders())
+        self._spoiled = dict(zip(ids, oddities))
+        return self._spoiled
+
+    def _spoil(self, records: list[dict[str, Any]], orders: list[SimOrder], spoiled: dict[str, str],
+               long_keys: bool) -> list[dict[str, Any]]:
+        out = []
+        for record, order in zip(records, orders):
+            oddity = spoiled.get(order.order_id)
+            if oddity is None:
+                out.append(record)
+                continue
+            out.append(odd.spoil(record, oddity, long_keys))
+            if oddity == "same-id-other-symbol" and long_keys:
+                other = odd.twin(record, self.config.symbols)
+                if other is not None:
+                    out.append(other)
+        return out
 
     def _account_snapshot(self, client: _Client, rid: str | None) -> None:
         client.send(

@@ -32,6 +32,7 @@ from . import bindings
 from .bindings import textual_bindings
 from .nocolor import TEXTUAL_COLOUR_FILTERS, TEXTUAL_NO_COLOR_FILTERS, StripColour
 from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
+from .screens.raw import RawScreen
 from .settings import UiSettings
 from .text import safe
 from .themes import Theme, load_theme, theme_variables
@@ -428,6 +429,15 @@ class BlotterApp(App[None]):
             pane.set_order_filter(None)
         self._detail_key = None
         self._update_detail(self.clock())
+
+    def action_raw(self) -> None:
+        """The selected order's record; for an UNREADABLE order, the problem and the raw record."""
+        oid = self.table.selected_id
+        entry = self.desk.store.get(oid) if oid else None
+        if entry is None:
+            self.desk.log.add("raw: no order selected", "warn")
+            return
+        self.push_screen(RawScreen(entry))
 
     def action_help(self) -> None:
         sections = {

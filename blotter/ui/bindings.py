@@ -53,6 +53,9 @@ MAIN: tuple[KeySpec, ...] = (
             "Show / hide final orders older than the linger time"),
     KeySpec("blotter.log_filter", "l", "log_filter", "Log", "Log pane: only the selected order's lines / all lines"),
     KeySpec("blotter.refresh", "r", "refresh", "Refresh", "Re-request the open-orders snapshot"),
+    KeySpec("blotter.raw", "v", "raw", "Raw",
+            "Show the selected order's record (what was wrong with an UNREADABLE one, and the record as received)",
+            show=False),
     KeySpec("blotter.quit", "q", "quit_blotter", "Quit", "Quit (asks what to do with open orders)"),
     KeySpec("blotter.quit_ctrl", "ctrl+q", "quit_blotter", "Quit", "Quit (asks what to do with open orders)",
             show=False, priority=True),
@@ -80,6 +83,9 @@ FILTER: tuple[KeySpec, ...] = (
 HELP: tuple[KeySpec, ...] = (
     KeySpec("help.close", "escape,q,?", "close", "Close", "This screen: close it"),
 )
+RAW: tuple[KeySpec, ...] = (
+    KeySpec("raw.close", "escape,q,v", "close", "Close", "Record screen: close it"),
+)
 QUIT: tuple[KeySpec, ...] = (
     KeySpec("quit.leave", "l", "choose('leave')", "Leave orders working and quit",
             "Quit dialog: leave the orders working and quit"),
@@ -96,6 +102,7 @@ SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "cancel-all dialog": CONFIRM,
     "filter box": FILTER,
     "keys screen": HELP,
+    "record screen": RAW,
     "quit dialog": QUIT,
 }
 """Where each group of keys is in force."""

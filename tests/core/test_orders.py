@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from blotter.core import NOT_OPEN, OrderStore
-from blotter.protocol import OpenOrders, Order, OrderUpdate, parse
+from blotter.protocol import UNREADABLE, OpenOrders, Order, OrderUpdate, parse
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES
@@ -26,7 +26,7 @@ def test_fixtures_fold_snapshot_then_update():
     store = OrderStore()
     snap = parse((FIXTURE_DIR / "open-orders-reply.json").read_bytes())
     assert isinstance(snap, OpenOrders)
-    gone = store.apply_snapshot(snap.orders, now=1.0, rejected_ids=snap.rejected_ids)
+    gone = store.apply_snapshot(snap.orders, now=1.0)
     assert gone == []
     assert len(store) == 1 and "r1782f04c58aU3792951278sbtcp7EbA" in store
     assert store.last_sn is None  # the account sn comes from the stream only
@@ -172,26 +172,169 @@ def test_order_older_than_snapshot_is_marked():
     assert gone == ["OLD"]
 
 
-def test_rejected_ids_are_not_marked():
-    store = OrderStore()
-    store.apply_update(order("BAD", 1), now=1.0)
-    store.apply_update(order("A", 2), now=1.0)
-    gone = store.apply_snapshot([order("A", 2)], now=2.0, rejected_ids=["BAD"])
-    assert gone == []
-    assert store.get("BAD").is_open
-
-
-def test_rejected_ids_from_parsed_snapshot():
-    store = OrderStore()
+def _reply(*records: dict) -> bytes:
     data = orjson.loads((FIXTURE_DIR / "open-orders-reply.json").read_bytes())
     good = data["data"][0]
-    bad = {**good, "orderId": "BAD-ORDER", "price": "abc"}
-    store.apply_update(order("BAD-ORDER", 1), now=1.0)
-    data["data"] = [good, bad]
-    snap = parse(orjson.dumps(data))
-    assert isinstance(snap, OpenOrders) and snap.rejected_ids == ["BAD-ORDER"]
-    assert store.apply_snapshot(snap.orders, now=2.0, rejected_ids=snap.rejected_ids) == []
-    assert store.get("BAD-ORDER").is_open
+    data["data"] = [{**good, **r} for r in records]
+    return orjson.dumps(data)
+
+
+GOOD_ID = "r1782f04c58aU3792951278sbtcp7EbA"
+ODD_RECORDS = [
+    ("avgFilledPx NaN", {"orderId": "ODD1", "avgFilledPx": "NaN"}),
+    ("symbol too long", {"orderId": "ODD2", "symbol": "X" * 65}),
+    ("negative stop price", {"orderId": "ODD3", "stopPrice": "-5"}),
+    ("status that only looks known", {"orderId": "ODD4", "status": "Canceled\u200b"}),
+    ("lowercase status", {"orderId": "ODD5", "status": "canceled"}),
+    ("side that only looks known", {"orderId": "ODD6", "side": "Buy\u200b"}),
+    ("price with a huge exponent", {"orderId": "ODD7", "price": "1e999999999999999999"}),
+    ("price 1e99999999", {"orderId": "ODD8", "price": "1e99999999"}),
+    ("full-width digits", {"orderId": "ODD9", "orderQty": "\uff11\uff12"}),
+    ("Arabic-Indic digits", {"orderId": "ODD10", "orderQty": "\u0661\u0662"}),
+    ("underscore", {"orderId": "ODD11", "orderQty": "1_000"}),
+    ("hex", {"orderId": "ODD12", "price": "0x10"}),
+    ("negative zero", {"orderId": "ODD13", "price": "-0"}),
+    ("filled above qty", {"orderId": "ODD14", "orderQty": "1", "cumFilledQty": "1.5"}),
+    ("a number, not a string", {"orderId": "ODD15", "price": 100.5}),
+    ("too many digits", {"orderId": "ODD16", "price": "9" * 25}),
+]
+
+
+@pytest.mark.parametrize(("why", "odd"), ODD_RECORDS, ids=[w for w, _ in ODD_RECORDS])
+def test_an_unreadable_snapshot_record_is_an_open_order(why, odd):
+    store = OrderStore()
+    snap = parse(_reply({}, odd))
+    store.apply_snapshot(snap.orders, now=1.0)
+    # the exchange lists two open orders: the blotter must count two, whatever it can read
+    assert store.open_count() == 2 and len(store.open_by_symbol()) == 2
+    entry = store.get(odd["orderId"])
+    assert entry is not None and entry.is_open and entry.unreadable and entry.status == UNREADABLE
+    assert [e.order_id for e in store.unreadable()] == [odd["orderId"]]
+    assert entry.order.problem and entry.order.raw
+    assert store.get(GOOD_ID).status == "New" and not store.get(GOOD_ID).unreadable
+    notices = store.take_notices()
+    assert len(notices) == 1 and "ODD" in notices[0] and "UNREADABLE" in notices[0]
+
+
+def test_a_lone_surrogate_escape_spoils_one_record_not_the_snapshot():
+    store = OrderStore()
+    frame = _reply({}, {"orderId": "SURR1", "accountId": "x"}).replace(b'"accountId":"x"', b'"accountId":"\\ud800"')
+    assert b"\\ud800" in frame
+    snap = parse(frame)
+    assert isinstance(snap, OpenOrders), snap
+    store.apply_snapshot(snap.orders, now=1.0)
+    assert store.open_count() == 2
+    entry = store.get("SURR1")
+    assert entry.unreadable and entry.order.account_id is None and "\\ud800" in entry.order.raw
+    entry.order.raw.encode("utf-8")  # writable anywhere: the surrogate is kept as its escape
+
+
+def test_unreadable_readable_fields_are_kept():
+    snap = parse(_reply({"orderId": "ODD1", "avgFilledPx": "NaN", "price": "66000", "symbol": "ETH-PERP"}))
+    order = snap.orders[0]
+    assert order.status == UNREADABLE and order.avg_price is None
+    assert (order.order_id, order.symbol, order.side, order.price) == ("ODD1", "ETH-PERP", "Sell", 66000)
+
+
+def test_a_record_without_a_readable_id_keeps_one_row_until_a_snapshot_no_longer_lists_it():
+    store = OrderStore()
+    record = {"orderId": None, "avgFilledPx": "NaN"}
+    snap = parse(_reply({}, record))
+    store.apply_snapshot(snap.orders, now=1.0, requested_at=1.0)
+    assert store.open_count() == 2
+    (entry,) = store.unreadable()
+    assert entry.order_id.startswith("?")
+    store.apply_snapshot(parse(_reply({}, record)).orders, now=2.0, requested_at=2.0)
+    assert store.open_count() == 2 and len(store) == 2  # the same record: the same row
+    assert store.apply_snapshot(parse(_reply({})).orders, now=3.0, requested_at=3.0) == [entry.order_id]
+    assert store.open_count() == 1 and store.unreadable() == []
+
+
+def test_an_unreadable_update_keeps_the_order_open_and_asks_for_a_snapshot():
+    store = OrderStore()
+    store.apply_update(order("A", 1), now=1.0)
+    event = parse(orjson.dumps({"m": "futures-order", "orderId": "A", "s": "BTC-PERP", "sd": "Buy", "st": "Canceled\u200b",
+                                "sn": 2, "q": "1", "p": "100"}))
+    assert isinstance(event, OrderUpdate)
+    finals, due = store.apply_updates([event.order], now=2.0)
+    assert finals == [] and due  # never taken as a cancel; what the order is now is unknown
+    entry = store.get("A")
+    assert entry.is_open and entry.unreadable and store.open_count() == 1
+    assert store.unreadable() == [entry]
+    store.apply_update(order("A", 3, status="PartiallyFilled", cfq="0.5"), now=3.0)  # readable again
+    assert not store.get("A").unreadable and store.unreadable() == [] and store.open_count() == 1
+    store.apply_update(order("A", 4, status="Canceled"), now=4.0)
+    assert store.open_count() == 0
+
+
+def test_an_unreadable_order_without_a_symbol_is_open_on_every_symbol():
+    store = OrderStore()
+    store.apply_snapshot(parse(_reply({"orderId": "NOSYM", "symbol": "Y" * 65})).orders, now=1.0, requested_at=1.0)
+    assert store.get("NOSYM").order.symbol == ""
+    assert [e.order_id for e in store.open_by_symbol("ETH-PERP")] == ["NOSYM"]
+    # a snapshot of one symbol cannot say it is gone
+    assert store.apply_snapshot([], now=2.0, symbol="ETH-PERP", requested_at=2.0) == []
+    assert store.open_count() == 1
+
+
+def test_one_id_on_two_symbols_keeps_both_and_flags_the_conflict():
+    store = OrderStore()
+    store.apply_update(order("DUP", 1, symbol="BTC-PERP"), now=1.0)
+    store.apply_update(order("DUP", 2, symbol="ETH-PERP"), now=1.0)
+    assert store.open_count() == 2 and len(store) == 2  # neither vanished
+    btc, eth = store.get("DUP"), store.get("DUP@ETH-PERP")
+    assert (btc.order.symbol, eth.order.symbol) == ("BTC-PERP", "ETH-PERP")
+    assert btc.conflict and eth.conflict and store.conflicts() == [btc, eth]
+    assert eth.order.order_id == "DUP"  # the exchange's id, for a cancel
+    assert any("two symbols" in n and "CONFLICT" in n for n in store.take_notices())
+    # updates go to the order on their symbol
+    store.apply_update(order("DUP", 3, symbol="ETH-PERP", status="Canceled"), now=2.0)
+    assert store.get("DUP@ETH-PERP").status == "Canceled" and store.get("DUP").status == "New"
+    assert store.open_count() == 1
+    # a snapshot listing both keeps both
+    store.apply_update(order("DUP", 4, symbol="ETH-PERP"), now=3.0)
+    snap = [order("DUP", 5, symbol="BTC-PERP"), order("DUP", 6, symbol="ETH-PERP")]
+    assert store.apply_snapshot(snap, now=4.0, requested_at=4.0) == []
+    assert store.open_count() == 2
+    assert [store.key_of(o) for o in snap] == ["DUP", "DUP@ETH-PERP"]
+
+
+def test_one_id_on_two_symbols_in_one_snapshot():
+    snap = parse(_reply({"orderId": "DUP", "symbol": "BTC-PERP"}, {"orderId": "DUP", "symbol": "ETH-PERP"}))
+    store = OrderStore()
+    store.apply_snapshot(snap.orders, now=1.0)
+    assert store.open_count() == 2 and {e.order.symbol for e in store.conflicts()} == {"BTC-PERP", "ETH-PERP"}
+
+
+def test_the_cap_forgets_final_orders_first_and_never_drops_an_open_one_silently():
+    store = OrderStore(max_orders=3)
+    store.apply_update(order("F1", 1, status="Filled"), now=1.0)
+    store.apply_update(order("A", 2), now=1.0)
+    store.apply_update(order("B", 3), now=1.0)
+    assert store.full and not store.over_cap
+    store.apply_update(order("C", 4), now=2.0)  # room made: the final order goes
+    assert "F1" not in store and store.open_count() == 3 and not store.over_cap
+    assert any("cap of 3" in n for n in store.take_notices())
+    store.apply_update(order("D", 5), now=3.0)  # every tracked order is open: D cannot be tracked
+    assert "D" not in store and len(store) == 3
+    assert store.open_count() == 4 and store.untracked == 1 and store.over_cap
+    assert any("full of OPEN orders" in n for n in store.take_notices())
+    store.apply_update(order("E", 6), now=3.0)
+    assert store.open_count() == 5 and store.take_notices() == []  # said once
+    # a snapshot of all symbols recounts: A and B ended; C, D, E open
+    store.apply_snapshot([order("C", 7), order("D", 8), order("E", 9)], now=4.0, requested_at=4.0)
+    assert store.open_count() == 3 and not store.over_cap
+    store.apply_update(order("F", 10), now=5.0)
+    assert store.over_cap and store.open_count() == 4
+
+
+def test_notices_are_bounded():
+    store = OrderStore()
+    for i in range(500):
+        store.apply_update(Order.unreadable({"orderId": f"U{i}"}, "status: missing"), now=1.0)
+    notices = store.take_notices()
+    assert len(notices) <= 51 and notices[-1] == "and 450 more such notices"
+    assert store.open_count() == 500 and len(store.unreadable()) == 500 and store.take_notices() == []
 
 
 def test_snapshot_does_not_overwrite_newer_stream_state():

@@ -208,3 +208,39 @@ def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final, batch_
         assert view.ids == fresh.ids, f"step {step}"
         assert view.open_count() == fresh.open_count() == sum(
             1 for oid in fresh.ids if store.get(oid).is_open)
+
+
+def unreadable(oid: str | None, **record) -> Order:
+    return Order.unreadable({"orderId": oid, **record}, "status: not a known status")
+
+
+def test_an_unreadable_order_is_a_row_among_the_open_ones_and_counts_open():
+    store, view = make(order("a", ct=1), unreadable("u", s="BTC-PERP", ct=2), order("b", ct=3))
+    assert view.ids == ["b", "u", "a"] and view.open_count() == 3
+    # a burst path (many changes at once) places it the same way
+    for i in range(100):
+        store.apply_update(order(f"n{i}", ct=10 + i), 1.0)
+    store.apply_update(unreadable("v", s="ETH-PERP", ct=5), 1.0)
+    view.sync(1.0)
+    assert view.open_count() == 104 and view.index_of("v") < view.index_of("u")
+
+
+def test_both_orders_of_one_id_on_two_symbols_are_rows():
+    _, view = make(order("dup", symbol="BTC-PERP", ct=1), order("dup", symbol="ETH-PERP", ct=2))
+    assert view.ids == ["dup@ETH-PERP", "dup"] and view.open_count() == 2
+    view.set_filter("eth")
+    view.sync(1.0)
+    assert view.ids == ["dup@ETH-PERP"]
+
+
+def test_a_filter_never_hides_an_open_order_whose_symbol_could_not_be_read():
+    store, view = make(order("a", symbol="BTC-PERP"), order("b", symbol="ETH-PERP"), unreadable("u", s="X" * 65))
+    view.set_filter("eth")
+    view.sync(1.0)
+    assert sorted(view.ids) == ["b", "u"]  # u may be on ETH-PERP: never filtered out
+    store.apply_snapshot([], now=2.0)  # the exchange no longer lists it: not open, and filtered like any other
+    view.sync(2.0)
+    view.set_filter("eth")
+    view.set_show_final(True)
+    view.sync(2.0)
+    assert view.ids == ["b"]

@@ -36,6 +36,7 @@ from blotter.protocol import (
     parse,
     request_from_wire,
 )
+from blotter.protocol.messages import RAW_LIMIT, UNREADABLE
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES
@@ -252,7 +253,9 @@ def test_fee_may_be_negative_but_quantities_may_not():
     event = parse(orjson.dumps(data))
     assert isinstance(event, OrderUpdate) and event.order.fee == Decimal("-0.0125")
     data["lq"] = "-0.0125"
-    assert isinstance(parse(orjson.dumps(data)), InvalidMessage)
+    event = parse(orjson.dumps(data))
+    assert isinstance(event, OrderUpdate) and event.order.status == UNREADABLE
+    assert event.order.problem.startswith("lq: ") and event.order.last_qty is None
 
 
 # -- open-orders snapshots ------------------------------------------------------------
@@ -264,8 +267,7 @@ def test_open_orders_current():
     assert event.dialect == "current"
     assert event.request_id == "abc123456"
     assert event.code == 0
-    assert event.rejected == [] and event.rejected_ids == []
-    assert len(event.orders) == 1
+    assert len(event.orders) == 1 and event.orders[0].problem is None
     o = event.orders[0]
     assert o.order_id == "r1782f04c58aU3792951278sbtcp7EbA"
     assert (o.symbol, o.side, o.status, o.seq) == ("BTC-PERP", "Sell", "New", 13)
@@ -307,12 +309,13 @@ def test_open_orders_bad_record_keeps_good_ones():
     assert isinstance(event, OpenOrders)
     assert [o.order_id for o in event.orders] == [
         "r1782f04c58aU3792951278sbtcp7EbA",
+        "r1782f04c58aU3792951278sbtcpBAD1",
         "r1782f04c58aU3792951278sbtcp7Good2",
     ]
-    assert event.rejected_ids == ["r1782f04c58aU3792951278sbtcpBAD1"]
-    assert len(event.rejected) == 1
-    assert "r1782f04c58aU3792951278sbtcpBAD1" in event.rejected[0]
-    assert "price" in event.rejected[0]
+    assert [o.status for o in event.orders] == ["New", UNREADABLE, "New"]
+    kept = event.orders[1]
+    assert kept.is_open and kept.price is None and kept.symbol == "BTC-PERP" and kept.problem.startswith("price: ")
+    assert '"price":"abc"' in kept.raw
 
 
 def test_open_orders_bad_record_without_id():
@@ -320,9 +323,11 @@ def test_open_orders_bad_record_without_id():
     bad = {k: v for k, v in data["data"][0].items() if k != "orderId"}
     event = parse(_bad_record_reply(bad))
     assert isinstance(event, OpenOrders)
-    assert len(event.orders) == 2
-    assert event.rejected_ids == []
-    assert len(event.rejected) == 1 and "no orderId" in event.rejected[0]
+    assert len(event.orders) == 3
+    kept = event.orders[1]
+    assert kept.status == UNREADABLE and kept.order_id.startswith("?") and kept.problem == "orderId: Field required"
+    again = parse(_bad_record_reply(bad))
+    assert again.orders[1].order_id == kept.order_id  # the same record keeps its row
 
 
 def test_open_orders_2021_bad_record_keeps_good_ones():
@@ -330,8 +335,8 @@ def test_open_orders_2021_bad_record_keeps_good_ones():
     bad = {**records[0], "orderId": "s177bab3b501U5051470287bcBADBAD1", "q": "-1"}
     event = parse(orjson.dumps([records[0], bad]))
     assert isinstance(event, OpenOrders) and event.dialect == "2021"
-    assert [o.order_id for o in event.orders] == ["s177bab3b501U5051470287bc0d18f6c"]
-    assert event.rejected_ids == ["s177bab3b501U5051470287bcBADBAD1"]
+    assert [o.order_id for o in event.orders] == ["s177bab3b501U5051470287bc0d18f6c", "s177bab3b501U5051470287bcBADBAD1"]
+    assert [o.status for o in event.orders] == ["New", UNREADABLE]
 
 
 def test_open_orders_error_code_is_request_error():
@@ -637,39 +642,41 @@ ORDER_ID = "a176010c4957U68469127074abcd1234"
     ],
     ids=lambda v: repr(v) if not isinstance(v, dict) else ",".join(v),
 )
-def test_bad_order_update_is_invalid(changes, field, keeps_id):
+def test_bad_order_update_is_an_unreadable_order(changes, field, keeps_id):
     event = parse(_order_update(**changes))
-    assert isinstance(event, InvalidMessage), event
-    assert event.type == "futures-order"
-    assert "\n" not in event.error
-    assert event.error.startswith(f"{field}: ")
+    assert isinstance(event, OrderUpdate), event
+    order = event.order
+    assert order.status == UNREADABLE and order.is_open and not order.is_final
+    assert "\n" not in order.problem
+    assert order.problem.startswith(f"{field}: ")
     if keeps_id:
-        assert event.order_id == ORDER_ID
+        assert order.order_id == ORDER_ID
     else:
-        assert event.order_id is None
+        assert order.order_id.startswith("?") and len(order.order_id) == 13
 
 
-def test_invalid_message_names_the_field():
+def test_unreadable_problem_names_the_field():
     event = parse(_order_update(p="abc"))
-    assert isinstance(event, InvalidMessage)
-    assert event.error == "p: Input should be a valid decimal"
+    assert isinstance(event, OrderUpdate)
+    assert event.order.problem == "p: not a plain decimal of at most 24.30 digits"
 
 
-def test_invalid_message_does_not_echo_hostile_value():
+def test_unreadable_problem_does_not_echo_hostile_value():
     hostile = "9" * 50_000 + "Z" * 50_000  # 100 kB, not a number
-    event = parse(_order_update(p=hostile))
-    assert isinstance(event, InvalidMessage)
-    assert "\n" not in event.error
-    assert len(event.error) < 500
-    assert "ZZZZZZZZZZ" not in event.error and "9999999999" not in event.error
+    order = parse(_order_update(p=hostile)).order
+    assert order.status == UNREADABLE
+    assert "\n" not in order.problem
+    assert len(order.problem) < 500
+    assert "ZZZZZZZZZZ" not in order.problem and "9999999999" not in order.problem
+    assert len(order.raw) <= RAW_LIMIT + 1 and order.raw.endswith("…")  # the raw record, bounded
 
 
-def test_invalid_message_long_field_name_is_bounded():
+def test_unreadable_problem_with_long_values_is_bounded():
     hostile = {"m": "futures-order", "orderId": "x" * 100_000, "s": 5, "sd": 5, "st": 5, "sn": "z" * 100_000}
-    event = parse(orjson.dumps(hostile))
-    assert isinstance(event, InvalidMessage)
-    assert "\n" not in event.error and len(event.error) < 500
-    assert "xxxxxxxxxx" not in event.error and "zzzzzzzzzz" not in event.error
+    order = parse(orjson.dumps(hostile)).order
+    assert order.status == UNREADABLE and order.order_id.startswith("?")
+    assert "\n" not in order.problem and len(order.problem) < 500
+    assert "xxxxxxxxxx" not in order.problem and "zzzzzzzzzz" not in order.problem
 
 
 def test_bad_2021_ack_record_is_invalid():
@@ -692,13 +699,58 @@ def test_extra_fields_are_ignored():
     assert isinstance(event, OrderUpdate) and event.order.order_id == ORDER_ID
 
 
-def test_rejected_line_does_not_echo_hostile_order_id():
+def test_unreadable_problem_does_not_echo_hostile_order_id():
     data = orjson.loads(load("open-orders-reply.json"))
     hostile_id = "H" * 100_000
     data["data"].append({**data["data"][0], "orderId": hostile_id, "price": "abc"})
     event = parse(orjson.dumps(data))
     assert isinstance(event, OpenOrders)
-    assert len(event.orders) == 1
-    assert event.rejected_ids == [hostile_id]  # kept whole, so the store can match it
-    assert len(event.rejected) == 1
-    assert len(event.rejected[0]) < 500 and "\n" not in event.rejected[0]
+    assert len(event.orders) == 2
+    kept = event.orders[1]
+    assert kept.status == UNREADABLE and kept.order_id.startswith("?")  # no id that long is readable
+    assert len(kept.problem) < 500 and "\n" not in kept.problem and "HHHHHHHHHH" not in kept.problem
+
+
+# -- values the exchange does not send: the record is UNREADABLE, never read as something it resembles --
+
+ODD_VALUES = [
+    ("st", "Canceled\u200b"), ("st", "canceled"), ("st", "Canceled "), ("st", "Unreadable"), ("st", "Filled\u00a0"),
+    ("sd", "Buy\u200b"), ("sd", "BUY"),
+    ("p", "1e999999999999999999"), ("p", "1e99999999"), ("p", "1E5"), ("p", "9" * 25), ("p", "0." + "1" * 31),
+    ("q", "\uff11\uff12"), ("q", "\u0661\u0662"), ("q", "1_000"), ("p", "0x10"), ("p", "-0"), ("f", "-0"),
+    ("f", "-0.000"), ("f", "-"), ("p", "+1"), ("p", " 1"), ("p", 100), ("p", 1.5), ("p", True),
+    ("cfq", "0.2"),  # above q = 0.1
+    ("orderId", "a\u200bb"), ("orderId", "id with space"), ("orderId", "x@y"), ("orderId", "?x"),
+    ("sn", "127"), ("sn", 1.0), ("t", True),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), ODD_VALUES, ids=[f"{k}={v!r}" for k, v in ODD_VALUES])
+def test_a_value_the_exchange_does_not_send_makes_the_record_unreadable(key, value):
+    event = parse(_order_update(**{key: value}))
+    assert isinstance(event, OrderUpdate)
+    order = event.order
+    assert order.status == UNREADABLE and order.is_open and not order.is_final
+    assert order.problem and "\n" not in order.problem
+    assert order.status not in ("Canceled", "Filled")
+    for name in ("price", "qty", "filled_qty", "avg_price", "stop_price", "last_price", "last_qty", "fee"):
+        amount = getattr(order, name)
+        assert amount is None or (amount.is_finite() and abs(amount.adjusted()) <= 30)  # bounded, always
+
+
+def test_documented_values_are_read():
+    for status in ("New", "PartiallyFilled", "Filled", "Canceled", "Rejected", "PendingNew", "Ack"):
+        assert parse(_order_update(st=status)).order.status == status
+    for amount in ("0", "18000", "0.00000001", "123456789012345678901234.5", "-0.5"):
+        if amount.startswith("-"):
+            assert parse(_order_update(f=amount)).order.fee == Decimal(amount)
+        else:
+            assert parse(_order_update(p=amount)).order.price == Decimal(amount)
+    assert parse(_order_update(q="1", cfq="1")).order.status == "New"  # filled may equal the quantity
+
+
+def test_an_amount_beyond_the_bounds_cannot_be_made_in_python_either():
+    with pytest.raises(ValueError):
+        Order(order_id="a", symbol="BTC-PERP", side="Buy", status="New", price=Decimal("1e999999999999999999"))
+    with pytest.raises(ValueError):
+        Order(order_id="a", symbol="BTC-PERP", side="Buy", status="New", price=Decimal("NaN"))

@@ -14,7 +14,7 @@ from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 from blotter.sim.cli import add_arguments, build_parser, config_from_args, main
 
 FAULT_FLAGS = ["--ack-delay", "--refuse-cancels", "--drop-every", "--malformed-every", "--skip-sn-every",
-               "--repeat-sn-every", "--no-pong", "--silent", "--ignore-requests"]
+               "--repeat-sn-every", "--no-pong", "--silent", "--ignore-requests", "--odd-records"]
 
 
 def test_help_lists_every_option(capsys):
@@ -39,6 +39,11 @@ def test_add_arguments_on_a_subparser():
     assert config.no_pong and not config.silent and config.api_key == DEMO_API_KEY
 
 
+def test_odd_records_from_the_command_line():
+    args = build_parser().parse_args(["--odd-records", "nan-avg-price, lone-surrogate"])
+    assert config_from_args(args, environ={}).odd_records == ["nan-avg-price", "lone-surrogate"]
+
+
 def test_credentials_from_environment():
     args = build_parser().parse_args([])
     config = config_from_args(args, environ={"ASCENDEX_API_KEY": "k" * 32, "ASCENDEX_API_SECRET": "c2VjcmV0"})
@@ -55,6 +60,7 @@ def test_credentials_from_environment():
         ["--api-secret", "not base64!"],
         ["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
         ["--drop-every", "0"],
+        ["--odd-records", "nan-avg-price,not-an-oddity"],
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(argv, capsys):

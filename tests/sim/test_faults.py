@@ -172,3 +172,53 @@ async def test_pause_and_resume_flow(make_sim, open_client):
     sim.resume_flow()
     update = await client.recv_until(lambda m: m.get("m") == "futures-order")
     assert update["sn"] > last
+
+
+async def test_odd_records_spoil_replies_and_updates_and_the_orders_stay_open(make_sim, open_client):
+    from blotter.sim.odd import ODDITIES
+
+    sim = await make_sim(initial_orders=30, odd_records=list(ODDITIES))
+    client = await open_client(sim)
+    await client.subscribe()
+    await client.request("futures-open-orders", {}, rid="oo1")
+    raw = await asyncio.wait_for(client.ws.recv(), 5)
+    assert '"\\udc80"' in raw  # a lone surrogate escape, written as such
+    reply = orjson.loads(raw.replace('"\\udc80"', '"?"'))
+    records = reply["data"]
+    open_ids = sorted(o["orderId"] for o in sim.open_orders())
+    assert len(open_ids) == 30 and len(records) == 31  # every open order, and a twin on another symbol
+    by_id: dict[str, list[dict]] = {}
+    for r in records:
+        by_id.setdefault(r.get("orderId", "?"), []).append(r)
+    spoiled = dict(zip(open_ids, ODDITIES))
+    first = {oid: rs[0] for oid, rs in by_id.items()}
+    assert first[next(k for k, v in spoiled.items() if v == "nan-avg-price")]["avgFilledPx"] == "NaN"
+    assert first[next(k for k, v in spoiled.items() if v == "zero-width-status")]["status"] == "Canceled\u200b"
+    assert first[next(k for k, v in spoiled.items() if v == "huge-exponent")]["price"] == "1e999999999999999999"
+    assert len(first[next(k for k, v in spoiled.items() if v == "long-symbol")]["symbol"]) > 64
+    assert next(k for k, v in spoiled.items() if v == "no-order-id") not in by_id and "?" in by_id
+    twins = by_id[next(k for k, v in spoiled.items() if v == "same-id-other-symbol")]
+    assert len(twins) == 2 and twins[0]["symbol"] != twins[1]["symbol"]
+    assert len(sim.open_orders()) == 30  # the book is untouched: they are all still open
+    # an update about a spoiled order is spoiled too
+    target = next(k for k, v in spoiled.items() if v == "negative-stop")
+    await client.request("cancel-order", {"time": now_ms(), "orderId": target, "symbol": sim.orders[target].symbol},
+                         rid="c1")
+    update = await client.recv_until(lambda m: isinstance(m, dict) and m.get("m") == "futures-order")
+    assert update["orderId"] == target and update["st"] == "Canceled" and update["sp"] == "-5"
+
+
+async def test_odd_records_off_by_default(sim, open_client):
+    client = await open_client(sim)
+    await client.request("futures-open-orders", {}, rid="oo1")
+    reply = await client.recv()
+    assert len(reply["data"]) == 12 and all(r["avgFilledPx"] != "NaN" for r in reply["data"])
+
+
+def test_odd_records_names_are_checked():
+    from pydantic import ValidationError
+
+    from blotter.sim import SimConfig
+
+    with pytest.raises(ValidationError):
+        SimConfig(odd_records=["not-an-oddity"])

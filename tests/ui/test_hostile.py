@@ -16,7 +16,7 @@ HOSTILE_SYMBOLS = [
     "\u202eLREP-CTB\x00",
 ]
 HUGE = "Z" * 100_000
-"""The protocol refuses such a symbol (records are rejected and logged, one line each)."""
+"""The protocol cannot read such a symbol (records are kept as UNREADABLE rows and logged, one line each)."""
 LONG = "Z" * 60
 """Accepted by the protocol, wider than the SYMBOL column: shown cut with '…'."""
 BAD_CHARS = ("\x1b", "\x07", "\x00", "\u202e", "\r")
@@ -31,7 +31,7 @@ async def test_hostile_symbols_and_messages_render_literally():
     async with SimServer(config, port=0) as sim:
         acceptable = sum(1 for o in sim.open_orders() if len(o["symbol"]) <= 64)
     async with running(config, size=(160, 48), wait_orders=acceptable) as (sim, desk, app, pilot):
-        rejected = [l.text for l in desk.log.lines() if "rejected" in l.text]
+        rejected = [l.text for l in desk.log.lines() if "record unreadable" in l.text]
         assert rejected and all(len(t) < 700 for t in rejected)
         await app.desk.refresh()
         symbols = {e.order.symbol for e in desk.store.entries()}

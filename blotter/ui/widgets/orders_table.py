@@ -85,6 +85,8 @@ def fmt_amount(value: Decimal | None) -> str:
     """An exact decimal string: never float, never scientific notation; absent is '–'."""
     if value is None:
         return "–"
+    if not value.is_finite() or abs(value.adjusted()) > 64:  # (orders hold bounded amounts only)
+        return "out of range"
     return format(value, "f")
 
 
@@ -352,7 +354,14 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def status_of(self, entry: OrderEntry, now: float) -> tuple[str, str]:
         """(text, theme key) of the STATUS cell: the store's status, or the fate of a
-        cancel in flight for an open order."""
+        cancel in flight for an open order; ``CONFLICT`` after it when the order id is
+        also on another symbol."""
+        text, key = self._status_of(entry, now)
+        return (text + " CONFLICT", key) if entry.conflict else (text, key)
+
+    def _status_of(self, entry: OrderEntry, now: float) -> tuple[str, str]:
+        if entry.is_open and entry.unreadable:
+            return "UNREADABLE", "unknown"  # open, and the raw record is one key away
         if not entry.is_open:
             status = entry.status
             return ("NOT OPEN", "NotOpen") if status == NOT_OPEN else (safe(status, 24), status)
@@ -374,8 +383,8 @@ class OrdersTable(ScrollView, can_focus=True):
             status, _ = self.status_of(entry, now)
         return {
             "time": fmt_time(o.create_time_ms if o.create_time_ms is not None else o.exec_time_ms, self.utc),
-            "symbol": safe(o.symbol, 40),
-            "side": side,
+            "symbol": safe(o.symbol, 40) or "?",
+            "side": side or "–",
             "type": safe(o.order_type, 16) or "–",
             "price": fmt_amount(o.price),
             "qty": fmt_amount(o.qty),
