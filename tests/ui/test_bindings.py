@@ -20,11 +20,12 @@ def test_binding_ids_cover_every_binding_of_every_class_with_its_key():
 
     from blotter.ui.app import BlotterApp
     from blotter.ui.screens import ConfirmScreen, FilterScreen, HelpScreen, QuitScreen
+    from blotter.ui.screens.raw import RawScreen
     from blotter.ui.widgets import OrdersTable
 
     ids = binding_ids()
     declared: dict[str, str] = {}
-    for cls in (BlotterApp, OrdersTable, ConfirmScreen, FilterScreen, HelpScreen, QuitScreen):
+    for cls in (BlotterApp, OrdersTable, ConfirmScreen, FilterScreen, HelpScreen, QuitScreen, RawScreen):
         for binding in cls.BINDINGS:
             assert isinstance(binding, Binding) and binding.id, f"{cls.__name__}: a binding without an id"
             declared[binding.id] = binding.key
@@ -32,7 +33,8 @@ def test_binding_ids_cover_every_binding_of_every_class_with_its_key():
     for bid, (key, description) in ids.items():
         assert description and key, bid
     for needed in ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry", "blotter.filter",
-                   "blotter.toggle_final", "blotter.log_filter", "blotter.refresh", "blotter.help", "blotter.quit"):
+                   "blotter.toggle_final", "blotter.log_filter", "blotter.refresh", "blotter.help", "blotter.quit",
+                   "blotter.raw"):
         assert needed in ids
     assert len({s.id for s in specs()}) == len(specs())
 
