@@ -42,6 +42,7 @@ _FIELDS = {
     "malformed_every": "malformed_every",
     "skip_sn_every": "skip_sn_every",
     "repeat_sn_every": "repeat_sn_every",
+    "open_orders_fault": "open_orders_fault",
     "tls_cert": "tls_cert",
     "tls_key": "tls_key",
 }
@@ -119,6 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--silent", action="store_true", default=None, help="send nothing at all (a stale connection)")
     faults.add_argument("--ignore-requests", action="store_true", default=None,
                         help="read requests but never answer them (provokes client timeouts)")
+    faults.add_argument("--open-orders-fault", choices=["ignore", "garble"], default=None,
+                        help="open-orders queries only: never answer them, or answer with a frame that cannot be parsed")
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SimConfig:

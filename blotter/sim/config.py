@@ -133,6 +133,11 @@ class SimConfig(BaseModel):
     ignore_requests: bool = Field(
         False, description="Read op:req requests but never answer them (auth, sub and pings still work)."
     )
+    open_orders_fault: Literal["none", "ignore", "garble"] = Field(
+        "none",
+        description="Open-orders queries only: 'ignore' never answers them, 'garble' answers with a frame that "
+        "cannot be parsed (cut off mid-record). Everything else is answered.",
+    )
 
     # --- transport -----------------------------------------------------------------------------
     tls_cert: Path | None = Field(None, description="PEM certificate: serve wss:// (needs tls_key).")
