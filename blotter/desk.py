@@ -351,7 +351,7 @@ class Desk:
         while self._clock() < deadline:
             if self.state is ConnState.AUTH_REFUSED or self.state is ConnState.STOPPED:
                 return False
-            if self.state is ConnState.LIVE and self.snapshot_count > 0:
+            if self.state is ConnState.LIVE and self._book_loaded:
                 return True
             await self.wait_changed(min(0.1, max(0.0, deadline - self._clock())))
         return False
