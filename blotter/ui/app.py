@@ -246,6 +246,8 @@ class BlotterApp(App[None]):
                 text = f"STALE — no data for {now - desk.last_frame_at:.0f} s"
         elif desk.state.name != "LIVE" and len(desk.store):
             text = f"NOT LIVE — {state_words(desk)}: the orders shown may be out of date"
+        elif desk.state.name == "LIVE" and desk.snapshot_wait:
+            text = f"NOT LOADED — {desk.snapshot_wait}: the table may be incomplete"
         if text != self._banner_text:
             self._banner_text = text
             banner.update(Text(text), layout=False)  # one line, always; showing it is the class's job

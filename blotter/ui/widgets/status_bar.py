@@ -53,7 +53,8 @@ def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen
     parts: list[Text] = [Text(f"● {state_label(desk)}", style=state_style)]
     if session_error:
         parts.append(Text(f"SESSION FAILED: {safe(session_error, 120)}", style=bad))
-    parts.append(Text(f"open {open_count}"))
+    waiting = getattr(desk, "snapshot_wait", "") if state.name == "LIVE" else ""
+    parts.append(Text(safe(waiting, 80), style=warn) if waiting else Text(f"open {open_count}"))
     age = desk.frame_age(now) if hasattr(desk, "frame_age") else None  # type: ignore[attr-defined]
     if age is None and getattr(desk, "last_frame_at", None) is not None:
         age = now - desk.last_frame_at  # type: ignore[attr-defined]
