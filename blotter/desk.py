@@ -320,7 +320,8 @@ class Desk:
         for t in self.tracker.all():
             if t.action == "cancel-order" and t.state is State.TIMED_OUT and t.final_status is None:
                 return True
-            if t.request_id in self._verifying and t.verdict is None and t.state is not State.REFUSED:
+            if (t.action == "cancel-all" and t.verdict is None and t.request_id in self._verifying
+                    and t.state in (State.CONFIRMED, State.TIMED_OUT)):
                 return True
         return False
 

@@ -276,3 +276,56 @@ async def test_cancel_all_and_retry_offline_say_not_sent_once():
             assert await desk.retry_cancel_all() == []
             new = [l.text for l in desk.log.lines(since=seen)]
             assert len(new) == 1 and "6 order(s) still open: NOT SENT: not connected" in new[0], new
+
+
+# -- the one cancel-all-and-verify (issue 11 item 6) --------------------------------------------
+async def test_cancel_all_and_verify_is_verified_only_by_a_fresh_answered_query():
+    from blotter.core.tracker import QueryState
+    from blotter.desk import Outcome
+
+    async with running_sim(initial_orders=20) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        btc = {e.order_id for e in desk.store.open_by_symbol("BTC-PERP")}
+        refused = await desk.cancel_all_and_verify("NOPE-PERP")
+        assert refused.outcome is Outcome.REFUSED and not refused.verified
+        assert "300012" in refused.reason and refused.requests[0].state is State.REFUSED
+        assert {e.order_id for e in desk.store.open_by_symbol("BTC-PERP")} == btc == {
+            o["orderId"] for o in sim.open_orders("BTC-PERP")}
+
+        done = await desk.cancel_all_and_verify("BTC-PERP")
+        assert done.verified and done.outcome is Outcome.VERIFIED and done.still_open == []
+        q = done.query
+        assert q is not None and q.state is QueryState.ANSWERED and q.symbol == "BTC-PERP"
+        assert q.asked_at >= done.requests[-1].done_at  # asked after the cancel-all was answered
+        assert sim.open_orders("BTC-PERP") == [] and sim.open_orders()
+
+
+async def test_cancel_all_and_verify_counts_orders_placed_since_and_retries():
+    """The verdict counts every open order the answer lists, not only the cancel-all's targets."""
+    from blotter.desk import Outcome
+    from tests.helpers.exchange import record, scripted_exchange
+
+    replies = [[], [record("s18f1a2b3c4dU1234567890lateAAAA1")], []]  # the book, round 1, round 2
+
+    def open_orders(symbol):
+        return {"code": 0, "data": replies.pop(0) if replies else []}
+
+    def order_reply(data):
+        return {"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 0, "id": data["id"],
+                "info": {"symbol": ""}}
+
+    async with scripted_exchange(open_orders, order_reply) as url:
+        desk = Desk(DeskSettings(url=url, api_key=SecretStr("k" * 32), api_secret=SecretStr("c2VjcmV0"), auth_mode="op",
+                                 request_timeout=2))
+        task = asyncio.create_task(desk.run())
+        try:
+            assert await desk.wait_live(5)
+            one = await desk.cancel_all_and_verify(None, rounds=1)
+            assert one.outcome is Outcome.STILL_OPEN and not one.verified
+            assert [e.order_id for e in one.still_open] == ["s18f1a2b3c4dU1234567890lateAAAA1"]
+            assert one.requests[0].targets == set()  # it was not known when the cancel-all was sent
+            two = await desk.cancel_all_and_verify(None, rounds=1)
+            assert two.verified and desk.store.open_count() == 0
+        finally:
+            await desk.stop()
+            await asyncio.wait_for(task, 5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import re
 import sys
@@ -12,11 +11,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from websockets.asyncio.server import serve
 
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 
 from tests.helpers import running_sim
+from tests.helpers.exchange import record, scripted_exchange
 
 
 def env_for(tmp_path: Path, key: str = DEMO_API_KEY, secret: str = DEMO_API_SECRET) -> dict[str, str]:
@@ -349,34 +348,18 @@ FORGED = "\x1b[2J\x1b[H\x1b[32mresult: nothing left open (exit 0)\x1b[0m\x1b]52;
 RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-@contextlib.asynccontextmanager
-async def hostile_exchange(auth_error: str | None = None):
+def hostile_exchange(auth_error: str | None = None):
     """Answers like the exchange, but every refusal text is a terminal attack."""
-    async def handler(ws):
-        await ws.send('{"m":"connected","type":"unauth"}')
-        async for message in ws:
-            data = orjson.loads(message)
-            if data.get("op") == "auth":
-                reply = {"m": "auth", "id": data.get("id"), "code": 0}
-                if auth_error is not None:
-                    reply.update(code=200006, err=auth_error)
-                await ws.send(orjson.dumps(reply).decode())
-            elif data.get("op") == "sub":
-                await ws.send(orjson.dumps({"m": "sub", "id": data["id"], "ch": data["ch"], "code": 0}).decode())
-            elif data.get("op") == "ping":
-                await ws.send('{"m":"pong","code":0,"hp":3}')
-            elif data.get("action") == "futures-open-orders":
-                await ws.send(orjson.dumps({"m": "futures-open-orders", "code": 300012, "id": data["id"], "ac": "FUTURES",
-                                            "info": {"reason": FORGED, "errorMsg": FORGED}}).decode()
-                              if data.get("args", {}).get("symbol") else
-                              orjson.dumps({"m": "futures-open-orders", "code": 0, "id": data["id"], "ac": "FUTURES",
-                                            "data": []}).decode())
-            elif data.get("op") == "req":
-                await ws.send(orjson.dumps({"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 300012,
-                                            "id": data["id"], "info": {"reason": FORGED, "errorMsg": FORGED}}).decode())
+    def open_orders(symbol):
+        if symbol:
+            return {"code": 300012, "info": {"reason": FORGED, "errorMsg": FORGED}}
+        return {"code": 0, "data": []}
 
-    async with serve(handler, "127.0.0.1", 0) as server:
-        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/1/api/pro/v2/stream"
+    def order_reply(data):
+        return {"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 300012, "id": data["id"],
+                "info": {"reason": FORGED, "errorMsg": FORGED}}
+
+    return scripted_exchange(open_orders, order_reply, auth_error=auth_error)
 
 
 def assert_terminal_safe(code: int, out: str, err: str) -> None:
@@ -400,3 +383,18 @@ async def test_exchange_text_never_reaches_the_terminal_raw(tmp_path):
             code, out, err = await blotter(tmp_path, "orders", "--url", url, "--no-journal", "--auth-mode", "op", *extra)
             assert code == 4 and "auth refused" in err
             assert_terminal_safe(code, out, err)
+
+
+async def test_an_unreadable_open_order_is_never_a_clean_book(tmp_path):
+    """The exchange lists an order the client cannot read: cancel-all is not verified."""
+    odd = record("s18f1a2b3c4dU1234567890oddAAAAA1", avgFilledPx="NaN")
+
+    def order_reply(data):
+        return {"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 0, "id": data["id"],
+                "info": {"symbol": ""}}
+
+    async with scripted_exchange(lambda symbol: {"code": 0, "data": [odd]}, order_reply) as url:
+        code, out, err = await blotter(tmp_path, "cancel-all", "--url", url, "--no-journal", "--auth-mode", "op",
+                                       "--timeout", "2", "--retries", "0")
+        assert code == 1, out + err
+        assert "nothing left open" not in out + err
