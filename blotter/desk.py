@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -21,6 +22,7 @@ from .collector import Collector
 from .core import EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
 from .core.tracker import QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import display_url
+from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
     AuthResult,
     BadFrame,
@@ -40,7 +42,6 @@ from .protocol import (
 )
 from .protocol.messages import Order
 from .protocol.signing import mask_key
-from .net.session import ConnState, Session, SessionSettings
 
 __all__ = ["CancelAllOutcome", "ConnState", "Desk", "DeskSettings", "Journal", "SnapshotState"]
 
@@ -494,7 +495,7 @@ class Desk:
                 result.outcome, result.reason = Outcome.NOT_SENT, f"cancel-all {scope} not sent: {tracked.message}"
                 return result
             # answered (refused, or ACKed and its orders final), or its timeout
-            await until(lambda: tracked.state in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED))
+            await until(lambda t=tracked: t.state in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED))
             if tracked.state is State.REFUSED:
                 result.outcome = Outcome.REFUSED
                 result.reason = (f"{tracked.request_id} cancel-all {scope} refused: "

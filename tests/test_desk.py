@@ -12,7 +12,6 @@ from pydantic import SecretStr
 from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
-
 from tests.helpers import eventually, running_desk, running_sim
 
 

@@ -18,11 +18,13 @@ ends in an exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 SIGNALS = tuple(s for s in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if s is not None)
 SHUTDOWN_GRACE = 10.0
@@ -54,10 +56,8 @@ def release_terminal() -> None:
     """Close the pipe's write end: a read blocked on the replaced stdin returns
     end-of-file, so the screen's input thread sees its exit and ends."""
     while _kept_fds:
-        try:
+        with contextlib.suppress(OSError):
             os.close(_kept_fds.pop())
-        except OSError:
-            pass
 
 
 def describe(outcome: Any) -> str:
@@ -86,10 +86,8 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
 
     def journal(text: str) -> None:
         if desk.journal is not None:
-            try:
+            with contextlib.suppress(Exception):  # the cancel-all matters more than its note
                 desk.journal.record_note(text)
-            except Exception:  # noqa: BLE001 - the cancel-all matters more than its note
-                pass
 
     async def on_signal(name: str) -> None:
         desk.log.add(f"{name}: dead man's switch fired: cancelling all open orders", "error")
@@ -110,10 +108,8 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
     def watchdog() -> None:
         journal(f"cancel-on-hangup: no clean exit within {bound + SHUTDOWN_GRACE:g} s; exiting now")
         if desk.journal is not None:
-            try:
+            with contextlib.suppress(Exception):
                 desk.journal.close(timeout=2.0)
-            except Exception:  # noqa: BLE001
-                pass
         os._exit(EXIT_UNVERIFIED)
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -133,9 +129,7 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
 
     def disarm() -> None:
         for sig, old in previous.items():
-            try:
+            with contextlib.suppress(ValueError, TypeError, OSError):
                 signal.signal(sig, old)
-            except (ValueError, TypeError, OSError):
-                pass
 
     return disarm

@@ -19,9 +19,10 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import orjson
 
@@ -184,8 +185,8 @@ def _clean(value: Any) -> Any:
 
 
 async def _open_desk(args: argparse.Namespace) -> tuple[Any, Any, Printer, asyncio.Task]:
-    from .settings import desk_settings, load_config, open_journal
     from ..desk import Desk
+    from .settings import desk_settings, load_config, open_journal
 
     file = load_config(args)
     settings = desk_settings(args, file).model_copy(update={"reconnect": True, "backoff_max": 2.0})
@@ -396,9 +397,14 @@ async def cmd_orders(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .settings import UserError, load_config
-    from .settings import default_journal_path
-    from ..journal import JournalError, format_history, history_json, parse_since, read_history
+    from ..journal import (
+        JournalError,
+        format_history,
+        history_json,
+        parse_since,
+        read_history,
+    )
+    from .settings import UserError, default_journal_path, load_config
 
     file = load_config(args)
     path = Path(getattr(args, "journal", None) or file.journal or default_journal_path())

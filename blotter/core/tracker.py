@@ -15,7 +15,13 @@ import enum
 import time
 from dataclasses import dataclass, field
 
-from ..protocol.messages import CANCELED, FINAL_STATUSES, Order, RequestAck, RequestError
+from ..protocol.messages import (
+    CANCELED,
+    FINAL_STATUSES,
+    Order,
+    RequestAck,
+    RequestError,
+)
 from .log import EventLog, Level
 
 

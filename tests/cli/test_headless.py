@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
-
 from tests.helpers import running_sim
 from tests.helpers.exchange import record, scripted_exchange
 

@@ -4,7 +4,8 @@ something the simulator never says (hostile text, unreadable records)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 from websockets.asyncio.server import serve

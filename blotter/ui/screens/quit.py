@@ -6,7 +6,7 @@ says is what is open now, not when ``q`` was pressed."""
 from __future__ import annotations
 
 import enum
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
