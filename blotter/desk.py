@@ -425,6 +425,12 @@ class Desk:
     async def _send_cancel(self, order_id: str, symbol: str, now: float, note: str = "") -> Tracked:
         previous = self.tracker.timed_out_cancel(order_id)
         request = CancelOrder(order_id=order_id, symbol=symbol)
+        if not self.session.connected:  # one line, never "sent" then "NOT SENT"
+            tracked = self.tracker.not_sent(request.request_id, "cancel-order", now, self._offline_reason(),
+                                            symbol=symbol, order_id=order_id,
+                                            retry_of=previous.request_id if previous is not None else None)
+            self._changed.set()
+            return tracked
         tracked = self.tracker.sent(
             request.request_id, "cancel-order", now, symbol=symbol, order_id=order_id,
             retry_of=previous.request_id if previous is not None else None, note=note,

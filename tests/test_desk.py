@@ -328,3 +328,15 @@ async def test_cancel_all_and_verify_counts_orders_placed_since_and_retries():
         finally:
             await desk.stop()
             await asyncio.wait_for(task, 5)
+
+
+async def test_a_cancel_while_offline_is_one_not_sent_line():
+    async with running_sim(initial_orders=3) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[0]
+        await sim.stop()
+        await eventually(lambda: desk.state is not ConnState.LIVE, 5)
+        tracked = await desk.cancel_order(target)
+        lines = [l.text for l in desk.log.lines() if l.request_id == tracked.request_id]
+        assert tracked.state is State.FAILED and len(lines) == 1 and "NOT SENT" in lines[0], lines
+        assert target in lines[0]
