@@ -368,7 +368,8 @@ async def cmd_orders(args: argparse.Namespace) -> int:
             _, failed = await _fetch(desk, printer, args.symbol)
             if failed is not None:
                 return failed
-        entries = sorted(desk.store.open_by_symbol(args.symbol), key=lambda e: (e.order.symbol, -(e.order.create_time_ms or 0)))
+        entries = sorted(desk.store.open_by_symbol(args.symbol),
+                         key=lambda e: (e.order.symbol or "", -(e.order.create_time_ms or 0)))
         summary = f"{len(entries)} open order(s)" + (f" on {args.symbol}" if args.symbol else "")
         if args.json:
             for e in entries:
@@ -381,8 +382,8 @@ async def cmd_orders(args: argparse.Namespace) -> int:
         rows = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
         for e in entries:
             o = e.order
-            rows.append(tuple(safe(v, 64) for v in (o.symbol, o.side.upper(), o.order_type, _dec(o.price), _dec(o.qty),
-                                                     _dec(o.filled_qty), e.status, o.order_id)))
+            rows.append(tuple(safe(v, 64) for v in (o.symbol, (o.side or "").upper(), o.order_type, _dec(o.price),
+                                                     _dec(o.qty), _dec(o.filled_qty), e.status, o.order_id)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         right = {3, 4, 5}
         for r in rows:

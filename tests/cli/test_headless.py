@@ -397,3 +397,19 @@ async def test_an_unreadable_open_order_is_never_a_clean_book(tmp_path):
                                        "--timeout", "2", "--retries", "0")
         assert code == 1, out + err
         assert "nothing left open" not in out + err
+
+
+async def test_a_server_that_never_answers_the_upgrade_is_exit_3_within_the_timeout(tmp_path):
+    async def mute(reader, writer):
+        await reader.read()  # accepts the connection, answers nothing
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        code, out, err = await blotter(tmp_path, "orders", "--url", f"ws://127.0.0.1:{port}/1/api/pro/v2/stream",
+                                       "--no-journal", "--timeout", "1")
+    finally:
+        server.close()
+    assert code == 3, out + err
+    assert "no answer from the server in 1 s" in err and out == ""
