@@ -379,7 +379,7 @@ async def cmd_orders(args: argparse.Namespace) -> int:
                               "filled": _dec(o.filled_qty), "avg_price": _dec(o.avg_price), "status": safe(e.status, 24),
                               "seq": o.seq, "create_time_ms": o.create_time_ms, "exec_time_ms": o.exec_time_ms})
             return printer.result(summary, EXIT_OK, open=len(entries))
-        rows = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
+        rows: list[tuple[str, ...]] = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
         for e in entries:
             o = e.order
             rows.append(tuple(safe(v, 64) for v in (o.symbol, (o.side or "").upper(), o.order_type, _dec(o.price),
