@@ -10,14 +10,19 @@ to the screen): the reader never waits for rendering, and a renderer polls
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
-from typing import Callable, Literal, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from .collector import Collector
-from .core import EventLog, OrderStore, RequestTracker, State, Tracked
+from .core import EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
+from .core.tracker import QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import display_url
+from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
     AuthResult,
     BadFrame,
@@ -35,16 +40,62 @@ from .protocol import (
     SubAck,
     Unknown,
 )
-from .protocol.messages import Order
+from .protocol.messages import UNREADABLE, Order
 from .protocol.signing import mask_key
-from .net.session import ConnState, Session, SessionSettings
 
-__all__ = ["ConnState", "Desk", "DeskSettings", "Journal"]
+__all__ = ["CancelAllOutcome", "ConnState", "Desk", "DeskSettings", "Journal", "SnapshotState"]
 
 SKEW_WARN_MS = 5000
 MAX_UNKNOWN_TYPES = 50
 """Distinct unknown message types remembered (and logged once each); more are only counted."""
 MAX_UNKNOWN_TYPE_CHARS = 64
+SNAPSHOT_BACKOFF_MAX = 30.0
+"""Longest wait between two open-orders queries while one is needed and they keep failing."""
+
+
+class SnapshotState(enum.Enum):
+    """Whether the table holds the exchange's answer for this connection."""
+
+    WAITING = "waiting for the open orders"
+    LOADED = "loaded"
+
+
+class Outcome(enum.Enum):
+    """How a cancel-all-and-verify ended. Only VERIFIED is a clean book."""
+
+    VERIFIED = "nothing left open"
+    STILL_OPEN = "still open"
+    REFUSED = "refused"
+    TIMED_OUT = "timed out"
+    NOT_SENT = "not sent"
+
+
+@dataclass
+class CancelAllOutcome:
+    """The verdict of :meth:`Desk.cancel_all_and_verify`.
+
+    ``verified`` is True only when an open-orders query asked after the last
+    cancel-all was answered by the exchange for that scope, and the store then holds
+    no open order in scope (whatever state it is in: every open order counts)."""
+
+    symbol: str | None
+    outcome: Outcome
+    reason: str = ""
+    """One line: what was refused or not answered (raw exchange text inside: pass it
+    through :func:`blotter.core.text.safe` before output)."""
+    requests: list[Tracked] = field(default_factory=list)
+    """The cancel-all rounds sent, oldest first."""
+    query: SnapshotQuery | None = None
+    """The open-orders query that decided the verdict (None when none was answered)."""
+    still_open: list[OrderEntry] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.outcome is Outcome.VERIFIED
+
+    @property
+    def request_id(self) -> str | None:
+        return self.requests[-1].request_id if self.requests else None
 
 
 class Journal(Protocol):
@@ -117,8 +168,14 @@ class Desk:
         self.cancel_on_hangup = settings.cancel_on_hangup
         self.stale_after = settings.stale_after
         self.snapshot_count = 0
-        self._snapshot_requests: dict[str, tuple[str | None, float]] = {}
-        """In-flight open-orders queries: request id → (symbol or None for all, time asked)."""
+        self.queries = SnapshotQueries(self.log, timeout=settings.request_timeout)
+        """Every open-orders query with its deadline and outcome."""
+        self._book_loaded = False
+        """An all-symbols snapshot was answered on this connection."""
+        self._book_query: SnapshotQuery | None = None
+        """The latest automatic query (the one the table waits for)."""
+        self._snapshot_failures = 0
+        self._next_snapshot_at = -1e9
         self._last_auto_snapshot = -1e9
         self._snapshot_due = False
         self._verifying: set[str] = set()
@@ -170,6 +227,22 @@ class Desk:
     def last_frame_at(self) -> float | None:
         return self.session.last_frame_at
 
+    @property
+    def snapshot_state(self) -> SnapshotState:
+        """LOADED once the exchange answered an all-symbols open-orders query on this
+        connection; until then the table is not loaded (the screen says so)."""
+        return SnapshotState.LOADED if self._book_loaded else SnapshotState.WAITING
+
+    @property
+    def snapshot_wait(self) -> str:
+        """What the table is waiting for, in words ("" once loaded)."""
+        if self._book_loaded:
+            return ""
+        q = self._book_query
+        if q is None or q.state is QueryState.WAITING or not self.session.connected:
+            return SnapshotState.WAITING.value
+        return f"{SnapshotState.WAITING.value} (last query {q.state.value}; asking again)"
+
     def is_stale(self, now: float | None = None) -> bool:
         """No frame for longer than ``stale_after`` (or none yet once connected)."""
         now = self._clock() if now is None else now
@@ -217,6 +290,8 @@ class Desk:
         if timed_out:
             self._snapshot_due = True
             self._changed.set()
+        for q in self.queries.check_timeouts(now):
+            self._query_failed(q, now)
         for t in self.tracker.all():
             if (
                 t.action == "cancel-all"
@@ -226,10 +301,42 @@ class Desk:
             ):
                 self._verifying.add(t.request_id)
                 self._snapshot_due = True
-        if self._snapshot_due and self.session.connected and now - self._last_auto_snapshot >= self.settings.resnapshot_min_interval:
+        if self._snapshot_wanted() and self.session.connected and now >= self._next_snapshot_at:
+            book = self._book_query
+            if book is not None and book.state is QueryState.WAITING:
+                return  # its answer (or its timeout) comes first
             self._snapshot_due = False
             self._last_auto_snapshot = now
-            await self.refresh()
+            self._next_snapshot_at = now + self.settings.resnapshot_min_interval
+            rid = await self.refresh()
+            self._book_query = self.queries.get(rid)
+
+    def _snapshot_wanted(self) -> bool:
+        """A fresh all-symbols snapshot is needed: the table is not loaded, a gap or a
+        timeout asked for one, or a row is UNKNOWN (a timed-out cancel not yet settled)
+        or a cancel-all awaits its verdict. Asked again, with backoff, until answered."""
+        if self._snapshot_due or not self._book_loaded:
+            return True
+        for t in self.tracker.all():
+            if t.action == "cancel-order" and t.state is State.TIMED_OUT and t.final_status is None:
+                return True
+            if (t.action == "cancel-all" and t.verdict is None and t.request_id in self._verifying
+                    and t.state in (State.CONFIRMED, State.TIMED_OUT)):
+                return True
+        return False
+
+    def _query_failed(self, q: SnapshotQuery, now: float) -> None:
+        """A query refused or unanswered: the automatic ones are asked again with backoff."""
+        self._changed.set()
+        if q is not self._book_query:
+            return
+        self._snapshot_failures += 1
+        delay = min(self.settings.resnapshot_min_interval * 2 ** (self._snapshot_failures - 1), SNAPSHOT_BACKOFF_MAX)
+        delay = max(delay, 0.5)
+        self._next_snapshot_at = now + delay
+        self._snapshot_due = True
+        self.log.add(f"{q.request_id} open-orders {q.state.value}: asking again in {delay:g} s", "warn",
+                     request_id=q.request_id)
 
     async def wait_changed(self, timeout: float | None = None) -> None:
         """For headless callers: wait until something was folded (or timeout)."""
@@ -245,21 +352,43 @@ class Desk:
         while self._clock() < deadline:
             if self.state is ConnState.AUTH_REFUSED or self.state is ConnState.STOPPED:
                 return False
-            if self.state is ConnState.LIVE and self.snapshot_count > 0:
+            if self.state is ConnState.LIVE and self._book_loaded:
                 return True
             await self.wait_changed(min(0.1, max(0.0, deadline - self._clock())))
         return False
 
     # -- requests ----------------------------------------------------------------------
     async def refresh(self, symbol: str | None = None) -> str | None:
-        """Request a fresh open-orders snapshot. Returns its request id (None if not sent)."""
+        """Request a fresh open-orders snapshot. Returns its request id (None if not
+        sent); its outcome is ``desk.queries.get(request_id)``."""
+        q = await self.query_open_orders(symbol)
+        return None if q.state is QueryState.NOT_SENT else q.request_id
+
+    async def query_open_orders(self, symbol: str | None = None) -> SnapshotQuery:
+        """Ask for the open orders (on ``symbol``): the query's record, which gets its
+        outcome (answered, refused, timed out, lost) as frames arrive and time passes."""
         query = OpenOrdersQuery(symbol=symbol)
-        self._snapshot_requests[query.request_id] = (symbol, self._clock())
+        q = self.queries.asked(query.request_id, symbol, self._clock())
         if not await self.session.send(query):
-            self._snapshot_requests.pop(query.request_id, None)
+            self.queries.not_sent(q, self._clock(), self._offline_reason())
             self._snapshot_due = True
-            return None
-        return query.request_id
+        return q
+
+    async def fetch_open_orders(self, symbol: str | None = None, timeout: float | None = None) -> SnapshotQuery:
+        """Ask for the open orders and wait for the outcome (at most ``timeout`` s,
+        default the request timeout). Only an ANSWERED query's scope is in the store
+        as the exchange said."""
+        timeout = self.settings.request_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        q = await self.query_open_orders(symbol)
+        while q.state is QueryState.WAITING:
+            left = deadline - loop.time()
+            if left <= 0:
+                self.queries.expire(q, self._clock(), timeout)
+                break
+            await self.wait_changed(min(0.1, left))
+        return q
 
     async def cancel_order(self, order_id: str, symbol: str | None = None) -> Tracked | None:
         """Cancel one order now. Returns the tracked request, or None when it was not
@@ -299,6 +428,12 @@ class Desk:
     async def _send_cancel(self, order_id: str, symbol: str, now: float, note: str = "") -> Tracked:
         previous = self.tracker.timed_out_cancel(order_id)
         request = CancelOrder(order_id=order_id, symbol=symbol)
+        if not self.session.connected:  # one line, never "sent" then "NOT SENT"
+            tracked = self.tracker.not_sent(request.request_id, "cancel-order", now, self._offline_reason(),
+                                            symbol=symbol, order_id=order_id,
+                                            retry_of=previous.request_id if previous is not None else None)
+            self._changed.set()
+            return tracked
         tracked = self.tracker.sent(
             request.request_id, "cancel-order", now, symbol=symbol, order_id=order_id,
             retry_of=previous.request_id if previous is not None else None, note=note,
@@ -309,18 +444,122 @@ class Desk:
         return tracked
 
     async def cancel_all(self, symbol: str | None = None) -> Tracked | None:
-        """Cancel every open order (on ``symbol``), then verify with a fresh snapshot."""
+        """Cancel every open order (on ``symbol``); the housekeeping then asks for a
+        fresh snapshot and logs the verdict. Offline: one NOT SENT line, nothing sent."""
         now = self._clock()
         if self.read_only:
             self.log.add("read-only: cancel keys are disabled", "warn")
             return None
         targets = {e.order_id for e in self.store.open_by_symbol(symbol)}
         request = CancelAll(symbol=symbol)
+        if not self.session.connected:
+            tracked = self.tracker.not_sent(request.request_id, "cancel-all", now, self._offline_reason(),
+                                            symbol=symbol, targets=targets)
+            self._changed.set()
+            return tracked
         tracked = self.tracker.sent(request.request_id, "cancel-all", now, symbol=symbol, targets=targets)
         if not await self.session.send(request):
             self.tracker.send_failed(request.request_id, self._clock(), self._offline_reason())
         self._changed.set()
         return tracked
+
+    async def cancel_all_and_verify(self, symbol: str | None = None, rounds: int = 1,
+                                    timeout: float | None = None) -> CancelAllOutcome:
+        """THE cancel-all-and-verify: the quit dialog, the dead man's switch and the
+        headless ``cancel-all`` all call this and stop on the same condition.
+
+        Each round sends cancel-all, waits for it to be answered and its orders to end
+        (or the request timeout), then asks for the open orders on the same scope. The
+        book is clean (VERIFIED) only when that query was answered by the exchange and
+        the store holds no open order in scope — every open order counts, whatever its
+        state. A refused cancel-all or query is REFUSED, one not answered in time is
+        TIMED_OUT, one that could not be sent NOT_SENT; orders still open after
+        ``rounds`` rounds are STILL_OPEN. ``timeout`` bounds the whole call (default:
+        two request timeouts per round plus one)."""
+        per_step = self.settings.request_timeout
+        loop = asyncio.get_running_loop()
+        total = per_step * (2 * max(rounds, 1) + 1) + 1 if timeout is None else timeout
+        deadline = loop.time() + total
+        result = CancelAllOutcome(symbol=symbol, outcome=Outcome.STILL_OPEN)
+        scope = symbol or "ALL symbols"
+
+        async def until(done: Callable[[], bool]) -> bool:
+            while not done():
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                await self.wait_changed(min(0.1, left))
+            return True
+
+        for _ in range(max(rounds, 1)):
+            if self.read_only:
+                self.log.add("read-only: cancel keys are disabled", "warn")
+                result.outcome, result.reason = Outcome.NOT_SENT, "read-only: cancel keys are disabled"
+                return result
+            tracked = await self.cancel_all(symbol)
+            assert tracked is not None
+            result.requests.append(tracked)
+            self._verifying.add(tracked.request_id)  # this call asks for the verdict's snapshot itself
+            if tracked.state is State.FAILED:
+                result.outcome, result.reason = Outcome.NOT_SENT, f"cancel-all {scope} not sent: {tracked.message}"
+                return result
+            # answered (refused, or ACKed and its orders final), or its timeout
+            await until(lambda t=tracked: t.state in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED))
+            if tracked.state is State.REFUSED:
+                result.outcome = Outcome.REFUSED
+                result.reason = (f"{tracked.request_id} cancel-all {scope} refused: "
+                                 f"ERR {tracked.code} {tracked.reason} {tracked.message}".rstrip())
+                await self._verdict_query(result, symbol, deadline, loop, keep_outcome=True)
+                return result
+            if tracked.state is State.FAILED:
+                result.outcome, result.reason = Outcome.NOT_SENT, f"cancel-all {scope} not sent: {tracked.message}"
+                return result
+            if not await self._verdict_query(result, symbol, deadline, loop):
+                return result
+            if result.verified:
+                return result
+        return result
+
+    async def _verdict_query(self, result: CancelAllOutcome, symbol: str | None, deadline: float,
+                             loop: asyncio.AbstractEventLoop, keep_outcome: bool = False) -> bool:
+        """Ask for the open orders on ``symbol`` and set the verdict from the answer.
+        False when there is no answer (refused, not sent, timed out): then the outcome
+        says so (unless ``keep_outcome``: a refused cancel-all stays REFUSED, and the
+        answer, if any, only lists what is still open)."""
+        left = deadline - loop.time()
+        if left <= 0:
+            q = None
+        else:
+            q = await self.fetch_open_orders(symbol, timeout=min(left, self.settings.request_timeout))
+        scope = symbol or "ALL symbols"
+        if q is not None and q.state is QueryState.ANSWERED:
+            result.query = q
+            result.still_open = list(self.store.open_by_symbol(symbol))
+            if not keep_outcome:
+                if result.still_open:
+                    result.outcome = Outcome.STILL_OPEN
+                    result.reason = f"{len(result.still_open)} order(s) still open on {scope}"
+                elif q.rejected:
+                    result.outcome = Outcome.STILL_OPEN
+                    result.reason = f"{q.rejected} record(s) in the open orders could not be read"
+                else:
+                    result.outcome, result.reason = Outcome.VERIFIED, ""
+            return True
+        if keep_outcome:
+            return False
+        if q is None:
+            result.outcome = Outcome.TIMED_OUT
+            result.reason = f"no time left to ask for the open orders on {scope}"
+        elif q.state is QueryState.REFUSED:
+            result.outcome = Outcome.REFUSED
+            result.reason = f"{q.request_id} open-orders {scope} refused: ERR {q.reason}"
+        elif q.state is QueryState.NOT_SENT:
+            result.outcome = Outcome.NOT_SENT
+            result.reason = f"{q.request_id} open-orders {scope} not sent: {q.reason}"
+        else:
+            result.outcome = Outcome.TIMED_OUT
+            result.reason = f"{q.request_id} open-orders {scope} not answered ({q.reason})"
+        return False
 
     def cancel_all_leftovers(self) -> tuple[Tracked | None, list[str]]:
         """The latest cancel-all and those of its targets that are still open."""
@@ -352,6 +591,10 @@ class Desk:
             self.log.add(f"{t.request_id} retry: none of its orders is still open; nothing sent", "info",
                          request_id=t.request_id)
             return []
+        if not self.session.connected:
+            self.log.add(f"{t.request_id} retry: {len(left)} order(s) still open: NOT SENT: {self._offline_reason()}",
+                         "error", request_id=t.request_id)
+            return []
         self.log.add(f"{t.request_id} retry: cancelling the {len(left)} order(s) still open", "warn",
                      request_id=t.request_id)
         sent = []
@@ -379,8 +622,13 @@ class Desk:
         """Connected, authenticated, subscribed: forget the old ``sn`` (the snapshot
         covers whatever was missed) and ask for the snapshot."""
         self.store.reset_sequence()
-        self._snapshot_requests.clear()
-        await self.refresh()
+        self.queries.connection_lost(self._clock())
+        self._book_loaded = False
+        self._snapshot_failures = 0
+        self._next_snapshot_at = self._clock() + self.settings.resnapshot_min_interval
+        self._last_auto_snapshot = self._clock()
+        rid = await self.refresh()
+        self._book_query = self.queries.get(rid)
 
     def _on_state(self, state: ConnState, detail: str) -> None:
         level = {"live": "ok", "auth refused": "error", "reconnecting": "warn"}.get(state.value, "info")
@@ -446,7 +694,7 @@ class Desk:
             if self.on_folded is not None:
                 self.on_folded()
         elif kind is RequestAck:
-            if self.tracker.on_ack(event, now) is None and event.request_id not in self._snapshot_requests:  # type: ignore[union-attr]
+            if self.tracker.on_ack(event, now) is None and event.request_id not in self.queries:  # type: ignore[union-attr]
                 self.log.add(f"{event.request_id or '-'} ACK {event.action or ''} for an unknown request".strip(), "info",  # type: ignore[union-attr]
                              request_id=event.request_id, order_id=event.order_id)  # type: ignore[union-attr]
         elif kind is RequestError:
@@ -483,11 +731,10 @@ class Desk:
         if refused is not None:
             self._hint_retry(refused)
             return
-        if err.request_id in self._snapshot_requests:
-            self._snapshot_requests.pop(err.request_id, None)
-            self._snapshot_due = True
-            self.log.add(f"{err.request_id} open-orders snapshot refused: ERR {err.code} {err.reason} {err.message}".rstrip(),
-                         "error", request_id=err.request_id)
+        code = "" if err.code is None else f"{err.code} "
+        q = self.queries.refused(err.request_id, err.code, f"{code}{err.reason or '-'} {err.message}".rstrip(), now)
+        if q is not None:
+            self._query_failed(q, now)
             return
         self.log.add(f"{err.request_id or '-'} server error: ERR {err.code} {err.reason} {err.message}".rstrip(), "error",
                      request_id=err.request_id, order_id=err.order_id)
@@ -495,12 +742,12 @@ class Desk:
     def _on_snapshot(self, snap: OpenOrders, now: float) -> None:
         symbol: str | None = None
         requested_at: float | None = now
-        if snap.request_id is not None and snap.request_id in self._snapshot_requests:
-            symbol, requested_at = self._snapshot_requests.pop(snap.request_id)
-        elif snap.request_id is None and self._snapshot_requests:
-            # 2021 dialect: a bare array, no id: the oldest query in flight.
-            first = next(iter(self._snapshot_requests))
-            symbol, requested_at = self._snapshot_requests.pop(first)
+        # by id; 2021 dialect (a bare array, no id): the oldest query not yet answered
+        q = self.queries.match(snap.request_id)
+        if q is not None and q.state is not QueryState.ANSWERED:
+            symbol, requested_at = q.symbol, q.asked_at
+        else:
+            q = None
         gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, requested_at=requested_at)
         self._log_store_notices()
         for order_id in gone:
@@ -515,6 +762,11 @@ class Desk:
         for t in self.tracker.resolve_with_snapshot(open_ids, now, symbol):
             if t.still_open:
                 self._hint_retry(t)
+        if q is not None:
+            self.queries.answered(q, now, len(open_ids), sum(1 for o in snap.orders if o.status == UNREADABLE))
+            if symbol is None:
+                self._book_loaded = True
+                self._snapshot_failures = 0
         self.snapshot_count += 1
         self.collector.after_snapshot(len(snap.orders), self.snapshot_count == 1, now)
         scope = symbol or "all symbols"

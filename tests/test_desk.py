@@ -12,7 +12,6 @@ from pydantic import SecretStr
 from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
-
 from tests.helpers import eventually, running_desk, running_sim
 
 
@@ -214,3 +213,130 @@ async def test_unreachable_host_is_a_visible_state_not_a_crash():
     finally:
         await desk.stop()
         await asyncio.wait_for(task, 5)
+
+
+# -- every request has a deadline and an outcome (issue 10 item 3) ------------------------------
+def open_orders_queries(sim) -> list:
+    return [f for f in sim.requests() if f.data.get("action") == "futures-open-orders"]
+
+
+@pytest.mark.parametrize("fault", ["ignore", "garble"])
+async def test_an_unanswered_snapshot_is_waited_for_visibly_and_asked_again(fault):
+    from blotter.desk import SnapshotState
+
+    async with running_sim(open_orders_fault=fault) as sim, \
+            running_desk(sim, request_timeout=0.3, resnapshot_min_interval=0.1) as desk:
+        await eventually(lambda: desk.state is ConnState.LIVE, 5)
+        assert desk.snapshot_state is SnapshotState.WAITING and "waiting for the open orders" in desk.snapshot_wait
+        await eventually(lambda: len(open_orders_queries(sim)) >= 3, 10)  # asked again, with backoff
+        assert desk.snapshot_state is SnapshotState.WAITING and len(desk.store) == 0
+        assert not await desk.wait_live(0.2)
+        assert any("open-orders (all symbols): no answer in 0.3 s" in l.text for l in desk.log.lines())
+        sim.config.open_orders_fault = "none"
+        await eventually(lambda: desk.snapshot_state is SnapshotState.LOADED, 15)
+        assert desk_open(desk) == open_ids(sim) and desk.snapshot_wait == ""
+
+
+async def test_an_unknown_row_is_queried_again_until_it_resolves():
+    async with running_sim(ack_delay=30) as sim, \
+            running_desk(sim, request_timeout=0.3, resnapshot_min_interval=0.1) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[0]
+        sim.config.open_orders_fault = "ignore"
+        tracked = await desk.cancel_order(target)
+        await eventually(lambda: tracked.state is State.TIMED_OUT, 5)
+        asked = len(open_orders_queries(sim))
+        await eventually(lambda: len(open_orders_queries(sim)) >= asked + 2, 10)  # not answered: asked again
+        assert tracked.final_status is None  # still UNKNOWN
+        sim.config.open_orders_fault = "none"
+        await eventually(lambda: tracked.final_status is not None, 15)
+        assert tracked.final_status == "Open"  # the exchange still lists it: the trader sees it open, not UNKNOWN
+
+
+# -- cancel-all while offline: one line (issue 10 item 8) ----------------------------------------
+async def test_cancel_all_and_retry_offline_say_not_sent_once():
+    async with running_sim(initial_orders=6, refuse_cancels=300009) as sim:
+        async with running_desk(sim, resnapshot_min_interval=0) as desk:
+            assert await desk.wait_live(5)
+            refused = await desk.cancel_all()
+            await eventually(lambda: refused.state is State.REFUSED, 5)
+            await sim.stop()
+            await eventually(lambda: desk.state is not ConnState.LIVE, 5)
+            seen = desk.log.last_seq
+            tracked = await desk.cancel_all()
+            lines = [l.text for l in desk.log.lines(since=seen) if l.request_id == tracked.request_id]
+            assert tracked.state is State.FAILED
+            assert len(lines) == 1 and "NOT SENT" in lines[0] and "sent cancel-all" not in lines[0], lines
+            assert "(6 open)" in lines[0]
+
+            desk.retry_hint = "press R to cancel them again"
+            seen = desk.log.last_seq
+            # the retry acts on the latest cancel-all: make it the refused one again
+            assert await desk.retry_cancel_all() == []
+            new = [l.text for l in desk.log.lines(since=seen)]
+            assert len(new) == 1 and "6 order(s) still open: NOT SENT: not connected" in new[0], new
+
+
+# -- the one cancel-all-and-verify (issue 11 item 6) --------------------------------------------
+async def test_cancel_all_and_verify_is_verified_only_by_a_fresh_answered_query():
+    from blotter.core.tracker import QueryState
+    from blotter.desk import Outcome
+
+    async with running_sim(initial_orders=20) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        btc = {e.order_id for e in desk.store.open_by_symbol("BTC-PERP")}
+        refused = await desk.cancel_all_and_verify("NOPE-PERP")
+        assert refused.outcome is Outcome.REFUSED and not refused.verified
+        assert "300012" in refused.reason and refused.requests[0].state is State.REFUSED
+        assert {e.order_id for e in desk.store.open_by_symbol("BTC-PERP")} == btc == {
+            o["orderId"] for o in sim.open_orders("BTC-PERP")}
+
+        done = await desk.cancel_all_and_verify("BTC-PERP")
+        assert done.verified and done.outcome is Outcome.VERIFIED and done.still_open == []
+        q = done.query
+        assert q is not None and q.state is QueryState.ANSWERED and q.symbol == "BTC-PERP"
+        assert q.asked_at >= done.requests[-1].done_at  # asked after the cancel-all was answered
+        assert sim.open_orders("BTC-PERP") == [] and sim.open_orders()
+
+
+async def test_cancel_all_and_verify_counts_orders_placed_since_and_retries():
+    """The verdict counts every open order the answer lists, not only the cancel-all's targets."""
+    from blotter.desk import Outcome
+    from tests.helpers.exchange import record, scripted_exchange
+
+    replies = [[], [record("s18f1a2b3c4dU1234567890lateAAAA1")], []]  # the book, round 1, round 2
+
+    def open_orders(symbol):
+        return {"code": 0, "data": replies.pop(0) if replies else []}
+
+    def order_reply(data):
+        return {"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 0, "id": data["id"],
+                "info": {"symbol": ""}}
+
+    async with scripted_exchange(open_orders, order_reply) as url:
+        desk = Desk(DeskSettings(url=url, api_key=SecretStr("k" * 32), api_secret=SecretStr("c2VjcmV0"), auth_mode="op",
+                                 request_timeout=2))
+        task = asyncio.create_task(desk.run())
+        try:
+            assert await desk.wait_live(5)
+            one = await desk.cancel_all_and_verify(None, rounds=1)
+            assert one.outcome is Outcome.STILL_OPEN and not one.verified
+            assert [e.order_id for e in one.still_open] == ["s18f1a2b3c4dU1234567890lateAAAA1"]
+            assert one.requests[0].targets == set()  # it was not known when the cancel-all was sent
+            two = await desk.cancel_all_and_verify(None, rounds=1)
+            assert two.verified and desk.store.open_count() == 0
+        finally:
+            await desk.stop()
+            await asyncio.wait_for(task, 5)
+
+
+async def test_a_cancel_while_offline_is_one_not_sent_line():
+    async with running_sim(initial_orders=3) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[0]
+        await sim.stop()
+        await eventually(lambda: desk.state is not ConnState.LIVE, 5)
+        tracked = await desk.cancel_order(target)
+        lines = [l.text for l in desk.log.lines() if l.request_id == tracked.request_id]
+        assert tracked.state is State.FAILED and len(lines) == 1 and "NOT SENT" in lines[0], lines
+        assert target in lines[0]

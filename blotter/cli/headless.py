@@ -3,52 +3,75 @@
 no screen.
 
 Exit codes: 0 done and verified; 1 refused, still open or not confirmed;
-2 usage or configuration error; 3 timed out; 4 could not connect or authenticate.
+2 usage or configuration error; 3 timed out (something was not answered within
+``--timeout``); 4 could not connect or authenticate.
+
+Output: results on stdout, errors on stderr (error lines of the log and a failing
+``result:`` line), one line at a time even into a pipe; a reader that goes away
+(``| head -1``) ends the output quietly, never the command. Every string that came
+over the wire passes through :func:`blotter.core.text.safe` before it is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
-import time
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import orjson
 
 from ..core import State
-from ..core.text import safe
 from ..core.log import LogLine
+from ..core.text import has_unsafe, safe
+from ..core.tracker import QueryState
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_TIMEOUT, EXIT_CONNECT = 0, 1, 2, 3, 4
-CONNECT_TIMEOUT = 15.0
+EXIT_OK, EXIT_FAIL, EXIT_TIMEOUT, EXIT_CONNECT = 0, 1, 3, 4
+MAX_SYMBOL = 40
+
+
+def symbol_arg(value: str) -> str:
+    """``--symbol``: taken in upper case, as the exchange lists its symbols
+    (``btc-perp`` is BTC-PERP); whether it exists is the exchange's answer."""
+    symbol = value.strip().upper()
+    if not symbol or len(symbol) > MAX_SYMBOL or has_unsafe(symbol) or any(c.isspace() for c in symbol):
+        raise argparse.ArgumentTypeError(f"not a symbol: {safe(value, 60)!r} (e.g. BTC-PERP)")
+    return symbol
 
 
 def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
-    epilog = "exit codes: 0 done and verified, 1 refused/still open, 2 usage or config error, 3 timed out, 4 cannot connect or authenticate"
+    epilog = ("exit codes: 0 done and verified, 1 refused/still open, 2 usage or config error, 3 timed out "
+              "(--timeout: each step, connecting and every request, has that long), 4 cannot connect or authenticate. "
+              "Results on stdout, errors on stderr.")
+    symbol_help = "symbol, e.g. BTC-PERP (taken in upper case: btc-perp is BTC-PERP)"
     p = sub.add_parser("cancel", parents=[conn], help="cancel one order and wait for the order channel to confirm it",
                        description="Send one cancel-order, wait for the ACK (or refusal) and for the order channel to "
                        "confirm Canceled (or a timeout). Prints one line per event with the request id.", epilog=epilog)
-    p.add_argument("--symbol", required=True, help="symbol of the order, e.g. BTC-PERP")
+    p.add_argument("--symbol", required=True, type=symbol_arg, help=symbol_help)
     p.add_argument("--order-id", required=True, help="the exchange order id (32 characters)")
-    p.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
     p.set_defaults(handler=lambda args: _run(cmd_cancel, args))
 
     p = sub.add_parser("cancel-all", parents=[conn], help="cancel all open orders (on a symbol) and verify nothing is left",
                        description="Send cancel-all, wait for the confirmations, then verify with a fresh open-orders "
-                       "snapshot that nothing (on that symbol) is left open, retrying cancel-all up to --retries times. "
-                       "Prints what is left, if anything, and exits non-zero then.", epilog=epilog)
-    p.add_argument("--symbol", default=None, help="only this symbol's orders")
+                       "query for the same scope that the exchange answered: nothing (on that symbol) is left open. "
+                       "Retries cancel-all up to --retries times. A refused cancel-all or query is exit 1 with the "
+                       "exchange's reason; one not answered in time exit 3.", epilog=epilog)
+    p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol's orders; " + symbol_help)
     p.add_argument("--retries", type=int, default=2, help="extra cancel-all rounds while orders are left open (default 2)")
-    p.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
     p.set_defaults(handler=lambda args: _run(cmd_cancel_all, args))
 
     p = sub.add_parser("orders", parents=[conn], help="print the open orders",
-                       description="Print the open orders from a fresh snapshot: a table, or JSON lines with --json.", epilog=epilog)
-    p.add_argument("--symbol", default=None, help="only this symbol's orders")
-    p.add_argument("--json", action="store_true", help="one JSON object per order (decimals as strings)")
+                       description="Print the open orders from a fresh snapshot the exchange answered: a table, or "
+                       "JSON lines with --json (one per order, then the result).", epilog=epilog)
+    p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol's orders; " + symbol_help)
+    p.add_argument("--json", action="store_true", help="one JSON object per order (decimals as strings), then the result")
     p.set_defaults(handler=lambda args: _run(cmd_orders, args))
 
     p = sub.add_parser("journal", help="show the audit journal: each request, what came back, and when",
@@ -64,50 +87,106 @@ def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
 
 
 def _run(command: Callable[..., Any], args: argparse.Namespace) -> int:
-    return asyncio.run(command(args))
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    try:
+        return asyncio.run(command(args))
+    finally:
+        _quiet_if_closed(sys.stdout)
+
+
+def _quiet_if_closed(stream: TextIO) -> None:
+    """After the reader of a pipe went away, point the stream at /dev/null so the
+    interpreter's final flush does not report a BrokenPipeError."""
+    try:
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 class Printer:
-    """Prints the desk's log lines as they arrive (text or JSON lines)."""
+    """Prints the desk's log lines as they arrive (text or JSON lines): results to
+    ``out``, errors to ``err``. A closed ``out`` (the reader went away) is not an
+    error: the command goes on to its verdict and exit code, printing nothing more."""
 
-    def __init__(self, desk: Any, as_json: bool, out: TextIO | None = None) -> None:
+    def __init__(self, desk: Any, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.desk = desk
         self.as_json = as_json
-        self.out = out or sys.stdout
+        self.out: TextIO | None = out or sys.stdout
+        self.err: TextIO | None = err or sys.stderr
         self.seen = 0
 
+    def write(self, text: str, error: bool = False) -> None:
+        stream = self.err if error else self.out
+        if stream is None:
+            return
+        try:
+            stream.write(text + "\n")
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            _quiet_if_closed(stream)
+            if error:
+                self.err = None
+            else:
+                self.out = None
+
     def line(self, line: LogLine) -> None:
+        text = safe(line.text, 1000)  # already through the sanitiser: this only re-checks
         if self.as_json:
-            self.emit({"ts_ms": line.wall_ms, "level": line.level, "request_id": line.request_id,
-                       "order_id": line.order_id, "event": line.text})
+            self.emit({"ts_ms": line.wall_ms, "level": line.level, "request_id": safe(line.request_id, 64) or None,
+                       "order_id": safe(line.order_id, 64) or None, "event": text})
         else:
             stamp = datetime.fromtimestamp(line.wall_ms / 1000).strftime("%H:%M:%S.%f")[:-3]
-            self.out.write(f"{stamp} {line.text}\n")
-            self.out.flush()
+            self.write(f"{stamp} {text}", error=line.level == "error")
 
     def emit(self, obj: dict[str, Any]) -> None:
-        self.out.write(orjson.dumps(obj, default=str).decode() + "\n")
-        self.out.flush()
+        self.write(orjson.dumps(obj, default=str).decode())
 
     def pump(self) -> None:
         for line in self.desk.log.lines(since=self.seen):
             self.seen = line.seq
             self.line(line)
 
-    def result(self, outcome: str, code: int, **extra: Any) -> int:
+    async def follow(self) -> None:
+        """Print the log as it grows (started as a task for the command's life)."""
+        while True:
+            self.pump()
+            await asyncio.sleep(0.05)
+
+    def result(self, outcome: str, code: int, error: str | None = None, **extra: Any) -> int:
+        """The last line: the outcome and the exit code (stdout when 0, else stderr;
+        with --json always a JSON object on stdout with ``exit`` and ``error``, and
+        the error on stderr as well)."""
         self.pump()
+        outcome = safe(outcome, 300)
+        error = safe(error, 500) if error else None
+        clean = {k: _clean(v) for k, v in extra.items()}
         if self.as_json:
-            self.emit({"result": outcome, "exit": code, **extra})
+            self.emit({"result": outcome, "exit": code, "error": error, **clean})
+            if code != EXIT_OK:
+                self.write(f"blotter: {outcome}{': ' + error if error else ''} (exit {code})", error=True)
         else:
-            more = "".join(f" {k}={v}" for k, v in extra.items() if v not in (None, [], ""))
-            self.out.write(f"result: {outcome}{more} (exit {code})\n")
-            self.out.flush()
+            more = "".join(f" {k}={v}" for k, v in clean.items() if v not in (None, [], ""))
+            why = f": {error}" if error else ""
+            self.write(f"result: {outcome}{why}{more} (exit {code})", error=code != EXIT_OK)
         return code
 
 
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe(value, 300)
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
 async def _open_desk(args: argparse.Namespace) -> tuple[Any, Any, Printer, asyncio.Task]:
-    from .settings import desk_settings, load_config, open_journal
     from ..desk import Desk
+    from .settings import desk_settings, load_config, open_journal
 
     file = load_config(args)
     settings = desk_settings(args, file).model_copy(update={"reconnect": True, "backoff_max": 2.0})
@@ -121,7 +200,11 @@ async def _open_desk(args: argparse.Namespace) -> tuple[Any, Any, Printer, async
     return desk, journal, printer, task
 
 
-async def _close(desk: Any, journal: Any, task: asyncio.Task) -> None:
+async def _close(desk: Any, journal: Any, task: asyncio.Task, follower: asyncio.Task | None = None) -> None:
+    if follower is not None:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await follower
     await desk.stop()
     try:
         await asyncio.wait_for(task, 5)
@@ -131,32 +214,73 @@ async def _close(desk: Any, journal: Any, task: asyncio.Task) -> None:
         journal.close()
 
 
+async def _until(desk: Any, done: Callable[[], bool], timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done():
+        left = deadline - loop.time()
+        if left <= 0:
+            return False
+        await desk.wait_changed(min(0.05, left))
+    return True
+
+
 async def _connect(desk: Any, printer: Printer) -> int | None:
-    """Wait for live + first snapshot. Returns an exit code on failure."""
+    """Connect, authenticate and load the open orders, each step within ``--timeout``.
+    Returns an exit code (after printing the result) on failure."""
+    from ..desk import SnapshotState
     from ..net.session import ConnState
 
-    ok = await desk.wait_live(CONNECT_TIMEOUT)
+    timeout = desk.settings.request_timeout
+    live = await _until(desk, lambda: desk.state in (ConnState.LIVE, ConnState.AUTH_REFUSED, ConnState.STOPPED), timeout)
     printer.pump()
-    if ok:
+    if desk.state is ConnState.AUTH_REFUSED:
+        return printer.result("auth refused", EXIT_CONNECT, error=desk.detail)
+    if desk.state is ConnState.STOPPED or (not live and desk.detail):
+        return printer.result("not connected", EXIT_CONNECT, error=desk.detail or "the session stopped")
+    if not live:
+        return printer.result("timed out", EXIT_TIMEOUT,
+                              error=f"no answer from the server in {timeout:g} s ({desk.state.value})")
+    loaded = await _until(desk, lambda: desk.snapshot_state is SnapshotState.LOADED or desk.state is not ConnState.LIVE,
+                          timeout)
+    printer.pump()
+    if loaded and desk.snapshot_state is SnapshotState.LOADED:
         return None
     if desk.state is ConnState.AUTH_REFUSED:
-        return printer.result("auth refused", EXIT_CONNECT, detail=desk.detail)
-    return printer.result("not connected", EXIT_CONNECT, detail=desk.detail or f"no snapshot within {CONNECT_TIMEOUT:g} s")
+        return printer.result("auth refused", EXIT_CONNECT, error=desk.detail)
+    if desk.state is not ConnState.LIVE:
+        return printer.result("not connected", EXIT_CONNECT, error=desk.detail or desk.state.value)
+    q = _last_book_query(desk)
+    if q is not None and q.state is QueryState.REFUSED:
+        return printer.result("open orders refused", EXIT_FAIL, error=f"{q.request_id} ERR {q.reason}")
+    what = f"the open-orders query {q.request_id}" if q is not None else "the open orders"
+    return printer.result("timed out", EXIT_TIMEOUT, error=f"{what} was not answered in {timeout:g} s")
 
 
-async def _wait(desk: Any, printer: Printer, done: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() >= deadline:
-            return False
-        await desk.wait_changed(0.05)
-        printer.pump()
+def _last_book_query(desk: Any) -> Any:
+    queries = [q for q in desk.queries.all() if q.symbol is None]
+    return queries[-1] if queries else None
+
+
+async def _fetch(desk: Any, printer: Printer, symbol: str | None) -> tuple[Any, int | None]:
+    """A fresh open-orders query for ``symbol`` that the exchange answered, or the
+    exit code of the failure (refused: 1, not answered: 3, not sent: 4)."""
+    q = await desk.fetch_open_orders(symbol)
     printer.pump()
-    return True
+    scope = symbol or "all symbols"
+    if q.state is QueryState.ANSWERED:
+        return q, None
+    if q.state is QueryState.REFUSED:
+        return q, printer.result(f"open orders on {scope} refused", EXIT_FAIL, error=f"{q.request_id} ERR {q.reason}")
+    if q.state is QueryState.NOT_SENT or q.state is QueryState.LOST:
+        return q, printer.result(f"open orders on {scope} not answered", EXIT_CONNECT, error=f"{q.request_id} {q.reason}")
+    return q, printer.result("timed out", EXIT_TIMEOUT,
+                             error=f"the open-orders query {q.request_id} ({scope}) was not answered ({q.reason})")
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
     desk, journal, printer, task = await _open_desk(args)
+    follower = asyncio.create_task(printer.follow())
     try:
         failed = await _connect(desk, printer)
         if failed is not None:
@@ -167,7 +291,8 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
         if tracked is None:
             return printer.result("not sent", EXIT_FAIL, order_id=args.order_id)
         settle = desk.settings.request_timeout + 0.5
-        await _wait(desk, printer, lambda: tracked.state.final, settle)
+        await _until(desk, lambda: tracked.state.final, settle)
+        printer.pump()
         if tracked.state is State.CONFIRMED:
             if tracked.final_status == "Canceled":
                 return printer.result("cancelled", EXIT_OK, request_id=tracked.request_id, order_id=args.order_id)
@@ -175,65 +300,61 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
                                   request_id=tracked.request_id, order_id=args.order_id)
         if tracked.state is State.REFUSED:
             hint = "" if entry is not None else " (the order is not among the open orders: already final, or a wrong id/symbol)"
-            return printer.result(f"refused {tracked.code} {tracked.reason}{hint}", EXIT_FAIL,
+            return printer.result("refused", EXIT_FAIL,
+                                  error=f"ERR {tracked.code} {tracked.reason} {tracked.message}".rstrip() + hint,
                                   request_id=tracked.request_id, order_id=args.order_id)
         if tracked.state is State.FAILED:
-            return printer.result("not sent: " + tracked.message, EXIT_CONNECT, request_id=tracked.request_id)
+            return printer.result("not sent", EXIT_CONNECT, error=tracked.message, request_id=tracked.request_id)
         # Timed out: ask the exchange whether the order is still open.
-        await desk.refresh()
-        before = desk.snapshot_count
-        await _wait(desk, printer, lambda: desk.snapshot_count > before, desk.settings.request_timeout)
-        still = desk.store.get(args.order_id)
-        state = "still OPEN" if still is not None and still.is_open else "not open (final status unknown)"
-        return printer.result(f"timed out; order is {state}", EXIT_TIMEOUT, request_id=tracked.request_id,
-                              order_id=args.order_id)
+        q = await desk.fetch_open_orders(args.symbol)
+        printer.pump()
+        if q.state is not QueryState.ANSWERED:
+            state = f"unknown (the open-orders query {q.request_id} {q.state.value})"
+        else:
+            still = desk.store.get(args.order_id)
+            state = "still OPEN" if still is not None and still.is_open else "not open (final status unknown)"
+        return printer.result(f"timed out; order is {state}", EXIT_TIMEOUT,
+                              error=f"{tracked.request_id} cancel-order not confirmed in {desk.settings.request_timeout:g} s",
+                              request_id=tracked.request_id, order_id=args.order_id)
     finally:
-        await _close(desk, journal, task)
+        await _close(desk, journal, task, follower)
 
 
 async def cmd_cancel_all(args: argparse.Namespace) -> int:
+    from ..desk import Outcome
+
     desk, journal, printer, task = await _open_desk(args)
+    follower = asyncio.create_task(printer.follow())
     symbol = args.symbol
     try:
         failed = await _connect(desk, printer)
         if failed is not None:
             return failed
-        rounds = max(0, args.retries) + 1
-        last = None
-        for _ in range(rounds):
-            if not desk.store.open_by_symbol(symbol) and last is not None:
-                break
-            last = await desk.cancel_all(symbol)
-            printer.pump()
-            if last is None:
-                return printer.result("not sent", EXIT_FAIL)
-            wait = desk.settings.request_timeout * 2 + desk.settings.resnapshot_min_interval + 2
-            await _wait(desk, printer, lambda: last.verdict is not None or last.state in (State.REFUSED, State.FAILED), wait)
-            if last.state is State.FAILED:
-                return printer.result("not sent: " + last.message, EXIT_CONNECT, request_id=last.request_id)
-            if last.verdict is not None and not last.still_open and not desk.store.open_by_symbol(symbol):
-                break
-        # The final word: a fresh snapshot.
-        before = desk.snapshot_count
-        await desk.refresh(symbol)
-        if not await _wait(desk, printer, lambda: desk.snapshot_count > before, desk.settings.request_timeout + 2):
-            return printer.result("could not verify: no snapshot", EXIT_TIMEOUT, request_id=last.request_id if last else None)
-        left = desk.store.open_by_symbol(symbol)
-        if left:
-            ids = [e.order_id for e in left]
-            if not printer.as_json:
-                for e in left:
-                    o = e.order
-                    printer.out.write(f"still open: {safe(o.symbol)} {safe(o.side)} {_dec(o.qty)} @ {_dec(o.price)} {safe(o.order_id)}\n")
-            return printer.result(f"{len(left)} order(s) still open", EXIT_FAIL, still_open=ids,
-                                  request_id=last.request_id if last else None)
-        return printer.result("nothing left open", EXIT_OK, symbol=symbol or "ALL", request_id=last.request_id if last else None)
+        verdict = await desk.cancel_all_and_verify(symbol, rounds=max(0, args.retries) + 1)
+        printer.pump()
+        rid = verdict.request_id
+        if verdict.still_open and not printer.as_json:
+            for e in verdict.still_open:
+                o = e.order
+                printer.write(f"still open: {safe(o.symbol)} {safe(o.side)} {_dec(o.qty)} @ {_dec(o.price)} "
+                              f"{safe(e.status)} {safe(o.order_id)}")
+        ids = [e.order_id for e in verdict.still_open]
+        if verdict.outcome is Outcome.VERIFIED:
+            return printer.result("nothing left open", EXIT_OK, symbol=symbol or "ALL", request_id=rid)
+        if verdict.outcome is Outcome.STILL_OPEN:
+            return printer.result(f"{len(ids)} order(s) still open", EXIT_FAIL, error=verdict.reason,
+                                  still_open=ids, request_id=rid)
+        if verdict.outcome is Outcome.REFUSED:
+            return printer.result("refused", EXIT_FAIL, error=verdict.reason, still_open=ids, request_id=rid)
+        if verdict.outcome is Outcome.NOT_SENT:
+            return printer.result("not sent", EXIT_CONNECT, error=verdict.reason, request_id=rid)
+        return printer.result("could not verify: timed out", EXIT_TIMEOUT, error=verdict.reason, request_id=rid)
     finally:
-        await _close(desk, journal, task)
+        await _close(desk, journal, task, follower)
 
 
 def _dec(value: Decimal | None) -> str:
-    return "" if value is None else format(value, "f")
+    return "" if value is None else safe(format(value, "f"), 60)
 
 
 async def cmd_orders(args: argparse.Namespace) -> int:
@@ -243,26 +364,32 @@ async def cmd_orders(args: argparse.Namespace) -> int:
         failed = await _connect(desk, printer)
         if failed is not None:
             return failed
-        entries = sorted(desk.store.open_by_symbol(args.symbol), key=lambda e: (e.order.symbol, -(e.order.create_time_ms or 0)))
-        out = sys.stdout
+        if args.symbol is not None:
+            _, failed = await _fetch(desk, printer, args.symbol)
+            if failed is not None:
+                return failed
+        entries = sorted(desk.store.open_by_symbol(args.symbol),
+                         key=lambda e: (e.order.symbol or "", -(e.order.create_time_ms or 0)))
+        summary = f"{len(entries)} open order(s)" + (f" on {args.symbol}" if args.symbol else "")
         if args.json:
             for e in entries:
                 o = e.order
-                printer.emit({"order_id": o.order_id, "symbol": o.symbol, "side": o.side, "type": o.order_type,
-                              "price": _dec(o.price), "qty": _dec(o.qty), "filled": _dec(o.filled_qty),
-                              "avg_price": _dec(o.avg_price), "status": o.status, "seq": o.seq,
-                              "create_time_ms": o.create_time_ms, "exec_time_ms": o.exec_time_ms})
-            return EXIT_OK
-        rows = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
+                printer.emit({"order_id": safe(o.order_id, 64), "symbol": safe(o.symbol, 40), "side": safe(o.side, 8),
+                              "type": safe(o.order_type, 16), "price": _dec(o.price), "qty": _dec(o.qty),
+                              "filled": _dec(o.filled_qty), "avg_price": _dec(o.avg_price), "status": safe(e.status, 24),
+                              "seq": o.seq, "create_time_ms": o.create_time_ms, "exec_time_ms": o.exec_time_ms})
+            return printer.result(summary, EXIT_OK, open=len(entries))
+        rows: list[tuple[str, ...]] = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
         for e in entries:
             o = e.order
-            rows.append(tuple(safe(v) for v in (o.symbol, o.side.upper(), o.order_type, _dec(o.price), _dec(o.qty),
-                                                 _dec(o.filled_qty), o.status, o.order_id)))
+            rows.append(tuple(safe(v, 64) for v in (o.symbol, (o.side or "").upper(), o.order_type, _dec(o.price),
+                                                     _dec(o.qty), _dec(o.filled_qty), e.status, o.order_id)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         right = {3, 4, 5}
         for r in rows:
-            out.write("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip() + "\n")
-        out.write(f"{len(entries)} open order(s)\n")
+            printer.write("  ".join(c.rjust(w) if i in right else c.ljust(w)
+                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        printer.write(summary)
         return EXIT_OK
     finally:
         await _close(desk, journal, task)
@@ -271,10 +398,15 @@ async def cmd_orders(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .settings import UserError, load_config
-    from .settings import default_journal_path
     from ..core.text import json_safe
-    from ..journal import JournalError, format_history, history_json, parse_since, read_history
+    from ..journal import (
+        JournalError,
+        format_history,
+        history_json,
+        parse_since,
+        read_history,
+    )
+    from .settings import UserError, default_journal_path, load_config
 
     file = load_config(args)
     path = Path(getattr(args, "journal", None) or file.journal or default_journal_path())

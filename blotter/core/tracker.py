@@ -15,7 +15,13 @@ import enum
 import time
 from dataclasses import dataclass, field
 
-from ..protocol.messages import CANCELED, FINAL_STATUSES, Order, RequestAck, RequestError
+from ..protocol.messages import (
+    CANCELED,
+    FINAL_STATUSES,
+    Order,
+    RequestAck,
+    RequestError,
+)
 from .log import EventLog, Level
 
 
@@ -141,20 +147,56 @@ class RequestTracker:
             self._cancel_by_order[order_id] = request_id
         elif action == "cancel-all" and t.targets:
             self._counting[request_id] = t
-        what = [f"sent {action}"]
-        if action == "cancel-all":
-            what.append(symbol or "ALL symbols")
+        self._log(t, "sent " + self._describe(t, note))
+        return t
+
+    @staticmethod
+    def _describe(t: Tracked, note: str = "") -> str:
+        what = [t.action]
+        if t.action == "cancel-all":
+            what.append(t.symbol or "ALL symbols")
             what.append(f"({len(t.targets)} open)")
         else:
-            if symbol:
-                what.append(symbol)
-            if order_id:
-                what.append(order_id)
-        if retry_of:
-            what.append(f"(retry of {retry_of})")
+            if t.symbol:
+                what.append(t.symbol)
+            if t.order_id:
+                what.append(t.order_id)
+        if t.retry_of:
+            what.append(f"(retry of {t.retry_of})")
         if note:
             what.append(note)
-        self._log(t, " ".join(what))
+        return " ".join(what)
+
+    def not_sent(
+        self,
+        request_id: str,
+        action: str,
+        now: float,
+        why: str,
+        symbol: str | None = None,
+        order_id: str | None = None,
+        targets: set[str] | None = None,
+        retry_of: str | None = None,
+    ) -> Tracked:
+        """A request that could not go out (no connection): recorded FAILED with ONE
+        line, never a "sent" line followed by "NOT SENT"."""
+        t = Tracked(
+            request_id=request_id,
+            action=action,
+            sent_at=now,
+            sent_wall_ms=time.time_ns() // 1_000_000,
+            symbol=symbol,
+            order_id=order_id,
+            targets=set(targets or ()),
+            retry_of=retry_of,
+            state=State.FAILED,
+            done_at=now,
+            message=why,
+        )
+        self._requests[request_id] = t
+        if action == "cancel-order" and order_id:
+            self._cancel_by_order[order_id] = request_id
+        self._log(t, f"{self._describe(t)} NOT SENT: {why}", "error")
         return t
 
     def send_failed(self, request_id: str, now: float, why: str) -> None:
@@ -289,3 +331,138 @@ class RequestTracker:
                 self._log(t, t.verdict, "error" if still else "ok")
                 done.append(t)
         return done
+
+
+class QueryState(enum.Enum):
+    """The outcome of one open-orders query."""
+
+    WAITING = "waiting"
+    ANSWERED = "answered"
+    REFUSED = "refused"
+    TIMED_OUT = "timed out"
+    LOST = "connection lost"
+    NOT_SENT = "not sent"
+
+    @property
+    def failed(self) -> bool:
+        return self in (QueryState.REFUSED, QueryState.TIMED_OUT, QueryState.LOST, QueryState.NOT_SENT)
+
+
+@dataclass
+class SnapshotQuery:
+    """One open-orders query: asked at ``asked_at``, answered, refused, timed out, or
+    lost with its connection. Only an ANSWERED query is evidence of what is open."""
+
+    request_id: str
+    symbol: str | None
+    asked_at: float
+    state: QueryState = QueryState.WAITING
+    done_at: float | None = None
+    code: int | None = None
+    reason: str = ""
+    """What the exchange said (code reason message), or why there was no answer; raw
+    wire text: pass it through :func:`blotter.core.text.safe` before output."""
+    open_count: int | None = None
+    """Open orders the reply listed (readable ones)."""
+    rejected: int = 0
+    """Records in the reply the client could not read."""
+
+    @property
+    def scope(self) -> str:
+        return self.symbol or "all symbols"
+
+
+class SnapshotQueries:
+    """Every open-orders query has a deadline and an outcome (the request tracker's
+    counterpart for queries; plain Python, ``now`` passed in)."""
+
+    MAX_KEPT = 256
+
+    def __init__(self, log: EventLog | None = None, timeout: float = 5.0) -> None:
+        self.log = log if log is not None else EventLog()
+        self.timeout = timeout
+        self._queries: dict[str, SnapshotQuery] = {}
+
+    def get(self, request_id: str | None) -> SnapshotQuery | None:
+        return self._queries.get(request_id) if request_id else None
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._queries
+
+    def all(self) -> list[SnapshotQuery]:
+        """Oldest first (the latest :attr:`MAX_KEPT`)."""
+        return list(self._queries.values())
+
+    def waiting(self) -> list[SnapshotQuery]:
+        return [q for q in self._queries.values() if q.state is QueryState.WAITING]
+
+    def asked(self, request_id: str, symbol: str | None, now: float) -> SnapshotQuery:
+        q = SnapshotQuery(request_id=request_id, symbol=symbol, asked_at=now)
+        self._queries[request_id] = q
+        while len(self._queries) > self.MAX_KEPT:
+            del self._queries[next(iter(self._queries))]
+        return q
+
+    def not_sent(self, q: SnapshotQuery, now: float, why: str) -> None:
+        self._end(q, QueryState.NOT_SENT, now, why)
+
+    def match(self, request_id: str | None) -> SnapshotQuery | None:
+        """The query a reply answers: by id, or (2021 dialect: a bare array without
+        id) the oldest one not yet answered on this connection."""
+        if request_id is not None:
+            return self._queries.get(request_id)
+        for q in self._queries.values():
+            if q.state in (QueryState.WAITING, QueryState.TIMED_OUT):
+                return q
+        return None
+
+    def answered(self, q: SnapshotQuery, now: float, open_count: int, rejected: int = 0) -> None:
+        late = q.state is QueryState.TIMED_OUT
+        q.state = QueryState.ANSWERED
+        q.done_at = now
+        q.open_count = open_count
+        q.rejected = rejected
+        if late:
+            self.log.add(f"{q.request_id} open-orders answered after its timeout", "info", request_id=q.request_id)
+
+    def refused(self, request_id: str | None, code: int | None, reason: str, now: float) -> SnapshotQuery | None:
+        q = self.get(request_id)
+        if q is None:
+            return None
+        q.code = code
+        self._end(q, QueryState.REFUSED, now, reason)
+        self.log.add(f"{q.request_id} open-orders ({q.scope}) refused: ERR {reason}", "error", request_id=q.request_id)
+        return q
+
+    def check_timeouts(self, now: float) -> list[SnapshotQuery]:
+        """Queries not answered within ``timeout``: TIMED_OUT (a late answer still counts)."""
+        out = []
+        for q in self._queries.values():
+            if q.state is QueryState.WAITING and now - q.asked_at >= self.timeout:
+                self.expire(q, now, self.timeout)
+                out.append(q)
+        return out
+
+    def expire(self, q: SnapshotQuery, now: float, after: float) -> None:
+        """``q`` was not answered within ``after`` seconds (a caller's shorter deadline)."""
+        if q.state is not QueryState.WAITING:
+            return
+        self._end(q, QueryState.TIMED_OUT, now, f"no answer in {after:g} s")
+        self.log.add(f"{q.request_id} open-orders ({q.scope}): no answer in {after:g} s", "error",
+                     request_id=q.request_id)
+
+    def connection_lost(self, now: float) -> list[SnapshotQuery]:
+        """A new connection: queries of the old one will never be answered."""
+        out = []
+        for q in self._queries.values():
+            if q.state in (QueryState.WAITING, QueryState.TIMED_OUT):
+                if q.state is QueryState.WAITING:
+                    out.append(q)
+                self._end(q, QueryState.LOST, now, "connection lost before the answer")
+        return out
+
+    @staticmethod
+    def _end(q: SnapshotQuery, state: QueryState, now: float, why: str) -> None:
+        q.state = state
+        q.done_at = now
+        q.reason = why

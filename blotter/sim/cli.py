@@ -43,6 +43,7 @@ _FIELDS = {
     "malformed_every": "malformed_every",
     "skip_sn_every": "skip_sn_every",
     "repeat_sn_every": "repeat_sn_every",
+    "open_orders_fault": "open_orders_fault",
     "tls_cert": "tls_cert",
     "tls_key": "tls_key",
 }
@@ -124,6 +125,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--odd-records", metavar="A,B",
                         help="spoil the records of open orders, one oddity each, e.g. nan-avg-price,zero-width-status "
                              f"(all: {','.join(ODDITIES)})")
+    faults.add_argument("--open-orders-fault", choices=["ignore", "garble"], default=None,
+                        help="open-orders queries only: never answer them, or answer with a frame that cannot be parsed")
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SimConfig:

@@ -140,6 +140,11 @@ class SimConfig(BaseModel):
         description="Spoil the records of open orders, one oddity each (the first open orders by id): in every "
         "open-orders reply and every update about them. The orders stay open. See blotter/sim/odd.py.",
     )
+    open_orders_fault: Literal["none", "ignore", "garble"] = Field(
+        "none",
+        description="Open-orders queries only: 'ignore' never answers them, 'garble' answers with a frame that "
+        "cannot be parsed (cut off mid-record). Everything else is answered.",
+    )
 
     # --- transport -----------------------------------------------------------------------------
     tls_cert: Path | None = Field(None, description="PEM certificate: serve wss:// (needs tls_key).")

@@ -756,6 +756,12 @@ class SimServer:
             self._publish(order)
 
     def _open_orders_reply(self, client: _Client, rid: str | None, request: OpenOrdersQuery) -> None:
+        fault = self.config.open_orders_fault
+        if fault == "ignore":
+            return
+        if fault == "garble":
+            client.send(f'{{"m":"futures-open-orders","code":0,"id":{_dumps(rid)},"ac":"FUTURES","data":[{{"orderId":')
+            return
         symbol = request.symbol
         if symbol and symbol not in self.config.symbols:
             client.send({"m": "futures-open-orders", "code": 300012, "id": rid, "ac": "FUTURES",

@@ -14,7 +14,6 @@ Use :func:`make_app` — the CLI, the demo and the tests all build the app with 
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -26,7 +25,6 @@ from textual.filter import LineFilter
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from ..core import State
 from ..core.view import OrderView, ViewChange
 from . import bindings
 from .bindings import textual_bindings
@@ -247,6 +245,8 @@ class BlotterApp(App[None]):
                 text = f"STALE — no data for {now - desk.last_frame_at:.0f} s"
         elif desk.state.name != "LIVE" and len(desk.store):
             text = f"NOT LIVE — {state_words(desk)}: the orders shown may be out of date"
+        elif desk.state.name == "LIVE" and desk.snapshot_wait:
+            text = f"NOT LOADED — {desk.snapshot_wait}: the table may be incomplete"
         if text != self._banner_text:
             self._banner_text = text
             banner.update(Text(text), layout=False)  # one line, always; showing it is the class's job
@@ -447,9 +447,10 @@ class BlotterApp(App[None]):
         self.push_screen(HelpScreen(sections))
 
     async def action_quit_blotter(self) -> None:
-        open_count = self.desk.store.open_count()
-        in_flight = len(self.desk.tracker.in_flight())
-        if open_count == 0 and in_flight == 0:
+        def counts() -> tuple[int, int]:
+            return self.desk.store.open_count(), len(self.desk.tracker.in_flight())
+
+        if counts() == (0, 0):
             await self.shutdown()
             return
 
@@ -459,23 +460,19 @@ class BlotterApp(App[None]):
             elif choice is QuitChoice.CANCEL_ALL:
                 self.run_worker(self._cancel_all_then_quit(), group="quit", exit_on_error=False)
 
-        self.push_screen(QuitScreen(open_count, in_flight, read_only=self.desk.read_only), chosen)
+        self.push_screen(QuitScreen(counts, read_only=self.desk.read_only), chosen)
 
     async def _cancel_all_then_quit(self) -> None:
-        """Quit only once the cancel-all is confirmed; otherwise stay and say why."""
-        tracked = await self.desk.cancel_all(None)
-        if tracked is None:
-            self.notify("cancel-all was not sent: not quitting", severity="error")
-            return
-        self.notify(f"{tracked.request_id}: cancelling all open orders before quitting…")
-        deadline = self.clock() + self.desk.tracker.timeout + 1.0
-        while tracked.in_flight and self.clock() < deadline:
-            await asyncio.sleep(0.05)
-        if tracked.state is State.CONFIRMED:
+        """Quit only once the desk's cancel-all-and-verify says nothing is left open
+        (the same condition as the dead man's switch and ``blotter cancel-all``);
+        otherwise stay and say why."""
+        self.notify("cancelling all open orders before quitting…")
+        outcome = await self.desk.cancel_all_and_verify(None)
+        if outcome.verified:
             await self.shutdown()
             return
-        why = f"{tracked.request_id} cancel-all {tracked.state.value}: orders may still be open — not quitting"
-        self.desk.log.add(why, "error", request_id=tracked.request_id)
+        why = f"cancel-all {outcome.outcome.value}: {safe(outcome.reason, 200)} — not quitting"
+        self.desk.log.add(why, "error", request_id=outcome.request_id)
         self.notify(why, severity="error", timeout=10)
 
     async def shutdown(self) -> None:

@@ -367,3 +367,46 @@ def test_parsed_fixture_payload_roundtrip_for_place_order(tracker):
     t2 = tracker.sent("po-2", "place-order", now=0.0, symbol="BTC-PERP")
     tracker.on_ack(parse(orjson.dumps({**raw, "id": "po-2"})), now=0.2)
     assert t2.state is State.ACKED
+
+
+# -- a request that cannot go out: one line ---------------------------------------------------
+def test_not_sent_is_one_line_never_sent_then_not_sent(tracker):
+    t = tracker.not_sent("ca-9", "cancel-all", now=3.0, why="not connected (reconnecting)", targets={"a", "b"})
+    assert t.state is State.FAILED and not t.in_flight and t.message == "not connected (reconnecting)"
+    assert texts(tracker.log, "ca-9") == ["ca-9 cancel-all ALL symbols (2 open) NOT SENT: not connected (reconnecting)"]
+    assert tracker.check_timeouts(100.0) == []
+
+
+# -- open-orders queries: a deadline and an outcome -------------------------------------------
+def queries():
+    from blotter.core.tracker import SnapshotQueries
+
+    return SnapshotQueries(EventLog(), timeout=2.0)
+
+
+def test_a_query_times_out_and_a_late_answer_still_counts():
+    from blotter.core.tracker import QueryState
+
+    qs = queries()
+    q = qs.asked("oo-1", None, now=10.0)
+    assert qs.check_timeouts(11.9) == [] and q.state is QueryState.WAITING
+    assert qs.check_timeouts(12.0) == [q] and q.state is QueryState.TIMED_OUT and q.state.failed
+    assert texts(qs.log) == ["oo-1 open-orders (all symbols): no answer in 2 s"]
+    assert qs.match("oo-1") is q
+    qs.answered(q, 13.0, open_count=4)
+    assert q.state is QueryState.ANSWERED and q.open_count == 4
+    assert qs.check_timeouts(100.0) == []
+
+
+def test_a_refused_query_keeps_the_reason_and_2021_replies_match_the_oldest_unanswered():
+    from blotter.core.tracker import QueryState
+
+    qs = queries()
+    a = qs.asked("oo-a", "NOPE-PERP", 1.0)
+    b = qs.asked("oo-b", None, 1.5)
+    assert qs.refused("oo-a", 300012, "300012 INVALID_PRODUCT Invalid Product Symbol", 1.1) is a
+    assert a.state is QueryState.REFUSED and "INVALID_PRODUCT" in a.reason and a.code == 300012
+    assert qs.refused("oo-unknown", 1, "x", 1.2) is None
+    assert qs.match(None) is b  # a bare 2021 array: the oldest query not yet answered
+    lost = qs.connection_lost(2.0)
+    assert lost == [b] and b.state is QueryState.LOST and qs.match(None) is None

@@ -158,7 +158,7 @@ async def test_chaos_desk_converges_and_every_request_ends(dialect, scale, loop_
                     continue  # the frame was lost with a connection: ask again
                 await sim.flush()
                 try:
-                    await eventually(lambda: rid not in desk._snapshot_requests, 2)
+                    await eventually(lambda: desk.queries.get(rid).state.name == "ANSWERED", 2)
                     return
                 except AssertionError:
                     continue

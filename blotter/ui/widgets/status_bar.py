@@ -47,7 +47,8 @@ def build_status(desk: Desk, theme: Theme, now: float, open_count: int, frozen: 
     parts: list[Text] = [Text(f"● {state_label(desk)}", style=state_style)]
     if session_error:
         parts.append(Text(f"SESSION FAILED: {safe(session_error, 120)}", style=bad))
-    parts.append(Text(f"open {open_count}"))
+    waiting = desk.snapshot_wait if state.name == "LIVE" else ""
+    parts.append(Text(safe(waiting, 80), style=warn) if waiting else Text(f"open {open_count}"))
     age = desk.frame_age(now)
     if frozen:
         parts.append(Text("last msg –"))
