@@ -24,11 +24,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
-import orjson
 
 from ..core import State
 from ..core.log import LogLine
-from ..core.text import has_unsafe, safe
+from ..core.text import has_unsafe, json_safe, safe
 from ..core.tracker import QueryState
 
 EXIT_OK, EXIT_FAIL, EXIT_TIMEOUT, EXIT_CONNECT = 0, 1, 3, 4
@@ -144,7 +143,9 @@ class Printer:
             self.write(f"{stamp} {text}", error=line.level == "error")
 
     def emit(self, obj: dict[str, Any]) -> None:
-        self.write(orjson.dumps(obj, default=str).decode())
+        """One JSON line; every character the sanitiser would escape (controls, bidi,
+        separators, zero-width…) is a JSON ``\\uXXXX`` escape (``core.text.json_safe``)."""
+        self.write(json_safe(obj))
 
     def pump(self) -> None:
         for line in self.desk.log.lines(since=self.seen):
@@ -374,9 +375,10 @@ async def cmd_orders(args: argparse.Namespace) -> int:
         if args.json:
             for e in entries:
                 o = e.order
-                printer.emit({"order_id": safe(o.order_id, 64), "symbol": safe(o.symbol, 40), "side": safe(o.side, 8),
-                              "type": safe(o.order_type, 16), "price": _dec(o.price), "qty": _dec(o.qty),
-                              "filled": _dec(o.filled_qty), "avg_price": _dec(o.avg_price), "status": safe(e.status, 24),
+                # wire text as the exchange sent it: json_safe escapes what a terminal must not see
+                printer.emit({"order_id": o.order_id, "symbol": o.symbol, "side": o.side,
+                              "type": o.order_type, "price": _dec(o.price), "qty": _dec(o.qty),
+                              "filled": _dec(o.filled_qty), "avg_price": _dec(o.avg_price), "status": e.status,
                               "seq": o.seq, "create_time_ms": o.create_time_ms, "exec_time_ms": o.exec_time_ms})
             return printer.result(summary, EXIT_OK, open=len(entries))
         rows: list[tuple[str, ...]] = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
@@ -398,7 +400,6 @@ async def cmd_orders(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..core.text import json_safe
     from ..journal import (
         JournalError,
         format_history,
