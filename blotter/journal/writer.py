@@ -296,6 +296,8 @@ class Journal:
         self.path = path
         self._clock = clock
         self.session = session or f"{os.getpid()}-{secrets.token_hex(3)}"
+        self.endpoint: str | None = None
+        """The exchange URL of this session (see :meth:`open`)."""
         self.error: str | None = None
         """Why the journal stopped writing (one line), or None while it works."""
         self.dropped = 0
@@ -324,14 +326,17 @@ class Journal:
     def open(cls, path: str | os.PathLike[str], *, redact: Iterable[str | SecretStr | None] = (),
              mask: Iterable[str | SecretStr | None] = (),
              session: str | None = None, interval: float = 0.05, batch_rows: int = 500,
-             max_pending: int = 200_000, clock: Callable[[], int] = time.time_ns) -> Journal:
+             max_pending: int = 200_000, clock: Callable[[], int] = time.time_ns,
+             endpoint: str | None = None) -> Journal:
         """Open (or create) the journal at ``path`` and start its writer thread.
 
         ``redact``: secrets (the API secret) replaced by ``[redacted]`` wherever they
         would be written; ``mask``: API keys, shown as their first and last four
         characters. ``clock`` (wall-clock ns) stamps sent frames and notes; received
         frames carry their own receive time. Raises :class:`JournalError` (one line)
-        if the file cannot be used (the caller shows it and runs without a journal)."""
+        if the file cannot be used (the caller shows it and runs without a journal).
+        ``endpoint``: the exchange URL this session talks to (without credentials),
+        recorded first so every session's rows say where they came from."""
         journal = cls(Path(path).expanduser(), redact=[r for r in redact if r is not None],
                       mask=[m for m in mask if m is not None], session=session,
                       interval=interval, batch_rows=batch_rows, max_pending=max_pending, clock=clock)
@@ -344,6 +349,9 @@ class Journal:
             journal._thread.join(1.0)
             raise JournalError(journal._open_error)
         atexit.register(journal.close)
+        journal.endpoint = endpoint
+        if endpoint:
+            journal.record_note(f"session {journal.session} endpoint {endpoint}")
         return journal
 
     @property

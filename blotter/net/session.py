@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Literal
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -66,31 +66,40 @@ class ConnState(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass
-class SessionSettings:
-    url: str
-    api_key: SecretStr
-    api_secret: SecretStr
-    secret_encoding: Literal["base64", "raw"] = "base64"
-    auth_mode: Literal["headers", "op"] = "headers"
-    """Authenticate with upgrade headers (default) or with an ``op:auth`` message."""
-    ca_file: str | None = None
-    ping_interval: float = 15.0
-    """Seconds between our pings (the exchange wants 15–30 s)."""
-    pong_timeout: float | None = None
-    """Seconds without a pong before the connection is deemed dead (default 2 × ping_interval)."""
-    open_timeout: float = 10.0
-    reply_timeout: float = 10.0
-    """Seconds to wait for ``connected`` and the auth reply."""
-    max_frame_bytes: int = 64 * 1024 * 1024
-    """Frames larger than this are refused (the connection is closed and re-opened)."""
-    max_queue: int = 1024
-    """Frames buffered by the client before it stops reading from the socket."""
-    backoff_initial: float = 0.25
-    backoff_max: float = 15.0
-    reconnect: bool = True
-    subscribe: tuple[str, ...] = ("futures-order",)
-    snapshot_on_connect: bool = True
+class SessionSettings(BaseModel):
+    """What one WebSocket session needs. Each field is defined here once: the desk's
+    settings extend this class and the command line's one settings model
+    (:mod:`blotter.cli.settings`) takes its defaults and help text from these fields."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    url: str = Field(description="Full WebSocket URL of the private stream (ws:// only for loopback).")
+    api_key: SecretStr = Field(description="API key.")
+    api_secret: SecretStr = Field(description="API secret (never shown, never written).")
+    secret_encoding: Literal["base64", "raw"] = Field(
+        "base64", description="HMAC key form of the secret: base64-decoded, or its raw bytes."
+    )
+    auth_mode: Literal["headers", "op"] = Field(
+        "headers", description="Authenticate with upgrade headers, or with an op:auth message after connecting."
+    )
+    ca_file: str | None = Field(None, description="Extra CA certificates (PEM) to trust for wss://.")
+    ping_interval: float = Field(15.0, gt=0, le=3600, description="Seconds between our pings (the exchange wants 15-30 s).")
+    pong_timeout: float | None = Field(
+        None, gt=0, description="Seconds without a pong before the connection is deemed dead (default 2 x ping_interval)."
+    )
+    open_timeout: float = Field(10.0, gt=0, description="Seconds to open the connection.")
+    reply_timeout: float = Field(10.0, gt=0, description="Seconds to wait for `connected` and the auth reply.")
+    max_frame_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Frames larger than this are refused (the connection is closed and re-opened)."
+    )
+    max_queue: int = Field(
+        1024, gt=0, description="Frames queued before the client stops reading the socket (a deeper queue is older data on screen)."
+    )
+    backoff_initial: float = Field(0.25, gt=0, description="First reconnect delay in seconds (doubles up to backoff_max).")
+    backoff_max: float = Field(15.0, gt=0, description="Longest reconnect delay in seconds.")
+    reconnect: bool = Field(True, description="Reconnect after the connection drops.")
+    subscribe: tuple[str, ...] = Field(("futures-order",), description="Channels subscribed after authentication.")
+    snapshot_on_connect: bool = Field(True, description="Ask for the open orders after every (re)connect.")
 
 
 class AuthRefused(Exception):
