@@ -607,17 +607,17 @@ def key_error(key: str) -> str | None:
     *mods, name = key.split("+")
     bad = [m for m in mods if m not in _MODIFIERS]
     if bad:
-        return f"unknown modifier {bad[0]!r} (use {', '.join(sorted(_MODIFIERS))})"
+        return f"{bad[0]!r} is not a modifier (use {', '.join(sorted(_MODIFIERS))})"
     if not name:
         return "no key after the modifiers"
     if len(name) == 1:
-        return None if name.isprintable() and not name.isspace() else "not a printable key"
+        return None if name.isprintable() and not name.isspace() else f"{name!r} is not a printable key"
     names = {k.value.rpartition("+")[2] for k in Keys} | set(KEY_NAME_REPLACEMENTS.values())
     names |= {"space", "enter", "tab", "escape", "backspace", "delete", "insert", "home", "end", "pageup",
               "pagedown", "up", "down", "left", "right"} | {f"f{i}" for i in range(1, 25)}
     if name in names or key_to_character(name) is not None:
         return None
-    return "not a key name Textual knows (e.g. delete, ctrl+x, f5, question_mark)"
+    return f"{name!r} is not a key name Textual knows (e.g. delete, ctrl+x, f5, question_mark)"
 
 
 def check_keymap(keymap: Mapping[str, str]) -> None:
@@ -633,8 +633,7 @@ def check_keymap(keymap: Mapping[str, str]) -> None:
         for key in [k.strip() for k in keys.split(",")]:
             why = key_error(key)
             if why:
-                raise ConfigError(f"[keymap] {binding_id!r} = {keys!r}: {key!r} is {why}" if key else
-                                  f"[keymap] {binding_id!r} = {keys!r}: an empty key")
+                raise ConfigError(f"[keymap] {binding_id!r} = {keys!r}: {why if key else 'an empty key'}")
 
 
 def masked(text: str, settings: Settings | None = None) -> str:
