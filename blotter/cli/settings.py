@@ -563,13 +563,18 @@ _MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
 
 
 def bindings() -> list[tuple[str, str, str]]:
-    """Every binding of the screen: (id, key, description), without starting an app."""
-    try:
-        from ..ui.bindings import binding_list  # type: ignore[import-not-found, attr-defined]
+    """Every binding of the screen: (id, default keys, what it does), without starting an app.
 
-        return list(binding_list())
+    From :func:`blotter.ui.bindings.binding_ids` (plain data, no Textual) where the UI
+    has it; otherwise read from the screen classes' ``BINDINGS``."""
+    try:
+        from ..ui.bindings import binding_ids as ui_binding_ids  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        pass
+        return _bindings_from_classes()
+    return [(binding_id, keys, description) for binding_id, (keys, description) in ui_binding_ids().items()]
+
+
+def _bindings_from_classes() -> list[tuple[str, str, str]]:
     from textual.binding import Binding
 
     from ..ui.app import BlotterApp
@@ -583,21 +588,13 @@ def bindings() -> list[tuple[str, str, str]]:
     for owner in (BlotterApp, OrdersTable, ConfirmScreen, QuitScreen, FilterScreen, HelpScreen):
         for b in owner.BINDINGS:
             if isinstance(b, Binding) and b.id:
-                if b.id in seen:
-                    old = seen[b.id]
-                    seen[b.id] = (b.id, f"{old[1]},{b.key}", old[2])
-                else:
-                    seen[b.id] = (b.id, b.key, b.tooltip or b.description)
+                old = seen.get(b.id)
+                seen[b.id] = (b.id, f"{old[1]},{b.key}" if old else b.key, old[2] if old else (b.tooltip or b.description))
     return list(seen.values())
 
 
 def binding_ids() -> list[str]:
-    try:
-        from ..ui.bindings import binding_ids as ui_binding_ids  # type: ignore[import-not-found]
-
-        return list(ui_binding_ids())
-    except ImportError:
-        return [b[0] for b in bindings()]
+    return [b[0] for b in bindings()]
 
 
 def key_error(key: str) -> str | None:

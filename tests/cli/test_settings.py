@@ -186,7 +186,7 @@ def test_a_config_in_a_directory_others_can_write_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["a = " + "[" * 50_000 + "]" * 50_000 + "\n",
-                                  "a = " + "{b = " * 5000 + "1" + "}" * 5000 + "\n"])
+                                  "a = " + "{b = " * 5000 + "1" + "}" * 5000 + "\n"], ids=["arrays", "tables"])
 def test_a_deeply_nested_config_is_one_line(tmp_path, text):
     cfg = config_file(tmp_path, text)
     r = blotter(tmp_path, "orders", "--url", DEAD_URL, "--no-journal", "--config", str(cfg))
