@@ -11,14 +11,12 @@ import asyncio
 import math
 import os
 import sys
-from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from .. import __version__
 from ..net.endpoints import EndpointError
 from .settings import (
     ConfigError,
-    Settings,
     UserError,
     add_options,
     demo_journal_path,
@@ -178,8 +176,8 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
     stderr and exit 4 (nothing was ever live, so nothing on screen can be trusted)."""
     from ..desk import Desk
     from ..net.session import ConnState
-    from .hangup import arm_hangup
     from ..ui.app import make_app
+    from .hangup import arm_hangup
 
     async def main() -> int:
         nonlocal settings, journal
@@ -213,7 +211,8 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                 await desk.stop()
             code = app.return_code or 0
             if code == 0 and not seen["live"] and seen["state"] is not None:
-                what = "login refused" if seen["state"] is ConnState.AUTH_REFUSED else f"could not connect to {desk.endpoint_label}"
+                refused = seen["state"] is ConnState.AUTH_REFUSED
+                what = "login refused" if refused else f"could not connect to {desk.endpoint_label}"
                 detail = f": {seen['detail']}" if seen["detail"] else ""
                 print(f"blotter: {what}{detail}", file=sys.stderr)
                 return EXIT_CONNECT

@@ -82,9 +82,6 @@ def user_themes_dir() -> Path:
     return config_dir() / "themes"
 
 
-_user_themes_dir = user_themes_dir  # the name main.py used before
-
-
 # -- declaring options -------------------------------------------------------------
 def option(
     source: type[Any] | None = None,
@@ -104,7 +101,7 @@ def option(
     the command line has). ``flag``: its command-line flag (None: none, e.g. secrets);
     ``env``: its environment variable (True: ``BLOTTER_<NAME>``, set by
     :class:`Settings`); ``file``: whether the config file may set it."""
-    cli = {"flag": flag, "env": env, "file": file, "group": group, "metavar": metavar}
+    cli: dict[str, Any] = {"flag": flag, "env": env, "file": file, "group": group, "metavar": metavar}
     if source is None:
         return Field(json_schema_extra={"cli": cli}, **field)
     base = source.model_fields[name]
@@ -167,11 +164,6 @@ class Settings(BaseSettings):
             out[name] = cli
         return out
 
-    def desk(self) -> DeskSettings:
-        """The desk's settings (url and credentials must be resolved: see :func:`desk_settings`)."""
-        fields = set(DeskSettings.model_fields) & set(type(self).model_fields)
-        return DeskSettings(**{k: getattr(self, k) for k in fields})
-
 
 def check_credential(value: SecretStr | None) -> SecretStr | None:
     """A credential with whitespace or control characters inside (a pasted CR/LF)
@@ -181,8 +173,9 @@ def check_credential(value: SecretStr | None) -> SecretStr | None:
     text = value.get_secret_value().strip()
     if not text:
         return None
-    if any(not ch.isprintable() or ch.isspace() for ch in text):
-        raise ValueError("contains a space or a control character (a stray line break?); paste it again")
+    if any(not (ch.isascii() and ch.isprintable()) or ch.isspace() for ch in text):
+        raise ValueError("contains a space, a control character or a non-ASCII character (a stray line break?); "
+                         "paste it again")
     return SecretStr(text)
 
 
@@ -359,7 +352,9 @@ def read_file(path: Path, explicit: bool) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if _depth(text) > MAX_CONFIG_DEPTH:
-        raise ConfigError(f"config file {path} nests tables or arrays more than {MAX_CONFIG_DEPTH} deep; it is not a blotter config")
+        raise ConfigError(
+            f"config file {path} nests tables or arrays more than {MAX_CONFIG_DEPTH} deep; it is not a blotter config"
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -419,7 +414,7 @@ def load(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | No
             break
     _refuse_contradictions(flags, env, file)
     sources = (InitSettingsSource(Settings, init_kwargs=flags), _Checked(Settings, env), _Checked(Settings, file))
-    settings = Settings(_build_sources=(sources, flags))
+    settings = Settings(_build_sources=(sources, flags))  # type: ignore[call-arg]  # pydantic-settings' documented hook
     _last[:] = [settings]
     return settings
 
@@ -427,7 +422,7 @@ def load(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | No
 def _refuse_contradictions(*layers: dict[str, Any]) -> None:
     names = ("flag", "environment", "config file")
     merged: dict[str, tuple[Any, str]] = {}
-    for layer, source in reversed(list(zip(layers, names))):
+    for layer, source in reversed(list(zip(layers, names, strict=True))):
         for k, v in layer.items():
             merged[k] = (v, source)
     ro, coh = merged.get("read_only"), merged.get("cancel_on_hangup")
@@ -456,8 +451,8 @@ def add_options(parser: argparse.ArgumentParser, group: str, title: str,
     for name, info in Settings.model_fields.items():
         o = options[name]
         if o["group"] == group and not o["flag"] and (names is None or name in names):
-            where = "; ".join(x for x in (f"env {o['env']}" if o["env"] else "", f"file: {name}" if o["file"] else "") if x)
-            unflagged.append(f"{name} ({where}): {(info.description or '').rstrip('.')}")
+            found = "; ".join(x for x in (f"env {o['env']}" if o["env"] else "", f"file: {name}" if o["file"] else "") if x)
+            unflagged.append(f"{name} ({found}): {(info.description or '').rstrip('.')}")
     g = parser.add_argument_group(title, "no flag for: " + "; ".join(unflagged) if unflagged else None)
     for name, info in Settings.model_fields.items():
         o = options[name]
@@ -511,7 +506,9 @@ def resolve_url(settings: Settings) -> str:
         if settings.account_group is None:
             raise UserError(f"--env {settings.env} needs --account-group N (your API key's account group)")
         return check_url(build_url(settings.env, settings.account_group))
-    raise UserError("no exchange given: use --url URL, or --env mainnet|testnet --account-group N (or url/env in the config file)")
+    raise UserError(
+        "no exchange given: use --url URL, or --env mainnet|testnet --account-group N (or url/env in the config file)"
+    )
 
 
 def desk_settings(args: argparse.Namespace | None, settings: Settings, url: str | None = None,
@@ -625,7 +622,8 @@ def check_keymap(keymap: Mapping[str, str]) -> None:
     for binding_id, keys in keymap.items():
         if binding_id not in ids:
             raise ConfigError(
-                f"[keymap] {binding_id!r}: no binding has this id; see the valid ids with  blotter --list-bindings  (or ? in the blotter)"
+                f"[keymap] {binding_id!r}: no binding has this id; "
+                "see the valid ids with  blotter --list-bindings  (or ? in the blotter)"
             )
         for key in [k.strip() for k in keys.split(",")]:
             why = key_error(key)

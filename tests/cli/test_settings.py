@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
-from blotter.sim import SimConfig
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 from tests.helpers import sim_in_thread
 
 DEAD_URL = "ws://127.0.0.1:9/1/api/pro/v2/stream"
@@ -114,6 +113,12 @@ def test_final_linger_out_of_range_is_a_usage_error(tmp_path, value):
     assert r.returncode == 2, r.stderr
     line = one_line(r.stderr)
     assert "--final-linger" in line and "≥ 0" in line
+
+
+def test_the_simulator_refuses_infinite_values(tmp_path):
+    r = blotter(tmp_path, "sim", "--ack-delay", "1e309", timeout=20)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--ack-delay" in one_line(r.stderr) and "finite" in r.stderr
 
 
 # -- read-only and cancel-on-hangup contradict (issue 10 item 7) ----------------------------
@@ -263,7 +268,8 @@ def test_the_journal_records_the_endpoint_of_each_session(tmp_path):
 
 
 def test_the_demo_never_writes_the_trader_s_journal(tmp_path):
-    from tests.cli.test_pty import Terminal, env_for as pty_env
+    from tests.cli.test_pty import Terminal
+    from tests.cli.test_pty import env_for as pty_env
 
     env = pty_env(tmp_path)
     term = Terminal(["demo", "--orders", "5", "--rate", "0"], env)
