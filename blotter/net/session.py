@@ -39,7 +39,7 @@ from ..protocol import (
 )
 from ..protocol.messages import Order
 from ..protocol.parse import ORDER_FRAME, order_frame
-from ..protocol.signing import SigningError, auth_headers, now_ms, sign
+from ..protocol.signing import SigningError, auth_headers, check_key, now_ms, sign
 from .transport import QueuedConnection
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,7 @@ class Session:
         s = self.settings
         headers = None
         try:
+            check_key(s.api_key.get_secret_value())  # before anything is sent, in either auth mode
             if s.auth_mode == "headers":
                 headers = auth_headers(s.api_key.get_secret_value(), s.api_secret.get_secret_value(), s.secret_encoding)
         except SigningError as exc:
