@@ -15,12 +15,14 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Literal
+from urllib.parse import urljoin
 
 from pydantic import SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .endpoints import check_url, ssl_context
+from ..core.text import safe
+from .endpoints import check_url, display_url, ssl_context
 from ..protocol import (
     Auth,
     AuthResult,
@@ -95,6 +97,23 @@ class SessionSettings:
 
 class AuthRefused(Exception):
     """The exchange refused our credentials. The message is one line, secret-free."""
+
+
+REDIRECTS = (300, 301, 302, 303, 307, 308)
+
+
+class _connect_no_redirects(connect):  # noqa: N801 - websockets' own class is lower case
+    """websockets' ``connect`` that never follows a redirect.
+
+    websockets follows up to 10 redirects and strips only ``Authorization``,
+    ``Cookie`` and ``Proxy-Authorization`` from a cross-origin hop: our
+    ``x-auth-*`` headers (enough to log in as the user for 30 s) would go to
+    whatever host the ``Location`` names, without our endpoint rules. The
+    private stream has one configured endpoint; a redirect is reported instead
+    (see :func:`describe_failure`)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 FrameHandler = Callable[[Event, bytes, int], None]
@@ -206,7 +225,7 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - every failure becomes a visible state
                 # When we closed the connection ourselves (no pong), that is the reason, not
                 # the close frame the server echoed back.
-                self.detail = self._closing_reason or describe_failure(exc)
+                self.detail = self._closing_reason or describe_failure(exc, self.settings.url)
             finally:
                 self._ws = None
             if self._stopping.is_set() or not self.settings.reconnect:
@@ -237,7 +256,7 @@ class Session:
         except SigningError as exc:
             raise AuthRefused(str(exc)) from None
         try:
-            ws = await connect(
+            ws = await _connect_no_redirects(
                 s.url,
                 additional_headers=headers,
                 ssl=self._ssl,
@@ -428,8 +447,9 @@ class Session:
                 return
 
 
-def describe_failure(exc: BaseException) -> str:
-    """One line for a connection failure, no traceback, no secrets."""
+def describe_failure(exc: BaseException, url: str = "") -> str:
+    """One line for a connection failure, no traceback, no secrets (``url``: the one
+    that was connected to, against which a redirect's ``Location`` is read)."""
     if isinstance(exc, ConnectionClosed):
         rcvd, sent = exc.rcvd, exc.sent
         if sent is not None and (rcvd is None or exc.rcvd_then_sent is False):
@@ -441,7 +461,12 @@ def describe_failure(exc: BaseException) -> str:
             return f"connection closed by server ({rcvd.code} {rcvd.reason})".replace(" )", ")")
         return "connection lost"
     if isinstance(exc, InvalidStatus):
-        return f"server refused the WebSocket upgrade: HTTP {exc.response.status_code}"
+        status = exc.response.status_code
+        if status in REDIRECTS:
+            location = exc.response.headers.get("Location", "")
+            target = safe(display_url(urljoin(url, location)), 200) if location else "(no Location)"
+            return f"the server redirected to {target}; redirects are not followed on the private stream"
+        return f"server refused the WebSocket upgrade: HTTP {status}"
     if isinstance(exc, InvalidURI):
         return "bad URL"
     if isinstance(exc, InvalidHandshake):
