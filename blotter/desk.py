@@ -78,6 +78,8 @@ class DeskSettings(BaseModel):
     resnapshot_min_interval: float = Field(2.0, ge=0, description="At most one automatic re-snapshot per this many seconds.")
     reconnect: bool = True
     backoff_max: float = 15.0
+    auth_timeout: float = Field(10.0, gt=0, description="Seconds for 'connected' and the login reply before reconnecting.")
+    send_timeout: float = Field(5.0, gt=0, description="Seconds for a sent frame to leave before the connection is replaced.")
 
 
 class Desk:
@@ -102,6 +104,8 @@ class Desk:
                 max_queue=settings.max_queue,
                 reconnect=settings.reconnect,
                 backoff_max=settings.backoff_max,
+                reply_timeout=settings.auth_timeout,
+                send_timeout=settings.send_timeout,
             ),
             on_frame=self._on_frame,
             on_state=self._on_state,
