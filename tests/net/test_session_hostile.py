@@ -240,3 +240,96 @@ async def test_a_server_ping_is_answered_with_op_pong(spelling):
         async with desk_at(ex.url(), ping_interval=60) as desk:
             assert await desk.wait_live(10), desk.detail
             await eventually(lambda: any(d.get("op") == "pong" for d in ex.received), 10)
+
+
+# -- item 2: a server that echoes the login back ------------------------------------------------
+
+def escaped(text: str) -> str:
+    """``text`` as JSON-string content with its first character as a ``\\u`` escape and ``/`` as ``\\/``."""
+    return f"\\u{ord(text[0]):04x}" + text[1:].replace("/", "\\/")
+
+
+def order_update(order_id: str, **over: Any) -> dict[str, Any]:
+    base = {"m": "futures-order", "orderId": order_id, "s": "BTC-PERP", "sd": "Buy", "ot": "Limit", "p": "64000.5",
+            "q": "0.25", "cfq": "0", "ap": "0", "st": "New", "sn": 101, "a": "futACCOUNT", "t": 1_700_000_000_001}
+    base.update(over)
+    return base
+
+
+def everything_shown(desk: Desk) -> list[str]:
+    texts = [desk.detail, desk.key_label, desk.endpoint_label] + [line.text for line in desk.log.lines()]
+    for entry in desk.store.open_by_symbol(None):
+        texts.append(repr(entry.order))
+    return texts
+
+
+@pytest.mark.parametrize("auth_mode", ["headers", "op"])
+async def test_a_login_echoed_back_is_redacted_in_everything_handed_up(auth_mode):
+    seen: dict[str, str] = {}
+
+    async def echo(ws: ServerConnection, exchange: Exchange) -> None:
+        headers = ws.request.headers
+        if "x-auth-key" in headers:
+            seen.update(key=headers["x-auth-key"], sig=headers["x-auth-signature"], t=headers["x-auth-timestamp"])
+            await ws.send('{"m":"connected","type":"auth"}')
+        else:
+            await ws.send('{"m":"connected","type":"unauth"}')
+        while True:
+            data = await exchange.read(ws)
+            if data.get("op") == "auth":
+                seen.update(key=data["key"], sig=data["sig"], t=str(data["t"]))
+            await answer(ws, exchange, data)
+            if data.get("action") != "futures-open-orders":
+                continue
+            key, sig, t = seen["key"], seen["sig"], seen["t"]
+            frames = [
+                f'{{"m":"error","code":100001,"reason":"INVALID_AUTH","info":"bad sig {sig} for key {key} at {t}"}}',
+                f'{{"m":"error","code":100002,"reason":"ESCAPED","info":"key {escaped(key)} sig {escaped(sig)}"}}',
+                orjson.dumps(order_update("s18f1a2b3c4dU1234567890echoAAAA1", s=key)).decode(),
+                orjson.dumps(order_update("s18f1a2b3c4dU1234567890echoAAAA2", err=f"{sig} {t}")).decode(),
+                f'{{"m":"disconnected","code":100005,"reason":"{key}","info":"{escaped(sig)}"}}',
+                orjson.dumps({"m": "sub", "id": "x", "ch": key, "code": 1, "err": sig}).decode(),
+                orjson.dumps({"m": "mystery-" + key}).decode(),
+            ]
+            for text in frames:
+                await ws.send(text)
+            await ws.send(orjson.dumps(order_update("s18f1a2b3c4dU1234567890markerAA9")).decode())
+            await asyncio.sleep(0.3)
+            await ws.close(4000, f"{key} {sig}"[:120])
+            return
+
+    async with Exchange().running() as ex:
+        ex.script = echo
+        async with desk_at(ex.url(), auth_mode=auth_mode) as desk:
+            await eventually(lambda: "s18f1a2b3c4dU1234567890markerAA9" in desk.store, 10)
+            await eventually(lambda: desk.state is ConnState.RECONNECTING, 10)
+            shown = everything_shown(desk)
+            session_detail = desk.session.detail
+    key, sig, t = seen["key"], seen["sig"], seen["t"]
+    assert key == KEY
+    joined = "\n".join(shown + [session_detail])
+    assert KEY not in joined and KEY[4:-4] not in joined
+    assert sig not in joined and sig.replace("/", "\\/") not in joined
+    assert t not in joined
+    # What was redacted is still said: the frames were handled, with the key masked.
+    assert mask_key(KEY) in joined and "[signature]" in joined
+    assert "INVALID_AUTH" in joined and "ESCAPED" in joined
+
+
+async def test_an_auth_refusal_echoing_the_login_is_redacted():
+    async def refuse(ws: ServerConnection, exchange: Exchange) -> None:
+        await ws.send('{"m":"connected","type":"unauth"}')
+        while True:
+            data = await exchange.read(ws)
+            if data.get("op") == "auth":
+                await ws.send(orjson.dumps({"m": "auth", "id": data["id"], "code": 200006,
+                                            "err": f"bad signature {data['sig']} for {data['key']} at {data['t']}"}).decode())
+
+    async with Exchange().running() as ex:
+        ex.script = refuse
+        async with desk_at(ex.url(), auth_mode="op") as desk:
+            await eventually(lambda: desk.state is ConnState.AUTH_REFUSED, 10)
+            joined = "\n".join(everything_shown(desk))
+    auth = next(d for d in ex.received if d.get("op") == "auth")
+    assert auth["key"] not in joined and auth["sig"] not in joined and str(auth["t"]) not in joined
+    assert "200006" in joined and "[signature]" in joined
