@@ -32,6 +32,8 @@ MIN_KEY_CHARS = 8
 """A shorter key is not looked for (it would match ordinary text; no real key is that short)."""
 LOGINS_KEPT = 16
 """Signatures (with their timestamps) remembered: the current connection's and a few before."""
+SCANNED_LOGINS = 2
+"""Signatures a read from the socket is scanned for: this connection's and the one before."""
 
 
 class Redactor:
@@ -48,13 +50,16 @@ class Redactor:
         self._rebuild()
 
     def _rebuild(self) -> None:
+        # Scanned for on every read, so as few as do the job: the key and the latest
+        # signatures. Not the timestamps (no secret alone; with their signature, that
+        # one is found) nor escaped forms (the scan flags any backslash).
         found: list[str] = [self._key] if self._key else []
-        for signature, timestamp in self._logins:
-            found += [signature, signature.replace("/", "\\/"), timestamp]
+        found += [signature for signature, _ in list(self._logins)[-SCANNED_LOGINS:]]
         self._needles = tuple(dict.fromkeys(n.encode() for n in found if n))
 
     def needles(self) -> tuple[bytes, ...]:
-        """What a read from the socket is scanned for (a backslash is looked for too)."""
+        """What a read from the socket is scanned for (a backslash is looked for too):
+        about 0.1 µs per 250-byte frame, under 1% of a frame's cost in a burst."""
         return self._needles
 
     def text(self, value: str) -> str:
