@@ -65,7 +65,7 @@ def check_url(url: str) -> str:
         raise EndpointError(f"bad URL {shown!r}: no host")
     if parts.scheme == "ws" and not is_loopback(host):
         raise EndpointError(
-            f"refusing plain ws:// to {host}: only loopback hosts (127.0.0.0/8, ::1, localhost) may use ws://; "
+            f"refusing plain ws:// to {host}: only loopback hosts may use ws:// (127.0.0.0/8, ::1 or exactly localhost); "
             "use wss:// for a remote exchange"
         )
     if "@" in parts.netloc:
