@@ -114,7 +114,6 @@ class Desk:
         self._verifying: set[str] = set()
         self._unknown_types: dict[str, int] = {}
         self._unknown_overflow = False
-        self._journal_error_shown = False
         self.retry_hint: str | None = None
         """Set by a screen that offers the one-key retry (e.g. "press R to cancel them
         again"): logged when a cancel-all leaves orders open."""
@@ -201,9 +200,9 @@ class Desk:
         """Timeouts, UNKNOWN resolution, cancel-all verdicts, pending re-snapshots."""
         now = self._clock()
         self.collector.tick(now, self.session.last_frame_at)
-        if self.journal is not None and getattr(self.journal, "error", None) and not self._journal_error_shown:
-            self._journal_error_shown = True
-            self.log.add(f"journal stopped writing: {self.journal.error}", "error")
+        if self.journal is not None:  # summarised or dropped frames, waiting for a lock, stopped
+            for text in self.journal.take_notices():
+                self.log.add(text, "error" if text.startswith("journal: stopped") else "warn")
         timed_out = self.tracker.check_timeouts(now)
         if timed_out:
             self._snapshot_due = True

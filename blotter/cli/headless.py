@@ -273,6 +273,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
     from .settings import UserError, load_config
     from .settings import default_journal_path
+    from ..core.text import json_safe
     from ..journal import JournalError, format_history, history_json, parse_since, read_history
 
     file = load_config(args)
@@ -284,7 +285,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.json:
         for item in history_json(histories):
-            sys.stdout.write(orjson.dumps(item, default=str).decode() + "\n")
+            sys.stdout.write(json_safe(item) + "\n")  # exchange text: escaped, never raw
     else:
         for line in format_history(histories):
             sys.stdout.write(line + "\n")

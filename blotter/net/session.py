@@ -159,7 +159,8 @@ OrdersHandler = Callable[[list[Order], list[bytes], int], None]
 frames, folded in one call (the burst's hot path); ``received_ns`` is when the first
 of them was read from the socket."""
 SentHandler = Callable[[Request, str], None]
-"""``on_sent(request, text)`` — called after a frame was handed to the socket."""
+"""``on_sent(request, text)`` — called just before a frame is handed to the socket
+(so the audit journal holds every request the exchange may have received)."""
 
 
 @dataclass
@@ -239,9 +240,9 @@ class Session:
         if ws is None:
             return False
         text = encode(request)
+        self._on_sent(request, text)  # journaled (committed) before it can reach the exchange
         if not ws.send_text_now(text):
             return False
-        self._on_sent(request, text)
         return True
 
     # -- the loop --------------------------------------------------------------

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
+from blotter.core.text import LINE_LIMIT
 from blotter.journal import (
     Journal,
     JournalError,
     format_history,
+    format_time,
     history_json,
     parse_since,
     read_history,
 )
-from blotter.journal import format_time
 from blotter.protocol import CancelAll, CancelOrder, OpenOrdersQuery, encode, parse
 
 T0 = 1_795_487_465_000  # ms
@@ -211,3 +216,117 @@ def test_missing_or_foreign_journal(tmp_path: Path) -> None:
     with pytest.raises(JournalError) as info:
         read_history(junk, None, None, None)
     assert "\n" not in str(info.value)
+
+
+# -- the printout is data, never terminal commands or forged lines -------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW_BAD = ("\u202e", "\u2066", "\u200e", "\u2028", "\x1b", "\x07", "\n", "\r", "\u200b")
+FORGED = "\n2026-11-24 02:31:05.000 co-fake-9 sent cancel-order BTC-PERP X  → canceled"
+HOSTILE = "order not found\u202eKO\u2066x\u2069 \u200e\u2028\x1b[2J\x1b]0;owned\x07 BTC\u200b-PERP" + FORGED
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASCENDEX_", "BLOTTER_"))}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
+               NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "blotter", "journal", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def hostile_journal(tmp_path: Path, pad: int = 0) -> Path:
+    path = tmp_path / "hostile.sqlite3"
+    clock = Clock()
+    j = Journal.open(path, clock=clock, session="s-1",
+                     endpoint="wss://trader:hunter2@ascendex.com/api/pro/v2/stream?token=abc")
+    req = CancelOrder(order_id=OID1, symbol="BTC-PERP", request_id="co-evil-1", time_ms=T0)
+    j.record_sent(req, encode(req))
+    err = orjson.dumps({"m": "order", "action": "cancel-order", "ac": "FUTURES", "code": 300006, "id": "co-evil-1",
+                        "info": {"symbol": "BTC-PERP", "reason": "INVALID\u202e_ID", "errorMsg": HOSTILE + "A" * pad}}).decode()
+    j.record_received(parse(err), err, (T0 + 4) * 1_000_000)
+    j.close()
+    assert j.error is None
+    return path
+
+
+def test_a_hostile_refusal_prints_as_data_in_text_and_json(tmp_path: Path) -> None:
+    path = hostile_journal(tmp_path)
+    text = run_cli(tmp_path, "--journal", str(path))
+    assert text.returncode == 0, text.stderr
+    for ch in RAW_BAD[:-3] + ("\u200b",):
+        assert ch not in text.stdout
+    lines = text.stdout.splitlines()
+    (request,) = [line for line in lines if not line.startswith((" ", "session "))]  # no forged request line
+    assert request.endswith("co-evil-1 sent cancel-order BTC-PERP " + OID1 + "  → refused")
+    assert len(lines) == 3  # the session, the request, its one reply
+    (reply,) = [line for line in lines if line.startswith("    +4 ms ERR 300006")]
+    for esc in ("\\u202e", "\\u2066", "\\u200e", "\\u2028", "\\x1b", "\\x07", "\\x0a", "\\u200b"):
+        assert esc in reply
+    assert "co-fake-9" in reply  # the forged text is shown, inside the reply it came in
+
+    js = run_cli(tmp_path, "--journal", str(path), "--json")
+    assert js.returncode == 0, js.stderr
+    for ch in ("\u202e", "\u2066", "\u200e", "\u2028", "\x1b", "\x07", "\u200b"):
+        assert ch not in js.stdout
+    (line,) = js.stdout.splitlines()
+    doc = json.loads(line)
+    (r,) = doc["replies"]
+    assert r["message"] == HOSTILE  # JSON escapes are exact: a script reads the original text
+    assert r["reason"] == "INVALID\u202e_ID"
+    assert "\\u202e" in line and "\\u2028" in line and "\\u001b" in line
+
+
+def test_a_huge_exchange_value_is_cut_to_the_line_cap(tmp_path: Path) -> None:
+    path = hostile_journal(tmp_path, pad=300_000)
+    out = run_cli(tmp_path, "--journal", str(path))
+    assert out.returncode == 0, out.stderr
+    assert max(len(line) for line in out.stdout.splitlines()) <= LINE_LIMIT
+    assert "…" in out.stdout
+    js = run_cli(tmp_path, "--journal", str(path), "--json")
+    assert max(len(line) for line in js.stdout.splitlines()) <= 4 * LINE_LIMIT
+
+
+def test_each_session_shows_its_endpoint_without_credentials(tmp_path: Path) -> None:
+    path = hostile_journal(tmp_path)
+    out = run_cli(tmp_path, "--journal", str(path))
+    assert "wss://ascendex.com/api/pro/v2/stream" in out.stdout
+    for secret in ("hunter2", "trader", "token=abc"):
+        assert secret not in out.stdout
+    (head,) = [line for line in out.stdout.splitlines() if line.startswith("session s-1")]
+    assert f"pid {os.getpid()}" in head and "blotter " in head
+    doc = json.loads(run_cli(tmp_path, "--journal", str(path), "--json").stdout.splitlines()[0])
+    assert doc["endpoint"] == "wss://ascendex.com/api/pro/v2/stream"
+    (h,) = read_history(path, None, None, None)
+    assert h.endpoint == "wss://ascendex.com/api/pro/v2/stream"
+
+
+def test_an_old_journal_without_sessions_still_reads(tmp_path: Path) -> None:
+    path = hostile_journal(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE sessions")
+    conn.commit()
+    conn.close()
+    (h,) = read_history(path, None, None, None)
+    assert h.endpoint is None
+    assert any("co-evil-1 sent" in line for line in format_history([h]))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFO and symlinks")
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "other-owner"])
+def test_reading_refuses_what_is_not_a_regular_file_you_own(tmp_path: Path, kind: str) -> None:
+    good = hostile_journal(tmp_path)
+    path = tmp_path / "odd.sqlite3"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        path.symlink_to(good)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give a file to another user")
+        path.write_bytes(good.read_bytes())
+        os.chown(path, 65534, 65534)
+    out = run_cli(tmp_path, "--journal", str(path))  # (a FIFO used to hang here)
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert str(path) in line and "Traceback" not in line
+    assert {"fifo": "not a regular file", "symlink": "symbolic link", "other-owner": "owned by"}[kind] in line

@@ -325,3 +325,285 @@ def test_import_hygiene() -> None:
     code = "import sys, blotter.journal; bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- hardening: hostile echoes, bounded memory, durable sends, odd paths, a held lock ---------
+def _until(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+KEY = "bclCdq9kIfmyX1eZaYKcEv8gcI0Q3V7P"
+SECRET = "hV8FgjyJtpvVeAcMAgzgAFQCN36wmbWuN7o3WPcYcYhFd8qvE43gzFGVsFcCqMNk"
+
+
+def _header_auth_echo(sig: str, ts: str) -> list[str]:
+    """What a hostile server may send back after a header-auth upgrade: the
+    signature and timestamp in fields nobody expects, escaped and not."""
+    return [
+        orjson.dumps({"m": "auth", "code": 0, "info": {"echo": {"a": sig, "b": ts, "k": KEY}}}).decode(),
+        '{"m":"error","code":100001,"reason":"X","info":"signature ' + sig.replace("/", "\\/") + " for " + ts + '"}',
+        orjson.dumps({"m": "futures-order", "sn": 1, "orderId": OID, "s": "BTC-PERP", "sd": "Buy", "st": "New",
+                      "ot": "Limit", "q": "0.1", "p": "18000", "memo": f"{sig}|{ts}"}).decode(),
+    ]
+
+
+def test_header_auth_signature_echoed_back_is_never_written(path: Path) -> None:
+    from blotter.protocol.signing import auth_headers
+
+    headers = auth_headers(KEY, SECRET)
+    sig, ts = headers["x-auth-signature"], headers["x-auth-timestamp"]
+    journal = Journal.open(path, mask=[KEY], redact=[SECRET])  # as `blotter` opens it: no sig known
+    for raw in _header_auth_echo(sig, ts):
+        journal.record_received(parse(raw), raw, time.time_ns())
+    journal.record_note(f"server said: {sig}")
+    assert journal.flush(5)
+    during = _db_bytes(path)
+    journal.close()
+    for blob in (during, _db_bytes(path)):
+        for needle in (KEY, sig, sig.replace("/", "\\/"), sig[4:-4]):
+            assert needle.encode() not in blob
+
+
+def test_redact_auth_also_hides_the_timestamp_of_the_pair(path: Path) -> None:
+    from blotter.protocol.signing import auth_headers
+
+    headers = auth_headers(KEY, SECRET)
+    sig, ts = headers["x-auth-signature"], headers["x-auth-timestamp"]
+    journal = Journal.open(path, mask=[KEY], redact=[SECRET])
+    journal.redact_auth(key=KEY, signature=sig, timestamp=ts)
+    for raw in _header_auth_echo(sig, ts):
+        journal.record_received(parse(raw), raw, time.time_ns())
+    journal.close()
+    blob = _db_bytes(path)
+    for needle in (KEY, sig, ts):
+        assert needle.encode() not in blob
+
+
+def _blocked_writer(journal: Journal, monkeypatch) -> threading.Event:
+    entered, release = threading.Event(), threading.Event()
+    real = journal._write_batch
+
+    def blocking(conn, batch):
+        entered.set()
+        assert release.wait(20)
+        real(conn, batch)
+
+    monkeypatch.setattr(journal, "_write_batch", blocking)
+    journal.record_note("first")
+    assert entered.wait(5)
+    return release
+
+
+def test_backlog_is_bounded_in_bytes_and_big_frames_are_summarised(path: Path, monkeypatch) -> None:
+    journal = Journal.open(path, max_pending_bytes=2_000_000, max_frame_bytes=65_536)
+    release = _blocked_writer(journal, monkeypatch)
+    big = orjson.dumps({"m": "futures-order", "sn": 1, "orderId": OID, "s": "BTC-PERP", "sd": "Buy", "st": "New",
+                        "ot": "Limit", "q": "0.1", "p": "18000", "pad": "x" * 1_000_000}).decode()
+    event = parse(big)
+    for _ in range(200):  # 200 MB of frames while the writer is stuck
+        journal.record_received(event, big, time.time_ns())
+    status = journal.status
+    assert status.pending_bytes <= 2_000_000
+    assert status.summarised > 0 and status.dropped > 0
+    assert status.summarised + status.dropped == 200
+    assert "summarised" in status.describe() and "dropped" in status.describe()
+    notices = journal.take_notices()
+    assert any("summarised" in n for n in notices) and any("dropped" in n for n in notices)
+    assert all("\n" not in n for n in notices)
+    release.set()
+    assert journal.flush(10)
+    journal.close()
+    got = rows(path, "direction = 'received'")
+    assert len(got) == status.summarised
+    assert all(len(r["raw"]) <= 65_536 + 200 for r in got)
+    assert "summarised: 1000" in got[0]["raw"]  # says how big the frame was
+    notes = [r["message"] for r in rows(path, "direction = 'note'")]
+    assert any("not recorded" in n for n in notes) and any("summarised" in n for n in notes)
+
+
+def test_outbound_rows_never_wait_behind_a_held_lock(path: Path) -> None:
+    journal = Journal.open(path, session="s")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        req = CancelOrder(order_id=OID, symbol="BTC-PERP", request_id="co-held-1", time_ms=1)
+        done = threading.Event()
+        threading.Thread(target=lambda: (journal.record_sent(req, encode(req)), done.set()), daemon=True).start()
+        assert done.wait(10)  # returned while the lock is still held: the cancel goes out
+        assert journal.status.outbound_deferred == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert journal.flush(20)
+    journal.close()
+    assert [r["request_id"] for r in rows(path, "direction = 'sent'")] == ["co-held-1"]
+
+
+def test_a_lock_held_long_is_waited_out_not_given_up(path: Path) -> None:
+    journal = Journal.open(path, session="s")
+    assert journal.status.state == "writing"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        journal.record_note("during")
+        assert _until(lambda: journal.status.state == "waiting for lock")
+        assert "waiting for lock" in journal.status.describe()
+        assert _until(lambda: journal.status.lock_retries >= 4)  # past the old 3 tries
+        assert journal.error is None
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert journal.flush(30)
+    assert journal.status.state == "writing"
+    journal.record_note("after")
+    journal.close()
+    assert [r["message"] for r in rows(path)][:1] == ["during"]
+    notices = journal.take_notices()
+    assert any("waiting for lock" in n for n in notices) and any("writing again" in n for n in notices)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks and FIFOs")
+@pytest.mark.parametrize("kind", ["symlink-to-file", "symlink-to-empty", "dangling-symlink", "fifo", "other-owner"])
+def test_refuses_paths_that_are_not_regular_files_you_own(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "target"
+    path = tmp_path / "journal.sqlite3"
+    if kind == "symlink-to-file":
+        target.write_text("root:x:0:0\n")
+        os.chmod(target, 0o644)
+        path.symlink_to(target)
+    elif kind == "symlink-to-empty":
+        target.touch()
+        os.chmod(target, 0o644)
+        path.symlink_to(target)
+    elif kind == "dangling-symlink":
+        path.symlink_to(target)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give a file to another user")
+        Journal.open(path).close()
+        os.chown(path, 65534, 65534)
+    before = (target.read_bytes(), stat.S_IMODE(target.stat().st_mode)) if target.exists() else None
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            Journal.open(path).close()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(30)
+    assert outcome, "Journal.open hung"
+    (exc,) = outcome
+    assert isinstance(exc, JournalError)
+    message = str(exc)
+    assert "\n" not in message and str(path) in message
+    expect = {"fifo": "not a regular file", "other-owner": "owned by"}.get(kind, "symbolic link")
+    assert expect in message
+    after = (target.read_bytes(), stat.S_IMODE(target.stat().st_mode)) if target.exists() else None
+    assert after == before  # the target is untouched (mode, content), or still absent
+
+
+_SENDER = r"""
+import sys, time
+from blotter.journal import Journal
+from blotter.protocol import CancelOrder, encode, parse
+j = Journal.open(sys.argv[1], session="child", interval=0.5)  # inbound rows wait up to 0.5 s
+raw = '{"m":"ping","hp":3}'
+event = parse(raw)
+i = 0
+while True:
+    for _ in range(50):
+        j.record_received(event, raw, time.time_ns())
+    req = CancelOrder(order_id="s177bab1b474U5051470287bbtcpKiOR", symbol="BTC-PERP", request_id=f"co-{i}", time_ms=1)
+    j.record_sent(req, encode(req))
+    print(f"sent co-{i}", flush=True)  # from here on the request is on the wire
+    i += 1
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_every_request_sent_survives_sigkill(path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _SENDER, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    sent: list[str] = []
+    try:
+        while len(sent) < 300:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            sent.append(line.split()[1])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert len(sent) == 300, proc.stderr.read()  # type: ignore[union-attr]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        written = {r[0] for r in conn.execute("SELECT request_id FROM frames WHERE direction = 'sent'")}
+    finally:
+        conn.close()
+    assert [rid for rid in sent if rid not in written] == []
+
+
+def test_sessions_table_records_the_endpoint(path: Path) -> None:
+    journal = Journal.open(path, session="tok", endpoint="wss://k:s@ascendex.com/api/pro/v2/stream?x=1")
+    journal.close()
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        (row,) = [dict(r) for r in conn.execute("SELECT * FROM sessions")]
+    finally:
+        conn.close()
+    assert row["session"] == "tok" and row["endpoint"] == "wss://ascendex.com/api/pro/v2/stream"
+    assert row["pid"] == os.getpid() and row["version"] and abs(row["started_ms"] - time.time() * 1000) < 60_000
+
+
+async def test_the_log_and_the_header_say_when_frames_are_dropped(path: Path, monkeypatch) -> None:
+    from blotter.desk import Desk, DeskSettings
+    from blotter.ui.themes import load_theme
+    from blotter.ui.widgets.status_bar import build_status
+
+    journal = Journal.open(path, max_pending=5)
+    desk = Desk(DeskSettings(url="ws://127.0.0.1:9/x", api_key=SecretStr(KEY), api_secret=SecretStr(SECRET)),
+                journal=journal)
+    release = _blocked_writer(journal, monkeypatch)
+    try:
+        for i in range(20):
+            journal.record_note(f"n{i}")
+        await desk.tick()
+        texts = [line.text for line in desk.log.lines()]
+        assert any("dropped" in t and "not recorded" in t for t in texts)
+        header = build_status(desk, load_theme("dark"), time.monotonic(), 0).plain
+        assert "JOURNAL WRITING: 15 dropped" in header
+    finally:
+        release.set()
+        journal.close()
+
+
+def test_a_lock_held_when_opening_is_waited_out_too(path: Path) -> None:
+    Journal.open(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        journal = Journal.open(path, session="late")  # returns: the journal waits, the app runs
+        assert journal.status.state == "waiting for lock"
+        journal.record_note("while waiting")
+        assert _until(lambda: journal.status.lock_retries >= 3)
+        assert journal.error is None
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert journal.flush(30)
+    assert journal.status.state == "writing"
+    journal.close()
+    assert "while waiting" in [r["message"] for r in rows(path)]

@@ -76,6 +76,11 @@ def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen
         parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
     if getattr(desk, "cancel_on_hangup", False):
         parts.append(Text("CANCEL-ON-HANGUP ARMED", style=Style(color=theme.log.warn, bold=True, reverse=True)))
+    journal = getattr(getattr(desk, "journal", None), "status", None)  # blotter.journal.JournalStatus
+    if journal is not None and (journal.state != "writing" or journal.dropped or journal.summarised):
+        losses = [f"{n} {what}" for n, what in ((journal.summarised, "summarised"), (journal.dropped, "dropped")) if n]
+        label = f"JOURNAL {journal.state.upper()}" + (f": {', '.join(losses)}" if losses else "")
+        parts.append(Text(label, style=bad if journal.state == "stopped" else warn))
     line1 = sep.join(parts)
 
     where: list[Text] = [Text(safe(getattr(desk, "endpoint_label", ""), 120))]
