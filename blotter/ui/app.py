@@ -20,19 +20,22 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.filter import Monochrome
+from textual.filter import LineFilter
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ..core import State
 from ..core.view import OrderView, ViewChange
+from . import bindings
+from .bindings import textual_bindings
+from .nocolor import TEXTUAL_COLOUR_FILTERS, TEXTUAL_NO_COLOR_FILTERS, StripColour
 from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
 from .settings import UiSettings
 from .text import safe
 from .themes import Theme, load_theme, theme_variables
-from .widgets import LogPane, OrdersTable, StatusBar
+from .widgets import DetailLine, LogPane, OrdersTable, StatusBar
 from .widgets.orders_table import fmt_amount, fmt_time
 from .widgets.status_bar import build_status
 
@@ -46,9 +49,12 @@ BUSY_RATE = 5000
 """Frames a second from which the poll counts the session as in a burst."""
 BUSY_HZ = 20
 """Redraws a second at most during a burst (every 50 ms: fresh enough to read)."""
+CANCEL_KEYS = ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry")
+"""Bindings that send cancels: hidden (and answered with a line in the log) in read-only."""
 MOVED_GUARD = 1.0
-"""Seconds after the cursor jumped by itself (its order left the view) during which
-``c`` sends nothing: the trader may not have seen which order is selected now."""
+"""Seconds after the cursor moved by itself (its order left the view, or a newer order
+took the first row) during which ``c`` sends nothing, however often it is pressed: the
+trader may not have seen which order is selected now. Moving the cursor ends it."""
 
 
 class BlotterApp(App[None]):
@@ -56,28 +62,8 @@ class BlotterApp(App[None]):
     TITLE = "blotter"
     ENABLE_COMMAND_PALETTE = False
 
-    # Footer labels are short so all of them fit at 80 columns; the ? screen shows the tooltips.
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="Show every key and its binding id",
-                id="blotter.help"),
-        Binding("X", "cancel_all", "All", key_display="X",
-                tooltip="Cancel ALL open orders on every symbol (asks first)", id="blotter.cancel_all"),
-        Binding("s", "cancel_symbol", "Symbol",
-                tooltip="Cancel all open orders on the selected order's symbol (asks first)",
-                id="blotter.cancel_symbol"),
-        Binding("R", "retry_cancel_all", "Retry", key_display="R", show=False,
-                tooltip="Cancel again the orders the last cancel-all left open", id="blotter.retry"),
-        Binding("slash", "filter", "Filter", key_display="/",
-                tooltip="Filter by symbol or order-id substring (Enter applies, Esc clears)", id="blotter.filter"),
-        Binding("f", "toggle_final", "Finals", tooltip="Show / hide final orders older than the linger time",
-                id="blotter.toggle_final"),
-        Binding("l", "log_filter", "Log", tooltip="Log pane: only the selected order's lines / all lines",
-                id="blotter.log_filter"),
-        Binding("r", "refresh", "Refresh", tooltip="Re-request the open-orders snapshot", id="blotter.refresh"),
-        Binding("q", "quit_blotter", "Quit", tooltip="Quit (asks what to do with open orders)", id="blotter.quit"),
-        Binding("ctrl+q", "quit_blotter", "Quit", show=False, priority=True,
-                tooltip="Quit (asks what to do with open orders)", id="blotter.quit_ctrl"),
-    ]
+    # Footer labels are short so all of them fit at 80 columns; the ? screen shows the descriptions.
+    BINDINGS = textual_bindings(bindings.MAIN)
 
     def __init__(self, desk: Desk, settings: UiSettings, theme: Theme,
                  clock: Callable[[], float] | None = None) -> None:
@@ -86,15 +72,18 @@ class BlotterApp(App[None]):
         self.blotter_theme = theme
         self.clock: Callable[[], float] = clock or desk.clock
         super().__init__()
-        if settings.no_color and not self.no_color:
-            self.no_color = True
-            self._filters.append(Monochrome())
+        self.no_color = settings.no_color
+        self._strip_colour = StripColour()
         self.register_theme(theme.to_textual())
         self.theme = theme.textual_name
         if settings.keymap:
             self.set_keymap(settings.keymap)
-        retry_key = settings.keymap.get("blotter.retry", "R")
-        desk.retry_hint = f"press {retry_key} to cancel them again"
+        cancel_specs = [spec for spec in bindings.MAIN if spec.id in CANCEL_KEYS]
+        self._cancel_actions = frozenset(spec.action for spec in cancel_specs)
+        self._cancel_keys = frozenset(key.strip() for spec in cancel_specs
+                                      for key in settings.keymap.get(spec.id, spec.key).split(","))
+        """Keys of the cancel bindings, as Textual names ("delete") or characters ("X")."""
+        desk.retry_hint = f"press {self.key_of('blotter.retry')} to cancel them again"
         self.view = OrderView(desk.store, final_linger=settings.final_linger, show_final=settings.show_final)
         self.session_error: str | None = None
         self.quitting = False
@@ -110,6 +99,15 @@ class BlotterApp(App[None]):
         self._detail_key: Any = None
         self._log_title = "Log"
 
+    def get_line_filters(self) -> list[LineFilter]:
+        """With ``no_color``, no colour at all (Textual's own NO_COLOR filters only turn
+        colours grey or to the terminal's defaults, still sending colour codes)."""
+        if not self.no_color:  # (Textual reads NO_COLOR itself; the settings decide)
+            return [f for f in super().get_line_filters() if not isinstance(f, TEXTUAL_NO_COLOR_FILTERS)]
+        filters = [f for f in super().get_line_filters() if not isinstance(f, TEXTUAL_COLOUR_FILTERS)]
+        filters.append(self._strip_colour)
+        return filters
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return theme_variables(self.blotter_theme)
 
@@ -122,7 +120,7 @@ class BlotterApp(App[None]):
         self.banner = Static("", id="banner")
         self.table = OrdersTable(self.view, self.desk.tracker, self.blotter_theme, clock=self.clock,
                                  highlight=self.settings.highlight, utc=utc, frozen=self.settings.frozen, id="orders")
-        self.detail = Static("", id="detail")
+        self.detail = DetailLine(id="detail")
         self.log_pane = LogPane(self.desk.log, self.blotter_theme, max_lines=self.settings.log_lines, utc=utc,
                                 frozen=self.settings.frozen, id="log")
         yield self.status_bar
@@ -281,22 +279,22 @@ class BlotterApp(App[None]):
         if key == self._detail_key:
             return
         self._detail_key = key
-        detail = self.detail
         if entry is None:
-            detail.update(Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)"),
-                          layout=False)  # one line high, always
-            return
-        o = entry.order
-        status, _ = table.status_of(entry, now)
-        t = Text("▶ ")
-        t.append(safe(o.order_id, 64), style="bold")
-        t.append(f"  {safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
-                 f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}  {status}"
-                 f"  filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}"
-                 f"  created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}")
-        if req is not None:
-            t.append(f"  last cancel {req.request_id}: {req.state.value}")
-        detail.update(t, layout=False)
+            self.detail.show([Text("no order selected" if oid is None else f"▶ {safe(oid, 64)} (no longer known)")])
+        else:
+            o = entry.order
+            status, _ = table.status_of(entry, now)
+            fields = [
+                Text.assemble("▶ ", (safe(o.order_id, 64), "bold")),
+                Text(f"{safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
+                     f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}"),
+                Text(status),
+                Text(f"filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}"),
+                Text(f"created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}"),
+            ]
+            if req is not None:
+                fields.append(Text(f"last cancel {req.request_id}: {req.state.value}"))
+            self.detail.show(fields)
         title = (f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)"
                  if self.log_pane.order_filter else "Log")
         if title != self._log_title:  # setting it redraws the whole pane
@@ -306,6 +304,36 @@ class BlotterApp(App[None]):
     def on_orders_table_selection_changed(self, event: OrdersTable.SelectionChanged) -> None:
         self._update_detail(self.clock())
         self._update_position()
+
+    # -- which keys act where ------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The cancel keys act on the main screen only (a dialog's own ``c`` is the
+        dialog's), whatever pane has focus there; in read-only they are not offered."""
+        if action in self._cancel_actions:
+            if self.desk.read_only:
+                return False
+            if len(self.screen_stack) > 1:
+                return False
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A cancel key in read-only mode is not bound (the footer does not offer it);
+        it still answers, with one line in the log."""
+        if not self.desk.read_only or len(self.screen_stack) > 1:
+            return
+        if event.key in self._cancel_keys or (event.character or "") in self._cancel_keys:
+            event.stop()
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
+
+    def key_of(self, binding_id: str) -> str:
+        """The key(s) of a binding as the trader sees them, keymap included."""
+        default = bindings.binding_ids()[binding_id][0]
+        return bindings.key_display(self.settings.keymap.get(binding_id, default))
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C (Textual's "you probably want to quit") names this app's quit keys."""
+        keys = [self.key_of(spec.id) for spec in bindings.MAIN if spec.action == "quit_blotter"]
+        self.notify(f"To quit press {' or '.join(keys)}", title="Quit?")
 
     # -- actions: cancels go straight to the desk ------------------------------------------------
     async def action_cancel(self) -> None:
@@ -320,10 +348,14 @@ class BlotterApp(App[None]):
             return
         moved = table.implicit_move
         if moved is not None and self.clock() - moved[1] < MOVED_GUARD:
+            # Held back for as long as the guard lasts, not for one press: a double tap
+            # meant for the order that just went must not reach its neighbour.
+            why = ("just left the view" if self.view.index_of(moved[0]) is None
+                   else "moved down as newer orders arrived")
             self.desk.log.add(
-                f"cancel: nothing sent — {moved[0]} just left the view and the cursor moved to {order_id}; "
-                "press c again to cancel it", "warn", order_id=order_id)
-            table.implicit_move = None
+                f"cancel: nothing sent — {moved[0]} {why} and the cursor moved by itself to {order_id}; "
+                f"check the row, then press {self.key_of('blotter.cancel')} again (or move the cursor first)", "warn",
+                order_id=order_id)
             return
         await self.desk.cancel_order(order_id)
 
@@ -374,7 +406,9 @@ class BlotterApp(App[None]):
 
     def action_filter(self) -> None:
         def done(value: str | None) -> None:
-            self.view.set_filter(value or "")
+            if value is None:  # Esc: editing cancelled, the filter stays as it was
+                return
+            self.view.set_filter(value)
             self.poll(force=True)
 
         self.push_screen(FilterScreen(self.view.filter), done)
@@ -396,14 +430,11 @@ class BlotterApp(App[None]):
         self._update_detail(self.clock())
 
     def action_help(self) -> None:
-        rows = []
-        for key, active in self.screen.active_bindings.items():
-            b = active.binding
-            if b.system or not b.description:
-                continue
-            rows.append((self.get_key_display(b), b.tooltip or b.description, b.id or ""))
-        rows.sort(key=lambda r: (not r[2].startswith("blotter."), r[2]))
-        self.push_screen(HelpScreen(rows))
+        sections = {
+            scope: [(self.key_of(spec.id), spec.description, spec.id) for spec in group]
+            for scope, group in bindings.SCOPES.items()
+        }
+        self.push_screen(HelpScreen(sections))
 
     async def action_quit_blotter(self) -> None:
         open_count = self.desk.store.open_count()
@@ -445,7 +476,7 @@ class BlotterApp(App[None]):
             self.exit()
 
 
-def state_words(desk: Any) -> str:
+def state_words(desk: Desk) -> str:
     words = str(desk.state.value)
     if desk.state.name == "RECONNECTING":
         words += f" (attempt {desk.attempt})"
@@ -458,4 +489,6 @@ def make_app(desk: Desk, settings: UiSettings | None = None, *, clock: Callable[
     for a bad theme before anything is drawn."""
     settings = settings or UiSettings()
     theme = load_theme(settings.theme, settings.theme_dir)
+    if settings.no_color:
+        theme = theme.model_copy(update={"no_color": True})
     return BlotterApp(desk, settings, theme, clock=clock)

@@ -25,8 +25,8 @@ class UiSettings(BaseModel):
     )
     show_final: bool = Field(False, description="Start with all final orders shown (the 'f' toggle).")
     no_color: bool = Field(
-        default_factory=lambda: "NO_COLOR" in os.environ,
-        description="Monochrome output (default: on when the NO_COLOR environment variable is set).",
+        default_factory=lambda: bool(os.environ.get("NO_COLOR")),
+        description="No colour at all (default: on when the NO_COLOR environment variable is set and not empty).",
     )
     log_lines: int = Field(2000, ge=10, description="Lines kept by the log pane.")
     highlight: float = Field(1.0, ge=0, description="Seconds a changed row stays highlighted.")

@@ -66,7 +66,7 @@ def test_blotter_in_a_pty_cancels_the_selected_order(tmp_path):
         opened = {o["orderId"] for o in sim.open_orders()}
         term = Terminal(["--url", sim.url, "--no-journal"], env_for(tmp_path))
         try:
-            screen = term.wait_for(lambda t: "LIVE" in t and sum(oid in t for oid in opened) >= 5)
+            screen = term.wait_for(lambda t: "LIVE" in t and sum(oid[-8:] in t for oid in opened) >= 5)
             assert "STALE" not in screen
             assert DEMO_API_SECRET not in screen and DEMO_API_KEY not in screen
             term.child.send("c")

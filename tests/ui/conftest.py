@@ -37,13 +37,13 @@ async def until(pilot: Any, predicate: Callable[[], bool], timeout: float = 5.0,
 
 @asynccontextmanager
 async def running(config: SimConfig | None = None, ui: UiSettings | None = None, size: tuple[int, int] = (120, 40),
-                  wait_orders: int | None = None, **desk_kw: Any) -> AsyncIterator[tuple[SimServer, Desk, BlotterApp, Any]]:
+                  wait_orders: int | None = None, notifications: bool = False, **desk_kw: Any) -> AsyncIterator[tuple[SimServer, Desk, BlotterApp, Any]]:
     """Simulator + desk + app (same wiring as the CLI), with the first snapshot shown."""
     config = config or sim_config()
     async with SimServer(config, port=0) as sim:
         desk = desk_for(sim.url, **desk_kw)
         app = make_app(desk, ui or UiSettings(clock="utc"))
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=notifications) as pilot:
             expected = len(sim.open_orders()) if wait_orders is None else wait_orders
             await until(pilot, lambda: desk.snapshot_count > 0 and len(app.view) >= expected, what="first snapshot")
             await pilot.pause(0.05)

@@ -214,10 +214,21 @@ async def test_filter_final_toggle_and_log_filter():
         assert app.view.filter == symbol.lower()
         assert len(app.view) == len(desk.store.open_by_symbol(symbol))
         assert all(desk.store.get(oid).order.symbol == symbol for oid in app.view)
-        # esc clears
-        await pilot.press("slash", "escape")
-        await pilot.pause(0.05)
-        assert app.view.filter == "" and len(app.view) == 20
+        # Esc stops editing and keeps the filter (even with the box edited)
+        from textual.widgets import Input
+        from blotter.ui.screens import FilterScreen
+
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.focused, Input), what="filter box")
+        await pilot.press("backspace", "x", "escape")
+        await until(pilot, lambda: not isinstance(app.screen, FilterScreen), what="filter box closed")
+        assert app.view.filter == symbol.lower()
+        assert len(app.view) == len(desk.store.open_by_symbol(symbol))
+        # Enter on an empty box clears it
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.focused, Input), what="filter box")
+        await pilot.press("ctrl+u", "enter")
+        await until(pilot, lambda: app.view.filter == "" and len(app.view) == 20, what="filter cleared")
 
         # a cancelled order lingers, is hidden after final_linger, and 'f' shows it again
         app.view.final_linger = 0.3
@@ -306,8 +317,11 @@ async def test_c_in_the_filter_box_is_typed_not_a_cancel():
         await pilot.press("c")  # back on the table: a cancel key again
         await pilot.pause(0.1)
         if sim.requests("cancel-order") == []:
-            # the filter moved the cursor off the order it was on: the first c is held back
+            # the filter moved the cursor off the order it was on: c is held back until
+            # the trader moves the cursor
             assert any("press c again" in line.text for line in desk.log.lines())
+            await pilot.press("down", "up")
+            selected = app.table.selected_id
             await pilot.press("c")
         frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)
         assert frame.data["args"]["orderId"] == selected

@@ -23,8 +23,19 @@ def test_defaults():
 def test_no_color_follows_the_environment(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     assert UiSettings().no_color is True
+    monkeypatch.setenv("NO_COLOR", "")  # no-color.org: set *and not empty*
+    assert UiSettings().no_color is False
     monkeypatch.delenv("NO_COLOR")
     assert UiSettings().no_color is False
+
+
+async def test_colour_stays_when_the_settings_say_so_whatever_textual_read(monkeypatch):
+    from textual.filter import Monochrome, NoColor
+
+    monkeypatch.setenv("NO_COLOR", "")
+    app = make_app(desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream", reconnect=False), UiSettings(no_color=False))
+    assert not app.no_color
+    assert not any(isinstance(f, (Monochrome, NoColor)) for f in app.get_line_filters())
 
 
 def test_make_app_rejects_an_unknown_theme_before_drawing():
@@ -32,11 +43,17 @@ def test_make_app_rejects_an_unknown_theme_before_drawing():
         make_app(desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream"), UiSettings(theme="nope"))
 
 
-async def test_no_color_app_is_monochrome_and_runs():
-    from textual.filter import Monochrome
+async def test_no_color_app_strips_every_colour_and_runs():
+    from textual.filter import Monochrome, NoColor
+
+    from blotter.ui.nocolor import StripColour
 
     app = make_app(desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream", reconnect=False), UiSettings(no_color=True))
-    assert app.no_color and any(isinstance(f, Monochrome) for f in app._filters)
+    filters = app.get_line_filters()
+    assert app.no_color and any(isinstance(f, StripColour) for f in filters)
+    assert not any(isinstance(f, (Monochrome, NoColor)) for f in filters)
+    assert app.blotter_theme.no_color
+    assert app.blotter_theme.style("cursor").reverse and app.blotter_theme.style("cursor").bgcolor is None
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.1)
         assert app.is_running

@@ -52,3 +52,15 @@ def test_cancel_all_confirmation(snap_compare):
     with sim_in_thread(sim_config()) as sim:
         app = frozen_app(sim.url)
         assert snap_compare(app, terminal_size=(80, 24), run_before=wait_then("X"))
+
+
+def test_help_screen(snap_compare):
+    with sim_in_thread(sim_config()) as sim:
+        app = frozen_app(sim.url)
+        assert snap_compare(app, terminal_size=(80, 24), run_before=wait_then("question_mark"))
+
+
+def test_main_screen_at_100_columns(snap_compare):
+    with sim_in_thread(sim_config()) as sim:
+        app = frozen_app(sim.url)
+        assert snap_compare(app, terminal_size=(100, 30), run_before=wait_then("down"))

@@ -63,3 +63,33 @@ def test_malformed_theme_is_one_line_naming_the_file(tmp_path: Path, content: st
     message = str(info.value)
     assert "\n" not in message
     assert str(path) in message and needle in message
+
+
+def _contrast(a: str, b: str) -> float:
+    from rich.color import Color
+
+    def luminance(colour: str) -> float:
+        channels = []
+        for v in Color.parse(colour).get_truecolor():
+            v /= 255
+            channels.append(v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4)
+        r, g, b = channels
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("name", ["dark", "light", "high-contrast"])
+def test_every_text_colour_is_readable_on_every_row_background(name):
+    """At least 3:1 (WCAG's minimum for large or bold text) for each text colour on the
+    background, the selected row and a highlighted row: a selected cancelled order
+    must stay readable."""
+    theme = load_theme(name)
+    c = theme.colors
+    texts = {"foreground": c.foreground, "dim": c.dim, "buy": c.buy, "sell": c.sell,
+             **{f"status.{k}": v for k, v in theme.status.model_dump().items()}}
+    backgrounds = {"background": c.background, "cursor": c.cursor, "highlight": c.highlight}
+    poor = [f"{t} on {b}: {_contrast(tv, bv):.1f}" for t, tv in texts.items() for b, bv in backgrounds.items()
+            if _contrast(tv, bv) < 3.0]
+    assert poor == []

@@ -9,17 +9,15 @@ from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..bindings import CONFIRM, textual_bindings
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [
-        Binding("y,enter", "confirm", "Yes", id="confirm.yes"),
-        Binding("n,escape", "abort", "No", id="confirm.no"),
-    ]
+    BINDINGS = textual_bindings(CONFIRM)
 
     def __init__(self, question: Text | Callable[[], Text], title: str = "Confirm") -> None:
         super().__init__()

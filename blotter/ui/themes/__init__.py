@@ -96,15 +96,22 @@ class Theme(BaseModel):
     status: StatusColors
     log: LogColors
     path: Path | None = Field(None, exclude=True)
+    no_color: bool = Field(False, exclude=True)
+    """Set by the app (``NO_COLOR``): the styles below then carry their meaning with
+    bold, dim, reverse and underline alone, and no colour at all."""
 
     # -- rich styles for line-API widgets ------------------------------------------
     def status_style(self, status: str) -> Style:
         key = {"PENDING CANCEL": "pending_cancel", "UNKNOWN": "unknown"}.get(status, status)
+        if self.no_color:
+            return Style(bold=key in _LOUD_STATUSES)
         color = getattr(self.status, key, None) if key in StatusColors.model_fields else None
         return Style(color=color or self.colors.foreground)
 
     def side_style(self, side: str) -> Style:
         s = side.lower()
+        if self.no_color:
+            return Style(bold=s in ("buy", "sell"))
         if s == "buy":
             return Style(color=self.colors.buy, bold=True)
         if s == "sell":
@@ -112,7 +119,23 @@ class Theme(BaseModel):
         return Style(color=self.colors.foreground)
 
     def log_style(self, level: str) -> Style:
+        if self.no_color:
+            return Style(bold=level in ("warn", "error"))
         return Style(color=getattr(self.log, level, self.log.info))
+
+    def style(self, role: str) -> Style:
+        """The style of a role of the orders table: ``header``, ``cursor`` (the selected
+        row), ``highlight`` (a row that just changed), ``dim`` (final orders), ``fg``."""
+        if self.no_color:
+            return _MONO_ROLES[role]
+        c = self.colors
+        return {
+            "header": Style(color=c.accent, bold=True),
+            "cursor": Style(bgcolor=c.cursor),
+            "highlight": Style(bgcolor=c.highlight),
+            "dim": Style(color=c.dim),
+            "fg": Style(color=c.foreground),
+        }[role]
 
     @property
     def textual_name(self) -> str:
@@ -135,6 +158,17 @@ class Theme(BaseModel):
             dark=self.dark,
             variables=theme_variables(self),
         )
+
+
+_LOUD_STATUSES = frozenset({"pending_cancel", "unknown", "NotOpen", "Rejected"})
+"""Statuses drawn bold without colour: the ones that ask for the trader's attention."""
+_MONO_ROLES = {
+    "header": Style(bold=True, underline=True),
+    "cursor": Style(reverse=True),
+    "highlight": Style(underline=True),
+    "dim": Style(dim=True),
+    "fg": Style(),
+}
 
 
 def theme_variables(theme: Theme) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Widgets of the blotter screen."""
 
+from .detail_line import DetailLine
 from .log_pane import LogPane
 from .orders_table import OrdersTable
 from .status_bar import StatusBar
 
-__all__ = ["LogPane", "OrdersTable", "StatusBar"]
+__all__ = ["DetailLine", "LogPane", "OrdersTable", "StatusBar"]

@@ -2,8 +2,8 @@
 
 A line-API widget over a bounded deque: only the rows on screen are drawn. Every
 entry is a literal string run through :func:`~blotter.ui.text.safe` (no markup, no
-control characters) and coloured by its level. Long entries wrap (continuation
-rows are indented), so an exchange error message is never cut off at the screen
+control characters) and coloured by its level. Long entries wrap between words
+(continuation rows are indented), so an exchange error message is never cut off at the screen
 edge. The pane follows the newest entry unless the trader has scrolled up. With an
 order filter it shows only that order's entries.
 """
@@ -63,10 +63,6 @@ class LogPane(ScrollView):
         self._strips: dict[tuple[str, str], Strip] = {}
         """Drawn rows by (text, level), for the width, base style and theme of ``_strip_key``."""
 
-    def set_theme(self, theme: Theme) -> None:
-        self.blotter_theme = theme
-        self.refresh()
-
     def set_order_filter(self, order_id: str | None) -> None:
         """Show only ``order_id``'s entries (None: every entry)."""
         self.order_filter = order_id
@@ -89,14 +85,33 @@ class LogPane(ScrollView):
         return f"{stamp} {safe(body, LINE_LIMIT)}"
 
     def _wrap(self, text: str) -> list[str]:
+        """``text`` in rows of the pane's width, broken between words (a word longer
+        than a row is broken where it must); continuation rows are indented past
+        the time stamp."""
         width = self._wrap_width
         if width <= STAMP_WIDTH + 8 or cell_len(text) <= width:
             return [text]
-        first, rest = chop_cells(text, width)[0], text[len(chop_cells(text, width)[0]):]
-        rows = [first]
+        rows: list[str] = []
         indent = " " * STAMP_WIDTH
-        rows.extend(indent + part for part in chop_cells(rest, width - STAMP_WIDTH))
-        return rows
+        line, room = "", width
+        for word in text.split(" "):
+            need = cell_len(word) + (1 if line else 0)
+            if need <= room:
+                line = f"{line} {word}" if line else word
+                room -= need
+                continue
+            if line:
+                rows.append(line)
+                line, room = "", width - STAMP_WIDTH
+            while cell_len(word) > room:  # longer than a whole row: break it
+                head = chop_cells(word, room)[0]
+                rows.append(head)
+                word = word[len(head):]
+                room = width - STAMP_WIDTH
+            line, room = word, room - cell_len(word)
+        if line or not rows:
+            rows.append(line)
+        return [rows[0], *(indent + row for row in rows[1:])]
 
     def _rewrap(self) -> None:
         self._rows = []

@@ -7,13 +7,18 @@ orders cost no more to draw than 40. No per-cell widgets, no DataTable.
 The cursor is pinned to an **order id**, never to a row number: when rows are
 inserted, removed or re-sorted, the cursor follows the same order (and the screen
 scrolls with it so the row stays where the trader's eyes are). If that order leaves
-the view, the cursor moves to the row now at its place; nothing is ever cancelled
-implicitly.
+the view, the cursor moves to the row now at its place. On the first row the cursor
+follows the newest order instead, so the table at the top shows the newest orders.
+Each time the cursor moves by itself, :attr:`OrdersTable.implicit_move` says so, and
+the app holds back ``c`` until the trader has seen the new row: nothing is ever
+cancelled implicitly.
 
-Columns collapse on narrow screens in this order: TYPE, AVG PRICE, TIME are
-dropped, then ORDER ID shrinks to its last characters (``…`` + tail; the full id is
-always on the detail line under the table), then FILLED is dropped. Values are
-never cut silently: a value wider than its column's cap ends with ``…``.
+On narrower screens ORDER ID first shrinks to its last characters (``…`` + tail; the
+full id is always on the detail line under the table), so every column is shown
+from 100 columns up; at 80, TYPE, AVG PRICE, TIME (then FILLED) are dropped. Column
+widths come from the widest values seen so far, never from the rows on screen only,
+so columns do not come and go as values change. Values are never cut silently: a
+value wider than its column's cap ends with ``…``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -35,6 +39,7 @@ from textual.strip import Strip
 
 from ...core import NOT_OPEN, OrderEntry, RequestTracker
 from ...core.view import OrderView, ViewChange
+from ..bindings import ORDERS, textual_bindings
 from ..text import safe
 from ..themes import Theme
 from .virtual import set_virtual_size
@@ -68,7 +73,8 @@ BY_KEY = {c.key: c for c in COLUMNS}
 DROP_ORDER = ("type", "avg", "time")
 """Dropped first, in this order, when the table is too narrow."""
 ID_MIN_TAIL = 9
-"""Narrowest the ORDER ID column gets ('…' + last 8 characters)."""
+"""Narrowest the ORDER ID column gets ('…' + last 8 characters: the simulator's and the
+exchange's ids end in 9 random characters)."""
 GUTTER = 1
 SEP = 1
 WIDE_SEP = 2
@@ -109,7 +115,13 @@ def tail(text: str, width: int) -> str:
 
 def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]], bool, int]:
     """Columns and widths that fit ``width`` cells, whether ORDER ID shows its tail
-    only, and the gap between columns."""
+    only, and the gap between columns.
+
+    ``natural`` are the widest values seen so far (they only grow), so a column never
+    comes and goes with the values on screen. Room is found in this order: the gap
+    narrows, ORDER ID gives up its head (the full id is on the detail line), down to
+    ``ID_MIN_TAIL``; only then are columns dropped (``DROP_ORDER``, then FILLED), each
+    time giving the room freed back to the id; last, SYMBOL is cut (with '…')."""
     keys = [c.key for c in COLUMNS]
 
     def total(ks: list[str], w: dict[str, int], sep: int = SEP) -> int:
@@ -119,52 +131,30 @@ def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]
         return [(c, natural[c.key]) for c in COLUMNS], False, WIDE_SEP
 
     widths = dict(natural)
-    for key in DROP_ORDER:
+    widths["id"] = min(natural["id"], ID_MIN_TAIL)
+    for key in (*DROP_ORDER, "filled"):
         if total(keys, widths) <= width:
             break
         keys.remove(key)
-    id_tail = False
-    over = total(keys, widths) - width
-    if over > 0:
-        new_id = max(widths["id"] - over, ID_MIN_TAIL)
-        id_tail = new_id < natural["id"]
-        widths["id"] = new_id
-    if total(keys, widths) > width and "filled" in keys:
-        keys.remove("filled")
-        # give the freed room back to the order id
-        spare = width - total(keys, widths)
-        if spare > 0 and id_tail:
-            widths["id"] = min(natural["id"], widths["id"] + spare)
-            id_tail = widths["id"] < natural["id"]
+    spare = width - total(keys, widths)
+    if spare > 0:  # the room left goes back to the id
+        widths["id"] = min(natural["id"], widths["id"] + spare)
     over = total(keys, widths) - width
     if over > 0:
         widths["symbol"] = max(widths["symbol"] - over, 6)
-    return [(BY_KEY[k], widths[k]) for k in keys], id_tail, SEP
+    return [(BY_KEY[k], widths[k]) for k in keys], widths["id"] < natural["id"], SEP
 
 
 class OrdersTable(ScrollView, can_focus=True):
     """The main pane. Reads the store; holds only view state (cursor, scroll)."""
 
-    BINDINGS = [
-        # The cancel key is a *priority* binding of the table: the app matches it on the
-        # key's first hop, instead of passing the key down to the table and bubbling it
-        # back up through the screen (each hop waits behind the reader in a burst). It
-        # is only in force while the table is in the focus chain, so in the filter box
-        # "c" is typed, not acted on.
-        Binding("c", "app.cancel", "Cancel", priority=True, tooltip="Cancel the selected order now (no confirmation)",
-                id="blotter.cancel"),
-        Binding("up", "cursor_up", "Up", show=False, id="orders.up"),
-        Binding("down", "cursor_down", "Down", show=False, id="orders.down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="orders.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="orders.page_down"),
-        Binding("home", "first", "First row", show=False, id="orders.first"),
-        Binding("end", "last", "Last row", show=False, id="orders.last"),
-    ]
+    BINDINGS = textual_bindings(ORDERS)
 
     DEFAULT_CSS = """
     OrdersTable {
         scrollbar-size-vertical: 1;
         overflow-x: hidden;
+        overflow-y: scroll;  /* always there: the columns' room never changes with the row count */
     }
     """
 
@@ -196,7 +186,8 @@ class OrdersTable(ScrollView, can_focus=True):
         self.selected_id: str | None = None
         self._index = 0
         self.implicit_move: tuple[str, float] | None = None
-        """(order id that left the view, when): the cursor moved by itself, not by the trader."""
+        """(order id the cursor was on, when): the cursor last moved by itself, not by the
+        trader. Cleared when the trader moves the cursor."""
         self._natural: dict[str, int] = {c.key: max(c.min_width, len(c.title)) for c in COLUMNS}
         self._layout: list[tuple[Column, int]] = []
         self._id_tail = False
@@ -222,21 +213,9 @@ class OrdersTable(ScrollView, can_focus=True):
         each time they are drawn. None (the default) costs nothing."""
 
     # -- theme -------------------------------------------------------------------
-    def set_theme(self, theme: Theme) -> None:
-        self.blotter_theme = theme
-        self._build_styles()
-        self._strips.clear()
-        self.refresh()
-
     def _build_styles(self) -> None:
-        t = self.blotter_theme
-        self._styles = {
-            "header": Style(color=t.colors.accent, bold=True),
-            "cursor": Style(bgcolor=t.colors.cursor),
-            "highlight": Style(bgcolor=t.colors.highlight),
-            "dim": Style(color=t.colors.dim),
-            "fg": Style(color=t.colors.foreground),
-        }
+        role = self.blotter_theme.style
+        self._styles = {name: role(name) for name in ("header", "cursor", "highlight", "dim", "fg")}
 
     # -- selection (pinned to the order id) -----------------------------------------
     @property
@@ -320,9 +299,14 @@ class OrdersTable(ScrollView, can_focus=True):
         old_index = self._index
         if change.reordered:
             previous = self.selected_id
-            order_id, index = self.view.follow(previous, old_index)
+            order_id: str | None
+            if old_index == 0 and len(self.view):
+                # on the first row the cursor follows the newest order (the table stays at the top)
+                order_id, index = self.view[0], 0
+            else:
+                order_id, index = self.view.follow(previous, old_index)
             if previous is not None and order_id != previous:
-                # the selected order left the view: the cursor jumped to a neighbour
+                # the cursor moved by itself: c is held back until the trader has seen the new row
                 self.implicit_move = (previous, self.clock())
             top = round(self.scroll_y)
             self._set_selected(order_id, index)
@@ -330,8 +314,7 @@ class OrdersTable(ScrollView, can_focus=True):
             if order_id is not None:
                 rows_on_screen = max(1, self.scrollable_content_region.height - 1)
                 if top == 0 and index < rows_on_screen:
-                    # at the top, stay there: new orders (newest first) come into view,
-                    # and the cursor moves down with its order
+                    # at the top, stay there: new orders (newest first) come into view
                     self.scroll_y = 0
                 else:
                     # scrolled down: keep the selected row on the same screen line
@@ -341,9 +324,9 @@ class OrdersTable(ScrollView, can_focus=True):
         elif change.changed:
             visible = self._visible_range()
             index_of = self.view.index_of
-            for order_id in change.changed:
-                index = index_of(order_id)
-                if index is not None and index in visible:
+            for changed_id in change.changed:
+                row = index_of(changed_id)
+                if row is not None and row in visible:
                     self.refresh()
                     break
 

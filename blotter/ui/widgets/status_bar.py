@@ -6,35 +6,29 @@ outside (endpoint, account, detail) go through :func:`~blotter.ui.text.safe`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
-
-from ...protocol.signing import mask_key
 from textual.widgets import Static
 
+from ...protocol.signing import mask_key
 from ..text import safe
 from ..themes import Theme
 
-
-class DeskLike(Protocol):  # the parts of blotter.desk.Desk the bar reads
-    endpoint_label: str
-    account: str | None
-    key_label: str
-    read_only: bool
-    cancel_on_hangup: bool
+if TYPE_CHECKING:
+    from ...desk import Desk
 
 
-def state_label(desk: object) -> str:
-    state = getattr(desk, "state")
+def state_label(desk: Desk) -> str:
+    state = desk.state
     label = str(state.value).upper()
     if state.name == "RECONNECTING":
-        label += f" (attempt {getattr(desk, 'attempt', 0)})"
+        label += f" (attempt {desk.attempt})"
     return label
 
 
-def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen: bool = False,
+def build_status(desk: Desk, theme: Theme, now: float, open_count: int, frozen: bool = False,
                  session_error: str | None = None, width: int | None = None) -> Text:
     """Two logical lines: what matters now, then where we are connected. With a
     ``width`` too narrow for the second line, the account id is shortened (first and
@@ -43,7 +37,7 @@ def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen
     warn = Style(color=theme.log.warn, bold=True)
     bad = Style(color=c.stale, bold=True, reverse=True)
     sep = Text(" │ ", style=Style(color=c.dim))
-    state = getattr(desk, "state")
+    state = desk.state
     state_style = {
         "LIVE": Style(color=theme.log.ok, bold=True),
         "AUTH_REFUSED": bad,
@@ -54,27 +48,22 @@ def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen
     if session_error:
         parts.append(Text(f"SESSION FAILED: {safe(session_error, 120)}", style=bad))
     parts.append(Text(f"open {open_count}"))
-    age = desk.frame_age(now) if hasattr(desk, "frame_age") else None  # type: ignore[attr-defined]
-    if age is None and getattr(desk, "last_frame_at", None) is not None:
-        age = now - desk.last_frame_at  # type: ignore[attr-defined]
+    age = desk.frame_age(now)
     if frozen:
         parts.append(Text("last msg –"))
     elif age is None:
         parts.append(Text("last msg never"))
     else:
-        stale = desk.is_stale(now)  # type: ignore[attr-defined]
+        stale = desk.is_stale(now)
         parts.append(Text(f"last msg {age:.1f} s", style=bad if stale else Style()))
-    rtt = getattr(desk, "rtt_ms", None)
+    rtt = desk.rtt_ms
     parts.append(Text("rtt –" if frozen or rtt is None else f"rtt {rtt:.0f} ms"))
-    skew = getattr(desk, "skew_ms", None)
-    skew_warning = getattr(desk, "skew_warning", None)
-    if skew_warning is None:
-        skew_warning = skew is not None and abs(skew) > 5000
-    if skew_warning and skew is not None and not frozen:
+    skew = desk.skew_ms
+    if desk.skew_warning and skew is not None and not frozen:
         parts.append(Text(f"⚠ CLOCK SKEW {skew / 1000:+.1f} s", style=warn))
-    if getattr(desk, "read_only", False):
+    if desk.read_only:
         parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
-    if getattr(desk, "cancel_on_hangup", False):
+    elif desk.cancel_on_hangup:  # read-only sends nothing, on a hangup neither
         parts.append(Text("CANCEL-ON-HANGUP ARMED", style=Style(color=theme.log.warn, bold=True, reverse=True)))
     journal = getattr(getattr(desk, "journal", None), "status", None)  # blotter.journal.JournalStatus
     if journal is not None and (journal.state != "writing" or journal.dropped or journal.summarised):
@@ -83,15 +72,15 @@ def build_status(desk: object, theme: Theme, now: float, open_count: int, frozen
         parts.append(Text(label, style=bad if journal.state == "stopped" else warn))
     line1 = sep.join(parts)
 
-    where: list[Text] = [Text(safe(getattr(desk, "endpoint_label", ""), 120))]
-    account = getattr(desk, "account", None)
+    where: list[Text] = [Text(safe(desk.endpoint_label, 120))]
+    account = desk.account
     acct = safe(account, 40) if account else "?"
-    key_text = f"key {safe(getattr(desk, 'key_label', ''), 24)}"
+    key_text = f"key {safe(desk.key_label, 24)}"
     if width is not None and account and len(where[0]) + len(acct) + len(key_text) + 11 > width:
         acct = safe(mask_key(account), 40)
     where.append(Text(f"acct {acct}"))
     where.append(Text(key_text))
-    detail = getattr(desk, "detail", "")
+    detail = desk.detail
     if detail and state.name != "LIVE":
         where.append(Text(safe(detail, 160), style=warn))
     line2 = sep.join(where)
