@@ -560,34 +560,11 @@ _MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
 
 
 def bindings() -> list[tuple[str, str, str]]:
-    """Every binding of the screen: (id, default keys, what it does), without starting an app.
+    """Every binding of the screen: (id, default keys, what it does). Plain data from
+    :mod:`blotter.ui.bindings`: no Textual, no app."""
+    from ..ui.bindings import binding_ids as ui_binding_ids
 
-    From :func:`blotter.ui.bindings.binding_ids` (plain data, no Textual) where the UI
-    has it; otherwise read from the screen classes' ``BINDINGS``."""
-    try:
-        from ..ui.bindings import binding_ids as ui_binding_ids  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return _bindings_from_classes()
     return [(binding_id, keys, description) for binding_id, (keys, description) in ui_binding_ids().items()]
-
-
-def _bindings_from_classes() -> list[tuple[str, str, str]]:
-    from textual.binding import Binding
-
-    from ..ui.app import BlotterApp
-    from ..ui.screens.confirm import ConfirmScreen
-    from ..ui.screens.filter import FilterScreen
-    from ..ui.screens.help import HelpScreen
-    from ..ui.screens.quit import QuitScreen
-    from ..ui.widgets.orders_table import OrdersTable
-
-    seen: dict[str, tuple[str, str, str]] = {}
-    for owner in (BlotterApp, OrdersTable, ConfirmScreen, QuitScreen, FilterScreen, HelpScreen):
-        for b in owner.BINDINGS:
-            if isinstance(b, Binding) and b.id:
-                old = seen.get(b.id)
-                seen[b.id] = (b.id, f"{old[1]},{b.key}" if old else b.key, old[2] if old else (b.tooltip or b.description))
-    return list(seen.values())
 
 
 def binding_ids() -> list[str]:

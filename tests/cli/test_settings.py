@@ -305,3 +305,16 @@ def test_make_demo_installs_only_what_the_demo_needs():
     test = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
     assert "pip install" in demo and "[test]" not in demo
     assert ".[test]" in test and "pytest" in test
+
+
+def test_the_endpoint_is_one_choice_from_the_strongest_source(tmp_path):
+    from blotter.cli.settings import ConfigError, load, resolve_url
+
+    cfg = config_file(tmp_path, 'env = "mainnet"\naccount_group = 4\n')
+    s = load({"url": DEAD_URL, "config": str(cfg)}, {})
+    assert resolve_url(s) == DEAD_URL  # the flag's URL wins over the file's environment
+    s = load({"config": str(cfg)}, {})
+    assert resolve_url(s) == "wss://ascendex.com:443/4/api/pro/v2/stream"
+    both = config_file(tmp_path, f'env = "mainnet"\naccount_group = 4\nurl = "{DEAD_URL}"\n')
+    with pytest.raises(ConfigError, match="not both"):
+        load({"config": str(both)}, {})
