@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Callable, Protocol
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from .collector import Collector
 from .core import EventLog, OrderStore, RequestTracker, State, Tracked
@@ -74,12 +74,6 @@ class DeskSettings(SessionSettings):
     resnapshot_min_interval: float = Field(
         2.0, ge=0, description="At most one automatic re-snapshot per this many seconds."
     )
-
-    @model_validator(mode="after")
-    def _no_contradiction(self) -> DeskSettings:
-        if self.read_only and self.cancel_on_hangup:
-            raise ValueError("read_only and cancel_on_hangup contradict each other: a read-only desk cannot cancel")
-        return self
 
 
 class Desk:
