@@ -14,9 +14,9 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field
 
 from .collector import Collector
 from .core import EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
@@ -106,29 +106,25 @@ class Journal(Protocol):
     def record_note(self, text: str, request_id: str | None = None, order_id: str | None = None) -> None: ...
 
 
-class DeskSettings(BaseModel):
-    """Everything a desk needs. Secrets are :class:`SecretStr`: never shown."""
+class DeskSettings(SessionSettings):
+    """Everything a desk needs: its session's settings (inherited, not copied) plus the
+    desk's own. Secrets are :class:`SecretStr`: never shown."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    url: str
-    api_key: SecretStr
-    api_secret: SecretStr
-    secret_encoding: Literal["base64", "raw"] = "base64"
-    auth_mode: Literal["headers", "op"] = "headers"
-    ca_file: str | None = None
-    request_timeout: float = Field(5.0, gt=0, description="Seconds for a request to be confirmed before TIMEOUT.")
-    stale_after: float = Field(10.0, gt=0, description="Seconds without a frame before the table is marked STALE.")
-    ping_interval: float = Field(15.0, gt=0)
-    read_only: bool = False
-    cancel_on_hangup: bool = False
-    max_frame_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Frames larger than this are refused.")
-    max_queue: int = Field(1024, gt=0, description="Frames queued before the client stops reading the socket (a deeper queue is older data on screen).")
-    max_final_orders: int = 20_000
-    log_lines: int = 5000
-    resnapshot_min_interval: float = Field(2.0, ge=0, description="At most one automatic re-snapshot per this many seconds.")
-    reconnect: bool = True
-    backoff_max: float = 15.0
+    request_timeout: float = Field(
+        5.0, gt=0, le=3600, description="Seconds for a request to be confirmed before it shows TIMEOUT."
+    )
+    stale_after: float = Field(
+        10.0, gt=0, le=86400, description="Seconds without data before the table is marked STALE."
+    )
+    read_only: bool = Field(False, description="Disable every cancel key (monitoring screens).")
+    cancel_on_hangup: bool = Field(
+        False, description="Dead man's switch: cancel all open orders (and verify) on SIGHUP or SIGTERM."
+    )
+    max_final_orders: int = Field(20_000, gt=0, description="Final orders kept in the store.")
+    log_lines: int = Field(5000, gt=0, description="Lines kept by the event log.")
+    resnapshot_min_interval: float = Field(
+        2.0, ge=0, description="At most one automatic re-snapshot per this many seconds."
+    )
 
 
 class Desk:
@@ -141,19 +137,7 @@ class Desk:
         self.store = OrderStore(max_final=settings.max_final_orders)
         self.tracker = RequestTracker(self.log, timeout=settings.request_timeout)
         self.session = Session(
-            SessionSettings(
-                url=settings.url,
-                api_key=settings.api_key,
-                api_secret=settings.api_secret,
-                secret_encoding=settings.secret_encoding,
-                auth_mode=settings.auth_mode,
-                ca_file=settings.ca_file,
-                ping_interval=settings.ping_interval,
-                max_frame_bytes=settings.max_frame_bytes,
-                max_queue=settings.max_queue,
-                reconnect=settings.reconnect,
-                backoff_max=settings.backoff_max,
-            ),
+            settings,  # a DeskSettings is the session's settings plus the desk's own
             on_frame=self._on_frame,
             on_state=self._on_state,
             on_sent=self._on_sent,

@@ -8,29 +8,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
-from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from .. import __version__
 from ..net.endpoints import EndpointError
 from .settings import (
     ConfigError,
-    FileConfig,
     UserError,
-    _user_themes_dir,
-    default_config_path,
-    default_journal_path,
+    add_options,
+    demo_journal_path,
     desk_settings,
+    flags_of,
+    load,
     load_config,
     open_journal,
     ui_settings,
+    user_themes_dir,
 )
 
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
+EXIT_CONNECT = 4
+EXIT_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for a command whose reader went away."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,30 +44,58 @@ class _Parser(argparse.ArgumentParser):
 
 def _connection_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    g = p.add_argument_group("exchange connection (credentials come from ASCENDEX_API_KEY / ASCENDEX_API_SECRET or the config file, never from flags)")
-    g.add_argument("--url", metavar="URL", help="full WebSocket URL, e.g. wss://ascendex.com:443/<grp>/api/pro/v2/stream (ws:// only for loopback)")
-    g.add_argument("--env", choices=["mainnet", "testnet"], help="build the URL for this environment (with --account-group)")
-    g.add_argument("--account-group", metavar="N", type=int, help="account group of your API key (with --env)")
-    g.add_argument("--config", metavar="PATH", type=Path, help=f"config file (default {default_config_path()})")
-    g.add_argument("--secret-encoding", choices=["base64", "raw"], help="HMAC key form of the secret: base64-decoded (default) or raw bytes")
-    g.add_argument("--auth-mode", choices=["headers", "op"], help="authenticate with upgrade headers (default) or an op:auth message")
-    g.add_argument("--ca-file", metavar="PEM", help="extra CA certificates to trust for wss://")
-    g.add_argument("--timeout", metavar="SEC", type=float, help="seconds for a request to be confirmed before TIMEOUT (default 5)")
-    g.add_argument("--journal", metavar="PATH", help=f"audit journal file (default {default_journal_path()})")
-    g.add_argument("--no-journal", action="store_true", help="do not write the audit journal")
+    add_options(p, "connection", "exchange connection (credentials come from ASCENDEX_API_KEY / ASCENDEX_API_SECRET "
+                "or the config file, never from flags)")
     return p
 
 
 def _screen_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    g = p.add_argument_group("screen")
-    g.add_argument("--theme", metavar="NAME", help="colour theme (see --list-themes)")
-    g.add_argument("--read-only", action="store_true", help="disable every cancel key (monitoring screens)")
-    g.add_argument("--cancel-on-hangup", action="store_true",
-                   help="dead man's switch: cancel all open orders (and verify) on SIGHUP or SIGTERM")
-    g.add_argument("--stale-after", metavar="SEC", type=float, help="mark the table STALE after this many seconds without data (default 10)")
-    g.add_argument("--final-linger", metavar="SEC", type=float, help="seconds final orders stay visible, dimmed (default 30)")
+    add_options(p, "screen", "screen")
     return p
+
+
+def _demo_options(demo: argparse.ArgumentParser) -> None:
+    """The simulator's options that the demo offers: defaults and help from SimConfig."""
+    from ..sim import SimConfig
+
+    g = demo.add_argument_group("simulator")
+    for flag, name, metavar in (("--seed", "seed", "N"), ("--orders", "initial_orders", "N"),
+                                ("--rate", "rate", "R"), ("--dialect", "dialect", None)):
+        info = SimConfig.model_fields[name]
+        default = "random" if info.default is None else info.default
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
+                                  "help": f"{(info.description or '').rstrip('.')} (default {default})"}
+        if name == "dialect":
+            kwargs["choices"] = ["current", "2021"]
+        else:
+            kwargs.update(metavar=metavar, type=_sim_type(name, flag))
+        g.add_argument(flag, **kwargs)
+    g = demo.add_argument_group("audit journal")
+    g.add_argument("--journal", metavar="PATH", default=argparse.SUPPRESS,
+                   help=f"the demo's audit journal (default {demo_journal_path()}, never your real one)")
+    g.add_argument("--no-journal", action="store_true", default=argparse.SUPPRESS, help="do not write the audit journal")
+
+
+def _sim_type(name: str, flag: str) -> Any:
+    from pydantic import TypeAdapter, ValidationError
+
+    from ..sim import SimConfig
+    from .settings import _annotated, allowed
+
+    info = SimConfig.model_fields[name]
+    adapter = TypeAdapter(_annotated(info))
+
+    def convert(text: str) -> Any:
+        try:
+            value = adapter.validate_python(text)
+        except ValidationError:
+            raise argparse.ArgumentTypeError(f"must be {allowed(info)} (got {text!r})") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed(info)} (got {text!r})")
+        return value
+
+    return convert
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,21 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[conn, screen],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="keys in the blotter: c cancel order, s cancel symbol, X cancel ALL, / filter, f final orders, "
-        "l log filter, r refresh, ? help, q quit.\nSee README.md for the config file, themes and the emergency runbook.",
+        "l log filter, r refresh, ? help, q quit (blotter --list-bindings: every binding id for [keymap]).\n"
+        "Every option can also be set in the environment or the config file (named after it in its help); "
+        "flags win over the environment, the environment over the file.\n"
+        "See README.md for the config file, themes and the emergency runbook.",
     )
     parser.add_argument("--version", action="version", version=f"blotter {__version__}")
     parser.add_argument("--list-themes", action="store_true", default=False, help="list the available themes and exit")
+    parser.add_argument("--list-bindings", action="store_true", default=False,
+                        help="list every key binding (id, key, what it does) for the [keymap] section, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser("demo", parents=[screen], help="open the blotter against an embedded simulator with live order flow",
                           description="Start the exchange simulator in-process on a free loopback port with demo credentials "
-                          "and live order flow, and open the blotter against it.")
-    demo.add_argument("--seed", type=int, default=None, help="order-flow seed (default: random)")
-    demo.add_argument("--orders", type=int, default=40, help="initial open orders (default 40)")
-    demo.add_argument("--rate", type=float, default=4.0, help="order lifecycle events per second (default 4)")
-    demo.add_argument("--dialect", choices=["current", "2021"], default="current", help="response dialect of the simulator")
-    demo.add_argument("--no-journal", action="store_true", default=argparse.SUPPRESS, help="do not write the audit journal")
-    demo.add_argument("--journal", metavar="PATH", default=argparse.SUPPRESS, help="audit journal file")
+                          "and live order flow, and open the blotter against it. The demo reads neither your config "
+                          "file nor your credentials, and writes its own journal, never your real one.")
+    _demo_options(demo)
 
     sim = sub.add_parser("sim", help="run the exchange simulator (a WebSocket server on loopback)",
                          description="Run the exchange simulator: a real WebSocket server on loopback that speaks the "
@@ -112,47 +145,83 @@ def _add_headless(sub: Any, conn: argparse.ArgumentParser) -> None:
 def cmd_list_themes() -> int:
     from ..ui.themes import list_themes
 
-    for name in list_themes(_user_themes_dir()):
+    for name in list_themes(user_themes_dir()):
         print(name)
     return EXIT_OK
 
 
+def cmd_list_bindings() -> int:
+    from .settings import bindings
+
+    rows = bindings()
+    width = max(len(r[0]) for r in rows)
+    keys = max(len(r[1]) for r in rows)
+    for binding_id, key, description in rows:
+        print(f"{binding_id:<{width}}  {key:<{keys}}  {description}")
+    return EXIT_OK
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
-    file = load_config(args)
-    settings = desk_settings(args, file)
-    ui = ui_settings(args, file)
+    settings = load_config(args)
+    ui = ui_settings(args, settings)
+    desk = desk_settings(args, settings)
     warnings: list[str] = []
-    journal = open_journal(args, file, warnings, settings.api_key, settings.api_secret)
-    return _run_tui(settings, ui, journal, warnings)
+    journal = open_journal(args, settings, warnings, desk.api_key, desk.api_secret, endpoint=desk.url)
+    return _run_tui(desk, ui, journal, warnings)
 
 
 def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: Any = None) -> int:
+    """Run the screen. A login the exchange refused, or an exchange never reached, is
+    shown on the screen while it is up; when the trader quits, it is one line on
+    stderr and exit 4 (nothing was ever live, so nothing on screen can be trusted)."""
     from ..desk import Desk
-    from .hangup import arm_hangup
+    from ..net.session import ConnState
     from ..ui.app import make_app
+    from .hangup import arm_hangup
 
     async def main() -> int:
-        cleanup = None
+        nonlocal settings, journal
+        stop_before = None
         if before is not None:
-            cleanup = await before()
+            settings, stop_before, journal = await before()
         try:
-            desk = Desk(settings if cleanup is None else cleanup[0], journal=journal)
+            desk = Desk(settings, journal=journal)
             for line in warnings:
                 desk.log.add(line, "warn")
             app = make_app(desk, ui)
             disarm = arm_hangup(desk, app) if desk.cancel_on_hangup else None
+            seen: dict[str, Any] = {"live": False, "state": None, "detail": ""}
+
+            async def watch() -> None:
+                while True:
+                    state = desk.state
+                    if state is ConnState.LIVE:
+                        seen["live"] = True
+                    elif state in (ConnState.AUTH_REFUSED, ConnState.RECONNECTING, ConnState.CONNECTING):
+                        seen["state"], seen["detail"] = state, desk.detail
+                    await asyncio.sleep(0.1)
+
+            watcher = asyncio.create_task(watch())
             try:
                 await app.run_async()
             finally:
+                watcher.cancel()
                 if disarm is not None:
                     disarm()
                 await desk.stop()
-            return app.return_code or 0
+            code = app.return_code or 0
+            if code == 0 and not seen["live"] and seen["state"] is not None:
+                refused = seen["state"] is ConnState.AUTH_REFUSED
+                what = "login refused" if refused else f"could not connect to {desk.endpoint_label}"
+                detail = f": {seen['detail']}" if seen["detail"] else ""
+                print(f"blotter: {what}{detail}", file=sys.stderr)
+                return EXIT_CONNECT
+            return code
         finally:
             if journal is not None:
                 journal.close()
-            if cleanup is not None:
-                await cleanup[1]()
+            if stop_before is not None:
+                await stop_before()
 
     return asyncio.run(main())
 
@@ -160,39 +229,36 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
 def cmd_demo(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
-    from ..desk import DeskSettings
     from ..sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 
-    file = FileConfig()  # the demo never reads your real config or credentials
-    ui = ui_settings(args, file)
+    # The demo never reads your config file or your credentials: flags and defaults only.
+    settings = load(flags_of(args), environ={}, use_file=False)
+    ui = ui_settings(args, settings)
+    cfg = SimConfig(**{k: getattr(args, k) for k in ("seed", "initial_orders", "rate", "dialect") if hasattr(args, k)})
     warnings: list[str] = []
-    journal = open_journal(args, file, warnings, DEMO_API_KEY, DEMO_API_SECRET)
-    holder: dict[str, Any] = {}
 
-    async def start_sim():
-        cfg = SimConfig(seed=args.seed, initial_orders=args.orders, rate=args.rate, dialect=args.dialect)
+    async def start_sim() -> tuple[Any, Any, Any]:
         server = SimServer(cfg, host="127.0.0.1", port=0)
         await server.start()
-        holder["sim"] = server
-        settings = DeskSettings(
-            url=server.url,
-            api_key=SecretStr(DEMO_API_KEY),
-            api_secret=SecretStr(DEMO_API_SECRET),
-            read_only=bool(getattr(args, "read_only", False)),
-            cancel_on_hangup=bool(getattr(args, "cancel_on_hangup", False)),
-            stale_after=getattr(args, "stale_after", 10.0),
-        )
-        return settings, server.stop
+        desk = desk_settings(args, settings, url=server.url, key=SecretStr(DEMO_API_KEY), secret=SecretStr(DEMO_API_SECRET))
+        # Its own journal (never the trader's), opened once the endpoint is known.
+        journal = open_journal(args, settings, warnings, DEMO_API_KEY, DEMO_API_SECRET, endpoint=server.url,
+                               default=demo_journal_path())
+        return desk, server.stop, journal
 
-    return _run_tui(None, ui, journal, warnings, before=start_sim)
+    return _run_tui(None, ui, None, warnings, before=start_sim)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _no_core_dumps()
+    _line_buffered()
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         if args.list_themes:
             return cmd_list_themes()
+        if args.list_bindings:
+            return cmd_list_bindings()
         if args.command is None:
             return cmd_tui(args)
         if args.command == "demo":
@@ -202,17 +268,68 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(sim_cli.run(args))
         return args.handler(args)
+    except BrokenPipeError:
+        return _pipe_closed()
     except _user_errors() as exc:
-        print(f"blotter: {exc}", file=sys.stderr)
+        print(f"blotter: {_masked(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - never a traceback to the user
+        if _caused_by_closed_pipe(exc):
+            return _pipe_closed()
         if os.environ.get("BLOTTER_DEBUG"):
             raise
-        print(f"blotter: internal error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''} "
+        first = _masked(str(exc)).splitlines()[0][:200] if str(exc) else ""
+        print(f"blotter: internal error: {type(exc).__name__}: {first} "
               "(run with BLOTTER_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
         return EXIT_FAIL
+
+
+def _masked(text: str) -> str:
+    from .settings import masked
+
+    return masked(text)
+
+
+def _no_core_dumps() -> None:
+    """A core dump of this process would hold the API secret: never write one."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - not on this platform
+        pass
+
+
+def _line_buffered() -> None:
+    """Piped output goes out line by line, so ``| tee`` shows progress as it happens."""
+    try:
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    except (AttributeError, ValueError):  # pragma: no cover - a replaced stdout
+        pass
+
+
+def _caused_by_closed_pipe(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, BrokenPipeError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def _pipe_closed() -> int:
+    """The reader of our output went away (``blotter orders | head -1``): end quietly.
+    stdout is pointed at /dev/null so the interpreter's final flush cannot complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

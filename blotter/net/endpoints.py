@@ -2,7 +2,13 @@
 
 Plain ``ws://`` is accepted only for loopback hosts (the simulator); anything else
 must be ``wss://`` with certificate checks on, so credentials and orders never
-cross a network in clear text.
+cross a network in clear text. Loopback means a literal loopback address
+(``127.0.0.0/8``, ``::1``) or exactly ``localhost``: never a name a DNS answer
+decides (``*.localhost`` included).
+
+A URL never carries credentials: ``user:password@`` is refused (the API key and
+secret come from the environment or the config file), and :func:`display_url`
+strips it anyway, with the query and fragment, from anything shown.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ def build_url(env: str, account_group: int | str) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    """A literal loopback address, or exactly ``localhost`` (which the system resolves
+    from its hosts file, not from DNS)."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -44,19 +52,26 @@ def is_loopback(host: str) -> bool:
 
 def check_url(url: str) -> str:
     """Return ``url`` if the blotter may connect to it, else raise :class:`EndpointError`."""
+    shown = display_url(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise EndpointError(f"bad URL {url!r}: {exc}") from None
+        raise EndpointError(f"bad URL {shown!r}: {str(exc).replace(url, shown)}") from None
     if parts.scheme not in ("ws", "wss"):
-        raise EndpointError(f"bad URL {url!r}: it must start with wss:// (or ws:// for a loopback simulator)")
+        raise EndpointError(f"bad URL {shown!r}: it must start with wss:// (or ws:// for a loopback simulator)")
     if not host:
-        raise EndpointError(f"bad URL {url!r}: no host")
+        raise EndpointError(f"bad URL {shown!r}: no host")
     if parts.scheme == "ws" and not is_loopback(host):
         raise EndpointError(
-            f"refusing plain ws:// to {host}: only loopback hosts may use ws://; use wss:// for a remote exchange"
+            f"refusing plain ws:// to {host}: only loopback hosts may use ws:// (127.0.0.0/8, ::1 or exactly localhost); "
+            "use wss:// for a remote exchange"
+        )
+    if "@" in parts.netloc:
+        raise EndpointError(
+            f"bad URL {shown!r}: it carries user:password@; remove it (the API key and secret come from "
+            "ASCENDEX_API_KEY / ASCENDEX_API_SECRET or the config file)"
         )
     return url
 
@@ -75,6 +90,11 @@ def ssl_context(url: str, ca_file: str | None = None) -> ssl.SSLContext | None:
 
 
 def display_url(url: str) -> str:
-    """The URL as shown on screen (no credentials ever live in it; strip a query anyway)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    """The URL as shown on screen, in errors and in logs: scheme, host, port and path;
+    never ``user:password@``, a query or a fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unreadable URL)"
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{netloc}{parts.path}"

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Literal
+from urllib.parse import urljoin
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .endpoints import check_url, ssl_context
+from ..core.text import safe
+from .endpoints import check_url, display_url, ssl_context
 from ..protocol import (
     Auth,
     AuthResult,
@@ -31,6 +34,7 @@ from ..protocol import (
     Pong,
     PongReply,
     Request,
+    RequestError,
     ServerPing,
     SubAck,
     Subscribe,
@@ -39,8 +43,9 @@ from ..protocol import (
 )
 from ..protocol.messages import Order
 from ..protocol.parse import ORDER_FRAME, order_frame
-from ..protocol.signing import SigningError, auth_headers, now_ms, sign
-from .transport import QueuedConnection
+from ..protocol.signing import SigningError, auth_headers, check_key, now_ms, sign
+from .redaction import Redactor
+from .transport import QueuedConnection, SendStalled
 
 log = logging.getLogger(__name__)
 
@@ -66,35 +71,83 @@ class ConnState(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass
-class SessionSettings:
-    url: str
-    api_key: SecretStr
-    api_secret: SecretStr
-    secret_encoding: Literal["base64", "raw"] = "base64"
-    auth_mode: Literal["headers", "op"] = "headers"
-    """Authenticate with upgrade headers (default) or with an ``op:auth`` message."""
-    ca_file: str | None = None
-    ping_interval: float = 15.0
-    """Seconds between our pings (the exchange wants 15–30 s)."""
-    pong_timeout: float | None = None
-    """Seconds without a pong before the connection is deemed dead (default 2 × ping_interval)."""
-    open_timeout: float = 10.0
-    reply_timeout: float = 10.0
-    """Seconds to wait for ``connected`` and the auth reply."""
-    max_frame_bytes: int = 64 * 1024 * 1024
-    """Frames larger than this are refused (the connection is closed and re-opened)."""
-    max_queue: int = 1024
-    """Frames buffered by the client before it stops reading from the socket."""
-    backoff_initial: float = 0.25
-    backoff_max: float = 15.0
-    reconnect: bool = True
-    subscribe: tuple[str, ...] = ("futures-order",)
-    snapshot_on_connect: bool = True
+class SessionSettings(BaseModel):
+    """What one WebSocket session needs. Each field is defined here once: the desk's
+    settings extend this class and the command line's one settings model
+    (:mod:`blotter.cli.settings`) takes its defaults and help text from these fields."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    url: str = Field(description="Full WebSocket URL of the private stream (ws:// only for loopback).")
+    api_key: SecretStr = Field(description="API key.")
+    api_secret: SecretStr = Field(description="API secret (never shown, never written).")
+    secret_encoding: Literal["base64", "raw"] = Field(
+        "base64", description="HMAC key form of the secret: base64-decoded, or its raw bytes."
+    )
+    auth_mode: Literal["headers", "op"] = Field(
+        "headers", description="Authenticate with upgrade headers, or with an op:auth message after connecting."
+    )
+    ca_file: str | None = Field(None, description="Extra CA certificates (PEM) to trust for wss://.")
+    ping_interval: float = Field(15.0, gt=0, le=3600, description="Seconds between our pings (the exchange wants 15-30 s).")
+    pong_timeout: float | None = Field(
+        None, gt=0, description="Seconds without a pong before the connection is deemed dead (default 2 x ping_interval)."
+    )
+    open_timeout: float = Field(10.0, gt=0, description="Seconds to open the connection.")
+    reply_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for `connected`, and then for the reply to op:auth: past that "
+        "deadline the connection is dropped and re-opened with backoff."
+    )
+    max_frame_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Frames larger than this are refused (the connection is closed and re-opened)."
+    )
+    max_queue: int = Field(
+        1024, gt=0, description="Frames queued before the client stops reading the socket (a deeper queue is older data on screen)."
+    )
+    send_timeout: float = Field(
+        5.0, gt=0, description="Seconds within which everything sent must leave the process; past that the server "
+        "is deemed to have stopped reading and the connection is replaced."
+    )
+    close_timeout: float = Field(
+        2.0, gt=0, description="Seconds the closing handshake may take before the socket is simply dropped."
+    )
+    backoff_initial: float = Field(0.25, gt=0, description="First reconnect delay in seconds (doubles up to backoff_max).")
+    backoff_max: float = Field(15.0, gt=0, description="Longest reconnect delay in seconds.")
+    reconnect: bool = Field(True, description="Reconnect after the connection drops.")
+    subscribe: tuple[str, ...] = Field(("futures-order",), description="Channels subscribed after authentication.")
+    snapshot_on_connect: bool = Field(True, description="Ask for the open orders after every (re)connect.")
 
 
 class AuthRefused(Exception):
     """The exchange refused our credentials. The message is one line, secret-free."""
+
+
+class RateLimited(Exception):
+    """HTTP 429 at the upgrade: try again, but not before ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+MAX_RETRY_AFTER = 600.0
+"""A ``Retry-After`` longer than this (seconds) is not believed."""
+
+
+REDIRECTS = (300, 301, 302, 303, 307, 308)
+
+
+class _connect_no_redirects(connect):  # noqa: N801 - websockets' own class is lower case
+    """websockets' ``connect`` that never follows a redirect.
+
+    websockets follows up to 10 redirects and strips only ``Authorization``,
+    ``Cookie`` and ``Proxy-Authorization`` from a cross-origin hop: our
+    ``x-auth-*`` headers (enough to log in as the user for 30 s) would go to
+    whatever host the ``Location`` names, without our endpoint rules. The
+    private stream has one configured endpoint; a redirect is reported instead
+    (see :func:`describe_failure`)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 FrameHandler = Callable[[Event, bytes, int], None]
@@ -136,6 +189,8 @@ class Session:
         self._clock = clock
         self._ssl = ssl_context(settings.url, settings.ca_file)
         self._ws: QueuedConnection | None = None
+        self.redactor = Redactor(settings.api_key.get_secret_value())
+        """The one redaction rule for everything this session hands up (see :mod:`blotter.net.redaction`)."""
         self._stopping = asyncio.Event()
         self.state = ConnState.CONNECTING
         self.detail = ""
@@ -152,6 +207,7 @@ class Session:
 
     # -- state -----------------------------------------------------------------
     def _set_state(self, state: ConnState, detail: str = "") -> None:
+        detail = safe(self.redactor.text(detail), 400)  # often wire text (a close reason, an error)
         self.state = state
         self.detail = detail
         if state is ConnState.LIVE:
@@ -167,21 +223,25 @@ class Session:
     # -- sending ---------------------------------------------------------------
     async def send(self, request: Request) -> bool:
         """Send now. False (and nothing sent) unless the session is live: a request
-        never goes out before authentication and subscription are done."""
+        never goes out before authentication and subscription are done.
+
+        Never waits for the network (a coroutine only for its callers' sake): the
+        frame is written and this returns; a server that does not read it gets
+        ``send_timeout`` seconds before the connection is dropped and replaced
+        (:class:`~blotter.net.transport.QueuedConnection`). The outcome of the
+        request is then what the tracker makes of a lost connection."""
         if self.state is not ConnState.LIVE:
             return False
-        return await self._send(request)
+        return self._send(request)
 
-    async def _send(self, request: Request) -> bool:
+    def _send(self, request: Request) -> bool:
         """Send on whatever connection is open (the handshake and keep-alive use this)."""
         ws = self._ws
         if ws is None:
             return False
         text = encode(request)
         self._on_sent(request, text)  # journaled (committed) before it can reach the exchange
-        try:
-            await ws.send(text)
-        except ConnectionClosed:
+        if not ws.send_text_now(text):
             return False
         return True
 
@@ -202,20 +262,27 @@ class Session:
             except AuthRefused as exc:
                 self._set_state(ConnState.AUTH_REFUSED, str(exc))
                 return
+            except RateLimited as exc:
+                # Hammering a rate limit only extends it: wait at least the longest backoff.
+                delay = max(delay, self.settings.backoff_max, exc.retry_after or 0.0)
+                self.detail = str(exc)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes a visible state
                 # When we closed the connection ourselves (no pong), that is the reason, not
                 # the close frame the server echoed back.
-                self.detail = self._closing_reason or describe_failure(exc)
+                self.detail = self._closing_reason or describe_failure(exc, self.settings.url)
             finally:
                 self._ws = None
             if self._stopping.is_set() or not self.settings.reconnect:
                 break
             self.attempt += 1
             self._set_state(ConnState.RECONNECTING, self.detail)
-            wait = min(self.settings.backoff_max, delay) * random.uniform(0.5, 1.0)
-            delay = min(self.settings.backoff_max, delay * 2)
+            if delay > self.settings.backoff_max:  # a Retry-After: exactly that long, then the usual backoff
+                wait, delay = delay, self.settings.backoff_max
+            else:
+                wait = delay * random.uniform(0.5, 1.0)
+                delay = min(self.settings.backoff_max, delay * 2)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
             except TimeoutError:
@@ -226,22 +293,32 @@ class Session:
         self._stopping.set()
         ws = self._ws
         if ws is not None:
-            await ws.close()
+            await self._close(ws)
+
+    async def _close(self, ws: QueuedConnection, code: int = 1000, reason: str = "") -> None:
+        """The closing handshake, bounded: a server that does not read cannot hold it up."""
+        try:
+            await asyncio.wait_for(ws.close(code, reason), self.settings.close_timeout)
+        except (TimeoutError, ConnectionClosed, OSError):
+            ws.transport.abort()
 
     async def _connect_once(self) -> None:
         s = self.settings
         headers = None
         try:
+            check_key(s.api_key.get_secret_value())  # before anything is sent, in either auth mode
             if s.auth_mode == "headers":
                 headers = auth_headers(s.api_key.get_secret_value(), s.api_secret.get_secret_value(), s.secret_encoding)
+                self.redactor.add_login(headers["x-auth-signature"], int(headers["x-auth-timestamp"]))
         except SigningError as exc:
             raise AuthRefused(str(exc)) from None
         try:
-            ws = await connect(
+            ws = await _connect_no_redirects(
                 s.url,
                 additional_headers=headers,
                 ssl=self._ssl,
                 open_timeout=s.open_timeout,
+                close_timeout=s.close_timeout,
                 ping_interval=None,  # the exchange has its own JSON pings
                 max_size=s.max_frame_bytes,
                 max_queue=s.max_queue,
@@ -249,12 +326,25 @@ class Session:
                 proxy=None,
                 user_agent_header="blotter",
                 logger=_wire_log,
-                create_connection=QueuedConnection,
+                create_connection=functools.partial(  # type: ignore[arg-type]
+                    QueuedConnection, send_timeout=s.send_timeout, watch=self.redactor.needles()),
             )
         except InvalidStatus as exc:
             code = exc.response.status_code
-            if code in (401, 403):
-                raise AuthRefused(self._auth_hint(f"HTTP {code}")) from None
+            if code == 401:
+                raise AuthRefused(self._auth_hint("HTTP 401")) from None
+            if code == 403:
+                other = "raw" if s.secret_encoding == "base64" else "base64"
+                raise AuthRefused(
+                    "HTTP 403 forbidden at the WebSocket upgrade: an IP ban or a geo block is possible, "
+                    f"or a wrong key or key form ({s.secret_encoding} used; try --secret-encoding {other})"
+                ) from None
+            if code == 429:
+                retry_after = _retry_after(exc.response.headers.get("Retry-After"))
+                when = f"{retry_after:g} s" if retry_after is not None else f"{s.backoff_max:g} s at least"
+                raise RateLimited(
+                    f"HTTP 429 rate limited at the WebSocket upgrade; trying again in {when}", retry_after
+                ) from None
             raise
         self._ws = ws
         self.connections += 1
@@ -262,7 +352,7 @@ class Session:
             self._set_state(ConnState.AUTHENTICATING)
             await self._handshake(ws)
             for channel in s.subscribe:
-                await self._send(Subscribe(channel=channel))
+                self._send(Subscribe(channel=channel))
             self._set_state(ConnState.LIVE)
             if self._on_live is not None:
                 await self._on_live()
@@ -279,7 +369,7 @@ class Session:
                     pass
         finally:
             self._ws = None
-            await ws.close()
+            await self._close(ws)
 
     def _auth_hint(self, what: str) -> str:
         other = "raw" if self.settings.secret_encoding == "base64" else "base64"
@@ -291,9 +381,11 @@ class Session:
     async def _next(self, ws: QueuedConnection) -> Event:
         await asyncio.wait_for(ws.wait_messages(), timeout=self.settings.reply_timeout)
         received_ns = ws.head_arrival_ns()
-        return self._deliver(ws.messages.popleft(), received_ns)
+        return self._deliver(ws.messages.popleft(), received_ns, ws.tainted)
 
-    def _deliver(self, raw: bytes, received_ns: int) -> Event:
+    def _deliver(self, raw: bytes, received_ns: int, tainted: bool = False) -> Event:
+        if tainted:
+            raw = self.redactor.frame(raw)
         self.last_frame_at = self._clock()
         self.frames_received += 1
         event = parse(raw)
@@ -304,34 +396,47 @@ class Session:
         return event
 
     async def _handshake(self, ws: QueuedConnection) -> None:
-        """Wait for ``connected``; authenticate by message when not yet authenticated."""
-        deadline = self._clock() + self.settings.reply_timeout
-        while True:
-            event = await self._next(ws)
-            if isinstance(event, Connected):
-                if event.authenticated:
-                    return
-                break
-            if isinstance(event, ServerPing):
-                await self._send(PongReply())
-            if self._clock() > deadline:
-                raise TimeoutError("no 'connected' message from the server")
+        """Wait for ``connected``; authenticate by message when not yet authenticated.
+        Each wait has one deadline (``reply_timeout``), however many other frames (pings)
+        the server sends meanwhile; an ``m:"error"`` reply to the login is a refusal at once."""
         s = self.settings
+        try:
+            async with asyncio.timeout(s.reply_timeout):
+                while True:
+                    event = await self._next(ws)
+                    if isinstance(event, Connected):
+                        break
+                    if isinstance(event, ServerPing):
+                        self._send(PongReply())
+        except TimeoutError:
+            raise TimeoutError(f"no 'connected' message within {s.reply_timeout:g} s; reconnecting") from None
+        if event.authenticated:
+            return
         t = now_ms()
         try:
             sig = sign(s.api_secret.get_secret_value(), t, s.secret_encoding)
         except SigningError as exc:
             raise AuthRefused(str(exc)) from None
         request = Auth(time_ms=t, api_key=s.api_key, signature=SecretStr(sig))
-        await self._send(request)
-        while True:
-            event = await self._next(ws)
-            if isinstance(event, AuthResult) and (event.request_id in (None, request.request_id)):
-                if event.ok:
-                    return
-                raise AuthRefused(self._auth_hint(f"code {event.code} {event.error}".strip()))
-            if isinstance(event, ServerPing):
-                await self._send(PongReply())
+        self.redactor.add_login(sig, t)
+        ws.watch(self.redactor.needles())
+        self._send(request)
+        ours = (None, request.request_id)
+        try:
+            async with asyncio.timeout(s.reply_timeout):
+                while True:
+                    event = await self._next(ws)
+                    if isinstance(event, AuthResult) and event.request_id in ours:
+                        if event.ok:
+                            return
+                        raise AuthRefused(self._auth_hint(f"code {event.code} {event.error}".strip()))
+                    if isinstance(event, RequestError) and event.request_id in ours:
+                        what = f"code {event.code} {event.reason} {event.message}".replace("code None ", "")
+                        raise AuthRefused(self._auth_hint(" ".join(what.split())))
+                    if isinstance(event, ServerPing):
+                        self._send(PongReply())
+        except TimeoutError:
+            raise TimeoutError(f"no reply to the login (op:auth) within {s.reply_timeout:g} s; reconnecting") from None
 
     async def _read(self, ws: QueuedConnection) -> None:
         # In a burst the queue never runs dry, so this loop would hold the event loop
@@ -343,16 +448,20 @@ class Session:
         # Python calls per frame are a good part of the cost of a frame. Every other
         # frame (and an order frame the fast reader does not vouch for) goes through
         # ``parse`` and ``on_frame``, in the order received.
+        #
+        # A connection that brought back a secret (see :mod:`blotter.net.redaction`) is
+        # ``tainted``: all its frames go the general way, redacted first.
         clock = time.perf_counter
         messages = ws.messages
         deliver = self._deliver
-        on_orders = self._on_orders
         read_order = order_frame
         while True:
             try:
                 await ws.wait_messages()
             except ConnectionClosedOK:
                 return
+            tainted = ws.tainted
+            on_orders = None if tainted else self._on_orders
             deadline = clock() + YIELD_EVERY
             orders: list[Order] = []
             raws: list[bytes] = []
@@ -375,14 +484,14 @@ class Session:
                     orders, raws = [], []
                 received = ws.head_arrival_ns()
                 messages.popleft()
-                event = deliver(raw, received)
+                event = deliver(raw, received, tainted)
                 kind = type(event)
                 if kind is ServerPing:
-                    await self._send(PongReply())
+                    self._send(PongReply())
                 elif kind is Pong:
                     self._on_pong(event)  # type: ignore[arg-type]
                 elif kind is SubAck and not event.ok:  # type: ignore[union-attr]
-                    self.detail = f"subscription to {event.channel} refused: {event.code} {event.error}"  # type: ignore[union-attr]
+                    self.detail = safe(f"subscription to {event.channel} refused: {event.code} {event.error}", 400)  # type: ignore[union-attr]
                 if clock() >= deadline:
                     break
             if orders:
@@ -420,17 +529,20 @@ class Session:
         while True:
             self._pings.sent.append(self._clock())
             del self._pings.sent[:-4]
-            await self._send(Ping())
+            self._send(Ping())
             await asyncio.sleep(s.ping_interval)
             if self._last_pong_at is not None and self._clock() - self._last_pong_at > pong_timeout:
                 self.detail = self._closing_reason = f"no pong for {pong_timeout:g} s; reconnecting"
-                await ws.close(code=1011, reason="no pong")
+                await self._close(ws, 1011, "no pong")
                 return
 
 
-def describe_failure(exc: BaseException) -> str:
-    """One line for a connection failure, no traceback, no secrets."""
+def describe_failure(exc: BaseException, url: str = "") -> str:
+    """One line for a connection failure, no traceback, no secrets (``url``: the one
+    that was connected to, against which a redirect's ``Location`` is read)."""
     if isinstance(exc, ConnectionClosed):
+        if isinstance(exc.__cause__, SendStalled):
+            return f"{exc.__cause__}; reconnecting"
         rcvd, sent = exc.rcvd, exc.sent
         if sent is not None and (rcvd is None or exc.rcvd_then_sent is False):
             # We closed it (a frame over max_frame_bytes, a protocol error): say so, not "lost".
@@ -441,7 +553,12 @@ def describe_failure(exc: BaseException) -> str:
             return f"connection closed by server ({rcvd.code} {rcvd.reason})".replace(" )", ")")
         return "connection lost"
     if isinstance(exc, InvalidStatus):
-        return f"server refused the WebSocket upgrade: HTTP {exc.response.status_code}"
+        status = exc.response.status_code
+        if status in REDIRECTS:
+            location = exc.response.headers.get("Location", "")
+            target = safe(display_url(urljoin(url, location)), 200) if location else "(no Location)"
+            return f"the server redirected to {target}; redirects are not followed on the private stream"
+        return f"server refused the WebSocket upgrade: HTTP {status}"
     if isinstance(exc, InvalidURI):
         return "bad URL"
     if isinstance(exc, InvalidHandshake):
@@ -460,3 +577,14 @@ def describe_failure(exc: BaseException) -> str:
             return f"TLS certificate rejected: {why}; use --ca-file for a private CA"
         return f"cannot connect: {exc.strerror or exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from an HTTP ``Retry-After`` given in seconds (a date is not trusted)."""
+    try:
+        seconds = float(value or "")
+    except ValueError:
+        return None
+    if not 0 <= seconds <= MAX_RETRY_AFTER:
+        return None
+    return seconds

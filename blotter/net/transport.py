@@ -27,6 +27,22 @@ frame at a time, so websockets' parser only ever starts at a frame boundary and
 does all it did before: answer pings, run the closing handshake, fail the
 connection with the right code. Once the connection is no longer open, everything
 goes to websockets.
+
+**Every send has a deadline, and nothing waits for the socket.** websockets' ``send``
+awaits until the socket drains: against a server that stops reading, for ever (its
+``close`` too), and its automatic answers to pings pile up in memory meanwhile.
+Here :meth:`send_text_now` writes the frame and returns at once; whatever the kernel
+did not take waits in the transport's buffer, and each write that leaves bytes
+there gets a deadline (``send_timeout``): if those bytes have not left the process
+by then — or the buffer grows past ``max_write_buffer`` — the connection is aborted
+(:class:`SendStalled` is its cause) and the session replaces it.
+
+**Secrets coming back.** Each read from the socket is scanned for the ``watch``
+needles (the API key, the signatures sent and their timestamps; see
+:mod:`blotter.net.redaction`) and for a backslash (an escape could hide one). A hit
+marks the connection :attr:`tainted` for good: from then on the session takes every
+frame through the general path and redacts it first. One search per read, not per
+frame.
 """
 
 from __future__ import annotations
@@ -40,7 +56,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-__all__ = ["QueuedConnection"]
+__all__ = ["QueuedConnection", "SendStalled"]
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 MAX_FRAGMENTS = 10_000
@@ -49,6 +65,13 @@ _OPEN = State.OPEN
 _WHOLE_TEXT, _WHOLE_BINARY = 0x81, 0x82
 """First byte of a frame that is a whole message: FIN, no RSV bits, text or binary."""
 _HEADERS_END = b"\r\n\r\n"
+MAX_WRITE_BUFFER = 1 << 20
+"""Bytes waiting to be sent past which the peer is deemed not to read (our frames are small)."""
+
+
+class SendStalled(Exception):
+    """The server stopped reading: what we sent did not leave within the deadline.
+    The message is one line for the screen."""
 
 
 class QueuedConnection(ClientConnection):
@@ -56,8 +79,24 @@ class QueuedConnection(ClientConnection):
     with :meth:`wait_messages` and the :attr:`messages` deque (or :meth:`next_message`),
     never with ``recv()``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, send_timeout: float | None = None, watch: tuple[bytes, ...] = (),
+                 max_write_buffer: int = MAX_WRITE_BUFFER, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.send_timeout = send_timeout
+        """Seconds within which every byte written must leave the process (None: no deadline)."""
+        self.max_write_buffer = max_write_buffer
+        self.stalled: str | None = None
+        """Why the connection was aborted for not draining (None while it drains)."""
+        self._written = 0
+        """Bytes handed to the transport in all; minus its buffer: bytes that have left."""
+        self._deadlines: deque[tuple[float, int]] = deque()
+        """(loop time, bytes that must have left by then), oldest first."""
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._needles = watch
+        self._longest = max(map(len, watch), default=1)
+        self._tail = b""
+        self.tainted = False
+        """A read from the socket held a watched secret (or an escape): redact every frame."""
         self.messages: deque[bytes] = deque()
         self._fragments: list[bytes] | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -75,7 +114,22 @@ class QueuedConnection(ClientConnection):
         """Bytes the incomplete frame needs in all (0: its header is not complete yet)."""
 
     # -- the protocol's side: frames in ------------------------------------------------
+    def watch(self, needles: tuple[bytes, ...]) -> None:
+        """Scan what is read from now on for ``needles`` (they replace the previous ones)."""
+        self._needles = needles
+        self._longest = max(map(len, needles), default=1)
+
+    def _scan(self, data: bytes) -> None:
+        # A needle cut between two reads is found in the joined edges.
+        longest = self._longest
+        edge = self._tail + data[:longest]
+        if b"\\" in data or any(n in data or n in edge for n in self._needles):
+            self.tainted = True
+        self._tail = data[-longest:]
+
     def data_received(self, data: bytes) -> None:
+        if not self.tainted:
+            self._scan(data)
         chunks = self._chunks
         head = self._pushed - len(self.messages)
         while len(chunks) > 1 and chunks[1][0] <= head:
@@ -227,10 +281,81 @@ class QueuedConnection(ClientConnection):
         return self.max_queue_high or 4096
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        self._deadlines.clear()
         super().connection_lost(exc)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    # -- frames out: never waiting, always with a deadline ----------------------------------
+    def send_text_now(self, text: str) -> bool:
+        """Write one text frame and return at once (False, nothing written, when the
+        connection is not open). What the socket does not take at once has
+        ``send_timeout`` to leave, or the connection is aborted."""
+        if self.protocol.state is not _OPEN or self.stalled is not None or self.transport.is_closing():
+            return False
+        self.protocol.send_text(text.encode())
+        self.send_data()
+        return True
+
+    def send_data(self) -> None:
+        # websockets' own send_data (this is where its automatic pongs and the closing
+        # handshake are written too), counting the bytes, then the deadline check.
+        transport = self.transport
+        for data in self.protocol.data_to_send():
+            if data:
+                transport.write(data)
+                self._written += len(data)
+            elif transport.can_write_eof():  # half-close after the closing handshake (no TLS)
+                try:
+                    transport.write_eof()
+                except Exception:  # noqa: BLE001 - as websockets: write_eof documents no exceptions
+                    pass
+            else:
+                transport.close()
+        if self.send_timeout is not None and transport.get_write_buffer_size():
+            self._backlogged()
+
+    def _backlogged(self) -> None:
+        backlog = self.transport.get_write_buffer_size()
+        if backlog > self.max_write_buffer:
+            self._stall(f"{backlog // 1024} KiB waiting to be sent")
+            return
+        assert self.send_timeout is not None
+        deadline = self.loop.time() + self.send_timeout
+        deadlines = self._deadlines
+        if deadlines and deadlines[-1][0] > deadline - 0.05:
+            deadlines[-1] = (deadlines[-1][0], self._written)  # a burst of writes: one deadline
+        else:
+            deadlines.append((deadline, self._written))
+        if self._deadline_timer is None:
+            self._deadline_timer = self.loop.call_at(deadlines[0][0], self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        self._deadline_timer = None
+        if self.transport.is_closing():
+            self._deadlines.clear()
+            return
+        left = self._written - self.transport.get_write_buffer_size()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][1] <= left:
+            deadlines.popleft()
+        if not deadlines:
+            return
+        if deadlines[0][0] <= self.loop.time():
+            self._stall(f"nothing sent could leave for {self.send_timeout:g} s")
+            return
+        self._deadline_timer = self.loop.call_at(deadlines[0][0], self._check_deadlines)
+
+    def _stall(self, why: str) -> None:
+        if self.stalled is not None:
+            return
+        self.stalled = f"the server stopped reading ({why}); connection dropped"
+        self.set_connection_exc(SendStalled(self.stalled))
+        self.transport.abort()
 
     # -- the reader's side: messages out --------------------------------------------------
     def head_arrival_ns(self) -> int:

@@ -152,8 +152,8 @@ def parse_value(data: Any) -> Event:
         return Unknown(type=type(data).__name__, raw=data)
 
     m = data.get("m")
-    if m is None and data.get("op") == "connected":
-        m = "connected"
+    if m is None and data.get("op") in ("connected", "ping"):  # the schema spells a server ping with ``op``
+        m = data["op"]
     if not isinstance(m, str):
         m = None
 

@@ -54,8 +54,24 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _usable_key(api_key: str) -> bool:
+    return bool(api_key) and all("!" <= c <= "~" for c in api_key)
+
+
+def check_key(api_key: str) -> None:
+    """Raise :class:`SigningError` (never quoting the key) unless ``api_key`` is
+    printable ASCII without spaces: anything else cannot go in a header (CR/LF would
+    split it) and is not a key the exchange issues."""
+    if not _usable_key(api_key):
+        raise SigningError(
+            "the API key is empty or contains spaces, line breaks or other control characters; "
+            "check ASCENDEX_API_KEY (or api_key in the config file)"
+        )
+
+
 def auth_headers(api_key: str, secret: str, encoding: SecretEncoding = "base64", timestamp_ms: int | None = None) -> dict[str, str]:
     """Upgrade headers that authenticate the WebSocket connection itself."""
+    check_key(api_key)
     t = now_ms() if timestamp_ms is None else timestamp_ms
     return {
         "x-auth-key": api_key,
@@ -65,7 +81,11 @@ def auth_headers(api_key: str, secret: str, encoding: SecretEncoding = "base64",
 
 
 def mask_key(api_key: str) -> str:
-    """A key as it may be shown: first and last four characters only."""
+    """A key as it may be shown: first and last four characters only. A key that is
+    not printable ASCII without spaces shows none of its characters (its ends could
+    be a line break or an escape sequence)."""
+    if not _usable_key(api_key):
+        return "(unusable key)" if api_key else ""
     if len(api_key) <= 8:
         return "*" * len(api_key)
     return f"{api_key[:4]}…{api_key[-4:]}"

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from .config import DEMO_API_SECRET, SimConfig
+from .config import DEFAULT_SYMBOLS, DEMO_API_SECRET, SimConfig
 from .odd import ODDITIES
 from .server import SimServer
 
@@ -66,12 +66,17 @@ def _port(text: str) -> int:
     return value
 
 
+def _default(field: str) -> str:
+    """``(default: X)`` for a help text, from :class:`SimConfig` (never restated here)."""
+    return f"(default: {SimConfig.model_fields[field].default})"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every simulator option, on ``parser`` (the main CLI's ``sim`` subparser, or our own)."""
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, loopback only)")
     net.add_argument("--port", type=_port, default=0, help="TCP port; 0 picks a free one (default: 0)")
-    net.add_argument("--account-group", type=int, metavar="G", help="account group <grp> in the URL path (default: 1)")
+    net.add_argument("--account-group", type=int, metavar="G", help="account group <grp> in the URL path " + _default("account_group"))
     net.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve wss:// instead of ws:// (needs --tls-key)")
     net.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
 
@@ -86,24 +91,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     auth.add_argument(
         "--secret-encoding", choices=("base64", "raw"),
-        help="HMAC key form: base64-decoded secret or its raw bytes (default: base64)",
+        help="HMAC key form: base64-decoded secret or its raw bytes " + _default("secret_encoding"),
     )
     auth.add_argument("--max-time-skew", type=float, metavar="S",
-                      help="seconds a signature or request time may be off (default: 30)")
+                      help="seconds a signature or request time may be off " + _default("max_time_skew"))
 
     proto = parser.add_argument_group("protocol")
     proto.add_argument("--dialect", choices=("current", "2021"),
-                       help="shape of request replies: current docs or the 2021 pages (default: current)")
+                       help="shape of request replies: current docs or the 2021 pages " + _default("dialect"))
     proto.add_argument("--ping-interval", type=float, metavar="S",
-                       help="seconds between server pings, 0 = none (default: 15)")
+                       help="seconds between server pings, 0 = none " + _default("ping_interval"))
     proto.add_argument("--client-ping-quiet", type=float, metavar="S",
-                       help="no server pings for this long after a client ping (default: 30)")
+                       help="no server pings for this long after a client ping " + _default("client_ping_quiet"))
 
     flow = parser.add_argument_group("order flow")
     flow.add_argument("--seed", type=int, metavar="N", help="seed of the order flow; same seed, same orders (default: random)")
-    flow.add_argument("--orders", type=int, metavar="N", help="open orders at start (default: 40)")
-    flow.add_argument("--rate", type=float, metavar="R", help="lifecycle events per second from other sessions, 0 = none (default: 4)")
-    flow.add_argument("--symbols", metavar="A,B", help="comma-separated symbols (default: BTC-PERP,ETH-PERP,SOL-PERP,XRP-PERP,DOGE-PERP)")
+    flow.add_argument("--orders", type=int, metavar="N", help="open orders at start " + _default("initial_orders"))
+    flow.add_argument("--rate", type=float, metavar="R", help="lifecycle events per second from other sessions, 0 = none " + _default("rate"))
+    flow.add_argument("--symbols", metavar="A,B", help=f"comma-separated symbols (default: {','.join(DEFAULT_SYMBOLS)})")
     flow.add_argument("--fixed-time-ms", type=int, metavar="MS",
                       help="derive all order times from this UTC ms instant (reproducible runs)")
 

@@ -71,7 +71,7 @@ class SimConfig(BaseModel):
 
     Mutable at run time: the server reads the fields each time it needs them."""
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    model_config = ConfigDict(validate_assignment=True, extra="forbid", allow_inf_nan=False)
 
     # --- identity and authentication -------------------------------------------------
     api_key: str = Field(DEMO_API_KEY, min_length=1, description="The only API key accepted.")

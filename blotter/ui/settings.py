@@ -10,17 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class UiSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    theme: str = Field("dark", description="Theme name (a file in themes/), or a path to a .toml theme file.")
+    theme: str = Field("dark", description="Colour theme: a name (see --list-themes) or a path to a .toml theme file.")
     theme_dir: Path | None = Field(
         None, description="User theme folder searched before the built-in themes (usually <config dir>/themes)."
     )
     keymap: dict[str, str] = Field(
         default_factory=dict,
-        description="Remap keys by binding id, e.g. {'blotter.cancel': 'delete'}; see the ? screen for ids.",
+        description="Remap keys by binding id, e.g. \"blotter.cancel\" = \"delete\" (ids: the ? screen or blotter --list-bindings).",
     )
-    final_linger: float = Field(30.0, ge=0, description="Seconds a final order stays in the table (unless 'f').")
+    final_linger: float = Field(
+        30.0, ge=0, le=86400, description="Seconds a final order stays visible, dimmed, in the table (unless 'f')."
+    )
     show_final: bool = Field(False, description="Start with all final orders shown (the 'f' toggle).")
     no_color: bool = Field(
         default_factory=lambda: bool(os.environ.get("NO_COLOR")),

@@ -22,6 +22,7 @@ class Terminal:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.screen = pyte.Screen(COLS, ROWS)
         self.stream = pyte.ByteStream(self.screen)
+        self.raw = bytearray()
         self.child = pexpect.spawn(sys.executable, ["-m", "blotter", *args], env=env,
                                    dimensions=(ROWS, COLS), timeout=1)
 
@@ -31,6 +32,7 @@ class Terminal:
                 data = self.child.read_nonblocking(65536, timeout=0.05)
             except (pexpect.TIMEOUT, pexpect.EOF):
                 return
+            self.raw += data
             self.stream.feed(data)
 
     def text(self) -> str:
@@ -113,3 +115,46 @@ def test_hangup_without_the_switch_cancels_nothing(tmp_path):
         finally:
             term.close()
         assert sim.requests("cancel-all") == [] and len(sim.open_orders()) == 5
+
+
+def _quit_and_wait(term: Terminal) -> int:
+    import pexpect
+
+    term.child.send("q")
+    deadline = time.monotonic() + 20
+    while term.child.isalive() and time.monotonic() < deadline:
+        term.pump()
+        if "leave" in term.text().lower():
+            term.child.send("l")
+    term.child.expect(pexpect.EOF, timeout=20)
+    term.raw += term.child.before or b""
+    term.child.close()
+    return term.child.exitstatus
+
+
+@pytest.mark.timeout(90)
+def test_a_refused_login_ends_with_one_line_and_exit_4(tmp_path):
+    """Issue 10 item 13: the screen shows the refusal; quitting says it once more, exit 4."""
+    with sim_in_thread(SimConfig(seed=14, initial_orders=3, rate=0, ping_interval=0)) as sim:
+        env = env_for(tmp_path)
+        env["ASCENDEX_API_SECRET"] = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="
+        term = Terminal(["--url", sim.url, "--no-journal"], env)
+        try:
+            term.wait_for(lambda t: "refused" in t.lower())
+            code = _quit_and_wait(term)
+        finally:
+            term.close()
+        assert code == 4
+        assert b"blotter: login refused" in term.raw
+
+
+@pytest.mark.timeout(90)
+def test_an_exchange_never_reached_ends_with_exit_4(tmp_path):
+    term = Terminal(["--url", "ws://127.0.0.1:9/1/api/pro/v2/stream", "--no-journal"], env_for(tmp_path))
+    try:
+        term.wait_for(lambda t: "reconnecting" in t.lower() or "RECONNECTING" in t)
+        code = _quit_and_wait(term)
+    finally:
+        term.close()
+    assert code == 4
+    assert b"blotter: could not connect to ws://127.0.0.1:9" in term.raw

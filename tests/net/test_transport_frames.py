@@ -210,3 +210,33 @@ async def test_a_big_message_in_many_reads_arrives_whole():
         got, ws = await read_all(url, 3, max_size=2**22)
         assert got == [b"before", big, b"after"]
         done(ws)
+
+
+@pytest.mark.parametrize("split", [1, 5, 16, 31])
+async def test_a_watched_secret_cut_between_two_reads_taints_the_connection(split):
+    import functools
+
+    secret = b"kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"
+    message = b'{"m":"futures-order","s":"' + secret + b'"}'
+    data = frame(message)
+    at = data.index(secret) + split
+    async with RawServer([frame(b'{"m":"clean"}'), data[:at], data[at:]]) as url:
+        ws = await connect(url, create_connection=functools.partial(QueuedConnection, watch=(secret,)),
+                           compression=None, ping_interval=None)
+        try:
+            assert await asyncio.wait_for(ws.next_message(), 5) == b'{"m":"clean"}'
+            assert not ws.tainted
+            assert await asyncio.wait_for(ws.next_message(), 5) == message
+            assert ws.tainted
+        finally:
+            done(ws)
+
+
+async def test_a_backslash_taints_the_connection():
+    async with RawServer([frame(b'{"m":"x","s":"\\u006bey"}')]) as url:
+        ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None)
+        try:
+            await asyncio.wait_for(ws.next_message(), 5)
+            assert ws.tainted
+        finally:
+            done(ws)

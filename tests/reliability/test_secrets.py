@@ -257,3 +257,37 @@ def test_the_watch_catches_each_kind_of_leak(leak):
     else:
         with pytest.raises(AssertionError):
             watch.check()
+
+
+# -- a key that cannot go in a header ------------------------------------------------------------
+
+BAD_KEYS = [
+    "KEYSTART\r\nX-Evil: 1ENDOFKEY1234",
+    "KEYSTART\nENDOFKEY123456789",
+    "KEYSTART ENDOFKEY123456789",
+    "KEYSTART\x1b[2JENDOFKEY12345",
+    "KEYSTARTéENDOFKEY1234567890",
+]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_mask_key_never_shows_a_key_with_control_characters_or_spaces(key):
+    masked = mask_key(key)
+    assert "KEYS" not in masked and "1234" not in masked and "6789" not in masked
+    assert masked.isprintable() and "\x1b" not in masked
+
+
+@pytest.mark.parametrize("auth_mode", ["headers", "op"])
+@pytest.mark.parametrize("key", BAD_KEYS[:2])
+async def test_a_key_with_cr_lf_is_refused_in_one_line_without_showing_it(key, auth_mode, debug_logging):
+    async with running_sim(api_key=KEY, api_secret=SECRET_B64) as sim:
+        async with running_desk(sim, api_key=SecretStr(key), api_secret=SecretStr(SECRET_B64), auth_mode=auth_mode) as desk:
+            assert not await desk.wait_live(5)
+            assert desk.state is ConnState.AUTH_REFUSED, desk.detail  # no point retrying: it cannot work
+            texts = [desk.detail, desk.key_label] + [line.text for line in desk.log.lines()]
+            texts += [r.getMessage() for r in debug_logging.records if not r.name.startswith(("websockets.server", "blotter.sim"))]
+            assert "API key" in desk.detail and "\n" not in desk.detail
+            for text in texts:
+                assert "KEYSTART" not in text and "ENDOFKEY" not in text and "X-Evil" not in text, text
+        # Nothing reached the simulator: not as a header, not in an op:auth frame.
+        assert not any(isinstance(f.data, dict) and f.data.get("op") == "auth" for f in sim.received)
