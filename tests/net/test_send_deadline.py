@@ -85,9 +85,14 @@ class DeafServer:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
+    async def drop_all(self) -> None:
+        """Abort every connection from the server's side (what unsticks a client stuck in a send)."""
+        for task in list(self._tasks):
             task.cancel()
+        await asyncio.sleep(0.1)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.drop_all()
         assert self._server is not None
         self._server.close()
 
@@ -213,3 +218,35 @@ async def test_headless_cancel_all_against_a_server_that_stops_reading_exits(tmp
         assert proc.returncode != 0, out
         assert b"nothing left open" not in out
         assert b"Traceback" not in err
+
+
+async def test_the_app_keeps_answering_keys_after_a_cancel_into_a_server_that_stops_reading():
+    from blotter.ui.app import make_app
+    from blotter.ui.screens.help import HelpScreen
+    from blotter.ui.settings import UiSettings
+
+    async with DeafServer() as server:
+        desk = desk_for(server.url, send_timeout=30)  # the app must not need the deadline to stay alive
+        app = make_app(desk, UiSettings(clock="utc"))
+        async with app.run_test(size=(120, 36)) as pilot:
+            loop = asyncio.get_running_loop()
+
+            async def until(predicate, timeout: float = 15.0) -> None:
+                deadline = loop.time() + timeout
+                while not predicate():
+                    assert loop.time() < deadline, "the app stopped answering"
+                    await asyncio.sleep(0.02)
+
+            await until(lambda: desk.snapshot_count > 0 and ORDER_ID in desk.store)
+            await until(lambda: server.deaf >= 1)
+            await asyncio.sleep(0.5)  # the pongs of the flood fill the socket meanwhile
+            try:
+                app.simulate_key("c")
+                await asyncio.sleep(0.2)
+                app.simulate_key("question_mark")
+                await until(lambda: isinstance(app.screen, HelpScreen))
+                app.simulate_key("escape")
+                await until(lambda: not isinstance(app.screen, HelpScreen))
+                assert any("cancel" in line.text for line in desk.log.lines())
+            finally:
+                await server.drop_all()  # so that a frozen app (the failure) can still be shut down
