@@ -20,10 +20,15 @@ from urllib.parse import urljoin
 
 from pydantic import SecretStr
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
 
 from ..core.text import safe
-from .endpoints import check_url, display_url, ssl_context
 from ..protocol import (
     Auth,
     AuthResult,
@@ -44,6 +49,7 @@ from ..protocol import (
 from ..protocol.messages import Order
 from ..protocol.parse import ORDER_FRAME, order_frame
 from ..protocol.signing import SigningError, auth_headers, check_key, now_ms, sign
+from .endpoints import check_url, display_url, ssl_context
 from .redaction import Redactor
 from .transport import QueuedConnection, SendStalled
 
@@ -123,7 +129,7 @@ MAX_RETRY_AFTER = 600.0
 REDIRECTS = (300, 301, 302, 303, 307, 308)
 
 
-class _connect_no_redirects(connect):  # noqa: N801 - websockets' own class is lower case
+class _connect_no_redirects(connect):
     """websockets' ``connect`` that never follows a redirect.
 
     websockets follows up to 10 redirects and strips only ``Authorization``,
@@ -332,6 +338,7 @@ class Session:
                     f"HTTP 429 rate limited at the WebSocket upgrade; trying again in {when}", retry_after
                 ) from None
             raise
+        assert isinstance(ws, QueuedConnection)
         self._ws = ws
         self.connections += 1
         try:

@@ -18,13 +18,12 @@ import os
 import socket
 import struct
 import sys
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from pydantic import SecretStr
 
 from blotter.desk import ConnState, Desk, DeskSettings
-
 from tests.helpers import eventually
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -76,7 +75,7 @@ class DeafServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/1/api/pro/v2/stream"
 
-    async def __aenter__(self) -> DeafServer:
+    async def __aenter__(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small: it fills quickly (accepted sockets inherit it)
@@ -228,7 +227,7 @@ async def test_the_app_keeps_answering_keys_after_a_cancel_into_a_server_that_st
     async with DeafServer() as server:
         desk = desk_for(server.url, send_timeout=30)  # the app must not need the deadline to stay alive
         app = make_app(desk, UiSettings(clock="utc"))
-        async with app.run_test(size=(120, 36)) as pilot:
+        async with app.run_test(size=(120, 36)):
             loop = asyncio.get_running_loop()
 
             async def until(predicate, timeout: float = 15.0) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -20,7 +21,6 @@ from websockets.http11 import Request, Response
 
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.protocol.signing import mask_key
-
 from tests.helpers import eventually
 
 KEY = "kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"
