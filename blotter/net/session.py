@@ -242,6 +242,7 @@ class Session:
         """Connect and keep connecting until :meth:`stop` (or auth is refused)."""
         delay = self.settings.backoff_initial
         while not self._stopping.is_set():
+            forced: float | None = None  # a rate limit's wait, instead of the backoff's
             if self.attempt == 0:
                 # A reconnect is already in RECONNECTING (set below, before the wait): setting it
                 # again would report (and count) the same disconnect twice.
@@ -255,8 +256,8 @@ class Session:
                 self._set_state(ConnState.AUTH_REFUSED, str(exc))
                 return
             except RateLimited as exc:
-                # Hammering a rate limit only extends it: wait at least the longest backoff.
-                delay = max(delay, self.settings.backoff_max, exc.retry_after or 0.0)
+                # Hammering a rate limit only extends it: its Retry-After, else the longest backoff.
+                forced = exc.retry_after if exc.retry_after is not None else self.settings.backoff_max
                 self.detail = str(exc)
             except asyncio.CancelledError:
                 raise
@@ -270,10 +271,10 @@ class Session:
                 break
             self.attempt += 1
             self._set_state(ConnState.RECONNECTING, self.detail)
-            if delay > self.settings.backoff_max:  # a Retry-After: exactly that long, then the usual backoff
-                wait, delay = delay, self.settings.backoff_max
+            if forced is not None:
+                wait, delay = forced, self.settings.backoff_max
             else:
-                wait = delay * random.uniform(0.5, 1.0)
+                wait = min(self.settings.backoff_max, delay) * random.uniform(0.5, 1.0)
                 delay = min(self.settings.backoff_max, delay * 2)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
@@ -333,7 +334,7 @@ class Session:
                 ) from None
             if code == 429:
                 retry_after = _retry_after(exc.response.headers.get("Retry-After"))
-                when = f"{retry_after:g} s" if retry_after is not None else f"{s.backoff_max:g} s at least"
+                when = f"{retry_after if retry_after is not None else s.backoff_max:g} s"
                 raise RateLimited(
                     f"HTTP 429 rate limited at the WebSocket upgrade; trying again in {when}", retry_after
                 ) from None
