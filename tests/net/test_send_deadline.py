@@ -63,8 +63,10 @@ async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 class DeafServer:
     """Handshake, ``connected`` (authenticated), one open-orders reply; then never reads."""
 
-    def __init__(self, flood: bool = True) -> None:
+    def __init__(self, flood: bool = True, pings: int | None = None) -> None:
         self.flood = flood
+        self.pings = pings
+        """With ``pings``: that many, then silence (less unsent data than the client tolerates)."""
         self.connections = 0
         self.deaf = 0
         self.port = 0
@@ -117,8 +119,10 @@ class DeafServer:
                     break
             self.deaf += 1  # from here on, nothing is read
             ping = frame(b"p" * 125, opcode=9)
-            while self.flood:
+            sent = 0
+            while self.flood and (self.pings is None or sent < self.pings):
                 writer.write(ping * 64)
+                sent += 64
                 await writer.drain()
             await asyncio.Event().wait()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -249,3 +253,18 @@ async def test_the_app_keeps_answering_keys_after_a_cancel_into_a_server_that_st
                 assert any("cancel" in line.text for line in desk.log.lines())
             finally:
                 await server.drop_all()  # so that a frozen app (the failure) can still be shut down
+
+
+async def test_the_no_pong_watchdog_is_not_stuck_in_its_own_send():
+    # The send deadline is out of reach here: the watchdog alone must notice and replace the connection.
+    # Pongs for 4,000 pings: enough to fill the socket, not enough to hit the unsent-data cap.
+    async with DeafServer(pings=4000) as server:
+        desk = desk_for(server.url, send_timeout=600, ping_interval=0.2)
+        task = asyncio.create_task(desk.run())
+        try:
+            assert await desk.wait_live(10), desk.detail
+            await eventually(lambda: server.connections >= 2, 30)
+            assert "no pong for 0.4 s" in log_text(desk)
+        finally:
+            await asyncio.wait_for(desk.stop(), 5)
+            await asyncio.wait_for(task, 10)
