@@ -16,6 +16,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import sys
 from typing import Any, Self
@@ -63,8 +64,9 @@ async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 class DeafServer:
     """Handshake, ``connected`` (authenticated), one open-orders reply; then never reads."""
 
-    def __init__(self, flood: bool = True, pings: int | None = None) -> None:
+    def __init__(self, flood: bool = True, pings: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.flood = flood
+        self.tls = tls
         self.pings = pings
         """With ``pings``: that many, then silence (less unsent data than the client tolerates)."""
         self.connections = 0
@@ -75,6 +77,8 @@ class DeafServer:
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"wss://localhost:{self.port}/1/api/pro/v2/stream"
         return f"ws://127.0.0.1:{self.port}/1/api/pro/v2/stream"
 
     async def __aenter__(self) -> Self:
@@ -82,7 +86,7 @@ class DeafServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small: it fills quickly (accepted sockets inherit it)
         sock.bind(("127.0.0.1", 0))
-        self._server = await asyncio.start_server(self._handle, sock=sock, limit=1024)
+        self._server = await asyncio.start_server(self._handle, sock=sock, limit=1024, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -172,6 +176,29 @@ async def test_a_server_that_stops_reading_is_dropped_and_replaced_and_no_send_w
             except TimeoutError:
                 task.cancel()
                 raise
+
+
+async def test_the_same_over_tls(tmp_path):
+    from tests.reliability.test_transport import make_cert
+
+    cert, key = make_cert(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    async with DeafServer(tls=tls) as server:
+        desk = desk_for(server.url, send_timeout=0.5, ca_file=str(cert))
+        task = asyncio.create_task(desk.run())
+        try:
+            assert await desk.wait_live(10), desk.detail
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + 30
+            while server.connections < 2 and loop.time() < give_up:
+                await asyncio.wait_for(desk.cancel_all(), 2)
+                await asyncio.sleep(0.02)
+            assert server.connections >= 2, "the stuck connection was never replaced"
+            assert "the server stopped reading" in log_text(desk)
+        finally:
+            await asyncio.wait_for(desk.stop(), 5)
+            await asyncio.wait_for(task, 10)
 
 
 async def test_a_ping_flood_into_a_server_that_never_reads_does_not_grow_without_bound():
