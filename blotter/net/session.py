@@ -20,10 +20,15 @@ from urllib.parse import urljoin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
 
 from ..core.text import safe
-from .endpoints import check_url, display_url, ssl_context
 from ..protocol import (
     Auth,
     AuthResult,
@@ -44,6 +49,7 @@ from ..protocol import (
 from ..protocol.messages import Order
 from ..protocol.parse import ORDER_FRAME, order_frame
 from ..protocol.signing import SigningError, auth_headers, check_key, now_ms, sign
+from .endpoints import check_url, display_url, ssl_context
 from .redaction import Redactor
 from .transport import QueuedConnection, SendStalled
 
@@ -136,7 +142,7 @@ MAX_RETRY_AFTER = 600.0
 REDIRECTS = (300, 301, 302, 303, 307, 308)
 
 
-class _connect_no_redirects(connect):  # noqa: N801 - websockets' own class is lower case
+class _connect_no_redirects(connect):
     """websockets' ``connect`` that never follows a redirect.
 
     websockets follows up to 10 redirects and strips only ``Authorization``,
@@ -250,6 +256,7 @@ class Session:
         """Connect and keep connecting until :meth:`stop` (or auth is refused)."""
         delay = self.settings.backoff_initial
         while not self._stopping.is_set():
+            forced: float | None = None  # a rate limit's wait, instead of the backoff's
             if self.attempt == 0:
                 # A reconnect is already in RECONNECTING (set below, before the wait): setting it
                 # again would report (and count) the same disconnect twice.
@@ -263,8 +270,8 @@ class Session:
                 self._set_state(ConnState.AUTH_REFUSED, str(exc))
                 return
             except RateLimited as exc:
-                # Hammering a rate limit only extends it: wait at least the longest backoff.
-                delay = max(delay, self.settings.backoff_max, exc.retry_after or 0.0)
+                # Hammering a rate limit only extends it: its Retry-After, else the longest backoff.
+                forced = exc.retry_after if exc.retry_after is not None else self.settings.backoff_max
                 self.detail = str(exc)
             except asyncio.CancelledError:
                 raise
@@ -278,10 +285,10 @@ class Session:
                 break
             self.attempt += 1
             self._set_state(ConnState.RECONNECTING, self.detail)
-            if delay > self.settings.backoff_max:  # a Retry-After: exactly that long, then the usual backoff
-                wait, delay = delay, self.settings.backoff_max
+            if forced is not None:
+                wait, delay = forced, self.settings.backoff_max
             else:
-                wait = delay * random.uniform(0.5, 1.0)
+                wait = min(self.settings.backoff_max, delay) * random.uniform(0.5, 1.0)
                 delay = min(self.settings.backoff_max, delay * 2)
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
@@ -299,7 +306,7 @@ class Session:
         """The closing handshake, bounded: a server that does not read cannot hold it up."""
         try:
             await asyncio.wait_for(ws.close(code, reason), self.settings.close_timeout)
-        except (TimeoutError, ConnectionClosed, OSError):
+        except Exception:  # noqa: BLE001 - timed out, or anything else: the socket is dropped all the same
             ws.transport.abort()
 
     async def _connect_once(self) -> None:
@@ -341,11 +348,12 @@ class Session:
                 ) from None
             if code == 429:
                 retry_after = _retry_after(exc.response.headers.get("Retry-After"))
-                when = f"{retry_after:g} s" if retry_after is not None else f"{s.backoff_max:g} s at least"
+                when = f"{retry_after if retry_after is not None else s.backoff_max:g} s"
                 raise RateLimited(
                     f"HTTP 429 rate limited at the WebSocket upgrade; trying again in {when}", retry_after
                 ) from None
             raise
+        assert isinstance(ws, QueuedConnection)
         self._ws = ws
         self.connections += 1
         try:

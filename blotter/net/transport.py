@@ -312,7 +312,7 @@ class QueuedConnection(ClientConnection):
             elif transport.can_write_eof():  # half-close after the closing handshake (no TLS)
                 try:
                     transport.write_eof()
-                except Exception:  # noqa: BLE001 - as websockets: write_eof documents no exceptions
+                except Exception:  # noqa: BLE001, S110 - as websockets: write_eof documents no exceptions
                     pass
             else:
                 transport.close()

@@ -249,7 +249,9 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
                            env=env_for(tmp_path), timeout=60)
     assert r.stdout.count("\n") == 1 and '"order_id"' in r.stdout
     assert r.stderr == "", r.stderr
-    assert r.returncode == 141
+    # The command runs to its verdict whoever reads its output (a cancel-all must not be cut
+    # short by `| head`): the exit code is the verdict's, not SIGPIPE's 141.
+    assert r.returncode == 0
 
 
 # -- journals: the demo's own, the endpoint per session (issue 10 item 14) ----------------------------

@@ -40,7 +40,7 @@ def test_credentials_in_the_url_are_refused_without_showing_them(url):
     message = str(info.value)
     assert "hunter2" not in message and "\n" not in message
     assert "user:password@" in message  # says what is wrong
-    kwargs = dict(api_key=SecretStr("k" * 32), api_secret=SecretStr("c2VjcmV0"))
+    kwargs = {"api_key": SecretStr("k" * 32), "api_secret": SecretStr("c2VjcmV0")}
     with pytest.raises(EndpointError) as info:
         Session(SessionSettings(url=url, **kwargs), on_frame=lambda *a: None)
     assert "hunter2" not in str(info.value)

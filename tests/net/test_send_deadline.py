@@ -16,15 +16,15 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import sys
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from pydantic import SecretStr
 
 from blotter.desk import ConnState, Desk, DeskSettings
-
 from tests.helpers import eventually
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -64,8 +64,11 @@ async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 class DeafServer:
     """Handshake, ``connected`` (authenticated), one open-orders reply; then never reads."""
 
-    def __init__(self, flood: bool = True) -> None:
+    def __init__(self, flood: bool = True, pings: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.flood = flood
+        self.tls = tls
+        self.pings = pings
+        """With ``pings``: that many, then silence (less unsent data than the client tolerates)."""
         self.connections = 0
         self.deaf = 0
         self.port = 0
@@ -74,20 +77,27 @@ class DeafServer:
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"wss://localhost:{self.port}/1/api/pro/v2/stream"
         return f"ws://127.0.0.1:{self.port}/1/api/pro/v2/stream"
 
-    async def __aenter__(self) -> DeafServer:
+    async def __aenter__(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small: it fills quickly (accepted sockets inherit it)
         sock.bind(("127.0.0.1", 0))
-        self._server = await asyncio.start_server(self._handle, sock=sock, limit=1024)
+        self._server = await asyncio.start_server(self._handle, sock=sock, limit=1024, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
+    async def drop_all(self) -> None:
+        """Abort every connection from the server's side (what unsticks a client stuck in a send)."""
+        for task in list(self._tasks):
             task.cancel()
+        await asyncio.sleep(0.1)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.drop_all()
         assert self._server is not None
         self._server.close()
 
@@ -113,8 +123,10 @@ class DeafServer:
                     break
             self.deaf += 1  # from here on, nothing is read
             ping = frame(b"p" * 125, opcode=9)
-            while self.flood:
+            sent = 0
+            while self.flood and (self.pings is None or sent < self.pings):
                 writer.write(ping * 64)
+                sent += 64
                 await writer.drain()
             await asyncio.Event().wait()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -166,6 +178,29 @@ async def test_a_server_that_stops_reading_is_dropped_and_replaced_and_no_send_w
                 raise
 
 
+async def test_the_same_over_tls(tmp_path):
+    from tests.reliability.test_transport import make_cert
+
+    cert, key = make_cert(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    async with DeafServer(tls=tls) as server:
+        desk = desk_for(server.url, send_timeout=0.5, ca_file=str(cert))
+        task = asyncio.create_task(desk.run())
+        try:
+            assert await desk.wait_live(10), desk.detail
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + 30
+            while server.connections < 2 and loop.time() < give_up:
+                await asyncio.wait_for(desk.cancel_all(), 2)
+                await asyncio.sleep(0.02)
+            assert server.connections >= 2, "the stuck connection was never replaced"
+            assert "the server stopped reading" in log_text(desk)
+        finally:
+            await asyncio.wait_for(desk.stop(), 5)
+            await asyncio.wait_for(task, 10)
+
+
 async def test_a_ping_flood_into_a_server_that_never_reads_does_not_grow_without_bound():
     # Nothing is sent by us at all: only websockets' automatic pongs (and our JSON pings).
     async with DeafServer() as server:
@@ -213,3 +248,50 @@ async def test_headless_cancel_all_against_a_server_that_stops_reading_exits(tmp
         assert proc.returncode != 0, out
         assert b"nothing left open" not in out
         assert b"Traceback" not in err
+
+
+async def test_the_app_keeps_answering_keys_after_a_cancel_into_a_server_that_stops_reading():
+    from blotter.ui.app import make_app
+    from blotter.ui.screens.help import HelpScreen
+    from blotter.ui.settings import UiSettings
+
+    async with DeafServer() as server:
+        desk = desk_for(server.url, send_timeout=30)  # the app must not need the deadline to stay alive
+        app = make_app(desk, UiSettings(clock="utc"))
+        async with app.run_test(size=(120, 36)):
+            loop = asyncio.get_running_loop()
+
+            async def until(predicate, timeout: float = 15.0) -> None:
+                deadline = loop.time() + timeout
+                while not predicate():
+                    assert loop.time() < deadline, "the app stopped answering"
+                    await asyncio.sleep(0.02)
+
+            await until(lambda: desk.snapshot_count > 0 and ORDER_ID in desk.store)
+            await until(lambda: server.deaf >= 1)
+            await asyncio.sleep(0.5)  # the pongs of the flood fill the socket meanwhile
+            try:
+                app.simulate_key("c")
+                await asyncio.sleep(0.2)
+                app.simulate_key("question_mark")
+                await until(lambda: isinstance(app.screen, HelpScreen))
+                app.simulate_key("escape")
+                await until(lambda: not isinstance(app.screen, HelpScreen))
+                assert any("cancel" in line.text for line in desk.log.lines())
+            finally:
+                await server.drop_all()  # so that a frozen app (the failure) can still be shut down
+
+
+async def test_the_no_pong_watchdog_is_not_stuck_in_its_own_send():
+    # The send deadline is out of reach here: the watchdog alone must notice and replace the connection.
+    # Pongs for 4,000 pings: enough to fill the socket, not enough to hit the unsent-data cap.
+    async with DeafServer(pings=4000) as server:
+        desk = desk_for(server.url, send_timeout=600, ping_interval=0.2)
+        task = asyncio.create_task(desk.run())
+        try:
+            assert await desk.wait_live(10), desk.detail
+            await eventually(lambda: server.connections >= 2, 30)
+            assert "no pong for 0.4 s" in log_text(desk)
+        finally:
+            await asyncio.wait_for(desk.stop(), 5)
+            await asyncio.wait_for(task, 10)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -20,7 +21,6 @@ from websockets.http11 import Request, Response
 
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.protocol.signing import mask_key
-
 from tests.helpers import eventually
 
 KEY = "kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"
@@ -162,13 +162,16 @@ async def test_http_403_at_the_upgrade_says_forbidden_not_only_wrong_key_form():
     assert "IP" in detail and "geo" in detail and "--secret-encoding raw" in detail
 
 
-async def test_http_429_at_the_upgrade_is_rate_limited_and_retried():
+@pytest.mark.parametrize(("retry_after", "said"), [(None, "trying again in 0.3 s"), ("1", "trying again in 1 s"),
+                                                  ("86400", "trying again in 0.3 s")])
+async def test_http_429_at_the_upgrade_is_rate_limited_and_retried(retry_after, said):
+    headers = [("Content-Length", "0")] + ([("Retry-After", retry_after)] if retry_after else [])
     async with Exchange().running() as ex:
-        ex.on_upgrade = lambda request: (Response(429, "Too Many Requests", Headers([("Content-Length", "0")]))
+        ex.on_upgrade = lambda request: (Response(429, "Too Many Requests", Headers(headers))
                                          if len(ex.upgrades) <= 1 else None)
         async with desk_at(ex.url()) as desk:
             await eventually(lambda: desk.state is ConnState.RECONNECTING, 10)
-            assert "HTTP 429" in desk.detail and "rate limited" in desk.detail
+            assert "HTTP 429" in desk.detail and "rate limited" in desk.detail and said in desk.detail
             assert "key form" not in desk.detail
             assert await desk.wait_live(10), desk.detail
 
@@ -333,3 +336,16 @@ async def test_an_auth_refusal_echoing_the_login_is_redacted():
     auth = next(d for d in ex.received if d.get("op") == "auth")
     assert auth["key"] not in joined and auth["sig"] not in joined and str(auth["t"]) not in joined
     assert "200006" in joined and "[signature]" in joined
+
+
+async def test_a_connected_message_that_never_comes_times_out_despite_pings():
+    async def pings_only(ws: ServerConnection, exchange: Exchange) -> None:
+        while True:
+            await ws.send('{"m":"ping","hp":3}')
+            await asyncio.sleep(0.05)
+
+    async with Exchange().running() as ex:
+        ex.script = pings_only
+        async with desk_at(ex.url(), auth_timeout=0.5) as desk:
+            await eventually(lambda: desk.attempt >= 2 and desk.state is ConnState.RECONNECTING, 20)
+            assert "no 'connected' message within 0.5 s" in desk.detail
