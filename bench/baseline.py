@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 
 import orjson
-from websockets.asyncio.client import connect
-
 from blotter.protocol.signing import auth_headers, now_ms
+from websockets.asyncio.client import connect
 
 from .common import DEMO_API_KEY, DEMO_API_SECRET, SimProcess
 
@@ -17,13 +16,28 @@ async def ingest(orders: int, updates: int, seed: int) -> dict[str, float]:
     """Seconds from the simulator starting the burst to the last update parsed."""
     async with SimProcess(orders, seed) as sim:
         prepared = sim.call("prepare", n=updates)
-        ws = await connect(sim.url, additional_headers=auth_headers(DEMO_API_KEY, DEMO_API_SECRET),
-                           compression=None, ping_interval=None, max_size=None, max_queue=4096)
+        ws = await connect(
+            sim.url,
+            additional_headers=auth_headers(DEMO_API_KEY, DEMO_API_SECRET),
+            compression=None,
+            ping_interval=None,
+            max_size=None,
+            max_queue=4096,
+        )
         try:
             assert orjson.loads(await ws.recv()).get("m") == "connected"
             await ws.send(orjson.dumps({"op": "sub", "id": "sb1", "ch": "futures-order"}).decode())
-            await ws.send(orjson.dumps({"op": "req", "action": "futures-open-orders", "ac": "futures", "id": "oo1",
-                                        "args": {"time": now_ms()}}).decode())
+            await ws.send(
+                orjson.dumps(
+                    {
+                        "op": "req",
+                        "action": "futures-open-orders",
+                        "ac": "futures",
+                        "id": "oo1",
+                        "args": {"time": now_ms()},
+                    }
+                ).decode()
+            )
             t0 = time.perf_counter()
             while True:
                 data = orjson.loads(await ws.recv())

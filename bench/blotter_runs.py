@@ -6,18 +6,18 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
-from pydantic import SecretStr
-from textual import events
-
 from blotter.desk import Desk, DeskSettings
 from blotter.journal import Journal
 from blotter.protocol import OrderUpdate
 from blotter.ui.app import BlotterApp, make_app
 from blotter.ui.settings import UiSettings
+from pydantic import SecretStr
+from textual import events
 
 from .common import DEMO_API_KEY, DEMO_API_SECRET, SimProcess, pct
 
@@ -25,8 +25,9 @@ SIZE = (160, 48)
 
 
 def _desk(url: str, journal: Any = None) -> Desk:
-    return Desk(DeskSettings(url=url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET)),
-                journal=journal)
+    return Desk(
+        DeskSettings(url=url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET)), journal=journal
+    )
 
 
 def _app(desk: Desk) -> BlotterApp:
@@ -87,8 +88,12 @@ def _press(app: BlotterApp, key: str, char: str | None = None) -> int:
 
 
 async def _loaded(app: BlotterApp, desk: Desk, count: int, timeout: float = 120.0) -> None:
-    await _until(lambda: desk.snapshot_count > 0 and len(app.view) >= count and app.table.row_count >= count,
-                 timeout, "the first snapshot", step=0.01)
+    await _until(
+        lambda: desk.snapshot_count > 0 and len(app.view) >= count and app.table.row_count >= count,
+        timeout,
+        "the first snapshot",
+        step=0.01,
+    )
 
 
 async def ingest(orders: int, updates: int, seed: int, journal: bool = False) -> dict[str, Any]:
@@ -198,7 +203,9 @@ async def fire(orders: int, updates: int, seed: int, cancels: int, interval: flo
                         return oid
                 return None
 
-            async def press_cancels(n: int, gap: float, phase: str, until_ns: Callable[[], int | None]) -> list[tuple[str, int, str]]:
+            async def press_cancels(
+                n: int, gap: float, phase: str, until_ns: Callable[[], int | None]
+            ) -> list[tuple[str, int, str]]:
                 out: list[tuple[str, int, str]] = []
                 for _ in range(n):
                     await asyncio.sleep(gap)
@@ -244,14 +251,21 @@ async def fire(orders: int, updates: int, seed: int, cancels: int, interval: flo
 
     burst, idle = lat("burst"), lat("idle")
     return {
-        "cancel_burst_p50_ms": pct(burst, 50), "cancel_burst_p99_ms": pct(burst, 99),
-        "cancel_burst_max_ms": max(burst) if burst else None, "cancel_burst_n": len(burst),
-        "cancel_idle_p50_ms": pct(idle, 50), "cancel_idle_p99_ms": pct(idle, 99), "cancel_idle_n": len(idle),
+        "cancel_burst_p50_ms": pct(burst, 50),
+        "cancel_burst_p99_ms": pct(burst, 99),
+        "cancel_burst_max_ms": max(burst) if burst else None,
+        "cancel_burst_n": len(burst),
+        "cancel_idle_p50_ms": pct(idle, 50),
+        "cancel_idle_p99_ms": pct(idle, 99),
+        "cancel_idle_n": len(idle),
         "cancel_unsent": sum(1 for oid, _, _ in presses if oid not in received),
         "cancel_after_burst": sum(1 for _, _, ph in presses if ph == "after-burst"),
-        "fresh_p50_ms": pct(fresh, 50), "fresh_p99_ms": pct(fresh, 99), "fresh_max_ms": max(fresh) if fresh else None,
+        "fresh_p50_ms": pct(fresh, 50),
+        "fresh_p99_ms": pct(fresh, 99),
+        "fresh_max_ms": max(fresh) if fresh else None,
         "fresh_n": len(fresh),
-        "fire_ingest_s": (drawn_ns - started_ns) / 1e9, "fire_applied_s": (applied_ns - started_ns) / 1e9,
+        "fire_ingest_s": (drawn_ns - started_ns) / 1e9,
+        "fire_applied_s": (applied_ns - started_ns) / 1e9,
     }
 
 
@@ -289,8 +303,12 @@ async def scale(orders: int, seed: int, text: str) -> dict[str, Any]:
                 renders.log.clear()
                 t = _press(app, "enter", "\r")
                 await _until(lambda: app.view.filter == value, 30, "the filter to apply", step=0.001)
-                await _until(lambda: any(ts > t and f == value for ts, _, f in renders.log)
-                             and len(app.screen_stack) == 1, 30, "the filtered table", step=0.001)
+                await _until(
+                    lambda: any(ts > t and f == value for ts, _, f in renders.log) and len(app.screen_stack) == 1,
+                    30,
+                    "the filtered table",
+                    step=0.001,
+                )
                 drawn = min(ts for ts, _, f in renders.log if ts > t and f == value)
                 return (drawn - t) / 1e6
 
@@ -302,6 +320,11 @@ async def scale(orders: int, seed: int, text: str) -> dict[str, Any]:
     return {
         "first_table_s": (first_ns - t0) / 1e9,
         "snapshot_to_table_s": (first_ns - snap_at.get("received", first_ns)) / 1e9,
-        "rss_mb": rss / 2**20, "rss_peak_mb": rss_peak / 2**20, "rss_before_app_mb": rss_before / 2**20,
-        "filter_ms": filter_ms, "filter_rows": shown, "filter_clear_ms": clear_ms, "orders": len(desk.store),
+        "rss_mb": rss / 2**20,
+        "rss_peak_mb": rss_peak / 2**20,
+        "rss_before_app_mb": rss_before / 2**20,
+        "filter_ms": filter_ms,
+        "filter_rows": shown,
+        "filter_clear_ms": clear_ms,
+        "orders": len(desk.store),
     }

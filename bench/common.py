@@ -11,7 +11,6 @@ from importlib import metadata
 from typing import Any
 
 import orjson
-
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 
 __all__ = ["DEMO_API_KEY", "DEMO_API_SECRET", "SimProcess", "machine", "pct"]
@@ -33,8 +32,15 @@ class SimProcess:
 
     async def __aenter__(self) -> SimProcess:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.simproc", "--orders", str(self.orders), "--seed", str(self.seed),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bench.simproc",
+            "--orders",
+            str(self.orders),
+            "--seed",
+            str(self.seed),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
             limit=64 * 1024 * 1024,
         )
@@ -50,7 +56,7 @@ class SimProcess:
     async def __aexit__(self, *exc: object) -> None:
         try:
             await asyncio.wait_for(self.call("quit"), 5)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         if self._reader is not None:
             self._reader.cancel()
@@ -142,5 +148,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
-        "packages": {p: version(p) for p in ("blotter", "textual", "rich", "pydantic", "pydantic-core", "websockets", "orjson")},
+        "packages": {
+            p: version(p) for p in ("blotter", "textual", "rich", "pydantic", "pydantic-core", "websockets", "orjson")
+        },
     }

@@ -37,7 +37,6 @@ import time
 from typing import Any
 
 import orjson
-
 from blotter.sim import SimConfig, SimServer
 
 FIXED_MS = 1_700_000_000_000
@@ -81,9 +80,9 @@ class BenchSim(SimServer):
                     while not queue.empty():
                         protocol.send_text(queue.get_nowait().encode())
                         queue.task_done()
-                    for head, tail in frames[i:i + BATCH]:
+                    for head, tail in frames[i : i + BATCH]:
                         protocol.send_text(b"%s%d%s" % (head, next_sn(), tail))
-            sent += len(frames[i:i + BATCH])
+            sent += len(frames[i : i + BATCH])
             await asyncio.sleep(0)
         return sent
 
@@ -127,8 +126,12 @@ async def main() -> None:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             elif cmd == "cancels":
-                emit({"id": rid, "cancels": [[f.data["args"].get("orderId"), f.time_ns]
-                                             for f in sim.requests("cancel-order")]})
+                emit(
+                    {
+                        "id": rid,
+                        "cancels": [[f.data["args"].get("orderId"), f.time_ns] for f in sim.requests("cancel-order")],
+                    }
+                )
             elif cmd == "quit":
                 emit({"id": rid, "bye": True})
                 break

@@ -27,8 +27,13 @@ def once(timeout: float = 30.0) -> float:
         screen = pyte.Screen(COLS, ROWS)
         stream = pyte.ByteStream(screen)
         t0 = time.perf_counter()
-        child = pexpect.spawn(sys.executable, ["-m", "blotter", "demo", "--no-journal", "--seed", "1"],
-                              env=env, dimensions=(ROWS, COLS), timeout=1)
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "blotter", "demo", "--no-journal", "--seed", "1"],
+            env=env,
+            dimensions=(ROWS, COLS),
+            timeout=1,
+        )
         try:
             deadline = t0 + timeout
             while time.perf_counter() < deadline:

@@ -128,8 +128,13 @@ class DeskSettings(SessionSettings):
 
 
 class Desk:
-    def __init__(self, settings: DeskSettings, journal: Journal | None = None,
-                 clock: Callable[[], float] = time.monotonic, manage_gc: bool = True) -> None:
+    def __init__(
+        self,
+        settings: DeskSettings,
+        journal: Journal | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        manage_gc: bool = True,
+    ) -> None:
         self.settings = settings
         self.journal = journal
         self._clock = clock
@@ -251,7 +256,7 @@ class Desk:
             self._housekeeper.cancel()
             try:
                 await self._housekeeper
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            except (asyncio.CancelledError, Exception):
                 pass
             self._changed.set()
 
@@ -304,8 +309,12 @@ class Desk:
         for t in self.tracker.all():
             if t.action == "cancel-order" and t.state is State.TIMED_OUT and t.final_status is None:
                 return True
-            if (t.action == "cancel-all" and t.verdict is None and t.request_id in self._verifying
-                    and t.state in (State.CONFIRMED, State.TIMED_OUT)):
+            if (
+                t.action == "cancel-all"
+                and t.verdict is None
+                and t.request_id in self._verifying
+                and t.state in (State.CONFIRMED, State.TIMED_OUT)
+            ):
                 return True
         return False
 
@@ -319,8 +328,9 @@ class Desk:
         delay = max(delay, 0.5)
         self._next_snapshot_at = now + delay
         self._snapshot_due = True
-        self.log.add(f"{q.request_id} open-orders {q.state.value}: asking again in {delay:g} s", "warn",
-                     request_id=q.request_id)
+        self.log.add(
+            f"{q.request_id} open-orders {q.state.value}: asking again in {delay:g} s", "warn", request_id=q.request_id
+        )
 
     async def wait_changed(self, timeout: float | None = None) -> None:
         """For headless callers: wait until something was folded (or timeout)."""
@@ -391,7 +401,9 @@ class Desk:
                 return None
             return await self._send_cancel(order_id, symbol, now, note="(not among the open orders)")
         if symbol is not None and entry.order.symbol != symbol:
-            self.log.add(f"cancel: {order_id} is on {entry.order.symbol}, not {symbol}; nothing sent", "error", order_id=order_id)
+            self.log.add(
+                f"cancel: {order_id} is on {entry.order.symbol}, not {symbol}; nothing sent", "error", order_id=order_id
+            )
             return None
         if not entry.is_open:
             self.log.add(f"cancel: {order_id} is already {entry.status}; nothing sent", "warn", order_id=order_id)
@@ -400,12 +412,17 @@ class Desk:
         if pending is not None:
             self.log.add(
                 f"{pending.request_id} already cancelling {order_id} ({pending.age(now):.1f} s ago); not re-sent",
-                "warn", request_id=pending.request_id, order_id=order_id,
+                "warn",
+                request_id=pending.request_id,
+                order_id=order_id,
             )
             return None
         if entry.order.order_id.startswith("?") or not entry.order.symbol:  # an unreadable record (records area)
-            self.log.add(f"cancel: {order_id} has no readable order id or symbol; nothing sent (cancel-all covers it)",
-                         "error", order_id=order_id)
+            self.log.add(
+                f"cancel: {order_id} has no readable order id or symbol; nothing sent (cancel-all covers it)",
+                "error",
+                order_id=order_id,
+            )
             return None
         return await self._send_cancel(entry.order.order_id, entry.order.symbol, now)  # (a row id may be id@symbol)
 
@@ -413,14 +430,25 @@ class Desk:
         previous = self.tracker.timed_out_cancel(order_id)
         request = CancelOrder(order_id=order_id, symbol=symbol)
         if not self.session.connected:  # one line, never "sent" then "NOT SENT"
-            tracked = self.tracker.not_sent(request.request_id, "cancel-order", now, self._offline_reason(),
-                                            symbol=symbol, order_id=order_id,
-                                            retry_of=previous.request_id if previous is not None else None)
+            tracked = self.tracker.not_sent(
+                request.request_id,
+                "cancel-order",
+                now,
+                self._offline_reason(),
+                symbol=symbol,
+                order_id=order_id,
+                retry_of=previous.request_id if previous is not None else None,
+            )
             self._changed.set()
             return tracked
         tracked = self.tracker.sent(
-            request.request_id, "cancel-order", now, symbol=symbol, order_id=order_id,
-            retry_of=previous.request_id if previous is not None else None, note=note,
+            request.request_id,
+            "cancel-order",
+            now,
+            symbol=symbol,
+            order_id=order_id,
+            retry_of=previous.request_id if previous is not None else None,
+            note=note,
         )
         if not await self.session.send(request):
             self.tracker.send_failed(request.request_id, self._clock(), self._offline_reason())
@@ -437,8 +465,9 @@ class Desk:
         targets = {e.order_id for e in self.store.open_by_symbol(symbol)}
         request = CancelAll(symbol=symbol)
         if not self.session.connected:
-            tracked = self.tracker.not_sent(request.request_id, "cancel-all", now, self._offline_reason(),
-                                            symbol=symbol, targets=targets)
+            tracked = self.tracker.not_sent(
+                request.request_id, "cancel-all", now, self._offline_reason(), symbol=symbol, targets=targets
+            )
             self._changed.set()
             return tracked
         tracked = self.tracker.sent(request.request_id, "cancel-all", now, symbol=symbol, targets=targets)
@@ -447,8 +476,9 @@ class Desk:
         self._changed.set()
         return tracked
 
-    async def cancel_all_and_verify(self, symbol: str | None = None, rounds: int = 1,
-                                    timeout: float | None = None) -> CancelAllOutcome:
+    async def cancel_all_and_verify(
+        self, symbol: str | None = None, rounds: int = 1, timeout: float | None = None
+    ) -> CancelAllOutcome:
         """THE cancel-all-and-verify: the quit dialog, the dead man's switch and the
         headless ``cancel-all`` all call this and stop on the same condition.
 
@@ -491,8 +521,10 @@ class Desk:
             await until(lambda t=tracked: t.state in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED))
             if tracked.state is State.REFUSED:
                 result.outcome = Outcome.REFUSED
-                result.reason = (f"{tracked.request_id} cancel-all {scope} refused: "
-                                 f"ERR {tracked.code} {tracked.reason} {tracked.message}".rstrip())
+                result.reason = (
+                    f"{tracked.request_id} cancel-all {scope} refused: "
+                    f"ERR {tracked.code} {tracked.reason} {tracked.message}".rstrip()
+                )
                 await self._verdict_query(result, symbol, deadline, loop, keep_outcome=True)
                 return result
             if tracked.state is State.FAILED:
@@ -504,8 +536,14 @@ class Desk:
                 return result
         return result
 
-    async def _verdict_query(self, result: CancelAllOutcome, symbol: str | None, deadline: float,
-                             loop: asyncio.AbstractEventLoop, keep_outcome: bool = False) -> bool:
+    async def _verdict_query(
+        self,
+        result: CancelAllOutcome,
+        symbol: str | None,
+        deadline: float,
+        loop: asyncio.AbstractEventLoop,
+        keep_outcome: bool = False,
+    ) -> bool:
         """Ask for the open orders on ``symbol`` and set the verdict from the answer.
         False when there is no answer (refused, not sent, timed out): then the outcome
         says so (unless ``keep_outcome``: a refused cancel-all stays REFUSED, and the
@@ -569,18 +607,25 @@ class Desk:
             self.log.add("retry: no cancel-all was sent; nothing to retry", "warn")
             return []
         if t.in_flight:
-            self.log.add(f"{t.request_id} retry: still in flight; wait for its verdict", "warn", request_id=t.request_id)
+            self.log.add(
+                f"{t.request_id} retry: still in flight; wait for its verdict", "warn", request_id=t.request_id
+            )
             return []
         if not left:
-            self.log.add(f"{t.request_id} retry: none of its orders is still open; nothing sent", "info",
-                         request_id=t.request_id)
+            self.log.add(
+                f"{t.request_id} retry: none of its orders is still open; nothing sent", "info", request_id=t.request_id
+            )
             return []
         if not self.session.connected:
-            self.log.add(f"{t.request_id} retry: {len(left)} order(s) still open: NOT SENT: {self._offline_reason()}",
-                         "error", request_id=t.request_id)
+            self.log.add(
+                f"{t.request_id} retry: {len(left)} order(s) still open: NOT SENT: {self._offline_reason()}",
+                "error",
+                request_id=t.request_id,
+            )
             return []
-        self.log.add(f"{t.request_id} retry: cancelling the {len(left)} order(s) still open", "warn",
-                     request_id=t.request_id)
+        self.log.add(
+            f"{t.request_id} retry: cancelling the {len(left)} order(s) still open", "warn", request_id=t.request_id
+        )
         sent = []
         for order_id in left:
             tracked = await self.cancel_order(order_id)
@@ -594,8 +639,9 @@ class Desk:
             return
         latest, left = self.cancel_all_leftovers()
         if latest is t and left:
-            self.log.add(f"{t.request_id} {len(left)} order(s) still open: {self.retry_hint}", "error",
-                         request_id=t.request_id)
+            self.log.add(
+                f"{t.request_id} {len(left)} order(s) still open: {self.retry_hint}", "error", request_id=t.request_id
+            )
 
     def _offline_reason(self) -> str:
         detail = f": {self.session.detail}" if self.session.detail else ""
@@ -637,7 +683,7 @@ class Desk:
         self.counts["frames"] += len(orders)
         journal = self.journal
         if journal is not None:
-            for order, raw in zip(orders, raws):
+            for order, raw in zip(orders, raws, strict=False):
                 journal.record_received(OrderUpdate(order), raw, received_ns)
         self._fold_orders(orders, self._clock())
 
@@ -679,8 +725,12 @@ class Desk:
                 self.on_folded()
         elif kind is RequestAck:
             if self.tracker.on_ack(event, now) is None and event.request_id not in self.queries:  # type: ignore[union-attr]
-                self.log.add(f"{event.request_id or '-'} ACK {event.action or ''} for an unknown request".strip(), "info",  # type: ignore[union-attr]
-                             request_id=event.request_id, order_id=event.order_id)  # type: ignore[union-attr]
+                self.log.add(
+                    f"{event.request_id or '-'} ACK {event.action or ''} for an unknown request".strip(),
+                    "info",  # type: ignore[union-attr]
+                    request_id=event.request_id,
+                    order_id=event.order_id,
+                )  # type: ignore[union-attr]
         elif kind is RequestError:
             self._on_error(event, now)  # type: ignore[arg-type]
         elif kind is Disconnected:
@@ -703,7 +753,9 @@ class Desk:
                 self.log.add(f"ignored message of unknown type {kind_name!r} (further ones not logged)", "info")
             elif not self._unknown_overflow:
                 self._unknown_overflow = True
-                self.log.add(f"ignored messages of more than {MAX_UNKNOWN_TYPES} unknown types; no longer logging them", "warn")
+                self.log.add(
+                    f"ignored messages of more than {MAX_UNKNOWN_TYPES} unknown types; no longer logging them", "warn"
+                )
         elif kind is AuthResult and not event.ok:  # type: ignore[union-attr]
             self.log.add(f"auth refused: {event.code} {event.error}", "error")  # type: ignore[union-attr]
         elif kind is SubAck and not event.ok:  # type: ignore[union-attr]
@@ -720,8 +772,12 @@ class Desk:
         if q is not None:
             self._query_failed(q, now)
             return
-        self.log.add(f"{err.request_id or '-'} server error: ERR {err.code} {err.reason} {err.message}".rstrip(), "error",
-                     request_id=err.request_id, order_id=err.order_id)
+        self.log.add(
+            f"{err.request_id or '-'} server error: ERR {err.code} {err.reason} {err.message}".rstrip(),
+            "error",
+            request_id=err.request_id,
+            order_id=err.order_id,
+        )
 
     def _on_snapshot(self, snap: OpenOrders, now: float) -> None:
         symbol: str | None = None
@@ -735,8 +791,11 @@ class Desk:
         gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, requested_at=requested_at)
         self._log_store_notices()
         for order_id in gone:
-            self.log.add(f"order {order_id} is no longer open (not in the snapshot; final status never received)",
-                         "warn", order_id=order_id)
+            self.log.add(
+                f"order {order_id} is no longer open (not in the snapshot; final status never received)",
+                "warn",
+                order_id=order_id,
+            )
         open_ids = {self.store.key_of(o) for o in snap.orders if o.is_open}  # store keys, as the targets
         if self.account is None:
             for o in snap.orders:

@@ -7,11 +7,11 @@ import base64
 import time
 
 import pytest
-from pydantic import SecretStr
-
 from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
+from pydantic import SecretStr
+
 from tests.helpers import eventually, running_desk, running_sim
 
 
@@ -28,7 +28,9 @@ def desk_open(desk: Desk) -> set[str]:
 async def test_connects_authenticates_and_loads_snapshot(auth_mode, encoding):
     secret = "demo-raw-secret-used-as-utf8-bytes" if encoding == "raw" else base64.b64encode(b"k" * 32).decode()
     async with running_sim(api_secret=secret, secret_encoding=encoding) as sim:
-        async with running_desk(sim, api_secret=SecretStr(secret), secret_encoding=encoding, auth_mode=auth_mode) as desk:
+        async with running_desk(
+            sim, api_secret=SecretStr(secret), secret_encoding=encoding, auth_mode=auth_mode
+        ) as desk:
             assert await desk.wait_live(5)
             assert desk.state is ConnState.LIVE
             assert desk_open(desk) == open_ids(sim)
@@ -95,7 +97,10 @@ async def test_refused_cancel_shows_code_reason_message():
 
 
 async def test_timeout_then_snapshot_settles_unknown():
-    async with running_sim(ack_delay=1.5) as sim, running_desk(sim, request_timeout=0.4, resnapshot_min_interval=0) as desk:
+    async with (
+        running_sim(ack_delay=1.5) as sim,
+        running_desk(sim, request_timeout=0.4, resnapshot_min_interval=0) as desk,
+    ):
         assert await desk.wait_live(5)
         target = sorted(open_ids(sim))[0]
         tracked = await desk.cancel_order(target)
@@ -198,12 +203,20 @@ async def test_sequence_faults_are_survived():
 
 def test_plain_ws_to_a_remote_host_is_refused():
     with pytest.raises(EndpointError, match="only loopback"):
-        Desk(DeskSettings(url="ws://example.com/1/api/pro/v2/stream", api_key=SecretStr("k"), api_secret=SecretStr("s")))
+        Desk(
+            DeskSettings(url="ws://example.com/1/api/pro/v2/stream", api_key=SecretStr("k"), api_secret=SecretStr("s"))
+        )
 
 
 async def test_unreachable_host_is_a_visible_state_not_a_crash():
-    desk = Desk(DeskSettings(url="ws://127.0.0.1:9/1/api/pro/v2/stream", api_key=SecretStr("k" * 32),
-                             api_secret=SecretStr("c2VjcmV0"), backoff_max=0.2))
+    desk = Desk(
+        DeskSettings(
+            url="ws://127.0.0.1:9/1/api/pro/v2/stream",
+            api_key=SecretStr("k" * 32),
+            api_secret=SecretStr("c2VjcmV0"),
+            backoff_max=0.2,
+        )
+    )
     task = asyncio.create_task(desk.run())
     try:
         await eventually(lambda: desk.state is ConnState.RECONNECTING and desk.attempt >= 2, 5)
@@ -224,8 +237,10 @@ def open_orders_queries(sim) -> list:
 async def test_an_unanswered_snapshot_is_waited_for_visibly_and_asked_again(fault):
     from blotter.desk import SnapshotState
 
-    async with running_sim(open_orders_fault=fault) as sim, \
-            running_desk(sim, request_timeout=0.3, resnapshot_min_interval=0.1) as desk:
+    async with (
+        running_sim(open_orders_fault=fault) as sim,
+        running_desk(sim, request_timeout=0.3, resnapshot_min_interval=0.1) as desk,
+    ):
         await eventually(lambda: desk.state is ConnState.LIVE, 5)
         assert desk.snapshot_state is SnapshotState.WAITING and "waiting for the open orders" in desk.snapshot_wait
         await eventually(lambda: len(open_orders_queries(sim)) >= 3, 10)  # asked again, with backoff
@@ -238,8 +253,10 @@ async def test_an_unanswered_snapshot_is_waited_for_visibly_and_asked_again(faul
 
 
 async def test_an_unknown_row_is_queried_again_until_it_resolves():
-    async with running_sim(ack_delay=30) as sim, \
-            running_desk(sim, request_timeout=0.3, resnapshot_min_interval=0.1) as desk:
+    async with (
+        running_sim(ack_delay=30) as sim,
+        running_desk(sim, request_timeout=0.3, resnapshot_min_interval=0.1) as desk,
+    ):
         assert await desk.wait_live(5)
         target = sorted(open_ids(sim))[0]
         sim.config.open_orders_fault = "ignore"
@@ -288,8 +305,11 @@ async def test_cancel_all_and_verify_is_verified_only_by_a_fresh_answered_query(
         refused = await desk.cancel_all_and_verify("NOPE-PERP")
         assert refused.outcome is Outcome.REFUSED and not refused.verified
         assert "300012" in refused.reason and refused.requests[0].state is State.REFUSED
-        assert {e.order_id for e in desk.store.open_by_symbol("BTC-PERP")} == btc == {
-            o["orderId"] for o in sim.open_orders("BTC-PERP")}
+        assert (
+            {e.order_id for e in desk.store.open_by_symbol("BTC-PERP")}
+            == btc
+            == {o["orderId"] for o in sim.open_orders("BTC-PERP")}
+        )
 
         done = await desk.cancel_all_and_verify("BTC-PERP")
         assert done.verified and done.outcome is Outcome.VERIFIED and done.still_open == []
@@ -302,6 +322,7 @@ async def test_cancel_all_and_verify_is_verified_only_by_a_fresh_answered_query(
 async def test_cancel_all_and_verify_counts_orders_placed_since_and_retries():
     """The verdict counts every open order the answer lists, not only the cancel-all's targets."""
     from blotter.desk import Outcome
+
     from tests.helpers.exchange import record, scripted_exchange
 
     replies = [[], [record("s18f1a2b3c4dU1234567890lateAAAA1")], []]  # the book, round 1, round 2
@@ -310,12 +331,25 @@ async def test_cancel_all_and_verify_counts_orders_placed_since_and_retries():
         return {"code": 0, "data": replies.pop(0) if replies else []}
 
     def order_reply(data):
-        return {"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 0, "id": data["id"],
-                "info": {"symbol": ""}}
+        return {
+            "m": "order",
+            "action": data.get("action"),
+            "ac": "FUTURES",
+            "code": 0,
+            "id": data["id"],
+            "info": {"symbol": ""},
+        }
 
     async with scripted_exchange(open_orders, order_reply) as url:
-        desk = Desk(DeskSettings(url=url, api_key=SecretStr("k" * 32), api_secret=SecretStr("c2VjcmV0"), auth_mode="op",
-                                 request_timeout=2))
+        desk = Desk(
+            DeskSettings(
+                url=url,
+                api_key=SecretStr("k" * 32),
+                api_secret=SecretStr("c2VjcmV0"),
+                auth_mode="op",
+                request_timeout=2,
+            )
+        )
         task = asyncio.create_task(desk.run())
         try:
             assert await desk.wait_live(5)

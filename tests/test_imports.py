@@ -18,11 +18,7 @@ FORBIDDEN = ("textual", "rich")
 
 
 def loaded_modules(module: str) -> list[str]:
-    code = (
-        "import importlib, json, sys\n"
-        f"importlib.import_module({module!r})\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
+    code = f"import importlib, json, sys\nimportlib.import_module({module!r})\nprint(json.dumps(sorted(sys.modules)))\n"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )

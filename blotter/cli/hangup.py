@@ -65,7 +65,9 @@ def describe(outcome: Any) -> str:
     scope = outcome.symbol or "ALL symbols"
     if outcome.verified:
         return f"cancel-on-hangup verdict: nothing left open on {scope} ({outcome.request_id})"
-    return f"cancel-on-hangup verdict: {outcome.outcome.value}: {outcome.reason} ({outcome.request_id or 'nothing sent'})"
+    return (
+        f"cancel-on-hangup verdict: {outcome.outcome.value}: {outcome.reason} ({outcome.request_id or 'nothing sent'})"
+    )
 
 
 def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], None]:
@@ -95,7 +97,7 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
         code = EXIT_UNVERIFIED
         try:
             outcome = await desk.cancel_all_and_verify(None, timeout=bound)
-        except Exception as exc:  # noqa: BLE001 - still exit, and say why
+        except Exception as exc:
             text = f"cancel-on-hangup failed: {type(exc).__name__}: {exc}"
         else:
             text = describe(outcome)

@@ -24,7 +24,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
-
 from ..core import State
 from ..core.log import LogLine
 from ..core.text import has_unsafe, json_safe, safe
@@ -44,42 +43,68 @@ def symbol_arg(value: str) -> str:
 
 
 def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
-    epilog = ("exit codes: 0 done and verified, 1 refused/still open, 2 usage or config error, 3 timed out "
-              "(--timeout: each step, connecting and every request, has that long), 4 cannot connect or authenticate. "
-              "Results on stdout, errors on stderr.")
+    epilog = (
+        "exit codes: 0 done and verified, 1 refused/still open, 2 usage or config error, 3 timed out "
+        "(--timeout: each step, connecting and every request, has that long), 4 cannot connect or authenticate. "
+        "Results on stdout, errors on stderr."
+    )
     symbol_help = "symbol, e.g. BTC-PERP (taken in upper case: btc-perp is BTC-PERP)"
-    p = sub.add_parser("cancel", parents=[conn], help="cancel one order and wait for the order channel to confirm it",
-                       description="Send one cancel-order, wait for the ACK (or refusal) and for the order channel to "
-                       "confirm Canceled (or a timeout). Prints one line per event with the request id.", epilog=epilog)
+    p = sub.add_parser(
+        "cancel",
+        parents=[conn],
+        help="cancel one order and wait for the order channel to confirm it",
+        description="Send one cancel-order, wait for the ACK (or refusal) and for the order channel to "
+        "confirm Canceled (or a timeout). Prints one line per event with the request id.",
+        epilog=epilog,
+    )
     p.add_argument("--symbol", required=True, type=symbol_arg, help=symbol_help)
     p.add_argument("--order-id", required=True, help="the exchange order id (32 characters)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
     p.set_defaults(handler=lambda args: _run(cmd_cancel, args))
 
-    p = sub.add_parser("cancel-all", parents=[conn], help="cancel all open orders (on a symbol) and verify nothing is left",
-                       description="Send cancel-all, wait for the confirmations, then verify with a fresh open-orders "
-                       "query for the same scope that the exchange answered: nothing (on that symbol) is left open. "
-                       "Retries cancel-all up to --retries times. A refused cancel-all or query is exit 1 with the "
-                       "exchange's reason; one not answered in time exit 3.", epilog=epilog)
+    p = sub.add_parser(
+        "cancel-all",
+        parents=[conn],
+        help="cancel all open orders (on a symbol) and verify nothing is left",
+        description="Send cancel-all, wait for the confirmations, then verify with a fresh open-orders "
+        "query for the same scope that the exchange answered: nothing (on that symbol) is left open. "
+        "Retries cancel-all up to --retries times. A refused cancel-all or query is exit 1 with the "
+        "exchange's reason; one not answered in time exit 3.",
+        epilog=epilog,
+    )
     p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol's orders; " + symbol_help)
-    p.add_argument("--retries", type=int, default=2, help="extra cancel-all rounds while orders are left open (default 2)")
+    p.add_argument(
+        "--retries", type=int, default=2, help="extra cancel-all rounds while orders are left open (default 2)"
+    )
     p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
     p.set_defaults(handler=lambda args: _run(cmd_cancel_all, args))
 
-    p = sub.add_parser("orders", parents=[conn], help="print the open orders",
-                       description="Print the open orders from a fresh snapshot the exchange answered: a table, or "
-                       "JSON lines with --json (one per order, then the result).", epilog=epilog)
+    p = sub.add_parser(
+        "orders",
+        parents=[conn],
+        help="print the open orders",
+        description="Print the open orders from a fresh snapshot the exchange answered: a table, or "
+        "JSON lines with --json (one per order, then the result).",
+        epilog=epilog,
+    )
     p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol's orders; " + symbol_help)
-    p.add_argument("--json", action="store_true", help="one JSON object per order (decimals as strings), then the result")
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per order (decimals as strings), then the result"
+    )
     p.set_defaults(handler=lambda args: _run(cmd_orders, args))
 
-    p = sub.add_parser("journal", help="show the audit journal: each request, what came back, and when",
-                       description="Show the request history from the audit journal: for each request what was sent, "
-                       "when, what came back and how long each step took.")
+    p = sub.add_parser(
+        "journal",
+        help="show the audit journal: each request, what came back, and when",
+        description="Show the request history from the audit journal: for each request what was sent, "
+        "when, what came back and how long each step took.",
+    )
     p.add_argument("--since", default=None, metavar="AGE", help="only requests newer than this: 30s, 10m, 2h, 1d")
     p.add_argument("--request-id", default=None, help="only this request")
     p.add_argument("--order-id", default=None, help="only requests about this order")
-    p.add_argument("--journal", default=argparse.SUPPRESS, metavar="PATH", help="journal file (default: the user data dir)")
+    p.add_argument(
+        "--journal", default=argparse.SUPPRESS, metavar="PATH", help="journal file (default: the user data dir)"
+    )
     p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH", help="config file")
     p.add_argument("--json", action="store_true", help="one JSON object per request")
     p.set_defaults(handler=cmd_journal)
@@ -136,8 +161,15 @@ class Printer:
     def line(self, line: LogLine) -> None:
         text = safe(line.text, 1000)  # already through the sanitiser: this only re-checks
         if self.as_json:
-            self.emit({"ts_ms": line.wall_ms, "level": line.level, "request_id": safe(line.request_id, 64) or None,
-                       "order_id": safe(line.order_id, 64) or None, "event": text})
+            self.emit(
+                {
+                    "ts_ms": line.wall_ms,
+                    "level": line.level,
+                    "request_id": safe(line.request_id, 64) or None,
+                    "order_id": safe(line.order_id, 64) or None,
+                    "event": text,
+                }
+            )
         else:
             stamp = datetime.fromtimestamp(line.wall_ms / 1000).strftime("%H:%M:%S.%f")[:-3]
             self.write(f"{stamp} {text}", error=line.level == "error")
@@ -209,7 +241,7 @@ async def _close(desk: Any, journal: Any, task: asyncio.Task, follower: asyncio.
     await desk.stop()
     try:
         await asyncio.wait_for(task, 5)
-    except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+    except (TimeoutError, asyncio.CancelledError, Exception):
         task.cancel()
     if journal is not None:
         journal.close()
@@ -233,17 +265,21 @@ async def _connect(desk: Any, printer: Printer) -> int | None:
     from ..net.session import ConnState
 
     timeout = desk.settings.request_timeout
-    live = await _until(desk, lambda: desk.state in (ConnState.LIVE, ConnState.AUTH_REFUSED, ConnState.STOPPED), timeout)
+    live = await _until(
+        desk, lambda: desk.state in (ConnState.LIVE, ConnState.AUTH_REFUSED, ConnState.STOPPED), timeout
+    )
     printer.pump()
     if desk.state is ConnState.AUTH_REFUSED:
         return printer.result("auth refused", EXIT_CONNECT, error=desk.detail)
     if desk.state is ConnState.STOPPED or (not live and desk.detail):
         return printer.result("not connected", EXIT_CONNECT, error=desk.detail or "the session stopped")
     if not live:
-        return printer.result("timed out", EXIT_TIMEOUT,
-                              error=f"no answer from the server in {timeout:g} s ({desk.state.value})")
-    loaded = await _until(desk, lambda: desk.snapshot_state is SnapshotState.LOADED or desk.state is not ConnState.LIVE,
-                          timeout)
+        return printer.result(
+            "timed out", EXIT_TIMEOUT, error=f"no answer from the server in {timeout:g} s ({desk.state.value})"
+        )
+    loaded = await _until(
+        desk, lambda: desk.snapshot_state is SnapshotState.LOADED or desk.state is not ConnState.LIVE, timeout
+    )
     printer.pump()
     if loaded and desk.snapshot_state is SnapshotState.LOADED:
         return None
@@ -274,9 +310,12 @@ async def _fetch(desk: Any, printer: Printer, symbol: str | None) -> tuple[Any, 
     if q.state is QueryState.REFUSED:
         return q, printer.result(f"open orders on {scope} refused", EXIT_FAIL, error=f"{q.request_id} ERR {q.reason}")
     if q.state is QueryState.NOT_SENT or q.state is QueryState.LOST:
-        return q, printer.result(f"open orders on {scope} not answered", EXIT_CONNECT, error=f"{q.request_id} {q.reason}")
-    return q, printer.result("timed out", EXIT_TIMEOUT,
-                             error=f"the open-orders query {q.request_id} ({scope}) was not answered ({q.reason})")
+        return q, printer.result(
+            f"open orders on {scope} not answered", EXIT_CONNECT, error=f"{q.request_id} {q.reason}"
+        )
+    return q, printer.result(
+        "timed out", EXIT_TIMEOUT, error=f"the open-orders query {q.request_id} ({scope}) was not answered ({q.reason})"
+    )
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
@@ -297,13 +336,22 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
         if tracked.state is State.CONFIRMED:
             if tracked.final_status == "Canceled":
                 return printer.result("cancelled", EXIT_OK, request_id=tracked.request_id, order_id=args.order_id)
-            return printer.result(f"already final: {tracked.final_status}", EXIT_OK,
-                                  request_id=tracked.request_id, order_id=args.order_id)
+            return printer.result(
+                f"already final: {tracked.final_status}", EXIT_OK, request_id=tracked.request_id, order_id=args.order_id
+            )
         if tracked.state is State.REFUSED:
-            hint = "" if entry is not None else " (the order is not among the open orders: already final, or a wrong id/symbol)"
-            return printer.result("refused", EXIT_FAIL,
-                                  error=f"ERR {tracked.code} {tracked.reason} {tracked.message}".rstrip() + hint,
-                                  request_id=tracked.request_id, order_id=args.order_id)
+            hint = (
+                ""
+                if entry is not None
+                else " (the order is not among the open orders: already final, or a wrong id/symbol)"
+            )
+            return printer.result(
+                "refused",
+                EXIT_FAIL,
+                error=f"ERR {tracked.code} {tracked.reason} {tracked.message}".rstrip() + hint,
+                request_id=tracked.request_id,
+                order_id=args.order_id,
+            )
         if tracked.state is State.FAILED:
             return printer.result("not sent", EXIT_CONNECT, error=tracked.message, request_id=tracked.request_id)
         # Timed out: ask the exchange whether the order is still open.
@@ -314,9 +362,13 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
         else:
             still = desk.store.get(args.order_id)
             state = "still OPEN" if still is not None and still.is_open else "not open (final status unknown)"
-        return printer.result(f"timed out; order is {state}", EXIT_TIMEOUT,
-                              error=f"{tracked.request_id} cancel-order not confirmed in {desk.settings.request_timeout:g} s",
-                              request_id=tracked.request_id, order_id=args.order_id)
+        return printer.result(
+            f"timed out; order is {state}",
+            EXIT_TIMEOUT,
+            error=f"{tracked.request_id} cancel-order not confirmed in {desk.settings.request_timeout:g} s",
+            request_id=tracked.request_id,
+            order_id=args.order_id,
+        )
     finally:
         await _close(desk, journal, task, follower)
 
@@ -337,14 +389,17 @@ async def cmd_cancel_all(args: argparse.Namespace) -> int:
         if verdict.still_open and not printer.as_json:
             for e in verdict.still_open:
                 o = e.order
-                printer.write(f"still open: {safe(o.symbol)} {safe(o.side)} {_dec(o.qty)} @ {_dec(o.price)} "
-                              f"{safe(e.status)} {safe(o.order_id)}")
+                printer.write(
+                    f"still open: {safe(o.symbol)} {safe(o.side)} {_dec(o.qty)} @ {_dec(o.price)} "
+                    f"{safe(e.status)} {safe(o.order_id)}"
+                )
         ids = [e.order_id for e in verdict.still_open]
         if verdict.outcome is Outcome.VERIFIED:
             return printer.result("nothing left open", EXIT_OK, symbol=symbol or "ALL", request_id=rid)
         if verdict.outcome is Outcome.STILL_OPEN:
-            return printer.result(f"{len(ids)} order(s) still open", EXIT_FAIL, error=verdict.reason,
-                                  still_open=ids, request_id=rid)
+            return printer.result(
+                f"{len(ids)} order(s) still open", EXIT_FAIL, error=verdict.reason, still_open=ids, request_id=rid
+            )
         if verdict.outcome is Outcome.REFUSED:
             return printer.result("refused", EXIT_FAIL, error=verdict.reason, still_open=ids, request_id=rid)
         if verdict.outcome is Outcome.NOT_SENT:
@@ -369,28 +424,57 @@ async def cmd_orders(args: argparse.Namespace) -> int:
             _, failed = await _fetch(desk, printer, args.symbol)
             if failed is not None:
                 return failed
-        entries = sorted(desk.store.open_by_symbol(args.symbol),
-                         key=lambda e: (e.order.symbol or "", -(e.order.create_time_ms or 0)))
+        entries = sorted(
+            desk.store.open_by_symbol(args.symbol), key=lambda e: (e.order.symbol or "", -(e.order.create_time_ms or 0))
+        )
         summary = f"{len(entries)} open order(s)" + (f" on {args.symbol}" if args.symbol else "")
         if args.json:
             for e in entries:
                 o = e.order
                 # wire text as the exchange sent it: json_safe escapes what a terminal must not see
-                printer.emit({"order_id": o.order_id, "symbol": o.symbol, "side": o.side,
-                              "type": o.order_type, "price": _dec(o.price), "qty": _dec(o.qty),
-                              "filled": _dec(o.filled_qty), "avg_price": _dec(o.avg_price), "status": e.status,
-                              "seq": o.seq, "create_time_ms": o.create_time_ms, "exec_time_ms": o.exec_time_ms})
+                printer.emit(
+                    {
+                        "order_id": o.order_id,
+                        "symbol": o.symbol,
+                        "side": o.side,
+                        "type": o.order_type,
+                        "price": _dec(o.price),
+                        "qty": _dec(o.qty),
+                        "filled": _dec(o.filled_qty),
+                        "avg_price": _dec(o.avg_price),
+                        "status": e.status,
+                        "seq": o.seq,
+                        "create_time_ms": o.create_time_ms,
+                        "exec_time_ms": o.exec_time_ms,
+                    }
+                )
             return printer.result(summary, EXIT_OK, open=len(entries))
         rows: list[tuple[str, ...]] = [("SYMBOL", "SIDE", "TYPE", "PRICE", "QTY", "FILLED", "STATUS", "ORDER ID")]
         for e in entries:
             o = e.order
-            rows.append(tuple(safe(v, 64) for v in (o.symbol, (o.side or "").upper(), o.order_type, _dec(o.price),
-                                                     _dec(o.qty), _dec(o.filled_qty), e.status, o.order_id)))
+            rows.append(
+                tuple(
+                    safe(v, 64)
+                    for v in (
+                        o.symbol,
+                        (o.side or "").upper(),
+                        o.order_type,
+                        _dec(o.price),
+                        _dec(o.qty),
+                        _dec(o.filled_qty),
+                        e.status,
+                        o.order_id,
+                    )
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         right = {3, 4, 5}
         for r in rows:
-            printer.write("  ".join(c.rjust(w) if i in right else c.ljust(w)
-                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+            printer.write(
+                "  ".join(
+                    c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False))
+                ).rstrip()
+            )
         printer.write(summary)
         return EXIT_OK
     finally:

@@ -11,7 +11,8 @@ import asyncio
 import math
 import os
 import sys
-from typing import Any, NoReturn, Sequence
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..net.endpoints import EndpointError
@@ -44,8 +45,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _connection_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    add_options(p, "connection", "exchange connection (credentials come from ASCENDEX_API_KEY / ASCENDEX_API_SECRET "
-                "or the config file, never from flags)")
+    add_options(
+        p,
+        "connection",
+        "exchange connection (credentials come from ASCENDEX_API_KEY / ASCENDEX_API_SECRET "
+        "or the config file, never from flags)",
+    )
     return p
 
 
@@ -60,21 +65,34 @@ def _demo_options(demo: argparse.ArgumentParser) -> None:
     from ..sim import SimConfig
 
     g = demo.add_argument_group("simulator")
-    for flag, name, metavar in (("--seed", "seed", "N"), ("--orders", "initial_orders", "N"),
-                                ("--rate", "rate", "R"), ("--dialect", "dialect", None)):
+    for flag, name, metavar in (
+        ("--seed", "seed", "N"),
+        ("--orders", "initial_orders", "N"),
+        ("--rate", "rate", "R"),
+        ("--dialect", "dialect", None),
+    ):
         info = SimConfig.model_fields[name]
         default = "random" if info.default is None else info.default
-        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
-                                  "help": f"{(info.description or '').rstrip('.')} (default {default})"}
+        kwargs: dict[str, Any] = {
+            "dest": name,
+            "default": argparse.SUPPRESS,
+            "help": f"{(info.description or '').rstrip('.')} (default {default})",
+        }
         if name == "dialect":
             kwargs["choices"] = ["current", "2021"]
         else:
             kwargs.update(metavar=metavar, type=_sim_type(name, flag))
         g.add_argument(flag, **kwargs)
     g = demo.add_argument_group("audit journal")
-    g.add_argument("--journal", metavar="PATH", default=argparse.SUPPRESS,
-                   help=f"the demo's audit journal (default {demo_journal_path()}, never your real one)")
-    g.add_argument("--no-journal", action="store_true", default=argparse.SUPPRESS, help="do not write the audit journal")
+    g.add_argument(
+        "--journal",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"the demo's audit journal (default {demo_journal_path()}, never your real one)",
+    )
+    g.add_argument(
+        "--no-journal", action="store_true", default=argparse.SUPPRESS, help="do not write the audit journal"
+    )
 
 
 def _sim_type(name: str, flag: str) -> Any:
@@ -114,19 +132,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"blotter {__version__}")
     parser.add_argument("--list-themes", action="store_true", default=False, help="list the available themes and exit")
-    parser.add_argument("--list-bindings", action="store_true", default=False,
-                        help="list every key binding (id, key, what it does) for the [keymap] section, and exit")
+    parser.add_argument(
+        "--list-bindings",
+        action="store_true",
+        default=False,
+        help="list every key binding (id, key, what it does) for the [keymap] section, and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    demo = sub.add_parser("demo", parents=[screen], help="open the blotter against an embedded simulator with live order flow",
-                          description="Start the exchange simulator in-process on a free loopback port with demo credentials "
-                          "and live order flow, and open the blotter against it. The demo reads neither your config "
-                          "file nor your credentials, and writes its own journal, never your real one.")
+    demo = sub.add_parser(
+        "demo",
+        parents=[screen],
+        help="open the blotter against an embedded simulator with live order flow",
+        description="Start the exchange simulator in-process on a free loopback port with demo credentials "
+        "and live order flow, and open the blotter against it. The demo reads neither your config "
+        "file nor your credentials, and writes its own journal, never your real one.",
+    )
     _demo_options(demo)
 
-    sim = sub.add_parser("sim", help="run the exchange simulator (a WebSocket server on loopback)",
-                         description="Run the exchange simulator: a real WebSocket server on loopback that speaks the "
-                         "AscendEX futures protocol, with an order-flow generator and fault switches for tests and drills.")
+    sim = sub.add_parser(
+        "sim",
+        help="run the exchange simulator (a WebSocket server on loopback)",
+        description="Run the exchange simulator: a real WebSocket server on loopback that speaks the "
+        "AscendEX futures protocol, with an order-flow generator and fault switches for tests and drills.",
+    )
     from ..sim import cli as sim_cli
 
     sim_cli.add_arguments(sim)
@@ -240,10 +269,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     async def start_sim() -> tuple[Any, Any, Any]:
         server = SimServer(cfg, host="127.0.0.1", port=0)
         await server.start()
-        desk = desk_settings(args, settings, url=server.url, key=SecretStr(DEMO_API_KEY), secret=SecretStr(DEMO_API_SECRET))
+        desk = desk_settings(
+            args, settings, url=server.url, key=SecretStr(DEMO_API_KEY), secret=SecretStr(DEMO_API_SECRET)
+        )
         # Its own journal (never the trader's), opened once the endpoint is known.
-        journal = open_journal(args, settings, warnings, DEMO_API_KEY, DEMO_API_SECRET, endpoint=server.url,
-                               default=demo_journal_path())
+        journal = open_journal(
+            args, settings, warnings, DEMO_API_KEY, DEMO_API_SECRET, endpoint=server.url, default=demo_journal_path()
+        )
         return desk, server.stop, journal
 
     return _run_tui(None, ui, None, warnings, before=start_sim)
@@ -275,14 +307,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - never a traceback to the user
+    except Exception as exc:
         if _caused_by_closed_pipe(exc):
             return _pipe_closed()
         if os.environ.get("BLOTTER_DEBUG"):
             raise
         first = _masked(str(exc)).splitlines()[0][:200] if str(exc) else ""
-        print(f"blotter: internal error: {type(exc).__name__}: {first} "
-              "(run with BLOTTER_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        print(
+            f"blotter: internal error: {type(exc).__name__}: {first} "
+            "(run with BLOTTER_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
 
 

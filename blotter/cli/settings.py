@@ -23,8 +23,9 @@ import os
 import stat
 import sys
 import tomllib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Mapping, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import platformdirs
 from annotated_types import Ge, Gt, Le, Lt, MinLen
@@ -121,7 +122,11 @@ class Settings(BaseSettings):
         flag="--env", default=None, description="Build the URL for this environment (with the account group)."
     )
     account_group: int | None = option(
-        flag="--account-group", metavar="N", default=None, ge=0, le=999_999,
+        flag="--account-group",
+        metavar="N",
+        default=None,
+        ge=0,
+        le=999_999,
         description="Account group of your API key (with --env); REST /api/pro/v1/info returns it.",
     )
     api_key: SecretStr | None = option(SessionSettings, "api_key", default=None, env=ENV_KEY)
@@ -131,12 +136,18 @@ class Settings(BaseSettings):
     ca_file: str | None = option(SessionSettings, "ca_file", flag="--ca-file", metavar="PEM")
     request_timeout: float = option(DeskSettings, "request_timeout", flag="--timeout", metavar="SEC")
     journal: str | None = option(
-        flag="--journal", metavar="PATH", default=None,
+        flag="--journal",
+        metavar="PATH",
+        default=None,
         description=f"Audit journal file (default {default_journal_path()}).",
     )
     no_journal: bool = option(flag="--no-journal", default=False, description="Do not write the audit journal.")
     config: str | None = option(
-        flag="--config", metavar="PATH", env=ENV_CONFIG, file=False, default=None,
+        flag="--config",
+        metavar="PATH",
+        env=ENV_CONFIG,
+        file=False,
+        default=None,
         description=f"Config file (default {default_config_path()}).",
     )
 
@@ -174,8 +185,9 @@ def check_credential(value: SecretStr | None) -> SecretStr | None:
     if not text:
         return None
     if any(not (ch.isascii() and ch.isprintable()) or ch.isspace() for ch in text):
-        raise ValueError("contains a space, a control character or a non-ASCII character (a stray line break?); "
-                         "paste it again")
+        raise ValueError(
+            "contains a space, a control character or a non-ASCII character (a stray line break?); paste it again"
+        )
     return SecretStr(text)
 
 
@@ -203,8 +215,13 @@ def allowed(info: FieldInfo) -> str:
     choices = _choices(ann)
     if choices:
         return "one of: " + ", ".join(choices)
-    kinds = {float: "a number", int: "a whole number", bool: "true or false", str: "text",
-             dict[str, str]: 'a table of "binding id" = "key"'}
+    kinds = {
+        float: "a number",
+        int: "a whole number",
+        bool: "true or false",
+        str: "text",
+        dict[str, str]: 'a table of "binding id" = "key"',
+    }
     base = next((kinds[a] for a in (args or [ann]) if a in kinds), "a value")
     bounds = []
     for m in info.metadata:
@@ -391,8 +408,9 @@ ENDPOINT = ("url", "env")
 _last: list[Settings] = []
 
 
-def load(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
-         *, use_file: bool = True) -> Settings:
+def load(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None, *, use_file: bool = True
+) -> Settings:
     """The settings from flags > environment > config file > defaults.
 
     ``flags``: field name -> value given on the command line. The endpoint is one
@@ -408,7 +426,7 @@ def load(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | No
     layers = [flags, env, file]
     for i, layer in enumerate(layers):
         if any(k in layer for k in ENDPOINT):
-            for lower in layers[i + 1:]:
+            for lower in layers[i + 1 :]:
                 for k in ENDPOINT:
                     lower.pop(k, None)
             break
@@ -431,7 +449,9 @@ def _refuse_contradictions(*layers: dict[str, Any]) -> None:
 
         def said(name: str, source: str) -> str:
             o = opts[name]
-            return {"flag": o["flag"], "environment": f"{o['env']}", "config file": f"{name} in the config file"}[source]
+            return {"flag": o["flag"], "environment": f"{o['env']}", "config file": f"{name} in the config file"}[
+                source
+            ]
 
         raise ConfigError(
             f"{said('read_only', ro[1])} and {said('cancel_on_hangup', coh[1])} contradict each other: "
@@ -439,19 +459,22 @@ def _refuse_contradictions(*layers: dict[str, Any]) -> None:
         )
     url, env = merged.get("url"), merged.get("env")
     if url and env and url[1] == env[1]:
-        raise ConfigError("give either a URL (--url, url) or an environment (--env, env) with its account group, not both")
+        raise ConfigError(
+            "give either a URL (--url, url) or an environment (--env, env) with its account group, not both"
+        )
 
 
 # -- the command line ------------------------------------------------------------------
-def add_options(parser: argparse.ArgumentParser, group: str, title: str,
-                names: Iterable[str] | None = None) -> None:
+def add_options(parser: argparse.ArgumentParser, group: str, title: str, names: Iterable[str] | None = None) -> None:
     """Add the flags of ``group``'s fields to ``parser``; help says default, env var and file key."""
     options = Settings.options()
     unflagged = []
     for name, info in Settings.model_fields.items():
         o = options[name]
         if o["group"] == group and not o["flag"] and (names is None or name in names):
-            found = "; ".join(x for x in (f"env {o['env']}" if o["env"] else "", f"file: {name}" if o["file"] else "") if x)
+            found = "; ".join(
+                x for x in (f"env {o['env']}" if o["env"] else "", f"file: {name}" if o["file"] else "") if x
+            )
             unflagged.append(f"{name} ({found}): {(info.description or '').rstrip('.')}")
     g = parser.add_argument_group(title, "no flag for: " + "; ".join(unflagged) if unflagged else None)
     for name, info in Settings.model_fields.items():
@@ -473,8 +496,9 @@ def add_options(parser: argparse.ArgumentParser, group: str, title: str,
         else:
             choices = _choices(info.annotation)
             metavar = o["metavar"] or ("{" + ",".join(choices) + "}" if choices else name.upper())
-            g.add_argument(o["flag"], dest=name, metavar=metavar, type=flag_type(name),
-                           default=argparse.SUPPRESS, help=help_text)
+            g.add_argument(
+                o["flag"], dest=name, metavar=metavar, type=flag_type(name), default=argparse.SUPPRESS, help=help_text
+            )
 
 
 def flags_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -511,8 +535,9 @@ def resolve_url(settings: Settings) -> str:
     )
 
 
-def desk_settings(args: argparse.Namespace | None, settings: Settings, url: str | None = None,
-                  key: Any = None, secret: Any = None) -> DeskSettings:
+def desk_settings(
+    args: argparse.Namespace | None, settings: Settings, url: str | None = None, key: Any = None, secret: Any = None
+) -> DeskSettings:
     """The desk's slice of the one model (``args`` is kept for callers; the model has the flags)."""
     if key is None or secret is None:
         key, secret = credentials(settings)
@@ -532,8 +557,16 @@ def ui_settings(args: argparse.Namespace | None, settings: Settings) -> UiSettin
     return UiSettings(**values, theme_dir=user_themes_dir())
 
 
-def open_journal(args: argparse.Namespace | None, settings: Settings, warn: list[str], key: Any = None,
-                 secret: Any = None, *, endpoint: str | None = None, default: Path | None = None):
+def open_journal(
+    args: argparse.Namespace | None,
+    settings: Settings,
+    warn: list[str],
+    key: Any = None,
+    secret: Any = None,
+    *,
+    endpoint: str | None = None,
+    default: Path | None = None,
+):
     """The audit journal, or None when turned off. A journal that cannot be opened
     degrades to a warning (the caller shows it), never a crash. ``endpoint`` (shown
     without credentials) is recorded for the session."""
@@ -548,8 +581,7 @@ def open_journal(args: argparse.Namespace | None, settings: Settings, warn: list
         except (UserError, ValueError):
             endpoint = None
     try:
-        return Journal.open(path, mask=[key], redact=[secret],
-                            endpoint=display_url(endpoint) if endpoint else None)
+        return Journal.open(path, mask=[key], redact=[secret], endpoint=display_url(endpoint) if endpoint else None)
     except JournalError as exc:
         warn.append(f"journal disabled: {exc}")
         return None
@@ -584,8 +616,23 @@ def key_error(key: str) -> str | None:
     if len(name) == 1:
         return None if name.isprintable() and not name.isspace() else f"{name!r} is not a printable key"
     names = {k.value.rpartition("+")[2] for k in Keys} | set(KEY_NAME_REPLACEMENTS.values())
-    names |= {"space", "enter", "tab", "escape", "backspace", "delete", "insert", "home", "end", "pageup",
-              "pagedown", "up", "down", "left", "right"} | {f"f{i}" for i in range(1, 25)}
+    names |= {
+        "space",
+        "enter",
+        "tab",
+        "escape",
+        "backspace",
+        "delete",
+        "insert",
+        "home",
+        "end",
+        "pageup",
+        "pagedown",
+        "up",
+        "down",
+        "left",
+        "right",
+    } | {f"f{i}" for i in range(1, 25)}
     if name in names or key_to_character(name) is not None:
         return None
     return f"{name!r} is not a key name Textual knows (e.g. delete, ctrl+x, f5, question_mark)"

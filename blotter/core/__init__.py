@@ -7,4 +7,14 @@ from .log import EventLog, LogLine
 from .orders import NOT_OPEN, OrderEntry, OrderStore, UpdateResult
 from .tracker import RequestTracker, State, Tracked
 
-__all__ = ["EventLog", "LogLine", "NOT_OPEN", "OrderEntry", "OrderStore", "UpdateResult", "RequestTracker", "State", "Tracked"]
+__all__ = [
+    "EventLog",
+    "LogLine",
+    "NOT_OPEN",
+    "OrderEntry",
+    "OrderStore",
+    "UpdateResult",
+    "RequestTracker",
+    "State",
+    "Tracked",
+]

@@ -22,6 +22,7 @@ not become a 100 kB line (or 5000 of them in memory)."""
 MAX_ID = 64
 """Longer request/order ids are not ids (those are at most 32 characters): not kept."""
 
+
 def safe_text(text: str, limit: int = MAX_TEXT) -> str:
     """``text`` with control and bidi characters shown as escapes, at most ``limit`` characters."""
     return safe(text, limit)
@@ -48,8 +49,14 @@ class EventLog:
         self._lines: deque[LogLine] = deque(maxlen=max_lines)
         self._seq = 0
 
-    def add(self, text: str, level: Level = "info", request_id: str | None = None, order_id: str | None = None,
-            wall_ms: int | None = None) -> LogLine:
+    def add(
+        self,
+        text: str,
+        level: Level = "info",
+        request_id: str | None = None,
+        order_id: str | None = None,
+        wall_ms: int | None = None,
+    ) -> LogLine:
         self._seq += 1
         line = LogLine(
             seq=self._seq,
@@ -71,8 +78,4 @@ class EventLog:
 
     def lines(self, since: int = 0, order_id: str | None = None) -> list[LogLine]:
         """Lines with ``seq > since``; with ``order_id``, only that order's lines."""
-        return [
-            line
-            for line in self._lines
-            if line.seq > since and (order_id is None or line.order_id == order_id)
-        ]
+        return [line for line in self._lines if line.seq > since and (order_id is None or line.order_id == order_id)]

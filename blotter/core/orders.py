@@ -26,8 +26,8 @@ Plain Python: no I/O, no asyncio. Time comes in as arguments.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..protocol.messages import FINAL_STATUSES, OPEN_STATUSES, UNREADABLE, Order
 from .text import safe
@@ -47,8 +47,14 @@ class OrderEntry:
 
     __slots__ = ("order", "changed_at", "missing", "final_at", "is_open", "order_id", "conflict")
 
-    def __init__(self, order: Order, changed_at: float, missing: bool = False, final_at: float | None = None,
-                 key: str | None = None) -> None:
+    def __init__(
+        self,
+        order: Order,
+        changed_at: float,
+        missing: bool = False,
+        final_at: float | None = None,
+        key: str | None = None,
+    ) -> None:
         self.order = order
         self.order_id: str = key or order.order_id
         """The store key and row id: the order id, or ``<orderId>@<symbol>`` for an id
@@ -74,8 +80,10 @@ class OrderEntry:
         return self.order.status == UNREADABLE
 
     def __repr__(self) -> str:
-        return (f"OrderEntry(order={self.order!r}, changed_at={self.changed_at!r}, missing={self.missing!r}, "
-                f"final_at={self.final_at!r})")
+        return (
+            f"OrderEntry(order={self.order!r}, changed_at={self.changed_at!r}, missing={self.missing!r}, "
+            f"final_at={self.final_at!r})"
+        )
 
 
 @dataclass(slots=True)
@@ -162,8 +170,11 @@ class OrderStore:
     def open_by_symbol(self, symbol: str | None = None) -> list[OrderEntry]:
         """Open orders tracked on ``symbol`` (all with None). An unreadable order whose
         symbol could not be read may be on any symbol: it is in every list."""
-        return [e for e in self._orders.values()
-                if e.is_open and (symbol is None or e.order.symbol == symbol or not e.order.symbol)]
+        return [
+            e
+            for e in self._orders.values()
+            if e.is_open and (symbol is None or e.order.symbol == symbol or not e.order.symbol)
+        ]
 
     def unreadable(self) -> list[OrderEntry]:
         """Open orders whose latest record could not be read (they are in every open
@@ -316,8 +327,14 @@ class OrderStore:
             return False
         return self._put(order, now, known, key, rival)
 
-    def _put(self, order: Order, now: float, known: OrderEntry | None, key: str | None = None,
-             rival: OrderEntry | None = None) -> bool:
+    def _put(
+        self,
+        order: Order,
+        now: float,
+        known: OrderEntry | None,
+        key: str | None = None,
+        rival: OrderEntry | None = None,
+    ) -> bool:
         """Store ``order`` under ``key`` (its id by default). False when it could not be
         tracked (the cap: see :class:`OrderStore`)."""
         order_id = key or order.order_id
@@ -336,8 +353,10 @@ class OrderStore:
                     rival.conflict = True
                     self._touch(rival.order_id, structural=False)
                 self.stats.conflicts += 1
-                self._notice(f"order id {safe(order.order_id, 80)} is on two symbols ({safe(rival.order.symbol, 40)} "
-                             f"and {safe(order.symbol, 40)}): both kept, flagged CONFLICT")
+                self._notice(
+                    f"order id {safe(order.order_id, 80)} is on two symbols ({safe(rival.order.symbol, 40)} "
+                    f"and {safe(order.symbol, 40)}): both kept, flagged CONFLICT"
+                )
         else:
             entry = known
             was_open = entry.is_open
@@ -353,8 +372,10 @@ class OrderStore:
         if order.status == UNREADABLE:
             self._unreadable.add(order_id)
             self.stats.unreadable += 1
-            self._notice(f"order {safe(order_id, 80)}: record unreadable ({safe(order.problem, 160)}); "
-                         f"shown as UNREADABLE and counted open")
+            self._notice(
+                f"order {safe(order_id, 80)}: record unreadable ({safe(order.problem, 160)}); "
+                f"shown as UNREADABLE and counted open"
+            )
         elif self._unreadable:
             self._unreadable.discard(order_id)
         self._changed.add(order_id)
@@ -378,15 +399,18 @@ class OrderStore:
         order tracked is open), an open order is counted as :attr:`untracked`."""
         if not self._cap_said:
             self._cap_said = True
-            self._notice(f"order store at its cap of {self.max_orders:,} orders: the oldest final orders "
-                         f"are forgotten first")
+            self._notice(
+                f"order store at its cap of {self.max_orders:,} orders: the oldest final orders are forgotten first"
+            )
         if self._final_order:
             self._forget(next(iter(self._final_order)))
             return True
         if for_open:
             if self.untracked == 0:
-                self._notice(f"order store full of OPEN orders (cap {self.max_orders:,}): open orders beyond it are "
-                             f"not tracked, only counted as open; cancel-all cannot be verified order by order")
+                self._notice(
+                    f"order store full of OPEN orders (cap {self.max_orders:,}): open orders beyond it are "
+                    f"not tracked, only counted as open; cancel-all cannot be verified order by order"
+                )
             self.untracked += 1
             self.version += 1
         return False
@@ -443,7 +467,12 @@ class OrderStore:
             self.untracked = 0  # recounted below, from what this snapshot lists
         for order in orders:
             key, known, rival = self._locate(order)
-            if known is not None and known.order.seq is not None and order.seq is not None and order.seq < known.order.seq:
+            if (
+                known is not None
+                and known.order.seq is not None
+                and order.seq is not None
+                and order.seq < known.order.seq
+            ):
                 continue  # the stream already told us something newer
             if known is not None and not known.missing and known.order == order:
                 continue

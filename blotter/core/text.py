@@ -36,9 +36,7 @@ LINE_LIMIT = 1000
 """Cap on one printed line of ``blotter journal`` (and on one string value in
 ``--json`` output): a 300 kB exchange message is cut, visibly, with ``…``."""
 
-_INVISIBLE = (
-    "\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0\U00016fe4\ufe00-\ufe0f\U000e0100-\U000e01ef"
-)
+_INVISIBLE = "\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0\U00016fe4\ufe00-\ufe0f\U000e0100-\U000e01ef"
 """Characters :meth:`str.isprintable` accepts that are drawn as nothing."""
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
 _ASCII_UNSAFE = re.compile("[\x00-\x1f\x7f]")

@@ -317,7 +317,12 @@ class RequestTracker:
                     self._log(t, "snapshot: order is no longer open", "warn")
                 t.final_status = "Open" if t.order_id in open_ids else "NotOpen"
                 done.append(t)
-            elif t.action == "cancel-all" and t.verdict is None and t.state is not State.REFUSED and t.state is not State.FAILED:
+            elif (
+                t.action == "cancel-all"
+                and t.verdict is None
+                and t.state is not State.REFUSED
+                and t.state is not State.FAILED
+            ):
                 if symbol is not None and t.symbol not in (None, symbol):
                     continue
                 if t.state in (State.SENT,):
@@ -326,7 +331,8 @@ class RequestTracker:
                 t.still_open = still
                 t.verdict = (
                     f"verdict: {len(t.targets)} were open, {len(t.confirmed)} confirmed cancelled, "
-                    f"{len(still)} still open" + (f": {', '.join(still[:5])}" + (" …" if len(still) > 5 else "") if still else "")
+                    f"{len(still)} still open"
+                    + (f": {', '.join(still[:5])}" + (" …" if len(still) > 5 else "") if still else "")
                 )
                 self._log(t, t.verdict, "error" if still else "ok")
                 done.append(t)
@@ -448,8 +454,9 @@ class SnapshotQueries:
         if q.state is not QueryState.WAITING:
             return
         self._end(q, QueryState.TIMED_OUT, now, f"no answer in {after:g} s")
-        self.log.add(f"{q.request_id} open-orders ({q.scope}): no answer in {after:g} s", "error",
-                     request_id=q.request_id)
+        self.log.add(
+            f"{q.request_id} open-orders ({q.scope}): no answer in {after:g} s", "error", request_id=q.request_id
+        )
 
     def connection_lost(self, now: float) -> list[SnapshotQuery]:
         """A new connection: queries of the old one will never be answered."""

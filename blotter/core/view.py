@@ -44,7 +44,7 @@ class SortedKeys:
         """``keys`` must be sorted already."""
         keys = keys or []
         load = self.LOAD
-        self._blocks: list[list[Key]] = [keys[i:i + load] for i in range(0, len(keys), load)]
+        self._blocks: list[list[Key]] = [keys[i : i + load] for i in range(0, len(keys), load)]
         self._maxes: list[Key] = [b[-1] for b in self._blocks]
         self._len = len(keys)
         self._offsets: list[int] | None = None
@@ -107,8 +107,8 @@ class SortedKeys:
         block = blocks[i]
         if len(block) > 2 * self.LOAD:
             half = len(block) // 2
-            blocks[i:i + 1] = [block[:half], block[half:]]
-            maxes[i:i + 1] = [block[half - 1], block[-1]]
+            blocks[i : i + 1] = [block[:half], block[half:]]
+            maxes[i : i + 1] = [block[half - 1], block[-1]]
 
     def remove(self, key: Key) -> None:
         """Remove ``key`` (it must be there)."""
@@ -150,8 +150,9 @@ class ViewChange:
 
 
 class OrderView:
-    def __init__(self, store: OrderStore, final_linger: float = 30.0, show_final: bool = False,
-                 full_rebuild_ratio: float = 0.5) -> None:
+    def __init__(
+        self, store: OrderStore, final_linger: float = 30.0, show_final: bool = False, full_rebuild_ratio: float = 0.5
+    ) -> None:
         self.store = store
         self.final_linger = final_linger
         self._show_final = show_final
@@ -247,7 +248,11 @@ class OrderView:
         if self._filter_folded:
             f = self._filter_folded
             symbol = entry.order.symbol
-            if f not in symbol.casefold() and f not in entry.order.order_id.casefold() and (symbol or entry.is_open is False):
+            if (
+                f not in symbol.casefold()
+                and f not in entry.order.order_id.casefold()
+                and (symbol or entry.is_open is False)
+            ):
                 return False  # (an open order whose symbol could not be read may be on any symbol: always shown)
         if entry.is_open or self._show_final or entry.final_at is None:
             return True

@@ -94,8 +94,10 @@ class SessionInfo:
 
     def describe(self, utc: bool = False) -> str:
         where = self.endpoint or "endpoint not recorded"
-        return (f"session {self.session}: {where} (pid {self.pid}, blotter {self.version or '?'}, "
-                f"started {format_time(self.started_ms, utc)})")
+        return (
+            f"session {self.session}: {where} (pid {self.pid}, blotter {self.version or '?'}, "
+            f"started {format_time(self.started_ms, utc)})"
+        )
 
 
 @dataclass
@@ -141,12 +143,28 @@ _ROW = "id, ts_ms, kind, action, request_id, order_id, symbol, status, code, rea
 
 def _reply(row: tuple, sent_ts: int) -> Reply:
     _id, ts, kind, action, _rid, oid, sym, status, code, reason, message, _session = row
-    return Reply(ts_ms=ts, elapsed_ms=ts - sent_ts, kind=kind or "?", action=action, order_id=oid, symbol=sym,
-                 status=status, code=code, reason=reason, message=message)
+    return Reply(
+        ts_ms=ts,
+        elapsed_ms=ts - sent_ts,
+        kind=kind or "?",
+        action=action,
+        order_id=oid,
+        symbol=sym,
+        status=status,
+        code=code,
+        reason=reason,
+        message=message,
+    )
 
 
-def read_history(path: str | os.PathLike[str], since_ms: int | None = None, request_id: str | None = None,
-                 order_id: str | None = None, *, now_ms: int | None = None) -> list[RequestHistory]:
+def read_history(
+    path: str | os.PathLike[str],
+    since_ms: int | None = None,
+    request_id: str | None = None,
+    order_id: str | None = None,
+    *,
+    now_ms: int | None = None,
+) -> list[RequestHistory]:
     """Requests sent (in the last ``since_ms`` ms, if given), each with every reply
     and confirmation that came back, oldest first.
 
@@ -179,8 +197,9 @@ def _sessions(conn: sqlite3.Connection) -> dict[str, SessionInfo]:
     return {r[0]: SessionInfo(str(r[0]), int(r[1] or 0), r[2], r[3], r[4]) for r in rows if r[0] is not None}
 
 
-def _read_history(conn: sqlite3.Connection, since_ms: int | None, request_id: str | None,
-                  order_id: str | None, now_ms: int | None) -> list[RequestHistory]:
+def _read_history(
+    conn: sqlite3.Connection, since_ms: int | None, request_id: str | None, order_id: str | None, now_ms: int | None
+) -> list[RequestHistory]:
     where = ["direction = 'sent'", "request_id IS NOT NULL"]
     params: list[Any] = []
     if since_ms is not None:
@@ -238,8 +257,10 @@ def _read_history(conn: sqlite3.Connection, since_ms: int | None, request_id: st
                     "ORDER BY ts_ms, id LIMIT 1",
                     (session, after[0], after[0], after[1], cap),
                 ).fetchone()
-                q = (f"SELECT {_ROW} FROM frames WHERE kind = 'order-update' AND status = ? AND direction = 'received' "
-                     "AND session IS ? AND ts_ms >= ? AND ts_ms <= ?")
+                q = (
+                    f"SELECT {_ROW} FROM frames WHERE kind = 'order-update' AND status = ? AND direction = 'received' "
+                    "AND session IS ? AND ts_ms >= ? AND ts_ms <= ?"
+                )
                 args: list[Any] = [CANCELED, session, ts, cap]
                 if snap is not None:
                     q += " AND (ts_ms < ? OR (ts_ms = ? AND id < ?))"
@@ -301,32 +322,34 @@ def history_json(histories: Iterable[RequestHistory]) -> list[dict[str, Any]]:
     :func:`blotter.core.text.json_safe`, never raw)."""
     out: list[dict[str, Any]] = []
     for h in histories:
-        out.append({
-            "request_id": h.request_id,
-            "time": _iso(h.ts_ms),
-            "ts_ms": h.ts_ms,
-            "action": h.action,
-            "symbol": h.symbol,
-            "order_id": h.order_id,
-            "session": h.session,
-            "endpoint": h.endpoint,
-            "outcome": h.outcome,
-            "replies": [
-                {
-                    "time": _iso(r.ts_ms),
-                    "ts_ms": r.ts_ms,
-                    "elapsed_ms": r.elapsed_ms,
-                    "kind": r.kind,
-                    "summary": r.describe(h.order_id),
-                    "action": r.action,
-                    "order_id": r.order_id,
-                    "symbol": r.symbol,
-                    "status": r.status,
-                    "code": r.code,
-                    "reason": r.reason,
-                    "message": r.message,
-                }
-                for r in h.replies
-            ],
-        })
+        out.append(
+            {
+                "request_id": h.request_id,
+                "time": _iso(h.ts_ms),
+                "ts_ms": h.ts_ms,
+                "action": h.action,
+                "symbol": h.symbol,
+                "order_id": h.order_id,
+                "session": h.session,
+                "endpoint": h.endpoint,
+                "outcome": h.outcome,
+                "replies": [
+                    {
+                        "time": _iso(r.ts_ms),
+                        "ts_ms": r.ts_ms,
+                        "elapsed_ms": r.elapsed_ms,
+                        "kind": r.kind,
+                        "summary": r.describe(h.order_id),
+                        "action": r.action,
+                        "order_id": r.order_id,
+                        "symbol": r.symbol,
+                        "status": r.status,
+                        "code": r.code,
+                        "reason": r.reason,
+                        "message": r.message,
+                    }
+                    for r in h.replies
+                ],
+            }
+        )
     return out

@@ -85,7 +85,9 @@ class Redactor:
         if sig and sig not in self.signatures:
             self.signatures.append(sig)
 
-    def add_auth(self, key: str | None = None, signature: str | None = None, timestamp: str | int | None = None) -> None:
+    def add_auth(
+        self, key: str | None = None, signature: str | None = None, timestamp: str | int | None = None
+    ) -> None:
         """The values of one login (``op:auth`` or the ``x-auth-*`` upgrade headers):
         the key is masked, the signature and the timestamp it signed are hidden."""
         if key:

@@ -21,8 +21,19 @@ SCHEMA_VERSION = 1
 it is additive (older blotters ignore it; a journal without it still reads)."""
 
 COLUMNS = (
-    "ts_ms", "direction", "kind", "action", "request_id", "order_id", "symbol",
-    "status", "code", "reason", "message", "raw", "session",
+    "ts_ms",
+    "direction",
+    "kind",
+    "action",
+    "request_id",
+    "order_id",
+    "symbol",
+    "status",
+    "code",
+    "reason",
+    "message",
+    "raw",
+    "session",
 )
 
 SCHEMA = """
@@ -166,7 +177,13 @@ def _create_file(path: Path) -> tuple[int, int]:
         why = _refusal(st)
         if why:
             raise JournalError(f"cannot open journal {path}: {why}")
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = (
+        os.O_RDWR
+        | os.O_CREAT
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_NONBLOCK", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+    )
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as exc:
@@ -200,16 +217,18 @@ def check_readable(path: Path) -> None:
 
 
 # -- opening -------------------------------------------------------------------------------
-def connect_for_writing(path: Path, session: str, started_ms: int, pid: int, version: str,
-                        endpoint: str | None) -> sqlite3.Connection:
+def connect_for_writing(
+    path: Path, session: str, started_ms: int, pid: int, version: str, endpoint: str | None
+) -> sqlite3.Connection:
     """Open (creating if need be) the journal, check its schema and record this
     session. Raises :class:`JournalError` (one line)."""
     try:
         _make_dirs(path.parent)
         identity = _create_file(path)
         _check_side_files(path, "open")
-        conn = sqlite3.connect(str(path), timeout=OPEN_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            str(path), timeout=OPEN_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
     except JournalError:
         raise
     except (OSError, sqlite3.Error) as exc:
@@ -229,8 +248,10 @@ def connect_for_writing(path: Path, session: str, started_ms: int, pid: int, ver
             if statement.strip():
                 conn.execute(statement)
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        conn.execute("INSERT OR REPLACE INTO sessions (session, started_ms, pid, version, endpoint) VALUES (?, ?, ?, ?, ?)",
-                     (session, started_ms, pid, version, endpoint))
+        conn.execute(
+            "INSERT OR REPLACE INTO sessions (session, started_ms, pid, version, endpoint) VALUES (?, ?, ?, ?, ?)",
+            (session, started_ms, pid, version, endpoint),
+        )
         conn.execute("COMMIT")
         check_schema(conn, path)
         _check_side_files(path, "open")
@@ -273,7 +294,9 @@ def check_schema(conn: sqlite3.Connection, path: Path) -> None:
     if version is None:
         raise JournalError(f"{path} is not a blotter journal (no schema version)")
     if version > SCHEMA_VERSION:
-        raise JournalError(f"journal {path} has schema version {version}; this blotter understands up to {SCHEMA_VERSION}")
+        raise JournalError(
+            f"journal {path} has schema version {version}; this blotter understands up to {SCHEMA_VERSION}"
+        )
     have = {r[1] for r in conn.execute("PRAGMA table_info(frames)")}
     missing = [c for c in ("id", *COLUMNS) if c not in have]
     if missing:

@@ -154,10 +154,21 @@ class Journal:
     ``record_sent`` touches the disk (bounded, see the module doc). ``flush`` and
     ``close`` wait (bounded) for the writer thread."""
 
-    def __init__(self, path: Path, *, redact: Iterable[Any] = (), mask: Iterable[Any] = (), session: str | None = None,
-                 interval: float = 0.05, batch_rows: int = 500, max_pending: int = 200_000,
-                 max_pending_bytes: int = MAX_PENDING_BYTES, max_frame_bytes: int = MAX_FRAME_BYTES,
-                 endpoint: str | None = None, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        redact: Iterable[Any] = (),
+        mask: Iterable[Any] = (),
+        session: str | None = None,
+        interval: float = 0.05,
+        batch_rows: int = 500,
+        max_pending: int = 200_000,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        endpoint: str | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.path = path
         self._clock = clock
         self.session = session or f"{os.getpid()}-{secrets.token_hex(3)}"
@@ -200,12 +211,21 @@ class Journal:
 
     # -- life cycle --------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, redact: Iterable[str | SecretStr | None] = (),
-             mask: Iterable[str | SecretStr | None] = (),
-             session: str | None = None, interval: float = 0.05, batch_rows: int = 500,
-             max_pending: int = 200_000, max_pending_bytes: int = MAX_PENDING_BYTES,
-             max_frame_bytes: int = MAX_FRAME_BYTES, endpoint: str | None = None,
-             clock: Callable[[], int] = time.time_ns) -> Journal:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        redact: Iterable[str | SecretStr | None] = (),
+        mask: Iterable[str | SecretStr | None] = (),
+        session: str | None = None,
+        interval: float = 0.05,
+        batch_rows: int = 500,
+        max_pending: int = 200_000,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+        endpoint: str | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> Journal:
         """Open (or create) the journal at ``path`` and start its writer thread.
 
         ``redact``: secrets (the API secret) replaced by ``[redacted]`` wherever they
@@ -215,11 +235,19 @@ class Journal:
         frames and notes; received frames carry their own receive time. Raises
         :class:`JournalError` (one line) if the path is not a regular file of yours
         or cannot be used (the caller shows it and runs without a journal)."""
-        journal = cls(Path(path).expanduser(), redact=[r for r in redact if r is not None],
-                      mask=[m for m in mask if m is not None], session=session,
-                      interval=interval, batch_rows=batch_rows, max_pending=max_pending,
-                      max_pending_bytes=max_pending_bytes, max_frame_bytes=max_frame_bytes,
-                      endpoint=endpoint, clock=clock)
+        journal = cls(
+            Path(path).expanduser(),
+            redact=[r for r in redact if r is not None],
+            mask=[m for m in mask if m is not None],
+            session=session,
+            interval=interval,
+            batch_rows=batch_rows,
+            max_pending=max_pending,
+            max_pending_bytes=max_pending_bytes,
+            max_frame_bytes=max_frame_bytes,
+            endpoint=endpoint,
+            clock=clock,
+        )
         journal._thread.start()
         if not journal._ready.wait(OPEN_TIMEOUT):
             journal._closing = True
@@ -252,11 +280,19 @@ class Journal:
         if self._state == STOPPED:
             detail = self.error or "closed"
         elif self._state == WAITING and self._waiting_since is not None:
-            detail = f"another process holds it; {time.monotonic() - self._waiting_since:.0f} s, {self.lock_retries} tries"
+            detail = (
+                f"another process holds it; {time.monotonic() - self._waiting_since:.0f} s, {self.lock_retries} tries"
+            )
         return JournalStatus(
-            state=self._state, detail=detail, pending_rows=len(self._queue),
-            pending_bytes=max(0, self._bytes_in - self._bytes_out), written=self.written, dropped=self.dropped,
-            summarised=self.summarised, outbound_deferred=self.outbound_deferred, lock_retries=self.lock_retries,
+            state=self._state,
+            detail=detail,
+            pending_rows=len(self._queue),
+            pending_bytes=max(0, self._bytes_in - self._bytes_out),
+            written=self.written,
+            dropped=self.dropped,
+            summarised=self.summarised,
+            outbound_deferred=self.outbound_deferred,
+            lock_retries=self.lock_retries,
         )
 
     def take_notices(self) -> list[str]:
@@ -272,16 +308,21 @@ class Journal:
         dropped = self.dropped - self._reported["dropped"]
         if summarised > 0:
             self._reported["summarised"] += summarised
-            out.append(f"journal: {summarised} frame(s) over {self._max_frame_bytes} bytes summarised "
-                       "(only their start recorded)")
+            out.append(
+                f"journal: {summarised} frame(s) over {self._max_frame_bytes} bytes summarised "
+                "(only their start recorded)"
+            )
         if dropped > 0:
             self._reported["dropped"] += dropped
-            out.append(f"journal: {dropped} frame(s) dropped, not recorded (backlog over "
-                       f"{self._max_pending_bytes} bytes or {self._max_pending} rows)")
+            out.append(
+                f"journal: {dropped} frame(s) dropped, not recorded (backlog over "
+                f"{self._max_pending_bytes} bytes or {self._max_pending} rows)"
+            )
         return out
 
-    def redact_auth(self, key: str | None = None, signature: str | None = None,
-                    timestamp: str | int | None = None) -> None:
+    def redact_auth(
+        self, key: str | None = None, signature: str | None = None, timestamp: str | int | None = None
+    ) -> None:
         """Tell the journal the values of a login it did not see as a frame (header
         auth): the key is masked, the signature and its timestamp never written."""
         self._redact.add_auth(key, signature, timestamp)
@@ -315,7 +356,7 @@ class Journal:
                 self.error = f"journal close timed out after {timeout:g} s; {len(self._queue)} rows may not be recorded"
             self._thread.join(1.0)
 
-    def __enter__(self) -> Journal:  # noqa: PYI034
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -346,7 +387,7 @@ class Journal:
         ts = self._clock() // 1_000_000
         try:
             row = self._sent_row(ts, request, text)
-        except Exception as exc:  # noqa: BLE001 - one odd frame must not stop the journal
+        except Exception as exc:
             row = self._unrecordable(ts, "sent", exc)
         conn = self._conn
         if conn is not None and self._state == WRITING:
@@ -391,7 +432,7 @@ class Journal:
         summary = f"{head}… [summarised: {size} bytes, the first {cap} kept]"
         try:
             row = self._received_row(received_ns // 1_000_000, event, summary)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             row = self._unrecordable(received_ns // 1_000_000, "received", exc)
         if self._put(("row", received_ns, row, None, len(summary) + ROW_OVERHEAD)):
             self.summarised += 1
@@ -408,8 +449,7 @@ class Journal:
         delay = LOCK_RETRY_MIN
         while True:
             try:
-                return connect_for_writing(self.path, self.session, started_ms, os.getpid(), __version__,
-                                           self.endpoint)
+                return connect_for_writing(self.path, self.session, started_ms, os.getpid(), __version__, self.endpoint)
             except JournalLocked:
                 self.lock_retries += 1
                 self._enter_waiting()
@@ -424,8 +464,10 @@ class Journal:
             self._waiting_since = time.monotonic()
         if self.lock_retries >= LOCK_NOTICE_AFTER and not self._waiting_reported:
             self._waiting_reported = True
-            self._notices.append("journal: waiting for lock: another process holds the journal; "
-                                 "frames wait in memory and are written when it lets go")
+            self._notices.append(
+                "journal: waiting for lock: another process holds the journal; "
+                "frames wait in memory and are written when it lets go"
+            )
 
     def _leave_waiting(self) -> None:
         if self._state != WAITING:
@@ -446,7 +488,7 @@ class Journal:
             if conn is None:
                 self._fail(RuntimeError(f"{self.path} stayed locked by another process until close"))
                 return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             message = str(exc) if isinstance(exc, JournalError) else f"cannot open journal {self.path}: {one_line(exc)}"
             if self._ready.is_set():  # open() returned while we waited for the lock: say it there
                 self._fail(JournalError(message))
@@ -460,7 +502,7 @@ class Journal:
         self._ready.set()
         try:
             self._loop(conn)
-        except Exception as exc:  # noqa: BLE001 - the journal must never take the app down
+        except Exception as exc:
             self._fail(exc)
         finally:
             with self._conn_lock:
@@ -516,13 +558,23 @@ class Journal:
         summarised = self.summarised - self._noted["summarised"]
         if summarised > 0:
             self._noted["summarised"] += summarised
-            notes.append(self._note_row(now, f"journal: {summarised} frame(s) over {self._max_frame_bytes} bytes "
-                                              "summarised (only their start recorded)"))
+            notes.append(
+                self._note_row(
+                    now,
+                    f"journal: {summarised} frame(s) over {self._max_frame_bytes} bytes "
+                    "summarised (only their start recorded)",
+                )
+            )
         dropped = self.dropped - self._noted["dropped"]
         if dropped > 0:
             self._noted["dropped"] += dropped
-            notes.append(self._note_row(now, f"journal: {dropped} frame(s) not recorded (the backlog was full: "
-                                              f"over {self._max_pending_bytes} bytes or {self._max_pending} rows)"))
+            notes.append(
+                self._note_row(
+                    now,
+                    f"journal: {dropped} frame(s) not recorded (the backlog was full: "
+                    f"over {self._max_pending_bytes} bytes or {self._max_pending} rows)",
+                )
+            )
         return notes
 
     def _write_rows(self, conn: sqlite3.Connection, rows: list[tuple]) -> bool:
@@ -556,7 +608,7 @@ class Journal:
                     return False
                 delay = min(delay * 2, LOCK_RETRY_MAX)
                 continue
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._fail(exc)
                 return False
             self._leave_waiting()
@@ -621,14 +673,40 @@ class Journal:
             if direction == "received":
                 return self._received_row(ts, obj, extra)
             rid, oid = extra
-            return (ts, "note", "note", None, _text(rid), _text(oid), None, None, None, None,
-                    self._redact(_text(obj)), None, self.session)
-        except Exception as exc:  # noqa: BLE001 - one odd frame must not stop the journal
+            return (
+                ts,
+                "note",
+                "note",
+                None,
+                _text(rid),
+                _text(oid),
+                None,
+                None,
+                None,
+                None,
+                self._redact(_text(obj)),
+                None,
+                self.session,
+            )
+        except Exception as exc:
             return self._unrecordable(ts, direction, exc)
 
     def _unrecordable(self, ts: int, direction: str, exc: BaseException) -> tuple:
-        return (ts, direction, "unrecordable", None, None, None, None, None, None,
-                f"{type(exc).__name__}", f"could not record this frame: {one_line(exc)}"[:300], None, self.session)
+        return (
+            ts,
+            direction,
+            "unrecordable",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            f"{type(exc).__name__}",
+            f"could not record this frame: {one_line(exc)}"[:300],
+            None,
+            self.session,
+        )
 
     def _note_row(self, ts: int, text: str) -> tuple:
         return (ts, "note", "note", None, None, None, None, None, None, None, text, None, self.session)
@@ -642,16 +720,28 @@ class Journal:
         raw = self._sanitize_sent(text, is_auth)
         r = self._redact
         return (
-            ts, "sent", "request", _text(action) if not is_auth else "auth",
+            ts,
+            "sent",
+            "request",
+            _text(action) if not is_auth else "auth",
             r(_text(getattr(request, "request_id", None))),
             r(_text(getattr(request, "order_id", None))),
             r(_text(getattr(request, "symbol", None))),
-            None, None, None, None, raw, self.session,
+            None,
+            None,
+            None,
+            None,
+            raw,
+            self.session,
         )
 
     def _sanitize_sent(self, text: Any, is_auth: bool) -> str | None:
         if not isinstance(text, str):
-            text = bytes(text).decode("utf-8", "replace") if isinstance(text, (bytes, bytearray, memoryview)) else str(text)
+            text = (
+                bytes(text).decode("utf-8", "replace")
+                if isinstance(text, (bytes, bytearray, memoryview))
+                else str(text)
+            )
         if is_auth or '"sig"' in text or '"key"' in text:
             try:
                 data = orjson.loads(text)
@@ -676,8 +766,21 @@ class Journal:
             if isinstance(raw, (bytes, bytearray, memoryview)):
                 raw = bytes(raw).decode("utf-8", "replace")
             r = self._redact
-            return (ts, "received", "order-update", None, None, r(_text(order.order_id)), r(_text(order.symbol)),
-                    r(_text(order.status)), None, None, None, r(raw), self.session)
+            return (
+                ts,
+                "received",
+                "order-update",
+                None,
+                None,
+                r(_text(order.order_id)),
+                r(_text(order.symbol)),
+                r(_text(order.status)),
+                None,
+                None,
+                None,
+                r(raw),
+                self.session,
+            )
         g = getattr
         kind = g(event, "kind", None) or type(event).__name__
         action = g(event, "action", None)
@@ -717,7 +820,17 @@ class Journal:
             raw = bytes(raw).decode("utf-8", "replace")
         r = self._redact
         return (
-            ts, "received", _text(kind), r(_text(action)), r(_text(request_id)), r(_text(order_id)), r(_text(symbol)),
-            r(_text(status)), _int64(code), r(_text(reason)), r(_text(message)),
-            r(raw if raw is None or isinstance(raw, str) else str(raw)), self.session,
+            ts,
+            "received",
+            _text(kind),
+            r(_text(action)),
+            r(_text(request_id)),
+            r(_text(order_id)),
+            r(_text(symbol)),
+            r(_text(status)),
+            _int64(code),
+            r(_text(reason)),
+            r(_text(message)),
+            r(raw if raw is None or isinstance(raw, str) else str(raw)),
+            self.session,
         )

@@ -14,8 +14,9 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 from urllib.parse import urljoin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -94,29 +95,43 @@ class SessionSettings(BaseModel):
         "headers", description="Authenticate with upgrade headers, or with an op:auth message after connecting."
     )
     ca_file: str | None = Field(None, description="Extra CA certificates (PEM) to trust for wss://.")
-    ping_interval: float = Field(15.0, gt=0, le=3600, description="Seconds between our pings (the exchange wants 15-30 s).")
+    ping_interval: float = Field(
+        15.0, gt=0, le=3600, description="Seconds between our pings (the exchange wants 15-30 s)."
+    )
     pong_timeout: float | None = Field(
-        None, gt=0, description="Seconds without a pong before the connection is deemed dead (default 2 x ping_interval)."
+        None,
+        gt=0,
+        description="Seconds without a pong before the connection is deemed dead (default 2 x ping_interval).",
     )
     open_timeout: float = Field(10.0, gt=0, description="Seconds to open the connection.")
     reply_timeout: float = Field(
-        10.0, gt=0, description="Seconds to wait for `connected`, and then for the reply to op:auth: past that "
-        "deadline the connection is dropped and re-opened with backoff."
+        10.0,
+        gt=0,
+        description="Seconds to wait for `connected`, and then for the reply to op:auth: past that "
+        "deadline the connection is dropped and re-opened with backoff.",
     )
     max_frame_bytes: int = Field(
-        64 * 1024 * 1024, gt=0, description="Frames larger than this are refused (the connection is closed and re-opened)."
+        64 * 1024 * 1024,
+        gt=0,
+        description="Frames larger than this are refused (the connection is closed and re-opened).",
     )
     max_queue: int = Field(
-        1024, gt=0, description="Frames queued before the client stops reading the socket (a deeper queue is older data on screen)."
+        1024,
+        gt=0,
+        description="Frames queued before the client stops reading the socket (a deeper queue is older data on screen).",
     )
     send_timeout: float = Field(
-        5.0, gt=0, description="Seconds within which everything sent must leave the process; past that the server "
-        "is deemed to have stopped reading and the connection is replaced."
+        5.0,
+        gt=0,
+        description="Seconds within which everything sent must leave the process; past that the server "
+        "is deemed to have stopped reading and the connection is replaced.",
     )
     close_timeout: float = Field(
         2.0, gt=0, description="Seconds the closing handshake may take before the socket is simply dropped."
     )
-    backoff_initial: float = Field(0.25, gt=0, description="First reconnect delay in seconds (doubles up to backoff_max).")
+    backoff_initial: float = Field(
+        0.25, gt=0, description="First reconnect delay in seconds (doubles up to backoff_max)."
+    )
     backoff_max: float = Field(15.0, gt=0, description="Longest reconnect delay in seconds.")
     reconnect: bool = Field(True, description="Reconnect after the connection drops.")
     subscribe: tuple[str, ...] = Field(("futures-order",), description="Channels subscribed after authentication.")
@@ -275,7 +290,7 @@ class Session:
                 self.detail = str(exc)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a visible state
+            except Exception as exc:
                 # When we closed the connection ourselves (no pong), that is the reason, not
                 # the close frame the server echoed back.
                 self.detail = self._closing_reason or describe_failure(exc, self.settings.url)
@@ -306,7 +321,7 @@ class Session:
         """The closing handshake, bounded: a server that does not read cannot hold it up."""
         try:
             await asyncio.wait_for(ws.close(code, reason), self.settings.close_timeout)
-        except Exception:  # noqa: BLE001 - timed out, or anything else: the socket is dropped all the same
+        except Exception:
             ws.transport.abort()
 
     async def _connect_once(self) -> None:
@@ -334,7 +349,8 @@ class Session:
                 user_agent_header="blotter",
                 logger=_wire_log,
                 create_connection=functools.partial(  # type: ignore[arg-type]
-                    QueuedConnection, send_timeout=s.send_timeout, watch=self.redactor.needles()),
+                    QueuedConnection, send_timeout=s.send_timeout, watch=self.redactor.needles()
+                ),
             )
         except InvalidStatus as exc:
             code = exc.response.status_code
@@ -373,7 +389,7 @@ class Session:
                 pinger.cancel()
                 try:
                     await pinger
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                except (asyncio.CancelledError, Exception):
                     pass
         finally:
             self._ws = None
@@ -399,7 +415,7 @@ class Session:
         event = parse(raw)
         try:
             self._on_frame(event, raw, received_ns)
-        except Exception:  # noqa: BLE001 - a handler bug must not kill the reader
+        except Exception:
             log.exception("frame handler failed")
         return event
 
@@ -513,7 +529,7 @@ class Session:
         self.frames_received += len(orders)
         try:
             self._on_orders(orders, raws, received_ns)  # type: ignore[misc]
-        except Exception:  # noqa: BLE001 - a handler bug must not kill the reader
+        except Exception:
             log.exception("orders handler failed")
 
     def _on_pong(self, pong: Pong) -> None:

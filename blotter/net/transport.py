@@ -79,8 +79,14 @@ class QueuedConnection(ClientConnection):
     with :meth:`wait_messages` and the :attr:`messages` deque (or :meth:`next_message`),
     never with ``recv()``."""
 
-    def __init__(self, *args: Any, send_timeout: float | None = None, watch: tuple[bytes, ...] = (),
-                 max_write_buffer: int = MAX_WRITE_BUFFER, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        send_timeout: float | None = None,
+        watch: tuple[bytes, ...] = (),
+        max_write_buffer: int = MAX_WRITE_BUFFER,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.send_timeout = send_timeout
         """Seconds within which every byte written must leave the process (None: no deadline)."""
@@ -199,15 +205,18 @@ class QueuedConnection(ClientConnection):
             elif length == 127:
                 if pos + 10 > n:
                     break
-                length = int.from_bytes(data[pos + 2:pos + 10], "big")
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 header += 8
             end = pos + header + length
             fast = (
-                (b0 == _WHOLE_TEXT or b0 == _WHOLE_BINARY) and header <= 10 and not data[pos + 1] & 0x80
-                and (limit is None or length <= limit) and self._fragments is None
+                (b0 == _WHOLE_TEXT or b0 == _WHOLE_BINARY)
+                and header <= 10
+                and not data[pos + 1] & 0x80
+                and (limit is None or length <= limit)
+                and self._fragments is None
             )
             if fast and end <= n:
-                messages.append(data[pos + header:end])
+                messages.append(data[pos + header : end])
                 pushed += 1
                 pos = end
                 continue
@@ -312,7 +321,7 @@ class QueuedConnection(ClientConnection):
             elif transport.can_write_eof():  # half-close after the closing handshake (no TLS)
                 try:
                     transport.write_eof()
-                except Exception:  # noqa: BLE001, S110 - as websockets: write_eof documents no exceptions
+                except Exception:
                     pass
             else:
                 transport.close()
@@ -395,5 +404,3 @@ class QueuedConnection(ClientConnection):
         message = self.messages.popleft()
         self.caught_up()
         return message
-
-

@@ -122,7 +122,7 @@ def _to_text(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, BrokenText):
-        raise ValueError("not text (a lone surrogate escape)")  # noqa: TRY004 - pydantic reports a ValueError
+        raise ValueError("not text (a lone surrogate escape)")
     if isinstance(value, (int, float, bool)):
         return str(value)
     return repr(value)
@@ -205,7 +205,8 @@ def describe_error(exc: ValidationError) -> str:
 
 ORDER_FIELDS: tuple[str, ...] = tuple(OrderRecord.model_fields)
 AMOUNT_FIELDS: frozenset[str] = frozenset(
-    {"price", "qty", "filled_qty", "avg_price", "stop_price", "last_price", "last_qty", "fee"})
+    {"price", "qty", "filled_qty", "avg_price", "stop_price", "last_price", "last_qty", "fee"}
+)
 _SLOT_FIELDS = ("order_id", "symbol", "side", "status", "seq", "create_time_ms")
 _intern = sys.intern
 _new = object.__new__
@@ -337,7 +338,8 @@ class Order:
         if type(other) is not Order:
             return NotImplemented
         return self is other or (
-            self.model_dump() == other.model_dump() and self.problem == other.problem and self.raw == other.raw)
+            self.model_dump() == other.model_dump() and self.problem == other.problem and self.raw == other.raw
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -350,7 +352,8 @@ class Order:
         from pydantic_core import core_schema
 
         return core_schema.no_info_plain_validator_function(
-            cls._coerce, serialization=core_schema.plain_serializer_function_ser_schema(lambda o: o.model_dump()))
+            cls._coerce, serialization=core_schema.plain_serializer_function_ser_schema(lambda o: o.model_dump())
+        )
 
     @classmethod
     def _coerce(cls, value: Any) -> Order:
@@ -378,8 +381,9 @@ RAW_LIMIT = 2000
 def raw_json(record: Any) -> str:
     """``record`` as JSON text (keys sorted), :class:`BrokenText` as its escaped form."""
     try:
-        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-                            default=_json_default).decode()
+        return orjson.dumps(
+            record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_json_default
+        ).decode()
     except (TypeError, ValueError):
         return repr(record)
 
@@ -401,8 +405,10 @@ def _field_validator(name: str) -> Any:
     return TypeAdapter(kind).validate_python
 
 
-_FIELD_ALIASES = {name: tuple(info.validation_alias.choices)  # type: ignore[union-attr]
-                  for name, info in OrderRecord.model_fields.items()}
+_FIELD_ALIASES = {
+    name: tuple(info.validation_alias.choices)  # type: ignore[union-attr]
+    for name, info in OrderRecord.model_fields.items()
+}
 _FIELD_VALIDATORS = {name: _field_validator(name) for name in OrderRecord.model_fields}
 _ALIAS_FIELD = {alias: name for name, aliases in _FIELD_ALIASES.items() for alias in aliases}
 
@@ -417,8 +423,9 @@ def _readable_fields(data: dict[str, Any], error: ValidationError | None) -> dic
     validated in one pass (an unreadable record costs about as much as a readable one);
     otherwise, or when that pass fails too, field by field."""
     if error is not None:
-        bad = {_ALIAS_FIELD.get(str(e["loc"][0])) for e in error.errors(include_url=False, include_input=False)
-               if e["loc"]}
+        bad = {
+            _ALIAS_FIELD.get(str(e["loc"][0])) for e in error.errors(include_url=False, include_input=False) if e["loc"]
+        }
         if None not in bad and bad:
             drop = {alias for name in bad for alias in _FIELD_ALIASES[name] if name is not None}
             cleaned = {k: v for k, v in data.items() if k not in drop}

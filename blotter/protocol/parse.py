@@ -95,7 +95,7 @@ def _parse_data(data: Any) -> Event:
         return parse_value(data)
     except ValidationError as exc:  # a known message type with wrong fields
         return InvalidMessage(type=_type_of(data), error=describe_error(exc), order_id=_order_id_of(data), raw=data)
-    except Exception as exc:  # noqa: BLE001 - the wire must never crash the reader
+    except Exception as exc:
         return InvalidMessage(type=_type_of(data), error=f"{type(exc).__name__}: {exc}"[:200], raw=data)
 
 
@@ -127,8 +127,10 @@ def _mend(value: Any, depth: int) -> Any:
     if isinstance(value, list):
         return [_mend(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {(k if isinstance(_mend(k, depth), str) else BrokenText(k).text): _mend(v, depth + 1)
-                for k, v in value.items()}
+        return {
+            (k if isinstance(_mend(k, depth), str) else BrokenText(k).text): _mend(v, depth + 1)
+            for k, v in value.items()
+        }
     return value
 
 
@@ -207,24 +209,83 @@ def parse_value(data: Any) -> Event:
 # :class:`Order` turns one into a Decimal the first time it is read.
 
 _FIELDS = ORDER_FIELDS
-_CHANNEL_KEYS = ("orderId", "s", "sd", "st", "ot", "p", "q", "cfq", "ap", "sp", "lp", "lq", "sn", "t", "ct", "a",
-                 "ei", "f", "fa", "err")
+_CHANNEL_KEYS = (
+    "orderId",
+    "s",
+    "sd",
+    "st",
+    "ot",
+    "p",
+    "q",
+    "cfq",
+    "ap",
+    "sp",
+    "lp",
+    "lq",
+    "sn",
+    "t",
+    "ct",
+    "a",
+    "ei",
+    "f",
+    "fa",
+    "err",
+)
 """The wire key of each of :data:`_FIELDS` in the ``futures-order`` channel message."""
-_REPLY_KEYS = ("orderId", "symbol", "side", "status", "orderType", "price", "orderQty", "cumFilledQty",
-               "avgFilledPx", "stopPrice", "lastPx", "lastQty", "seqNum", "lastExecTime", "time", "accountId",
-               "execInst", "fee", "feeAsset", "errorCode")
+_REPLY_KEYS = (
+    "orderId",
+    "symbol",
+    "side",
+    "status",
+    "orderType",
+    "price",
+    "orderQty",
+    "cumFilledQty",
+    "avgFilledPx",
+    "stopPrice",
+    "lastPx",
+    "lastQty",
+    "seqNum",
+    "lastExecTime",
+    "time",
+    "accountId",
+    "execInst",
+    "fee",
+    "feeAsset",
+    "errorCode",
+)
 """The same in the long-key records of request replies (the open-orders snapshot)."""
 _CHANNEL_IGNORED = frozenset({"m", "e", "ac", "spb", "cf"})
-_REPLY_IGNORED = frozenset({"ac", "stopBy", "cumFee", "posStopLossPrice", "posStopLossTrigger",
-                            "posTakeProfitPrice", "posTakeProfitTrigger"})
+_REPLY_IGNORED = frozenset(
+    {"ac", "stopBy", "cumFee", "posStopLossPrice", "posStopLossTrigger", "posTakeProfitPrice", "posTakeProfitTrigger"}
+)
 """Keys of each form that no :class:`Order` field reads (none of them is an alias)."""
 _FORMS = {
-    "channel": (dict(zip(_CHANNEL_KEYS, _FIELDS)), _CHANNEL_IGNORED),
-    "reply": (dict(zip(_REPLY_KEYS, _FIELDS)), _REPLY_IGNORED),
+    "channel": (dict(zip(_CHANNEL_KEYS, _FIELDS, strict=False)), _CHANNEL_IGNORED),
+    "reply": (dict(zip(_REPLY_KEYS, _FIELDS, strict=False)), _REPLY_IGNORED),
 }
-assert _FIELDS == ("order_id", "symbol", "side", "status", "order_type", "price", "qty", "filled_qty", "avg_price",
-                   "stop_price", "last_price", "last_qty", "seq", "exec_time_ms", "create_time_ms", "account_id",
-                   "exec_inst", "fee", "fee_asset", "error")
+assert _FIELDS == (
+    "order_id",
+    "symbol",
+    "side",
+    "status",
+    "order_type",
+    "price",
+    "qty",
+    "filled_qty",
+    "avg_price",
+    "stop_price",
+    "last_price",
+    "last_qty",
+    "seq",
+    "exec_time_ms",
+    "create_time_ms",
+    "account_id",
+    "exec_inst",
+    "fee",
+    "fee_asset",
+    "error",
+)
 _SHAPES: dict[tuple[str, tuple[str, ...]], bool] = {}
 """(form, key order of a record) → whether the fast path applies. Bounded: a server
 inventing key orders only adds entries up to the cap; past it, such records take the
@@ -337,10 +398,16 @@ def _fast_order(data: dict[str, Any], form: str, k: tuple[str, ...]) -> Order | 
     side = get(k[2])
     status = get(k[3])
     if (
-        type(order_id) is not str or type(symbol) is not str or type(side) is not str or type(status) is not str
-        or not 0 < len(order_id) <= 64 or not order_id.isalnum() or not order_id.isascii()  # (others: validator)
+        type(order_id) is not str
+        or type(symbol) is not str
+        or type(side) is not str
+        or type(status) is not str
+        or not 0 < len(order_id) <= 64
+        or not order_id.isalnum()
+        or not order_id.isascii()  # (others: validator)
         or not 0 < len(symbol) <= 64
-        or status not in _STATUSES or side not in _SIDES
+        or status not in _STATUSES
+        or side not in _SIDES
     ):
         return None
     order_type = get(k[4])
@@ -419,12 +486,23 @@ _AMOUNT_TEXT = Annotated[str, StringConstraints(pattern=rf"^(?:{_DIGITS})?$")]
 _SIGNED_TEXT = Annotated[str, StringConstraints(pattern=rf"^(?:-?{_DIGITS})?$")]
 _INT64 = Annotated[int, Strict(), Field(ge=INT64[0], le=INT64[1])]
 _ID = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-_TYPES = {"order_id": _ID, "symbol": _S, "side": Side, "status": Status, "seq": _INT64, "exec_time_ms": _INT64,
-          "create_time_ms": _INT64, "fee": _SIGNED_TEXT} | {name: _AMOUNT_TEXT for name in AMOUNT_FIELDS - {"fee"}}
+_TYPES = {
+    "order_id": _ID,
+    "symbol": _S,
+    "side": Side,
+    "status": Status,
+    "seq": _INT64,
+    "exec_time_ms": _INT64,
+    "create_time_ms": _INT64,
+    "fee": _SIGNED_TEXT,
+} | {name: _AMOUNT_TEXT for name in AMOUNT_FIELDS - {"fee"}}
 _ChannelRecord = TypedDict(  # type: ignore[misc]
     "_ChannelRecord",
     {"m": Literal["futures-order"]}
-    | {name: Annotated[_TYPES.get(name, str), Field(validation_alias=key)] for name, key in zip(_FIELDS, _CHANNEL_KEYS)},
+    | {
+        name: Annotated[_TYPES.get(name, str), Field(validation_alias=key)]
+        for name, key in zip(_FIELDS, _CHANNEL_KEYS, strict=False)
+    },
     total=False,
 )
 _channel_record = TypeAdapter(_ChannelRecord).validator.validate_json
@@ -459,15 +537,22 @@ def order_frame(frame: bytes) -> Order | None:
 
 _ReplyRecord = TypedDict(  # type: ignore[misc]
     "_ReplyRecord",
-    {name: Annotated[_TYPES.get(name, str), Field(validation_alias=key)] for name, key in zip(_FIELDS, _REPLY_KEYS)}
+    {
+        name: Annotated[_TYPES.get(name, str), Field(validation_alias=key)]
+        for name, key in zip(_FIELDS, _REPLY_KEYS, strict=False)
+    }
     | {f"short_{key}": Annotated[Any, Field(validation_alias=key)] for key in _CHANNEL_KEYS if key != "orderId"},
     total=False,
 )
-_Snapshot = TypedDict(  # type: ignore[misc]
-    "_Snapshot",
-    {"m": Literal["futures-open-orders"], "id": str, "code": Literal[0], "data": list[_ReplyRecord]},
-    total=False,
-)
+
+
+class _Snapshot(TypedDict, total=False):
+    m: Literal["futures-open-orders"]
+    id: str
+    code: Literal[0]
+    data: list[_ReplyRecord]
+
+
 _snapshot = TypeAdapter(_Snapshot).validator.validate_json
 SNAPSHOT_FRAME = b'{"m":"futures-open-orders"'
 """How an open-orders reply starts, as the exchange writes it (``m`` first)."""

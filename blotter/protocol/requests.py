@@ -209,7 +209,7 @@ class RequestFormatError(ValueError):
 def _decimal(value: Any, name: str) -> Decimal:
     try:
         result = Decimal(str(value))
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise RequestFormatError(f"{name} is not a number") from None
     if not result.is_finite():
         raise RequestFormatError(f"{name} is not a finite number")

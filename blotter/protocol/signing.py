@@ -33,7 +33,7 @@ def key_bytes(secret: str, encoding: SecretEncoding = "base64") -> bytes:
         except (binascii.Error, UnicodeEncodeError, ValueError):
             raise SigningError(
                 "the API secret is not valid base64; if your secret is used as raw bytes, "
-                "use --secret-encoding raw (config: secret_encoding = \"raw\")"
+                'use --secret-encoding raw (config: secret_encoding = "raw")'
             ) from None
     raise SigningError(f"unknown secret encoding {encoding!r}; use base64 or raw")
 
@@ -69,7 +69,9 @@ def check_key(api_key: str) -> None:
         )
 
 
-def auth_headers(api_key: str, secret: str, encoding: SecretEncoding = "base64", timestamp_ms: int | None = None) -> dict[str, str]:
+def auth_headers(
+    api_key: str, secret: str, encoding: SecretEncoding = "base64", timestamp_ms: int | None = None
+) -> dict[str, str]:
     """Upgrade headers that authenticate the WebSocket connection itself."""
     check_key(api_key)
     t = now_ms() if timestamp_ms is None else timestamp_ms

@@ -48,8 +48,15 @@ _FIELDS = {
     "tls_key": "tls_key",
 }
 _FLAGS = {field: "--" + dest.replace("_", "-") for dest, field in _FIELDS.items()}
-_FLAGS.update({"symbols": "--symbols", "initial_orders": "--orders", "no_pong": "--no-pong", "silent": "--silent",
-               "odd_records": "--odd-records"})
+_FLAGS.update(
+    {
+        "symbols": "--symbols",
+        "initial_orders": "--orders",
+        "no_pong": "--no-pong",
+        "silent": "--silent",
+        "odd_records": "--odd-records",
+    }
+)
 
 
 class _BadInput(Exception):
@@ -76,62 +83,121 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, loopback only)")
     net.add_argument("--port", type=_port, default=0, help="TCP port; 0 picks a free one (default: 0)")
-    net.add_argument("--account-group", type=int, metavar="G", help="account group <grp> in the URL path " + _default("account_group"))
-    net.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve wss:// instead of ws:// (needs --tls-key)")
+    net.add_argument(
+        "--account-group",
+        type=int,
+        metavar="G",
+        help="account group <grp> in the URL path " + _default("account_group"),
+    )
+    net.add_argument(
+        "--tls-cert", metavar="FILE", help="PEM certificate: serve wss:// instead of ws:// (needs --tls-key)"
+    )
     net.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
 
     auth = parser.add_argument_group("authentication")
     auth.add_argument(
-        "--api-key", metavar="K",
+        "--api-key",
+        metavar="K",
         help="the API key to accept (default: env ASCENDEX_API_KEY, else the built-in demo key)",
     )
     auth.add_argument(
-        "--api-secret", metavar="S",
+        "--api-secret",
+        metavar="S",
         help="the secret signatures are checked with (default: env ASCENDEX_API_SECRET, else the built-in demo secret)",
     )
     auth.add_argument(
-        "--secret-encoding", choices=("base64", "raw"),
+        "--secret-encoding",
+        choices=("base64", "raw"),
         help="HMAC key form: base64-decoded secret or its raw bytes " + _default("secret_encoding"),
     )
-    auth.add_argument("--max-time-skew", type=float, metavar="S",
-                      help="seconds a signature or request time may be off " + _default("max_time_skew"))
+    auth.add_argument(
+        "--max-time-skew",
+        type=float,
+        metavar="S",
+        help="seconds a signature or request time may be off " + _default("max_time_skew"),
+    )
 
     proto = parser.add_argument_group("protocol")
-    proto.add_argument("--dialect", choices=("current", "2021"),
-                       help="shape of request replies: current docs or the 2021 pages " + _default("dialect"))
-    proto.add_argument("--ping-interval", type=float, metavar="S",
-                       help="seconds between server pings, 0 = none " + _default("ping_interval"))
-    proto.add_argument("--client-ping-quiet", type=float, metavar="S",
-                       help="no server pings for this long after a client ping " + _default("client_ping_quiet"))
+    proto.add_argument(
+        "--dialect",
+        choices=("current", "2021"),
+        help="shape of request replies: current docs or the 2021 pages " + _default("dialect"),
+    )
+    proto.add_argument(
+        "--ping-interval",
+        type=float,
+        metavar="S",
+        help="seconds between server pings, 0 = none " + _default("ping_interval"),
+    )
+    proto.add_argument(
+        "--client-ping-quiet",
+        type=float,
+        metavar="S",
+        help="no server pings for this long after a client ping " + _default("client_ping_quiet"),
+    )
 
     flow = parser.add_argument_group("order flow")
-    flow.add_argument("--seed", type=int, metavar="N", help="seed of the order flow; same seed, same orders (default: random)")
+    flow.add_argument(
+        "--seed", type=int, metavar="N", help="seed of the order flow; same seed, same orders (default: random)"
+    )
     flow.add_argument("--orders", type=int, metavar="N", help="open orders at start " + _default("initial_orders"))
-    flow.add_argument("--rate", type=float, metavar="R", help="lifecycle events per second from other sessions, 0 = none " + _default("rate"))
-    flow.add_argument("--symbols", metavar="A,B", help=f"comma-separated symbols (default: {','.join(DEFAULT_SYMBOLS)})")
-    flow.add_argument("--fixed-time-ms", type=int, metavar="MS",
-                      help="derive all order times from this UTC ms instant (reproducible runs)")
+    flow.add_argument(
+        "--rate",
+        type=float,
+        metavar="R",
+        help="lifecycle events per second from other sessions, 0 = none " + _default("rate"),
+    )
+    flow.add_argument(
+        "--symbols", metavar="A,B", help=f"comma-separated symbols (default: {','.join(DEFAULT_SYMBOLS)})"
+    )
+    flow.add_argument(
+        "--fixed-time-ms",
+        type=int,
+        metavar="MS",
+        help="derive all order times from this UTC ms instant (reproducible runs)",
+    )
 
     faults = parser.add_argument_group("faults (all off by default)")
-    faults.add_argument("--ack-delay", type=float, metavar="S",
-                        help="hold cancel-order/cancel-all/place-order this many seconds before answering")
     faults.add_argument(
-        "--refuse-cancels", type=int, metavar="CODE",
+        "--ack-delay",
+        type=float,
+        metavar="S",
+        help="hold cancel-order/cancel-all/place-order this many seconds before answering",
+    )
+    faults.add_argument(
+        "--refuse-cancels",
+        type=int,
+        metavar="CODE",
         help="refuse every cancel-order/cancel-all with this error code, e.g. 300009 (TRADING_VIOLATION)",
     )
     faults.add_argument("--drop-every", type=int, metavar="N", help="abort the connection after every N messages sent")
-    faults.add_argument("--malformed-every", type=int, metavar="N", help="send a non-JSON frame before every Nth message")
+    faults.add_argument(
+        "--malformed-every", type=int, metavar="N", help="send a non-JSON frame before every Nth message"
+    )
     faults.add_argument("--skip-sn-every", type=int, metavar="N", help="skip a sequence number every N order updates")
-    faults.add_argument("--repeat-sn-every", type=int, metavar="N", help="send every Nth order update twice (repeated sn)")
+    faults.add_argument(
+        "--repeat-sn-every", type=int, metavar="N", help="send every Nth order update twice (repeated sn)"
+    )
     faults.add_argument("--no-pong", action="store_true", default=None, help="never answer client pings")
     faults.add_argument("--silent", action="store_true", default=None, help="send nothing at all (a stale connection)")
-    faults.add_argument("--ignore-requests", action="store_true", default=None,
-                        help="read requests but never answer them (provokes client timeouts)")
-    faults.add_argument("--odd-records", metavar="A,B",
-                        help="spoil the records of open orders, one oddity each, e.g. nan-avg-price,zero-width-status "
-                             f"(all: {','.join(ODDITIES)})")
-    faults.add_argument("--open-orders-fault", choices=["ignore", "garble"], default=None,
-                        help="open-orders queries only: never answer them, or answer with a frame that cannot be parsed")
+    faults.add_argument(
+        "--ignore-requests",
+        action="store_true",
+        default=None,
+        help="read requests but never answer them (provokes client timeouts)",
+    )
+    faults.add_argument(
+        "--odd-records",
+        metavar="A,B",
+        help="spoil the records of open orders, one oddity each, e.g. nan-avg-price,zero-width-status "
+        f"(all: {','.join(ODDITIES)})",
+    )
+    faults.add_argument(
+        "--open-orders-fault",
+        choices=["ignore", "garble"],
+        default=None,
+        help="open-orders queries only: never answer them, or answer with a frame that cannot be parsed",
+    )
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SimConfig:
@@ -188,7 +254,7 @@ async def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{PROG}: cannot listen on {sim.host}:{getattr(args, 'port', 0)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable TLS certificate
+    except Exception as exc:
         print(f"{PROG}: cannot start: {exc}", file=sys.stderr)
         await sim.stop()
         return 2

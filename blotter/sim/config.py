@@ -83,7 +83,9 @@ class SimConfig(BaseModel):
         "client using the other form sees a realistic authentication failure.",
     )
     account_group: int = Field(1, ge=0, le=999, description="The <grp> in the URL path; other paths get HTTP 404.")
-    account_id: str = Field("futdwLu2Bk3eORlsZ6GaxSbH9xGsd5l8", min_length=1, description="Futures account id in messages.")
+    account_id: str = Field(
+        "futdwLu2Bk3eORlsZ6GaxSbH9xGsd5l8", min_length=1, description="Futures account id in messages."
+    )
     user_uid: str = Field(
         "U4183920571", pattern=r"^U\d{10}$", description="User UID embedded in order ids ('U' + 10 digits)."
     )
@@ -108,9 +110,13 @@ class SimConfig(BaseModel):
 
     # --- order flow --------------------------------------------------------------------------
     seed: int | None = Field(None, description="Seed of the order flow; None picks a random one (not reproducible).")
-    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1, description="Traded symbols.")
+    symbols: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1, description="Traded symbols."
+    )
     initial_orders: int = Field(40, ge=0, le=100_000, description="Open orders in the book at start.")
-    rate: float = Field(4.0, ge=0, le=100_000, description="Order lifecycle events per second from other sessions; 0 = none.")
+    rate: float = Field(
+        4.0, ge=0, le=100_000, description="Order lifecycle events per second from other sessions; 0 = none."
+    )
     fixed_time_ms: int | None = Field(
         None,
         ge=_MIN_ID_MS,
@@ -124,7 +130,8 @@ class SimConfig(BaseModel):
         0.0, ge=0, description="Seconds to hold cancel-order, cancel-all and place-order before answering them."
     )
     refuse_cancels: int | None = Field(
-        None, description="If set, an error code: every cancel-order and cancel-all is refused with it (and its reason)."
+        None,
+        description="If set, an error code: every cancel-order and cancel-all is refused with it (and its reason).",
     )
     drop_every: int | None = Field(None, ge=1, description="Abort a connection after every N messages sent to it.")
     malformed_every: int | None = Field(None, ge=1, description="Send a non-JSON frame before every Nth message.")
@@ -164,7 +171,9 @@ class SimConfig(BaseModel):
     @classmethod
     def _known_code(cls, value: int | None) -> int | None:
         if value is not None and value not in ERROR_REASONS:
-            raise ValueError(f"unknown error code {value}; use a documented code, e.g. 300006 or 300009 (see blotter sim --help)")
+            raise ValueError(
+                f"unknown error code {value}; use a documented code, e.g. 300006 or 300009 (see blotter sim --help)"
+            )
         return value
 
     @model_validator(mode="after")

@@ -326,7 +326,9 @@ class SimServer:
         return [
             f
             for f in self.received
-            if isinstance(f.data, dict) and f.data.get("op") == "req" and (action is None or f.data.get("action") == action)
+            if isinstance(f.data, dict)
+            and f.data.get("op") == "req"
+            and (action is None or f.data.get("action") == action)
         ]
 
     async def wait_for(self, predicate: Callable[[ReceivedFrame], bool], timeout: float = 5.0) -> ReceivedFrame:
@@ -351,7 +353,7 @@ class SimServer:
             try:
                 if predicate(frame):
                     future.set_result(frame)
-            except Exception as exc:  # noqa: BLE001 - a broken predicate fails the waiting test
+            except Exception as exc:
                 future.set_exception(exc)
 
     # --- controls -----------------------------------------------------------------------------------------
@@ -529,7 +531,11 @@ class SimServer:
             return
         rid = data.get("id") if isinstance(data, dict) else None
         if rid is not None and not (isinstance(rid, str) and valid_request_id(rid)):
-            client.send(self._generic_error(None, 100005, f"Invalid request id {str(rid)[:40]!r}: use ^\\w[\\w\\-]*\\w$, at most 32 characters"))
+            client.send(
+                self._generic_error(
+                    None, 100005, f"Invalid request id {str(rid)[:40]!r}: use ^\\w[\\w\\-]*\\w$, at most 32 characters"
+                )
+            )
             return
         try:
             request = request_from_wire(data)
@@ -550,7 +556,9 @@ class SimServer:
         elif isinstance(request, (Subscribe, Unsubscribe)):
             self._on_sub(client, rid, request)
         elif not client.authed:
-            client.send(self._generic_error(rid, 100009, "Authorization is needed for this request: authenticate first"))
+            client.send(
+                self._generic_error(rid, 100009, "Authorization is needed for this request: authenticate first")
+            )
         elif self.config.ignore_requests:
             return
         else:
@@ -573,7 +581,15 @@ class SimServer:
             client.send(self._generic_error(rid, 100009, f"Authorization is needed to subscribe to {request.channel}"))
             return
         if request.channel not in CHANNELS:
-            client.send({"m": op, "id": rid, "ch": request.channel, "code": 100005, "err": f"Unknown channel {request.channel[:40]!r}"})
+            client.send(
+                {
+                    "m": op,
+                    "id": rid,
+                    "ch": request.channel,
+                    "code": 100005,
+                    "err": f"Unknown channel {request.channel[:40]!r}",
+                }
+            )
             return
         if op == "sub":
             client.subs.add(request.channel)
@@ -593,7 +609,13 @@ class SimServer:
         reason = ERROR_REASONS.get(code, "")
         if self.config.dialect == "2021":
             info = {"code": code, "id": rid or order_id or "", "message": message, "symbol": symbol, "reason": reason}
-            return {"accountId": self.config.account_id, "ac": "FUTURES", "action": action, "status": "Err", "info": info}
+            return {
+                "accountId": self.config.account_id,
+                "ac": "FUTURES",
+                "action": action,
+                "status": "Err",
+                "info": info,
+            }
         reply: dict[str, Any] = {"m": "order", "action": action, "ac": "FUTURES", "code": code}
         if rid is not None:
             reply["id"] = rid
@@ -666,8 +688,14 @@ class SimServer:
             client.send(order.to_long(self.config.account_id))  # its status before the cancel; no request id
         else:
             client.send(
-                {"m": "order", "action": action, "ac": "FUTURES", "id": rid, "code": 0,
-                 "info": {"orderId": oid, "symbol": order.symbol}}
+                {
+                    "m": "order",
+                    "action": action,
+                    "ac": "FUTURES",
+                    "id": rid,
+                    "code": 0,
+                    "info": {"orderId": oid, "symbol": order.symbol},
+                }
             )
         self.clock.advance(3)
         order.cancel(self.clock.now())
@@ -686,11 +714,25 @@ class SimServer:
             return
         if self.config.dialect == "2021":
             client.send(
-                {"m": "order", "accountId": self.config.account_id, "ac": "FUTURES", "action": action, "status": "Ack",
-                 "info": {"symbol": symbol, "orderType": "NULL_VAL", "timestamp": now_ms(), "id": rid or "", "orderId": ""}}
+                {
+                    "m": "order",
+                    "accountId": self.config.account_id,
+                    "ac": "FUTURES",
+                    "action": action,
+                    "status": "Ack",
+                    "info": {
+                        "symbol": symbol,
+                        "orderType": "NULL_VAL",
+                        "timestamp": now_ms(),
+                        "id": rid or "",
+                        "orderId": "",
+                    },
+                }
             )
         else:
-            client.send({"m": "order", "code": 0, "action": action, "ac": "FUTURES", "id": rid, "info": {"symbol": symbol}})
+            client.send(
+                {"m": "order", "code": 0, "action": action, "ac": "FUTURES", "id": rid, "info": {"symbol": symbol}}
+            )
         self.clock.advance(3)
         now = self.clock.now()
         for order in self.book.open_orders(symbol or None):
@@ -712,11 +754,15 @@ class SimServer:
         if side not in ("buy", "sell"):
             return refuse(300003, f"Invalid order side: {request.side[:20]!r}")
         kind = request.order_type.strip().lower().replace("_", "").replace("-", "")
-        order_type = {"limit": "Limit", "market": "Market", "stoplimit": "StopLimit", "stopmarket": "StopMarket"}.get(kind)
+        order_type = {"limit": "Limit", "market": "Market", "stoplimit": "StopLimit", "stopmarket": "StopMarket"}.get(
+            kind
+        )
         if order_type is None:
             return refuse(300005, f"Invalid order type: {request.order_type[:20]!r}")
         if not spec.on_step(request.qty):
-            return refuse(300002, f"Invalid order quantity {request.qty}: must be a positive multiple of {spec.qty_step}")
+            return refuse(
+                300002, f"Invalid order quantity {request.qty}: must be a positive multiple of {spec.qty_step}"
+            )
         price = request.price or Decimal(0)
         if order_type in ("Limit", "StopLimit") and not spec.on_tick(price):
             return refuse(300001, f"Invalid order price {request.price}: must be a positive multiple of {spec.tick}")
@@ -746,8 +792,16 @@ class SimServer:
         if self.config.dialect == "2021":
             client.send(order.to_long(self.config.account_id, status="Ack"))  # seqNum -1, like the documented sample
         else:
-            client.send({"m": "order", "code": 0, "id": rid, "action": action, "ac": "FUTURES",
-                         "info": {"orderId": order.order_id, "symbol": symbol}})
+            client.send(
+                {
+                    "m": "order",
+                    "code": 0,
+                    "id": rid,
+                    "action": action,
+                    "ac": "FUTURES",
+                    "info": {"orderId": order.order_id, "symbol": symbol},
+                }
+            )
         self._publish(order)
         if order_type == "Market":
             self.clock.advance(1)
@@ -764,8 +818,15 @@ class SimServer:
             return
         symbol = request.symbol
         if symbol and symbol not in self.config.symbols:
-            client.send({"m": "futures-open-orders", "code": 300012, "id": rid, "ac": "FUTURES",
-                         "info": {"symbol": symbol, "reason": "INVALID_PRODUCT", "errorMsg": "Invalid Product Symbol"}})
+            client.send(
+                {
+                    "m": "futures-open-orders",
+                    "code": 300012,
+                    "id": rid,
+                    "ac": "FUTURES",
+                    "info": {"symbol": symbol, "reason": "INVALID_PRODUCT", "errorMsg": "Invalid Product Symbol"},
+                }
+            )
             return
         orders = self.book.open_orders(symbol)
         account = self.config.account_id
@@ -779,8 +840,9 @@ class SimServer:
         if self.config.dialect == "2021":
             client.send(odd.encode(_dumps(records)))
         else:
-            client.send(odd.encode(_dumps({"m": "futures-open-orders", "code": 0, "id": rid, "ac": "FUTURES",
-                                           "data": records})))
+            client.send(
+                odd.encode(_dumps({"m": "futures-open-orders", "code": 0, "id": rid, "ac": "FUTURES", "data": records}))
+            )
 
     def _spoil_assign(self) -> dict[str, str]:
         """``odd_records``: which open orders carry which oddity (the first ones by id)."""
@@ -789,13 +851,14 @@ class SimServer:
             self._spoiled = {}
             return self._spoiled
         ids = sorted(o.order_id for o in self.book.open_orders())
-        self._spoiled = dict(zip(ids, oddities))
+        self._spoiled = dict(zip(ids, oddities, strict=False))
         return self._spoiled
 
-    def _spoil(self, records: list[dict[str, Any]], orders: list[SimOrder], spoiled: dict[str, str],
-               long_keys: bool) -> list[dict[str, Any]]:
+    def _spoil(
+        self, records: list[dict[str, Any]], orders: list[SimOrder], spoiled: dict[str, str], long_keys: bool
+    ) -> list[dict[str, Any]]:
         out = []
-        for record, order in zip(records, orders):
+        for record, order in zip(records, orders, strict=False):
             oddity = spoiled.get(order.order_id)
             if oddity is None:
                 out.append(record)
@@ -818,7 +881,9 @@ class SimServer:
                 "data": {
                     "ac": "FUTURES",
                     "accountId": self.config.account_id,
-                    "collaterals": [{"asset": "USDT", "balance": "100000", "referencePrice": "1", "discountFactor": "1"}],
+                    "collaterals": [
+                        {"asset": "USDT", "balance": "100000", "referencePrice": "1", "discountFactor": "1"}
+                    ],
                     "contracts": [],
                 },
             }

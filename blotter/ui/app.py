@@ -15,7 +15,8 @@ Use :func:`make_app` — the CLI, the demo and the tests all build the app with 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -64,8 +65,9 @@ class BlotterApp(App[None]):
     # Footer labels are short so all of them fit at 80 columns; the ? screen shows the descriptions.
     BINDINGS = textual_bindings(bindings.MAIN)
 
-    def __init__(self, desk: Desk, settings: UiSettings, theme: Theme,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, desk: Desk, settings: UiSettings, theme: Theme, clock: Callable[[], float] | None = None
+    ) -> None:
         self.desk = desk
         self.settings = settings
         self.blotter_theme = theme
@@ -79,8 +81,9 @@ class BlotterApp(App[None]):
             self.set_keymap(settings.keymap)
         cancel_specs = [spec for spec in bindings.MAIN if spec.id in CANCEL_KEYS]
         self._cancel_actions = frozenset(spec.action for spec in cancel_specs)
-        self._cancel_keys = frozenset(key.strip() for spec in cancel_specs
-                                      for key in settings.keymap.get(spec.id, spec.key).split(","))
+        self._cancel_keys = frozenset(
+            key.strip() for spec in cancel_specs for key in settings.keymap.get(spec.id, spec.key).split(",")
+        )
         """Keys of the cancel bindings, as Textual names ("delete") or characters ("X")."""
         desk.retry_hint = f"press {self.key_of('blotter.retry')} to cancel them again"
         self.view = OrderView(desk.store, final_linger=settings.final_linger, show_final=settings.show_final)
@@ -117,11 +120,25 @@ class BlotterApp(App[None]):
         # screen is on top (queries look at the active screen).
         self.status_bar = StatusBar(id="status")
         self.banner = Static("", id="banner")
-        self.table = OrdersTable(self.view, self.desk.tracker, self.blotter_theme, clock=self.clock,
-                                 highlight=self.settings.highlight, utc=utc, frozen=self.settings.frozen, id="orders")
+        self.table = OrdersTable(
+            self.view,
+            self.desk.tracker,
+            self.blotter_theme,
+            clock=self.clock,
+            highlight=self.settings.highlight,
+            utc=utc,
+            frozen=self.settings.frozen,
+            id="orders",
+        )
         self.detail = DetailLine(id="detail")
-        self.log_pane = LogPane(self.desk.log, self.blotter_theme, max_lines=self.settings.log_lines, utc=utc,
-                                frozen=self.settings.frozen, id="log")
+        self.log_pane = LogPane(
+            self.desk.log,
+            self.blotter_theme,
+            max_lines=self.settings.log_lines,
+            utc=utc,
+            frozen=self.settings.frozen,
+            id="log",
+        )
         yield self.status_bar
         yield self.banner
         yield self.table
@@ -141,7 +158,7 @@ class BlotterApp(App[None]):
         self.desk.on_folded = None
         try:
             await self.desk.stop()
-        except Exception:  # noqa: BLE001 - shutting down anyway
+        except Exception:
             pass
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -221,13 +238,25 @@ class BlotterApp(App[None]):
         open_count = self._open_count(now)
         frozen = self.settings.frozen
         width = self.size.width
-        key = (desk.state, desk.attempt, desk.account, open_count, self.session_error, desk.read_only,
-               desk.cancel_on_hangup, desk.detail, None if frozen else int(now * 10) // 10,
-               desk.rtt_ms, desk.skew_ms, width)
+        key = (
+            desk.state,
+            desk.attempt,
+            desk.account,
+            open_count,
+            self.session_error,
+            desk.read_only,
+            desk.cancel_on_hangup,
+            desk.detail,
+            None if frozen else int(now * 10) // 10,
+            desk.rtt_ms,
+            desk.skew_ms,
+            width,
+        )
         if key != self._status_key:
             self._status_key = key
-            status = build_status(desk, self.blotter_theme, now, open_count, frozen=frozen,
-                                  session_error=self.session_error, width=width)
+            status = build_status(
+                desk, self.blotter_theme, now, open_count, frozen=frozen, session_error=self.session_error, width=width
+            )
             # A layout pass costs more than the whole redraw: only when the bar may change height.
             lines = status.plain.split("\n")
             shape = (len(lines), all(cell_len(line) <= width - 2 for line in lines), width)
@@ -275,8 +304,14 @@ class BlotterApp(App[None]):
         oid = table.selected_id
         entry = self.desk.store.get(oid) if oid else None
         req = self.desk.tracker.cancel_for(oid) if oid else None
-        key = (oid, entry.order if entry else None, entry.missing if entry else None,
-               req.state if req else None, int(now * 10), self.log_pane.order_filter)
+        key = (
+            oid,
+            entry.order if entry else None,
+            entry.missing if entry else None,
+            req.state if req else None,
+            int(now * 10),
+            self.log_pane.order_filter,
+        )
         if key == self._detail_key:
             return
         self._detail_key = key
@@ -287,8 +322,10 @@ class BlotterApp(App[None]):
             status, _ = table.status_of(entry, now)
             fields = [
                 Text.assemble("▶ ", (safe(o.order_id, 64), "bold")),
-                Text(f"{safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
-                     f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}"),
+                Text(
+                    f"{safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
+                    f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}"
+                ),
                 Text(status),
                 Text(f"filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}"),
                 Text(f"created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}"),
@@ -296,8 +333,9 @@ class BlotterApp(App[None]):
             if req is not None:
                 fields.append(Text(f"last cancel {req.request_id}: {req.state.value}"))
             self.detail.show(fields)
-        title = (f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)"
-                 if self.log_pane.order_filter else "Log")
+        title = (
+            f"Log — only order {safe(self.log_pane.order_filter, 64)} (l: all)" if self.log_pane.order_filter else "Log"
+        )
         if title != self._log_title:  # setting it redraws the whole pane
             self._log_title = title
             self.log_pane.border_title = Text(title)
@@ -351,12 +389,13 @@ class BlotterApp(App[None]):
         if moved is not None and self.clock() - moved[1] < MOVED_GUARD:
             # Held back for as long as the guard lasts, not for one press: a double tap
             # meant for the order that just went must not reach its neighbour.
-            why = ("just left the view" if self.view.index_of(moved[0]) is None
-                   else "moved down as newer orders arrived")
+            why = "just left the view" if self.view.index_of(moved[0]) is None else "moved down as newer orders arrived"
             self.desk.log.add(
                 f"cancel: nothing sent — {moved[0]} {why} and the cursor moved by itself to {order_id}; "
-                f"check the row, then press {self.key_of('blotter.cancel')} again (or move the cursor first)", "warn",
-                order_id=order_id)
+                f"check the row, then press {self.key_of('blotter.cancel')} again (or move the cursor first)",
+                "warn",
+                order_id=order_id,
+            )
             return
         await self.desk.cancel_order(order_id)
 

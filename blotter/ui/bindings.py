@@ -39,26 +39,61 @@ class KeySpec:
 
 
 MAIN: tuple[KeySpec, ...] = (
-    KeySpec("blotter.cancel", "c", "cancel", "Cancel",
-            "Cancel the selected order now (no confirmation), whichever pane has focus", priority=True),
+    KeySpec(
+        "blotter.cancel",
+        "c",
+        "cancel",
+        "Cancel",
+        "Cancel the selected order now (no confirmation), whichever pane has focus",
+        priority=True,
+    ),
     KeySpec("blotter.help", "?", "help", "Help", "Show every key and its binding id"),
     KeySpec("blotter.cancel_all", "X", "cancel_all", "All", "Cancel ALL open orders on every symbol (asks first)"),
-    KeySpec("blotter.cancel_symbol", "s", "cancel_symbol", "Symbol",
-            "Cancel all open orders on the selected order's symbol (asks first)"),
-    KeySpec("blotter.retry", "R", "retry_cancel_all", "Retry",
-            "Cancel again the orders the last cancel-all left open", show=False),
-    KeySpec("blotter.filter", "/", "filter", "Filter",
-            "Filter by symbol or order-id substring (Enter applies, empty Enter clears, Esc keeps the filter)"),
-    KeySpec("blotter.toggle_final", "f", "toggle_final", "Finals",
-            "Show / hide final orders older than the linger time"),
+    KeySpec(
+        "blotter.cancel_symbol",
+        "s",
+        "cancel_symbol",
+        "Symbol",
+        "Cancel all open orders on the selected order's symbol (asks first)",
+    ),
+    KeySpec(
+        "blotter.retry",
+        "R",
+        "retry_cancel_all",
+        "Retry",
+        "Cancel again the orders the last cancel-all left open",
+        show=False,
+    ),
+    KeySpec(
+        "blotter.filter",
+        "/",
+        "filter",
+        "Filter",
+        "Filter by symbol or order-id substring (Enter applies, empty Enter clears, Esc keeps the filter)",
+    ),
+    KeySpec(
+        "blotter.toggle_final", "f", "toggle_final", "Finals", "Show / hide final orders older than the linger time"
+    ),
     KeySpec("blotter.log_filter", "l", "log_filter", "Log", "Log pane: only the selected order's lines / all lines"),
     KeySpec("blotter.refresh", "r", "refresh", "Refresh", "Re-request the open-orders snapshot"),
-    KeySpec("blotter.raw", "v", "raw", "Raw",
-            "Show the selected order's record (what was wrong with an UNREADABLE one, and the record as received)",
-            show=False),
+    KeySpec(
+        "blotter.raw",
+        "v",
+        "raw",
+        "Raw",
+        "Show the selected order's record (what was wrong with an UNREADABLE one, and the record as received)",
+        show=False,
+    ),
     KeySpec("blotter.quit", "q", "quit_blotter", "Quit", "Quit (asks what to do with open orders)"),
-    KeySpec("blotter.quit_ctrl", "ctrl+q", "quit_blotter", "Quit", "Quit (asks what to do with open orders)",
-            show=False, priority=True),
+    KeySpec(
+        "blotter.quit_ctrl",
+        "ctrl+q",
+        "quit_blotter",
+        "Quit",
+        "Quit (asks what to do with open orders)",
+        show=False,
+        priority=True,
+    ),
 )
 """The main screen's keys (bound on the app)."""
 
@@ -66,8 +101,7 @@ ORDERS: tuple[KeySpec, ...] = (
     KeySpec("orders.up", "up", "cursor_up", "Up", "Orders table: cursor up one row", show=False),
     KeySpec("orders.down", "down", "cursor_down", "Down", "Orders table: cursor down one row", show=False),
     KeySpec("orders.page_up", "pageup", "page_up", "Page up", "Orders table: cursor up one page", show=False),
-    KeySpec("orders.page_down", "pagedown", "page_down", "Page down", "Orders table: cursor down one page",
-            show=False),
+    KeySpec("orders.page_down", "pagedown", "page_down", "Page down", "Orders table: cursor down one page", show=False),
     KeySpec("orders.first", "home", "first", "First row", "Orders table: first row (newest open order)", show=False),
     KeySpec("orders.last", "end", "last", "Last row", "Orders table: last row", show=False),
 )
@@ -80,17 +114,23 @@ CONFIRM: tuple[KeySpec, ...] = (
 FILTER: tuple[KeySpec, ...] = (
     KeySpec("filter.cancel", "escape", "cancel", "Cancel", "Filter box: stop editing, keep the filter as it was"),
 )
-HELP: tuple[KeySpec, ...] = (
-    KeySpec("help.close", "escape,q,?", "close", "Close", "This screen: close it"),
-)
-RAW: tuple[KeySpec, ...] = (
-    KeySpec("raw.close", "escape,q,v", "close", "Close", "Record screen: close it"),
-)
+HELP: tuple[KeySpec, ...] = (KeySpec("help.close", "escape,q,?", "close", "Close", "This screen: close it"),)
+RAW: tuple[KeySpec, ...] = (KeySpec("raw.close", "escape,q,v", "close", "Close", "Record screen: close it"),)
 QUIT: tuple[KeySpec, ...] = (
-    KeySpec("quit.leave", "l", "choose('leave')", "Leave orders working and quit",
-            "Quit dialog: leave the orders working and quit"),
-    KeySpec("quit.cancel_all", "c", "choose('cancel-all')", "Cancel all, then quit",
-            "Quit dialog: cancel all open orders, wait for the confirmation, then quit"),
+    KeySpec(
+        "quit.leave",
+        "l",
+        "choose('leave')",
+        "Leave orders working and quit",
+        "Quit dialog: leave the orders working and quit",
+    ),
+    KeySpec(
+        "quit.cancel_all",
+        "c",
+        "choose('cancel-all')",
+        "Cancel all, then quit",
+        "Quit dialog: cancel all open orders, wait for the confirmation, then quit",
+    ),
     KeySpec("quit.stay", "s,escape", "choose('stay')", "Stay", "Quit dialog: stay"),
 )
 """Declared here for the lists; :class:`~blotter.ui.screens.quit.QuitScreen` keeps its
@@ -120,9 +160,23 @@ def binding_ids() -> dict[str, tuple[str, str]]:
     return {spec.id: (spec.key, spec.description) for spec in specs()}
 
 
-_DISPLAY = {"escape": "Esc", "enter": "Enter", "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End",
-            "up": "↑", "down": "↓", "left": "←", "right": "→", "tab": "Tab", "delete": "Del", "space": "Space",
-            "question_mark": "?", "slash": "/"}
+_DISPLAY = {
+    "escape": "Esc",
+    "enter": "Enter",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+    "home": "Home",
+    "end": "End",
+    "up": "↑",
+    "down": "↓",
+    "left": "←",
+    "right": "→",
+    "tab": "Tab",
+    "delete": "Del",
+    "space": "Space",
+    "question_mark": "?",
+    "slash": "/",
+}
 
 
 def key_display(keys: str) -> str:
@@ -141,8 +195,15 @@ def textual_bindings(group: tuple[KeySpec, ...]) -> list[BindingType]:
     from textual.binding import Binding
 
     bindings: list[BindingType] = [
-        Binding(spec.key, spec.action, spec.label, show=spec.show, priority=spec.priority,
-                tooltip=spec.description, id=spec.id)
+        Binding(
+            spec.key,
+            spec.action,
+            spec.label,
+            show=spec.show,
+            priority=spec.priority,
+            tooltip=spec.description,
+            id=spec.id,
+        )
         for spec in group
     ]
     return bindings

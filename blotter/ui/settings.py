@@ -18,7 +18,7 @@ class UiSettings(BaseModel):
     )
     keymap: dict[str, str] = Field(
         default_factory=dict,
-        description="Remap keys by binding id, e.g. \"blotter.cancel\" = \"delete\" (ids: the ? screen or blotter --list-bindings).",
+        description='Remap keys by binding id, e.g. "blotter.cancel" = "delete" (ids: the ? screen or blotter --list-bindings).',
     )
     final_linger: float = Field(
         30.0, ge=0, le=86400, description="Seconds a final order stays visible, dimmed, in the table (unless 'f')."

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from bench.__main__ import main
 
 
@@ -21,8 +20,14 @@ def test_every_benchmark_produces_its_numbers(tmp_path, capsys):
     assert ingest["baseline"]["ingest_s"] > 0 and ingest["blotter"]["ingest_s"] > 0 and ingest["ratio"] > 0
     assert ingest["blotter"]["applied"] >= 500
     fire = res["fire"]
-    for key in ("cancel_burst_p50_ms", "cancel_burst_p99_ms", "cancel_idle_p50_ms", "cancel_idle_p99_ms",
-                "fresh_p50_ms", "fresh_p99_ms"):
+    for key in (
+        "cancel_burst_p50_ms",
+        "cancel_burst_p99_ms",
+        "cancel_idle_p50_ms",
+        "cancel_idle_p99_ms",
+        "fresh_p50_ms",
+        "fresh_p99_ms",
+    ):
         assert key in fire
     assert fire["cancel_idle_n"] >= 1 and fire["cancel_idle_p50_ms"] > 0
     scale = res["scale"]["blotter"]

@@ -11,33 +11,72 @@ path does)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
-import json
-
 import orjson
+from blotter.protocol import UNREADABLE, BadFrame, InvalidMessage, Order, OrderUpdate, parse
+from blotter.protocol.parse import _channel_order, _reply_order, order_frame, parse_value, snapshot_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from blotter.protocol import UNREADABLE, BadFrame, InvalidMessage, Order, OrderUpdate, parse
-from blotter.protocol.parse import _channel_order, _reply_order, order_frame, parse_value, snapshot_frame
-
 BASE = {
-    "m": "futures-order", "sn": 1234, "e": "ExecutionReport", "a": "futACCOUNT", "ac": "FUTURES",
-    "t": 1_700_000_000_123, "ct": 1_700_000_000_000, "orderId": "s18bcfc6a800U4183920571abcdefghi",
-    "sd": "Buy", "ot": "Limit", "ei": "NULL_VAL", "q": "0.5000", "p": "64250.0", "sp": "0", "spb": "",
-    "s": "BTC-PERP", "st": "New", "err": "", "lp": "0", "lq": "0", "ap": "0", "cfq": "0", "f": "-0.0012",
-    "cf": "0", "fa": "USDT",
+    "m": "futures-order",
+    "sn": 1234,
+    "e": "ExecutionReport",
+    "a": "futACCOUNT",
+    "ac": "FUTURES",
+    "t": 1_700_000_000_123,
+    "ct": 1_700_000_000_000,
+    "orderId": "s18bcfc6a800U4183920571abcdefghi",
+    "sd": "Buy",
+    "ot": "Limit",
+    "ei": "NULL_VAL",
+    "q": "0.5000",
+    "p": "64250.0",
+    "sp": "0",
+    "spb": "",
+    "s": "BTC-PERP",
+    "st": "New",
+    "err": "",
+    "lp": "0",
+    "lq": "0",
+    "ap": "0",
+    "cfq": "0",
+    "f": "-0.0012",
+    "cf": "0",
+    "fa": "USDT",
 }
 
 REPLY = {
-    "ac": "FUTURES", "accountId": "futACCOUNT", "time": 1_700_000_000_000, "orderId": "s18bcfc6a800U4183920571abcdefghi",
-    "seqNum": 77, "orderType": "Limit", "execInst": "NULL_VAL", "side": "Sell", "symbol": "ETH-PERP", "price": "3120.55",
-    "orderQty": "1.250", "stopPrice": "0", "stopBy": "", "status": "PartiallyFilled", "lastExecTime": 1_700_000_000_500,
-    "lastQty": "0.25", "lastPx": "3120.55", "avgFilledPx": "3120.55", "cumFilledQty": "0.25", "fee": "0.156",
-    "cumFee": "0.156", "feeAsset": "USDT", "errorCode": "", "posStopLossPrice": "0", "posStopLossTrigger": "market",
-    "posTakeProfitPrice": "0", "posTakeProfitTrigger": "market",
+    "ac": "FUTURES",
+    "accountId": "futACCOUNT",
+    "time": 1_700_000_000_000,
+    "orderId": "s18bcfc6a800U4183920571abcdefghi",
+    "seqNum": 77,
+    "orderType": "Limit",
+    "execInst": "NULL_VAL",
+    "side": "Sell",
+    "symbol": "ETH-PERP",
+    "price": "3120.55",
+    "orderQty": "1.250",
+    "stopPrice": "0",
+    "stopBy": "",
+    "status": "PartiallyFilled",
+    "lastExecTime": 1_700_000_000_500,
+    "lastQty": "0.25",
+    "lastPx": "3120.55",
+    "avgFilledPx": "3120.55",
+    "cumFilledQty": "0.25",
+    "fee": "0.156",
+    "cumFee": "0.156",
+    "feeAsset": "USDT",
+    "errorCode": "",
+    "posStopLossPrice": "0",
+    "posStopLossTrigger": "market",
+    "posTakeProfitPrice": "0",
+    "posTakeProfitTrigger": "market",
 }
 REPLY_AMOUNT_KEYS = ["price", "orderQty", "stopPrice", "lastQty", "lastPx", "avgFilledPx", "cumFilledQty", "fee"]
 REPLY_TEXT_KEYS = ["orderId", "symbol", "side", "status", "orderType", "accountId", "execInst", "feeAsset", "errorCode"]
@@ -45,21 +84,59 @@ REPLY_INT_KEYS = ["seqNum", "lastExecTime", "time"]
 REPLY_OTHER_KEYS = ["s", "q", "p", "st", "sd", "sn", "order_id", "ct", "f", "x", "orderPrice", "lastExecTime"]
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=80),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=80),
 )
 numberish = st.one_of(
-    st.sampled_from(["0", "1", "1.50", "00012.5", "1.", ".5", ".", "", " ", " 1", "1 ", "-0", "-1.5", "+1", "1e5",
-                     "1E-3", "NaN", "Infinity", "-Infinity", "1_000", "١٢", "²", "0x10", "1.2.3", "-", "--1",
-                     "9" * 70, "0." + "1" * 70, "\t", "\u00a0", "\u2003"]),
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "1.50",
+            "00012.5",
+            "1.",
+            ".5",
+            ".",
+            "",
+            " ",
+            " 1",
+            "1 ",
+            "-0",
+            "-1.5",
+            "+1",
+            "1e5",
+            "1E-3",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1_000",
+            "١٢",
+            "²",
+            "0x10",
+            "1.2.3",
+            "-",
+            "--1",
+            "9" * 70,
+            "0." + "1" * 70,
+            "\t",
+            "\u00a0",
+            "\u2003",
+        ]
+    ),
     st.from_regex(r"-?[0-9]{0,20}(\.[0-9]{0,20})?", fullmatch=True),
     st.decimals(allow_nan=False, allow_infinity=False).map(str),
     json_scalars,
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-texty = st.one_of(json_scalars, st.sampled_from(["", "x" * 64, "x" * 65, "Buy", "é" * 64, "é" * 65]),
-                  st.lists(st.integers(), max_size=2))
+texty = st.one_of(
+    json_scalars,
+    st.sampled_from(["", "x" * 64, "x" * 65, "Buy", "é" * 64, "é" * 65]),
+    st.lists(st.integers(), max_size=2),
+)
 intish = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), json_scalars, st.sampled_from(["12", "", "1.0"]))
 
 AMOUNT_KEYS = ["q", "p", "sp", "lp", "lq", "ap", "cfq", "f"]
@@ -172,8 +249,9 @@ def check_reply(record: dict) -> None:
 def check_snapshot_frame(records: list[dict]) -> None:
     """The whole reply's bytes: the fast reader answers only when the general path
     reads the same orders and none is unreadable."""
-    raw = json.dumps({"m": "futures-open-orders", "code": 0, "id": "oo1", "ac": "FUTURES", "data": records},
-                     separators=(",", ":")).encode()
+    raw = json.dumps(
+        {"m": "futures-open-orders", "code": 0, "id": "oo1", "ac": "FUTURES", "data": records}, separators=(",", ":")
+    ).encode()
     fast = snapshot_frame(raw)
     general = parse_general(raw)
     if fast is not None:
@@ -181,7 +259,7 @@ def check_snapshot_frame(records: list[dict]) -> None:
         assert not any(o.status == UNREADABLE for o in general.orders), (records, general)
         assert fast.request_id == general.request_id and fast.code == 0 and fast.dialect == general.dialect
         assert len(fast.orders) == len(general.orders)
-        for a, b in zip(fast.orders, general.orders):
+        for a, b in zip(fast.orders, general.orders, strict=False):
             same(a, b)
     parsed = parse(raw)
     assert parsed.kind == general.kind
@@ -202,7 +280,7 @@ def test_2021_bare_array_matches_the_validator(items):
     event = parse_value(items)
     expected = [Order.read(r) for r in items]
     assert len(event.orders) == len(expected)
-    for a, b in zip(event.orders, expected):
+    for a, b in zip(event.orders, expected, strict=False):
         if b.status == UNREADABLE:
             assert a == b
         else:
@@ -231,8 +309,26 @@ def test_parse_of_a_hostile_frame_says_unreadable():
 
 def test_hostile_values_are_rejected_as_before():
     for key in AMOUNT_KEYS:
-        for bad in ("-1", "NaN", "1e999999", "1e999999999999999999", "1_000", "0x10", "１２", "١٢", "-0", "-0.00",
-                    "9" * 25, "0." + "1" * 31, 12, 1.5, "abc", [], {}, True):
+        for bad in (
+            "-1",
+            "NaN",
+            "1e999999",
+            "1e999999999999999999",
+            "1_000",
+            "0x10",
+            "１２",
+            "١٢",
+            "-0",
+            "-0.00",
+            "9" * 25,
+            "0." + "1" * 31,
+            12,
+            1.5,
+            "abc",
+            [],
+            {},
+            True,
+        ):
             if key == "f" and bad == "-1":
                 continue
             record = {**BASE, key: bad}
@@ -242,8 +338,18 @@ def test_hostile_values_are_rejected_as_before():
     for bad in ("", "x" * 65, None, 5, [], {}):
         check({**BASE, "orderId": bad})
         assert _channel_order({**BASE, "orderId": bad}) is None
-    for key, bad in (("st", "Canceled\u200b"), ("st", "canceled"), ("st", "Unreadable"), ("st", " New"),
-                     ("sd", "Buy\u200b"), ("sd", "buy"), ("cfq", "0.6"), ("sn", "12"), ("sn", True), ("t", 1.0)):
+    for key, bad in (
+        ("st", "Canceled\u200b"),
+        ("st", "canceled"),
+        ("st", "Unreadable"),
+        ("st", " New"),
+        ("sd", "Buy\u200b"),
+        ("sd", "buy"),
+        ("cfq", "0.6"),
+        ("sn", "12"),
+        ("sn", True),
+        ("t", 1.0),
+    ):
         record = {**BASE, key: bad}
         check(record)
         assert _channel_order(record) is None and order_frame(orjson.dumps(record)) is None
@@ -307,8 +413,12 @@ def test_the_fast_snapshot_reader_leaves_unusual_replies_to_the_general_path():
         {"m": "futures-open-orders", "code": 0, "id": "oo1", "data": [REPLY, {**REPLY, "s": "ETH-PERP"}]},
         {"m": "futures-open-orders", "code": 0, "id": "oo1", "data": [{k: v for k, v in REPLY.items() if k != "fee"}]},
         # a field missing and a short key in its place: as many keys as a complete record
-        {"m": "futures-open-orders", "code": 0, "id": "oo1",
-         "data": [{**{k: v for k, v in REPLY.items() if k != "orderQty"}, "s": "0"}]},
+        {
+            "m": "futures-open-orders",
+            "code": 0,
+            "id": "oo1",
+            "data": [{**{k: v for k, v in REPLY.items() if k != "orderQty"}, "s": "0"}],
+        },
     ):
         raw = orjson.dumps(envelope)
         assert snapshot_frame(raw) is None

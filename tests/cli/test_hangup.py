@@ -10,8 +10,8 @@ import sqlite3
 import time
 
 import pytest
-
 from blotter.sim import SimConfig
+
 from tests.cli.test_pty import Terminal, env_for
 from tests.helpers import sim_in_thread
 
@@ -37,8 +37,9 @@ def wait_exit(child, timeout: float = 40.0) -> int | None:
 def test_terminal_closed_cancels_all_journals_and_exits(tmp_path):
     journal = tmp_path / "journal.sqlite3"
     with sim_in_thread(SimConfig(seed=21, initial_orders=9, rate=0, ping_interval=0)) as sim:
-        term = Terminal(["--url", sim.url, "--journal", str(journal), "--cancel-on-hangup", "--timeout", "3"],
-                        env_for(tmp_path))
+        term = Terminal(
+            ["--url", sim.url, "--journal", str(journal), "--cancel-on-hangup", "--timeout", "3"], env_for(tmp_path)
+        )
         code = None
         try:
             term.wait_for(lambda t: "LIVE" in t and "ARMED" in t)
@@ -48,7 +49,9 @@ def test_terminal_closed_cancels_all_journals_and_exits(tmp_path):
             if code is None:
                 os.kill(term.child.pid, signal.SIGKILL)
                 os.waitpid(term.child.pid, 0)
-        assert code == 0, ("the process did not exit after the hangup" if code is None else f"exit {code}") + journal_text(journal)
+        assert code == 0, (
+            "the process did not exit after the hangup" if code is None else f"exit {code}"
+        ) + journal_text(journal)
         assert len(sim.requests("cancel-all")) == 1 and sim.open_orders() == []
     text = journal_text(journal)
     assert "SIGHUP: cancel-on-hangup fired" in text
@@ -61,8 +64,9 @@ def test_hangup_whose_verdict_never_comes_still_exits(tmp_path):
     says it timed out, the process exits non-zero."""
     journal = tmp_path / "journal.sqlite3"
     with sim_in_thread(SimConfig(seed=22, initial_orders=5, rate=0, ping_interval=0, ack_delay=600)) as sim:
-        term = Terminal(["--url", sim.url, "--journal", str(journal), "--cancel-on-hangup", "--timeout", "1"],
-                        env_for(tmp_path))
+        term = Terminal(
+            ["--url", sim.url, "--journal", str(journal), "--cancel-on-hangup", "--timeout", "1"], env_for(tmp_path)
+        )
         code = None
         try:
             term.wait_for(lambda t: "LIVE" in t and "ARMED" in t)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
+
 from tests.helpers import running_sim
 from tests.helpers.exchange import record, scripted_exchange
 
@@ -30,10 +30,16 @@ def env_for(tmp_path: Path, key: str = DEMO_API_KEY, secret: str = DEMO_API_SECR
     return env
 
 
-async def blotter(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, str, str]:
+async def blotter(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "blotter", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "blotter",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env=env or env_for(tmp_path),
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
@@ -48,8 +54,17 @@ def assert_no_traceback(*texts: str) -> None:
 async def test_cancel_confirmed(tmp_path):
     async with running_sim() as sim:
         order = sim.open_orders()[0]
-        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal",
-                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        code, out, err = await blotter(
+            tmp_path,
+            "cancel",
+            "--url",
+            sim.url,
+            "--no-journal",
+            "--symbol",
+            order["symbol"],
+            "--order-id",
+            order["orderId"],
+        )
         assert code == 0, out + err
         rid = sim.requests("cancel-order")[0].data["id"]
         assert f"{rid} sent cancel-order {order['symbol']} {order['orderId']}" in out
@@ -62,13 +77,32 @@ async def test_cancel_confirmed(tmp_path):
 async def test_cancel_refused_and_bogus_exit_1(tmp_path):
     async with running_sim(refuse_cancels=300009) as sim:
         order = sim.open_orders()[0]
-        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal",
-                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        code, out, err = await blotter(
+            tmp_path,
+            "cancel",
+            "--url",
+            sim.url,
+            "--no-journal",
+            "--symbol",
+            order["symbol"],
+            "--order-id",
+            order["orderId"],
+        )
         assert code == 1, out + err
         assert "ERR 300009 TRADING_VIOLATION" in err
     async with running_sim() as sim:
-        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal", "--json",
-                                       "--symbol", "BTC-PERP", "--order-id", "s0000000000000U0000000000nosuch01")
+        code, out, err = await blotter(
+            tmp_path,
+            "cancel",
+            "--url",
+            sim.url,
+            "--no-journal",
+            "--json",
+            "--symbol",
+            "BTC-PERP",
+            "--order-id",
+            "s0000000000000U0000000000nosuch01",
+        )
         assert code == 1
         lines = [orjson.loads(line) for line in out.splitlines()]
         assert any("ERR 300006 INVALID_ORDER_ID" in l.get("event", "") for l in lines)
@@ -78,8 +112,19 @@ async def test_cancel_refused_and_bogus_exit_1(tmp_path):
 async def test_cancel_timeout_exit_3_and_dropped_connection(tmp_path):
     async with running_sim(ack_delay=5) as sim:
         order = sim.open_orders()[0]
-        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal", "--timeout", "0.5",
-                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        code, out, err = await blotter(
+            tmp_path,
+            "cancel",
+            "--url",
+            sim.url,
+            "--no-journal",
+            "--timeout",
+            "0.5",
+            "--symbol",
+            order["symbol"],
+            "--order-id",
+            order["orderId"],
+        )
         assert code == 3, out + err
         assert "TIMEOUT" in err and "still OPEN" in err
     async with running_sim(ignore_requests=True) as sim:
@@ -97,8 +142,19 @@ async def test_cancel_timeout_exit_3_and_dropped_connection(tmp_path):
             sim.config.ignore_requests = False
 
         tasks = [asyncio.create_task(drop_after_cancel()), asyncio.create_task(ignore_cancels())]
-        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--no-journal", "--timeout", "1.5",
-                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        code, out, err = await blotter(
+            tmp_path,
+            "cancel",
+            "--url",
+            sim.url,
+            "--no-journal",
+            "--timeout",
+            "1.5",
+            "--symbol",
+            order["symbol"],
+            "--order-id",
+            order["orderId"],
+        )
         await asyncio.gather(*tasks)
         assert code == 3, out + err
         assert "reconnecting" in out and "TIMEOUT" in err
@@ -147,7 +203,12 @@ async def test_orders_table_and_json(tmp_path):
 @pytest.mark.parametrize(
     "args, env_change, expect, exit_code",
     [
-        (["orders", "--url", "ws://127.0.0.1:9/1/api/pro/v2/stream"], {"ASCENDEX_API_SECRET": ""}, "missing credentials", 2),
+        (
+            ["orders", "--url", "ws://127.0.0.1:9/1/api/pro/v2/stream"],
+            {"ASCENDEX_API_SECRET": ""},
+            "missing credentials",
+            2,
+        ),
         (["orders", "--url", "http://127.0.0.1/x"], {}, "bad URL", 2),
         (["orders", "--url", "ws://example.com/1/api/pro/v2/stream"], {}, "only loopback hosts may use ws://", 2),
         (["orders"], {}, "no exchange given", 2),
@@ -159,7 +220,11 @@ async def test_orders_table_and_json(tmp_path):
 async def test_bad_input_is_one_clear_line(tmp_path, args, env_change, expect, exit_code):
     env = env_for(tmp_path)
     env.update(env_change)
-    code, out, err = await blotter(tmp_path, *args, "--no-journal", env=env) if args[0] != "--bogus-flag" else await blotter(tmp_path, *args, env=env)
+    code, out, err = (
+        await blotter(tmp_path, *args, "--no-journal", env=env)
+        if args[0] != "--bogus-flag"
+        else await blotter(tmp_path, *args, env=env)
+    )
     assert code == exit_code, out + err
     assert expect in out + err
     assert_no_traceback(out, err)
@@ -169,7 +234,9 @@ async def test_bad_input_is_one_clear_line(tmp_path, args, env_change, expect, e
 async def test_auth_refused_names_the_key_form(tmp_path):
     async with running_sim() as sim:
         wrong = base64.b64encode(b"definitely-not-the-secret").decode()
-        code, out, err = await blotter(tmp_path, "orders", "--url", sim.url, "--no-journal", env=env_for(tmp_path, secret=wrong))
+        code, out, err = await blotter(
+            tmp_path, "orders", "--url", sim.url, "--no-journal", env=env_for(tmp_path, secret=wrong)
+        )
         assert code == 4
         assert "auth refused" in err and "base64 key form" in err and "--secret-encoding raw" in err
         assert wrong not in out + err
@@ -193,11 +260,22 @@ async def test_journal_records_a_headless_cancel_without_secrets(tmp_path):
     journal = tmp_path / "audit" / "journal.sqlite3"
     async with running_sim(initial_orders=5) as sim:
         order = sim.open_orders()[0]
-        code, out, err = await blotter(tmp_path, "cancel", "--url", sim.url, "--journal", str(journal),
-                                       "--symbol", order["symbol"], "--order-id", order["orderId"])
+        code, out, err = await blotter(
+            tmp_path,
+            "cancel",
+            "--url",
+            sim.url,
+            "--journal",
+            str(journal),
+            "--symbol",
+            order["symbol"],
+            "--order-id",
+            order["orderId"],
+        )
         assert code == 0, out + err
-        code2, out2, err2 = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--journal", str(journal),
-                                          "--auth-mode", "op")
+        code2, out2, err2 = await blotter(
+            tmp_path, "cancel-all", "--url", sim.url, "--journal", str(journal), "--auth-mode", "op"
+        )
         assert code2 == 0, out2 + err2
     rid = sim.requests("cancel-order")[0].data["id"]
     code, history, err = await blotter(tmp_path, "journal", "--journal", str(journal), "--request-id", rid)
@@ -218,7 +296,9 @@ async def test_an_unusable_journal_is_a_warning_not_a_failure(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     async with running_sim(initial_orders=3) as sim:
-        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--journal", str(blocker / "j.sqlite3"))
+        code, out, err = await blotter(
+            tmp_path, "cancel-all", "--url", sim.url, "--journal", str(blocker / "j.sqlite3")
+        )
         assert code == 0, out + err
         assert "journal disabled:" in out and "result: nothing left open" in out
         assert_no_traceback(out, err)
@@ -229,7 +309,9 @@ async def test_a_refused_scope_is_not_a_clean_book(tmp_path):
     async with running_sim(initial_orders=20) as sim:
         btc = len(sim.open_orders("BTC-PERP"))
         assert btc > 0
-        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--symbol", "NOPE-PERP")
+        code, out, err = await blotter(
+            tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--symbol", "NOPE-PERP"
+        )
         assert code == 1, out + err
         assert "nothing left open" not in out + err
         assert "300012" in err and "INVALID_PRODUCT" in err and "result: refused" in err
@@ -239,8 +321,9 @@ async def test_a_refused_scope_is_not_a_clean_book(tmp_path):
         assert code == 1, out + err
         assert "0 open" not in out + err and "300012" in err
 
-        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--json",
-                                       "--symbol", "NOPE-PERP")
+        code, out, err = await blotter(
+            tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--json", "--symbol", "NOPE-PERP"
+        )
         result = orjson.loads(out.splitlines()[-1])
         assert code == 1 and result["exit"] == 1 and "300012" in result["error"]
 
@@ -276,13 +359,15 @@ async def test_an_unanswered_open_orders_query_is_exit_3_within_the_timeout(tmp_
 
 async def test_cancel_all_whose_verifying_query_is_never_answered_is_exit_3(tmp_path):
     async with running_sim(initial_orders=6) as sim:
+
         async def stop_answering():
             await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "futures-open-orders", 20)
             sim.config.open_orders_fault = "ignore"
 
         task = asyncio.create_task(stop_answering())
-        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--timeout", "1",
-                                       "--json")
+        code, out, err = await blotter(
+            tmp_path, "cancel-all", "--url", sim.url, "--no-journal", "--timeout", "1", "--json"
+        )
         await task
         assert code == 3, out + err
         result = orjson.loads(out.splitlines()[-1])
@@ -295,11 +380,14 @@ async def test_cancel_all_whose_verifying_query_is_never_answered_is_exit_3(tmp_
 async def test_errors_go_to_stderr_results_to_stdout(tmp_path):
     async with running_sim() as sim:
         wrong = base64.b64encode(b"definitely-not-the-secret").decode()
-        code, out, err = await blotter(tmp_path, "orders", "--url", sim.url, "--no-journal", env=env_for(tmp_path, secret=wrong))
+        code, out, err = await blotter(
+            tmp_path, "orders", "--url", sim.url, "--no-journal", env=env_for(tmp_path, secret=wrong)
+        )
         assert code == 4
         assert out == "" and "auth refused" in err
-        code, out, err = await blotter(tmp_path, "orders", "--url", sim.url, "--no-journal", "--json",
-                                       env=env_for(tmp_path, secret=wrong))
+        code, out, err = await blotter(
+            tmp_path, "orders", "--url", sim.url, "--no-journal", "--json", env=env_for(tmp_path, secret=wrong)
+        )
         result = orjson.loads(out.splitlines()[-1])
         assert code == 4 and result["exit"] == 4 and "base64 key form" in result["error"]
         assert "auth refused" in err
@@ -312,8 +400,16 @@ async def test_errors_go_to_stderr_results_to_stdout(tmp_path):
 async def test_a_closed_pipe_ends_quietly(tmp_path):
     async with running_sim(initial_orders=3000) as sim:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "blotter", "orders", "--url", sim.url, "--no-journal",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env_for(tmp_path),
+            sys.executable,
+            "-m",
+            "blotter",
+            "orders",
+            "--url",
+            sim.url,
+            "--no-journal",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env_for(tmp_path),
         )
         first = await asyncio.wait_for(proc.stdout.readline(), 30)
         assert first.startswith(b"SYMBOL")
@@ -327,8 +423,18 @@ async def test_a_closed_pipe_ends_quietly(tmp_path):
 async def test_progress_reaches_a_pipe_line_by_line(tmp_path):
     async with running_sim(initial_orders=4, open_orders_fault="ignore") as sim:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "blotter", "cancel-all", "--url", sim.url, "--no-journal", "--timeout", "5",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env_for(tmp_path),
+            sys.executable,
+            "-m",
+            "blotter",
+            "cancel-all",
+            "--url",
+            sim.url,
+            "--no-journal",
+            "--timeout",
+            "5",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env_for(tmp_path),
         )
         seen = b""
         while b"connection: live" not in seen:
@@ -349,14 +455,21 @@ RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u206
 
 def hostile_exchange(auth_error: str | None = None):
     """Answers like the exchange, but every refusal text is a terminal attack."""
+
     def open_orders(symbol):
         if symbol:
             return {"code": 300012, "info": {"reason": FORGED, "errorMsg": FORGED}}
         return {"code": 0, "data": []}
 
     def order_reply(data):
-        return {"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 300012, "id": data["id"],
-                "info": {"reason": FORGED, "errorMsg": FORGED}}
+        return {
+            "m": "order",
+            "action": data.get("action"),
+            "ac": "FUTURES",
+            "code": 300012,
+            "id": data["id"],
+            "info": {"reason": FORGED, "errorMsg": FORGED},
+        }
 
     return scripted_exchange(open_orders, order_reply, auth_error=auth_error)
 
@@ -371,15 +484,21 @@ def assert_terminal_safe(code: int, out: str, err: str) -> None:
 
 async def test_exchange_text_never_reaches_the_terminal_raw(tmp_path):
     async with hostile_exchange() as url:
-        for args in (["cancel-all", "--symbol", "BTC-PERP"], ["cancel-all", "--symbol", "BTC-PERP", "--json"],
-                     ["orders", "--symbol", "BTC-PERP"], ["orders", "--symbol", "BTC-PERP", "--json"],
-                     ["cancel", "--symbol", "BTC-PERP", "--order-id", "s0000000000000U0000000000nosuch01"]):
+        for args in (
+            ["cancel-all", "--symbol", "BTC-PERP"],
+            ["cancel-all", "--symbol", "BTC-PERP", "--json"],
+            ["orders", "--symbol", "BTC-PERP"],
+            ["orders", "--symbol", "BTC-PERP", "--json"],
+            ["cancel", "--symbol", "BTC-PERP", "--order-id", "s0000000000000U0000000000nosuch01"],
+        ):
             code, out, err = await blotter(tmp_path, *args, "--url", url, "--no-journal", "--auth-mode", "op")
             assert "\\x1b[32mresult: nothing left open" in out + err, out + err  # shown, escaped
             assert_terminal_safe(code, out, err)
     async with hostile_exchange(auth_error=FORGED) as url:
         for extra in ([], ["--json"]):
-            code, out, err = await blotter(tmp_path, "orders", "--url", url, "--no-journal", "--auth-mode", "op", *extra)
+            code, out, err = await blotter(
+                tmp_path, "orders", "--url", url, "--no-journal", "--auth-mode", "op", *extra
+            )
             assert code == 4 and "auth refused" in err
             assert_terminal_safe(code, out, err)
 
@@ -389,12 +508,29 @@ async def test_an_unreadable_open_order_is_never_a_clean_book(tmp_path):
     odd = record("s18f1a2b3c4dU1234567890oddAAAAA1", avgFilledPx="NaN")
 
     def order_reply(data):
-        return {"m": "order", "action": data.get("action"), "ac": "FUTURES", "code": 0, "id": data["id"],
-                "info": {"symbol": ""}}
+        return {
+            "m": "order",
+            "action": data.get("action"),
+            "ac": "FUTURES",
+            "code": 0,
+            "id": data["id"],
+            "info": {"symbol": ""},
+        }
 
     async with scripted_exchange(lambda symbol: {"code": 0, "data": [odd]}, order_reply) as url:
-        code, out, err = await blotter(tmp_path, "cancel-all", "--url", url, "--no-journal", "--auth-mode", "op",
-                                       "--timeout", "2", "--retries", "0")
+        code, out, err = await blotter(
+            tmp_path,
+            "cancel-all",
+            "--url",
+            url,
+            "--no-journal",
+            "--auth-mode",
+            "op",
+            "--timeout",
+            "2",
+            "--retries",
+            "0",
+        )
         assert code == 1, out + err
         assert "nothing left open" not in out + err
 
@@ -407,8 +543,9 @@ async def test_a_server_that_never_answers_the_upgrade_is_exit_3_within_the_time
     server = await asyncio.start_server(mute, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        code, out, err = await blotter(tmp_path, "orders", "--url", f"ws://127.0.0.1:{port}/1/api/pro/v2/stream",
-                                       "--no-journal", "--timeout", "1")
+        code, out, err = await blotter(
+            tmp_path, "orders", "--url", f"ws://127.0.0.1:{port}/1/api/pro/v2/stream", "--no-journal", "--timeout", "1"
+        )
     finally:
         server.close()
     assert code == 3, out + err

@@ -11,8 +11,8 @@ import time
 import pexpect
 import pyte
 import pytest
-
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
+
 from tests.helpers import sim_in_thread
 
 COLS, ROWS = 120, 36
@@ -23,8 +23,9 @@ class Terminal:
         self.screen = pyte.Screen(COLS, ROWS)
         self.stream = pyte.ByteStream(self.screen)
         self.raw = bytearray()
-        self.child = pexpect.spawn(sys.executable, ["-m", "blotter", *args], env=env,
-                                   dimensions=(ROWS, COLS), timeout=1)
+        self.child = pexpect.spawn(
+            sys.executable, ["-m", "blotter", *args], env=env, dimensions=(ROWS, COLS), timeout=1
+        )
 
     def pump(self) -> None:
         while True:
@@ -54,8 +55,14 @@ class Terminal:
 
 def env_for(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
-    env.update(ASCENDEX_API_KEY=DEMO_API_KEY, ASCENDEX_API_SECRET=DEMO_API_SECRET, TERM="xterm-256color",
-               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"), HOME=str(tmp_path))
+    env.update(
+        ASCENDEX_API_KEY=DEMO_API_KEY,
+        ASCENDEX_API_SECRET=DEMO_API_SECRET,
+        TERM="xterm-256color",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        HOME=str(tmp_path),
+    )
     env.pop("NO_COLOR", None)
     return env
 
@@ -97,7 +104,9 @@ def test_cancel_on_hangup_cancels_everything(tmp_path, sig):
                 term.pump()
         finally:
             term.close()
-        assert [f.data.get("args") for f in sim.requests("cancel-all")] == [{"time": pytest.approx(time.time() * 1000, abs=30_000)}]
+        assert [f.data.get("args") for f in sim.requests("cancel-all")] == [
+            {"time": pytest.approx(time.time() * 1000, abs=30_000)}
+        ]
         assert sim.open_orders() == []
 
 

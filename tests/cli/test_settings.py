@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
+
 from tests.helpers import sim_in_thread
 
 DEAD_URL = "ws://127.0.0.1:9/1/api/pro/v2/stream"
@@ -21,17 +21,33 @@ DEAD_URL = "ws://127.0.0.1:9/1/api/pro/v2/stream"
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASCENDEX_", "BLOTTER_"))}
-    env.update(ASCENDEX_API_KEY=DEMO_API_KEY, ASCENDEX_API_SECRET=DEMO_API_SECRET,
-               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
-               HOME=str(tmp_path), NO_COLOR="1")
+    env.update(
+        ASCENDEX_API_KEY=DEMO_API_KEY,
+        ASCENDEX_API_SECRET=DEMO_API_SECRET,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        HOME=str(tmp_path),
+        NO_COLOR="1",
+    )
     env.update(extra)
     return env
 
 
-def blotter(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 40,
-            stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "blotter", *args], capture_output=True, text=True,
-                          env=env or env_for(tmp_path), timeout=timeout, stdin=stdin)
+def blotter(
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 40,
+    stdin: int | None = subprocess.DEVNULL,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blotter", *args],
+        capture_output=True,
+        text=True,
+        env=env or env_for(tmp_path),
+        timeout=timeout,
+        stdin=stdin,
+    )
 
 
 def config_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
@@ -56,7 +72,7 @@ def test_flags_beat_environment_beat_file_beat_defaults(tmp_path, monkeypatch):
     from blotter.desk import DeskSettings
     from blotter.ui.settings import UiSettings
 
-    cfg = config_file(tmp_path, "request_timeout = 7\nstale_after = 8\nfinal_linger = 9\ntheme = \"light\"\n")
+    cfg = config_file(tmp_path, 'request_timeout = 7\nstale_after = 8\nfinal_linger = 9\ntheme = "light"\n')
     environ = {"BLOTTER_STALE_AFTER": "3", "BLOTTER_FINAL_LINGER": "4", "BLOTTER_CONFIG": str(cfg)}
     s = load({"final_linger": 1.5}, environ)
     assert (s.request_timeout, s.stale_after, s.final_linger, s.theme) == (7, 3, 1.5, "light")
@@ -84,10 +100,13 @@ BAD = ["-1", "0", "nan", "1e309"]
 
 
 @pytest.mark.parametrize("value", BAD)
-@pytest.mark.parametrize("flag, env_var, key", [
-    ("--timeout", "BLOTTER_REQUEST_TIMEOUT", "request_timeout"),
-    ("--stale-after", "BLOTTER_STALE_AFTER", "stale_after"),
-])
+@pytest.mark.parametrize(
+    "flag, env_var, key",
+    [
+        ("--timeout", "BLOTTER_REQUEST_TIMEOUT", "request_timeout"),
+        ("--stale-after", "BLOTTER_STALE_AFTER", "stale_after"),
+    ],
+)
 def test_bad_numbers_are_usage_errors_everywhere(tmp_path, flag, env_var, key, value):
     # --stale-after is a screen option: checked before the screen opens.
     base = (["orders"] if key == "request_timeout" else []) + ["--url", DEAD_URL, "--no-journal"]
@@ -138,11 +157,14 @@ def test_read_only_with_cancel_on_hangup_is_refused(tmp_path, how):
 
 
 # -- keymap checked (issue 11 item 4) ----------------------------------------------------------
-@pytest.mark.parametrize("entry, expect", [
-    ('"blotter.cancle" = "delete"', "'blotter.cancle'"),
-    ('"blotter.cancel" = "hyper+ctrl+notakey"', "'notakey'"),
-    ('"blotter.cancel" = "banana+x"', "'banana'"),
-])
+@pytest.mark.parametrize(
+    "entry, expect",
+    [
+        ('"blotter.cancle" = "delete"', "'blotter.cancle'"),
+        ('"blotter.cancel" = "hyper+ctrl+notakey"', "'notakey'"),
+        ('"blotter.cancel" = "banana+x"', "'banana'"),
+    ],
+)
 def test_a_bad_keymap_entry_is_one_line_and_exit_2(tmp_path, entry, expect):
     cfg = config_file(tmp_path, f"[keymap]\n{entry}\n")
     r = blotter(tmp_path, "--url", DEAD_URL, "--no-journal", "--config", str(cfg), timeout=30)
@@ -190,8 +212,11 @@ def test_a_config_in_a_directory_others_can_write_is_refused(tmp_path):
     assert read_file(cfg, explicit=True) == {"theme": "dark"}
 
 
-@pytest.mark.parametrize("text", ["a = " + "[" * 50_000 + "]" * 50_000 + "\n",
-                                  "a = " + "{b = " * 5000 + "1" + "}" * 5000 + "\n"], ids=["arrays", "tables"])
+@pytest.mark.parametrize(
+    "text",
+    ["a = " + "[" * 50_000 + "]" * 50_000 + "\n", "a = " + "{b = " * 5000 + "1" + "}" * 5000 + "\n"],
+    ids=["arrays", "tables"],
+)
 def test_a_deeply_nested_config_is_one_line(tmp_path, text):
     cfg = config_file(tmp_path, text)
     r = blotter(tmp_path, "orders", "--url", DEAD_URL, "--no-journal", "--config", str(cfg))
@@ -234,10 +259,18 @@ def test_core_dumps_are_off_at_start(tmp_path):
     soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
     if hard == 0:
         pytest.skip("core dumps already impossible here")
-    code = ("import resource, sys; from blotter.cli.main import main; main(['--list-themes']); "
-            "sys.stderr.write(str(resource.getrlimit(resource.RLIMIT_CORE)[0]))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_for(tmp_path),
-                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (hard, hard)), timeout=30)
+    code = (
+        "import resource, sys; from blotter.cli.main import main; main(['--list-themes']); "
+        "sys.stderr.write(str(resource.getrlimit(resource.RLIMIT_CORE)[0]))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env_for(tmp_path),
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (hard, hard)),
+        timeout=30,
+    )
     assert r.stderr.strip() == "0", r.stderr
 
 
@@ -245,8 +278,9 @@ def test_core_dumps_are_off_at_start(tmp_path):
 def test_a_closed_pipe_ends_quietly(tmp_path):
     with sim_in_thread(SimConfig(initial_orders=3000, rate=0, ping_interval=0)) as sim:
         cmd = f"{sys.executable} -m blotter orders --json --url {sim.url} --no-journal | head -1"
-        r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True,
-                           env=env_for(tmp_path), timeout=60)
+        r = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, env=env_for(tmp_path), timeout=60
+        )
     assert r.stdout.count("\n") == 1 and '"order_id"' in r.stdout
     assert r.stderr == "", r.stderr
     # The command runs to its verdict whoever reads its output (a cancel-all must not be cut

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import pytest
-
 from blotter.core import NOT_OPEN, OrderStore
 from blotter.protocol import UNREADABLE, OpenOrders, Order, OrderUpdate, parse
+
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES
@@ -253,8 +252,20 @@ def test_a_record_without_a_readable_id_keeps_one_row_until_a_snapshot_no_longer
 def test_an_unreadable_update_keeps_the_order_open_and_asks_for_a_snapshot():
     store = OrderStore()
     store.apply_update(order("A", 1), now=1.0)
-    event = parse(orjson.dumps({"m": "futures-order", "orderId": "A", "s": "BTC-PERP", "sd": "Buy", "st": "Canceled\u200b",
-                                "sn": 2, "q": "1", "p": "100"}))
+    event = parse(
+        orjson.dumps(
+            {
+                "m": "futures-order",
+                "orderId": "A",
+                "s": "BTC-PERP",
+                "sd": "Buy",
+                "st": "Canceled\u200b",
+                "sn": 2,
+                "q": "1",
+                "p": "100",
+            }
+        )
+    )
     assert isinstance(event, OrderUpdate)
     finals, due = store.apply_updates([event.order], now=2.0)
     assert finals == [] and due  # never taken as a cancel; what the order is now is unknown
@@ -440,13 +451,21 @@ def test_open_count_is_kept_exact_through_every_kind_of_change():
     def check():
         assert store.open_count() == sum(1 for e in store.entries() if e.is_open)
 
-    store.apply_update(order("A", 1), now=0.0); check()
-    store.apply_update(order("B", 2), now=0.0); check()
-    store.apply_update(order("A", 3, status="PartiallyFilled"), now=1.0); check()
-    store.apply_update(order("A", 4, status="Filled"), now=1.0); check()
-    store.apply_update(order("A", 4, status="Filled"), now=1.0); check()  # duplicate
-    store.apply_snapshot([order("C", 5)], now=2.0); check()  # B marked NOT OPEN, C added
-    store.apply_update(order("B", 6), now=3.0); check()  # B heard of again: open
+    store.apply_update(order("A", 1), now=0.0)
+    check()
+    store.apply_update(order("B", 2), now=0.0)
+    check()
+    store.apply_update(order("A", 3, status="PartiallyFilled"), now=1.0)
+    check()
+    store.apply_update(order("A", 4, status="Filled"), now=1.0)
+    check()
+    store.apply_update(order("A", 4, status="Filled"), now=1.0)
+    check()  # duplicate
+    store.apply_snapshot([order("C", 5)], now=2.0)
+    check()  # B marked NOT OPEN, C added
+    store.apply_update(order("B", 6), now=3.0)
+    check()  # B heard of again: open
     for i in range(5):
-        store.apply_update(order(f"F{i}", 10 + i, status="Canceled"), now=4.0); check()
+        store.apply_update(order(f"F{i}", 10 + i, status="Canceled"), now=4.0)
+        check()
     assert store.open_count() == 2

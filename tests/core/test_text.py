@@ -6,16 +6,35 @@ import json
 import unicodedata
 
 import pytest
-
 from blotter.core.text import LINE_LIMIT, json_safe, safe, url_without_credentials
 
 ZERO_WIDTH = [
-    "\u200b", "\u200c", "\u200d", "\u200e", "\u200f",  # zero-width space/joiners, LRM, RLM
-    "\u2060", "\u2061", "\u2062", "\u2063", "\u2064",  # word joiner, invisible operators
-    "\ufeff", "\u180e", "\u00ad", "\u034f", "\u061c",  # BOM, Mongolian vowel sep., soft hyphen, CGJ, ALM
-    "\u115f", "\u1160", "\u3164", "\uffa0",  # Hangul fillers (drawn as nothing)
-    "\ufe0f", "\U000e0001", "\U000e0041",  # variation selector, language tag, tag letter
-    "\u00a0", "\u2007", "\u202f", "\u3000",  # spaces that look like a space
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u200e",
+    "\u200f",  # zero-width space/joiners, LRM, RLM
+    "\u2060",
+    "\u2061",
+    "\u2062",
+    "\u2063",
+    "\u2064",  # word joiner, invisible operators
+    "\ufeff",
+    "\u180e",
+    "\u00ad",
+    "\u034f",
+    "\u061c",  # BOM, Mongolian vowel sep., soft hyphen, CGJ, ALM
+    "\u115f",
+    "\u1160",
+    "\u3164",
+    "\uffa0",  # Hangul fillers (drawn as nothing)
+    "\ufe0f",
+    "\U000e0001",
+    "\U000e0041",  # variation selector, language tag, tag letter
+    "\u00a0",
+    "\u2007",
+    "\u202f",
+    "\u3000",  # spaces that look like a space
 ]
 
 
@@ -25,7 +44,12 @@ def test_invisible_characters_are_escaped_visibly(ch: str) -> None:
     assert ch not in out
     assert out != "BTC-PERP" and out.startswith("BTC\\") and out.endswith("-PERP")
     code = ord(ch)
-    assert out == "BTC" + (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}") + "-PERP"
+    assert (
+        out
+        == "BTC"
+        + (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        + "-PERP"
+    )
 
 
 def test_a_status_with_a_zero_width_tail_does_not_look_final() -> None:
@@ -54,7 +78,17 @@ def test_json_safe_escapes_what_a_terminal_would_obey_and_round_trips() -> None:
     line = json_safe({"reason": "INVALID", "message": message, "n": 3, "nested": [message, None]})
     assert "\n" not in line
     assert all(ch.isprintable() for ch in line) and line.isascii()
-    for esc in ("\\u202e", "\\u2066", "\\u200e", "\\u2028", "\\u001b", "\\u0007", "\\u009b", "\\u200b", "\\udb40\\udc01"):
+    for esc in (
+        "\\u202e",
+        "\\u2066",
+        "\\u200e",
+        "\\u2028",
+        "\\u001b",
+        "\\u0007",
+        "\\u009b",
+        "\\u200b",
+        "\\udb40\\udc01",
+    ):
         assert esc in line
     assert json.loads(line) == {"reason": "INVALID", "message": message, "n": 3, "nested": [message, None]}
     assert json.loads(json_safe({"text": "plain é 注文"})) == {"text": "plain é 注文"}
@@ -68,12 +102,15 @@ def test_json_safe_caps_long_strings_and_takes_decimals() -> None:
     assert doc["p"] == "1.50"
 
 
-@pytest.mark.parametrize("url,shown", [
-    ("wss://ascendex.com/1/api/pro/v2/stream", "wss://ascendex.com/1/api/pro/v2/stream"),
-    ("wss://user:pa%40ss@ascendex.com:443/x?token=abc#frag", "wss://ascendex.com:443/x"),
-    ("ws://127.0.0.1:8765/api", "ws://127.0.0.1:8765/api"),
-    ("ws://key@[::1]:9/x", "ws://[::1]:9/x"),
-])
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        ("wss://ascendex.com/1/api/pro/v2/stream", "wss://ascendex.com/1/api/pro/v2/stream"),
+        ("wss://user:pa%40ss@ascendex.com:443/x?token=abc#frag", "wss://ascendex.com:443/x"),
+        ("ws://127.0.0.1:8765/api", "ws://127.0.0.1:8765/api"),
+        ("ws://key@[::1]:9/x", "ws://[::1]:9/x"),
+    ],
+)
 def test_url_without_credentials(url: str, shown: str) -> None:
     assert url_without_credentials(url) == shown
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import orjson
 import pytest
-
 from blotter.core import EventLog, RequestTracker, State
 from blotter.protocol import Order, RequestAck, RequestError, parse
+
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES

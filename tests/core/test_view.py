@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from blotter.core import OrderStore
 from blotter.core.view import OrderView
 from blotter.protocol import Order
@@ -16,8 +15,16 @@ _seq = 0
 def order(oid: str, status: str = "New", symbol: str = "BTC-PERP", ct: int = 1_000, side: str = "Buy") -> Order:
     global _seq
     _seq += 1
-    return Order(order_id=oid, symbol=symbol, side=side, status=status, create_time_ms=ct, seq=_seq,
-                 price=Decimal("100.5"), qty=Decimal("1"))
+    return Order(
+        order_id=oid,
+        symbol=symbol,
+        side=side,
+        status=status,
+        create_time_ms=ct,
+        seq=_seq,
+        price=Decimal("100.5"),
+        qty=Decimal("1"),
+    )
 
 
 def make(*orders: Order, now: float = 0.0) -> tuple[OrderStore, OrderView]:
@@ -104,9 +111,16 @@ def test_not_open_counts_as_final():
     assert store.get("a").status == "NotOpen"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("btc", ["b2", "b1"]), ("ETH", ["e1"]), ("2", ["b2"]), ("", ["e1", "b2", "b1"]), ("zzz", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("btc", ["b2", "b1"]),
+        ("ETH", ["e1"]),
+        ("2", ["b2"]),
+        ("", ["e1", "b2", "b1"]),
+        ("zzz", []),
+    ],
+)
 def test_filter_by_symbol_or_order_id_substring(text, expected):
     store, view = make(order("b1", ct=1), order("b2", ct=2), order("e1", symbol="ETH-PERP", ct=3))
     view.set_filter(text)
@@ -206,8 +220,7 @@ def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final, batch_
         fresh = OrderView(store, final_linger=3.0, show_final=show_final)
         fresh.sync(now)
         assert view.ids == fresh.ids, f"step {step}"
-        assert view.open_count() == fresh.open_count() == sum(
-            1 for oid in fresh.ids if store.get(oid).is_open)
+        assert view.open_count() == fresh.open_count() == sum(1 for oid in fresh.ids if store.get(oid).is_open)
 
 
 def unreadable(oid: str | None, **record) -> Order:

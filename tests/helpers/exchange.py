@@ -36,8 +36,12 @@ async def scripted_exchange(
             elif data.get("op") == "ping":
                 reply = {"m": "pong", "code": 0, "hp": 3}
             elif data.get("action") == "futures-open-orders":
-                reply = {"m": "futures-open-orders", "id": data["id"], "ac": "FUTURES",
-                         **open_orders((data.get("args") or {}).get("symbol"))}
+                reply = {
+                    "m": "futures-open-orders",
+                    "id": data["id"],
+                    "ac": "FUTURES",
+                    **open_orders((data.get("args") or {}).get("symbol")),
+                }
             elif data.get("op") == "req":
                 reply = order_reply(data)
             if reply is not None:
@@ -49,8 +53,20 @@ async def scripted_exchange(
 
 def record(order_id: str, **over: Any) -> dict[str, Any]:
     """A long-form open order record, as the open-orders reply carries it."""
-    base = {"orderId": order_id, "symbol": "BTC-PERP", "side": "Buy", "orderType": "Limit", "price": "64000.5",
-            "orderQty": "0.25", "cumFilledQty": "0", "avgFilledPx": "0", "status": "New", "seqNum": 100,
-            "accountId": "futACCOUNT", "lastExecTime": 1_700_000_000_000, "time": 1_700_000_000_000}
+    base = {
+        "orderId": order_id,
+        "symbol": "BTC-PERP",
+        "side": "Buy",
+        "orderType": "Limit",
+        "price": "64000.5",
+        "orderQty": "0.25",
+        "cumFilledQty": "0",
+        "avgFilledPx": "0",
+        "status": "New",
+        "seqNum": 100,
+        "accountId": "futACCOUNT",
+        "lastExecTime": 1_700_000_000_000,
+        "time": 1_700_000_000_000,
+    }
     base.update(over)
     return base

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from blotter.core.text import LINE_LIMIT
 from blotter.journal import (
     Journal,
@@ -43,16 +42,38 @@ class Clock:
 
 
 def update(order_id: str, status: str, symbol: str = "BTC-PERP") -> str:
-    return orjson.dumps({
-        "m": "futures-order", "sn": 1, "e": "ExecutionReport", "a": "acct", "ac": "FUTURES", "t": T0,
-        "orderId": order_id, "sd": "Buy", "ot": "Limit", "q": "0.1", "p": "18000", "s": symbol, "st": status,
-        "cfq": "0", "ap": "0",
-    }).decode()
+    return orjson.dumps(
+        {
+            "m": "futures-order",
+            "sn": 1,
+            "e": "ExecutionReport",
+            "a": "acct",
+            "ac": "FUTURES",
+            "t": T0,
+            "orderId": order_id,
+            "sd": "Buy",
+            "ot": "Limit",
+            "q": "0.1",
+            "p": "18000",
+            "s": symbol,
+            "st": status,
+            "cfq": "0",
+            "ap": "0",
+        }
+    ).decode()
 
 
 def ack(rid: str, action: str, order_id: str = "", symbol: str = "") -> str:
-    return orjson.dumps({"m": "order", "action": action, "ac": "FUTURES", "id": rid, "code": 0,
-                         "info": {"orderId": order_id, "symbol": symbol}}).decode()
+    return orjson.dumps(
+        {
+            "m": "order",
+            "action": action,
+            "ac": "FUTURES",
+            "id": rid,
+            "code": 0,
+            "info": {"orderId": order_id, "symbol": symbol},
+        }
+    ).decode()
 
 
 @pytest.fixture
@@ -79,9 +100,16 @@ def journal_path(tmp_path: Path) -> Path:
     received(update(OID1, "Canceled"), 12)
     # 2. a refused cancel (the message carries a terminal escape: shown, not obeyed)
     sent(CancelOrder(order_id=OID2, symbol="BTC-PERP", request_id="co-test-2", time_ms=T0), 1000)
-    err = orjson.dumps({"m": "order", "action": "cancel-order", "ac": "FUTURES", "code": 300006, "id": "co-test-2",
-                        "info": {"symbol": "BTC-PERP", "reason": "INVALID_ORDER_ID",
-                                 "errorMsg": "Order not found\x1b[2J"}}).decode()
+    err = orjson.dumps(
+        {
+            "m": "order",
+            "action": "cancel-order",
+            "ac": "FUTURES",
+            "code": 300006,
+            "id": "co-test-2",
+            "info": {"symbol": "BTC-PERP", "reason": "INVALID_ORDER_ID", "errorMsg": "Order not found\x1b[2J"},
+        }
+    ).decode()
     received(err, 1004)
     # 3. cancel-all: ACK, three Canceled updates, the snapshot, then a later unrelated cancel
     sent(CancelAll(request_id="ca-test-1", time_ms=T0), 2000)
@@ -117,8 +145,17 @@ def test_groups_each_request_with_its_replies(journal_path: Path) -> None:
     h = by_id(hs)
 
     co1 = h["co-test-1"]
-    assert (co1.action, co1.symbol, co1.order_id, co1.session, co1.ts_ms) == ("cancel-order", "BTC-PERP", OID1, "tui", T0)
-    assert [(r.elapsed_ms, r.kind, r.status) for r in co1.replies] == [(3, "ack", None), (12, "order-update", "Canceled")]
+    assert (co1.action, co1.symbol, co1.order_id, co1.session, co1.ts_ms) == (
+        "cancel-order",
+        "BTC-PERP",
+        OID1,
+        "tui",
+        T0,
+    )
+    assert [(r.elapsed_ms, r.kind, r.status) for r in co1.replies] == [
+        (3, "ack", None),
+        (12, "order-update", "Canceled"),
+    ]
     assert co1.outcome == "canceled"
 
     co2 = h["co-test-2"]
@@ -127,7 +164,10 @@ def test_groups_each_request_with_its_replies(journal_path: Path) -> None:
 
     ca = h["ca-test-1"]
     assert [(r.elapsed_ms, r.kind, r.order_id) for r in ca.replies] == [
-        (2, "ack", None), (10, "order-update", OID3), (11, "order-update", OID4), (13, "order-update", OID5),
+        (2, "ack", None),
+        (10, "order-update", OID3),
+        (11, "order-update", OID4),
+        (13, "order-update", OID5),
         (50, "open-orders", None),
     ]
     assert ca.outcome == "acked, 3 canceled"
@@ -159,7 +199,7 @@ def test_filters(journal_path: Path) -> None:
 def test_format_history_lines(journal_path: Path) -> None:
     lines = format_history(read_history(journal_path, None, None, None))
     start = lines.index(f"{format_time(T0)} co-test-1 sent cancel-order BTC-PERP {OID1}  → canceled")
-    assert lines[start + 1:start + 3] == ["    +3 ms ACK", "    +12 ms order Canceled"]
+    assert lines[start + 1 : start + 3] == ["    +3 ms ACK", "    +12 ms order Canceled"]
     assert "    +4 ms ERR 300006 INVALID_ORDER_ID: Order not found\\x1b[2J" in lines
     assert not any("\x1b" in line for line in lines)
     assert f"    +10 ms order Canceled {OID3} BTC-PERP" in lines
@@ -173,9 +213,16 @@ def test_history_json(journal_path: Path) -> None:
     (doc,) = [json.loads(json.dumps(d)) for d in docs]  # JSON-able
     assert doc["request_id"] == "co-test-1"
     assert doc["time"] == "2026-11-24T02:31:05.000Z" and doc["ts_ms"] == T0
-    assert (doc["action"], doc["symbol"], doc["order_id"], doc["outcome"]) == ("cancel-order", "BTC-PERP", OID1, "canceled")
+    assert (doc["action"], doc["symbol"], doc["order_id"], doc["outcome"]) == (
+        "cancel-order",
+        "BTC-PERP",
+        OID1,
+        "canceled",
+    )
     assert [(r["elapsed_ms"], r["kind"], r["summary"], r["status"]) for r in doc["replies"]] == [
-        (3, "ack", "ACK", None), (12, "order-update", "order Canceled", "Canceled")]
+        (3, "ack", "ACK", None),
+        (12, "order-update", "order Canceled", "Canceled"),
+    ]
 
 
 def test_2021_ack_without_request_id_is_matched_by_order(tmp_path: Path, fixture_json) -> None:
@@ -192,8 +239,9 @@ def test_2021_ack_without_request_id_is_matched_by_order(tmp_path: Path, fixture
     assert [(r.elapsed_ms, r.kind, r.describe(h.order_id)) for r in h.replies] == [(7, "ack", "ACK (order New)")]
 
 
-@pytest.mark.parametrize("text,ms", [("30s", 30_000), ("10m", 600_000), ("2h", 7_200_000), ("1d", 86_400_000),
-                                     (" 5M ", 300_000)])
+@pytest.mark.parametrize(
+    "text,ms", [("30s", 30_000), ("10m", 600_000), ("2h", 7_200_000), ("1d", 86_400_000), (" 5M ", 300_000)]
+)
 def test_parse_since(text: str, ms: int) -> None:
     assert parse_since(text) == ms
 
@@ -228,21 +276,38 @@ HOSTILE = "order not found\u202eKO\u2066x\u2069 \u200e\u2028\x1b[2J\x1b]0;owned\
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASCENDEX_", "BLOTTER_"))}
-    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
-               NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "blotter", "journal", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    env.update(
+        HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"), NO_COLOR="1"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "blotter", "journal", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def hostile_journal(tmp_path: Path, pad: int = 0) -> Path:
     path = tmp_path / "hostile.sqlite3"
     clock = Clock()
-    j = Journal.open(path, clock=clock, session="s-1",
-                     endpoint="wss://trader:hunter2@ascendex.com/api/pro/v2/stream?token=abc")
+    j = Journal.open(
+        path, clock=clock, session="s-1", endpoint="wss://trader:hunter2@ascendex.com/api/pro/v2/stream?token=abc"
+    )
     req = CancelOrder(order_id=OID1, symbol="BTC-PERP", request_id="co-evil-1", time_ms=T0)
     j.record_sent(req, encode(req))
-    err = orjson.dumps({"m": "order", "action": "cancel-order", "ac": "FUTURES", "code": 300006, "id": "co-evil-1",
-                        "info": {"symbol": "BTC-PERP", "reason": "INVALID\u202e_ID", "errorMsg": HOSTILE + "A" * pad}}).decode()
+    err = orjson.dumps(
+        {
+            "m": "order",
+            "action": "cancel-order",
+            "ac": "FUTURES",
+            "code": 300006,
+            "id": "co-evil-1",
+            "info": {"symbol": "BTC-PERP", "reason": "INVALID\u202e_ID", "errorMsg": HOSTILE + "A" * pad},
+        }
+    ).decode()
     j.record_received(parse(err), err, (T0 + 4) * 1_000_000)
     j.close()
     assert j.error is None

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from pydantic import SecretStr
-
 from blotter.journal import Journal, JournalError
 from blotter.protocol import Auth, CancelOrder, Ping, encode, parse, sign
 from blotter.protocol.signing import mask_key
+from pydantic import SecretStr
 
 OID = "s177bab1b474U5051470287bbtcpKiOR"
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,13 +50,26 @@ def test_records_sent_received_and_notes_with_columns(journal: Journal, path: Pa
     text = encode(req)
     journal.record_sent(req, text)
     journal.record_sent(Ping(), encode(Ping()))
-    ack = '{"m":"order","action":"cancel-order","ac":"FUTURES","id":"co-abc-1","code":0,"info":{"orderId":"%s","symbol":"BTC-PERP"}}' % OID
+    ack = f'{{"m":"order","action":"cancel-order","ac":"FUTURES","id":"co-abc-1","code":0,"info":{{"orderId":"{OID}","symbol":"BTC-PERP"}}}}'
     journal.record_received(parse(ack), ack, 1_700_000_000_123_456_789)
-    err = ('{"m":"order","action":"cancel-order","ac":"FUTURES","code":300006,"id":"co-abc-2",'
-           '"info":{"symbol":"BTC-PERP","reason":"INVALID_ORDER_ID","errorMsg":"no such order"}}')
+    err = (
+        '{"m":"order","action":"cancel-order","ac":"FUTURES","code":300006,"id":"co-abc-2",'
+        '"info":{"symbol":"BTC-PERP","reason":"INVALID_ORDER_ID","errorMsg":"no such order"}}'
+    )
     journal.record_received(parse(err), err, 1_700_000_000_200_000_000)
-    upd = orjson.dumps({"m": "futures-order", "sn": 9, "orderId": OID, "s": "BTC-PERP", "sd": "Buy", "st": "Canceled",
-                        "ot": "Limit", "q": "0.1", "p": "18000"}).decode()
+    upd = orjson.dumps(
+        {
+            "m": "futures-order",
+            "sn": 9,
+            "orderId": OID,
+            "s": "BTC-PERP",
+            "sd": "Buy",
+            "st": "Canceled",
+            "ot": "Limit",
+            "q": "0.1",
+            "p": "18000",
+        }
+    ).decode()
     journal.record_received(parse(upd), upd, 1_700_000_000_300_000_000)
     journal.record_received(parse("not json{"), "not json{", 1_700_000_000_400_000_000)
     journal.record_note("connection: live", request_id="co-abc-1", order_id=OID)
@@ -68,21 +80,52 @@ def test_records_sent_received_and_notes_with_columns(journal: Journal, path: Pa
     assert [r["direction"] for r in got] == ["sent", "sent", "received", "received", "received", "received", "note"]
     sent = got[0]
     assert sent | {"id": 0, "ts_ms": 0} == {
-        "id": 0, "ts_ms": 0, "direction": "sent", "kind": "request", "action": "cancel-order", "request_id": "co-abc-1",
-        "order_id": OID, "symbol": "BTC-PERP", "status": None, "code": None, "reason": None, "message": None,
-        "raw": text, "session": "test",
+        "id": 0,
+        "ts_ms": 0,
+        "direction": "sent",
+        "kind": "request",
+        "action": "cancel-order",
+        "request_id": "co-abc-1",
+        "order_id": OID,
+        "symbol": "BTC-PERP",
+        "status": None,
+        "code": None,
+        "reason": None,
+        "message": None,
+        "raw": text,
+        "session": "test",
     }
     assert abs(sent["ts_ms"] - time.time() * 1000) < 60_000  # local wall clock, ms
     assert got[1]["action"] == "ping" and got[1]["request_id"] is None
     assert got[2]["ts_ms"] == 1_700_000_000_123
     assert (got[2]["kind"], got[2]["action"], got[2]["request_id"], got[2]["order_id"], got[2]["raw"]) == (
-        "ack", "cancel-order", "co-abc-1", OID, ack)
+        "ack",
+        "cancel-order",
+        "co-abc-1",
+        OID,
+        ack,
+    )
     assert (got[3]["kind"], got[3]["request_id"], got[3]["code"], got[3]["reason"], got[3]["message"]) == (
-        "error", "co-abc-2", 300006, "INVALID_ORDER_ID", "no such order")
-    assert (got[4]["kind"], got[4]["order_id"], got[4]["symbol"], got[4]["status"]) == ("order-update", OID, "BTC-PERP", "Canceled")
+        "error",
+        "co-abc-2",
+        300006,
+        "INVALID_ORDER_ID",
+        "no such order",
+    )
+    assert (got[4]["kind"], got[4]["order_id"], got[4]["symbol"], got[4]["status"]) == (
+        "order-update",
+        OID,
+        "BTC-PERP",
+        "Canceled",
+    )
     assert got[5]["kind"] == "bad-frame" and got[5]["raw"] == "not json{" and got[5]["reason"]
     assert (got[6]["kind"], got[6]["message"], got[6]["request_id"], got[6]["order_id"], got[6]["raw"]) == (
-        "note", "connection: live", "co-abc-1", OID, None)
+        "note",
+        "connection: live",
+        "co-abc-1",
+        OID,
+        None,
+    )
 
 
 def test_wal_mode_schema_and_file_modes(journal: Journal, path: Path) -> None:
@@ -125,9 +168,9 @@ def test_secrets_never_reach_the_file(path: Path) -> None:
     auth = Auth(time_ms=t, api_key=SecretStr(key), signature=SecretStr(sig), request_id="au-1")
     journal.record_sent(auth, encode(auth))
     # an auth frame seen only as text (no Auth model): still masked, no signature
-    journal.record_sent(Ping(), '{"op": "auth", "id": "au-2", "t": 1, "key": "%s", "sig": "%s"}' % (key, sig))
+    journal.record_sent(Ping(), f'{{"op": "auth", "id": "au-2", "t": 1, "key": "{key}", "sig": "{sig}"}}')
     # the exchange echoing secrets back, and notes mentioning them: masked
-    echo = '{"m":"auth","id":"au-1","code":200006,"err":"bad key %s sig %s secret %s"}' % (key, sig, secret)
+    echo = f'{{"m":"auth","id":"au-1","code":200006,"err":"bad key {key} sig {sig} secret {secret}"}}'
     journal.record_received(parse(echo), echo, time.time_ns())
     journal.record_note(f"x-auth-key: {key}, x-auth-signature: {sig}; secret={secret}")
     journal.record_note('headers {"x-auth-timestamp": "1608133910000"}')
@@ -297,8 +340,9 @@ while True:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_survives_sigkill(path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line  # type: ignore[union-attr]
@@ -347,8 +391,20 @@ def _header_auth_echo(sig: str, ts: str) -> list[str]:
     return [
         orjson.dumps({"m": "auth", "code": 0, "info": {"echo": {"a": sig, "b": ts, "k": KEY}}}).decode(),
         '{"m":"error","code":100001,"reason":"X","info":"signature ' + sig.replace("/", "\\/") + " for " + ts + '"}',
-        orjson.dumps({"m": "futures-order", "sn": 1, "orderId": OID, "s": "BTC-PERP", "sd": "Buy", "st": "New",
-                      "ot": "Limit", "q": "0.1", "p": "18000", "memo": f"{sig}|{ts}"}).decode(),
+        orjson.dumps(
+            {
+                "m": "futures-order",
+                "sn": 1,
+                "orderId": OID,
+                "s": "BTC-PERP",
+                "sd": "Buy",
+                "st": "New",
+                "ot": "Limit",
+                "q": "0.1",
+                "p": "18000",
+                "memo": f"{sig}|{ts}",
+            }
+        ).decode(),
     ]
 
 
@@ -402,8 +458,20 @@ def _blocked_writer(journal: Journal, monkeypatch) -> threading.Event:
 def test_backlog_is_bounded_in_bytes_and_big_frames_are_summarised(path: Path, monkeypatch) -> None:
     journal = Journal.open(path, max_pending_bytes=2_000_000, max_frame_bytes=65_536)
     release = _blocked_writer(journal, monkeypatch)
-    big = orjson.dumps({"m": "futures-order", "sn": 1, "orderId": OID, "s": "BTC-PERP", "sd": "Buy", "st": "New",
-                        "ot": "Limit", "q": "0.1", "p": "18000", "pad": "x" * 1_000_000}).decode()
+    big = orjson.dumps(
+        {
+            "m": "futures-order",
+            "sn": 1,
+            "orderId": OID,
+            "s": "BTC-PERP",
+            "sd": "Buy",
+            "st": "New",
+            "ot": "Limit",
+            "q": "0.1",
+            "p": "18000",
+            "pad": "x" * 1_000_000,
+        }
+    ).decode()
     event = parse(big)
     for _ in range(200):  # 200 MB of frames while the writer is stuck
         journal.record_received(event, big, time.time_ns())
@@ -496,7 +564,7 @@ def test_refuses_paths_that_are_not_regular_files_you_own(tmp_path: Path, kind: 
         try:
             Journal.open(path).close()
             outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             outcome.append(exc)
 
     t = threading.Thread(target=attempt, daemon=True)
@@ -533,8 +601,9 @@ while True:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_every_request_sent_survives_sigkill(path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _SENDER, str(path)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SENDER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     sent: list[str] = []
     try:
         while len(sent) < 300:
@@ -574,8 +643,9 @@ async def test_the_log_and_the_header_say_when_frames_are_dropped(path: Path, mo
     from blotter.ui.widgets.status_bar import build_status
 
     journal = Journal.open(path, max_pending=5)
-    desk = Desk(DeskSettings(url="ws://127.0.0.1:9/x", api_key=SecretStr(KEY), api_secret=SecretStr(SECRET)),
-                journal=journal)
+    desk = Desk(
+        DeskSettings(url="ws://127.0.0.1:9/x", api_key=SecretStr(KEY), api_secret=SecretStr(SECRET)), journal=journal
+    )
     release = _blocked_writer(journal, monkeypatch)
     try:
         for i in range(20):

@@ -6,15 +6,23 @@ and never displayed."""
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
-
 from blotter.desk import Desk, DeskSettings
 from blotter.net.endpoints import EndpointError, check_url, display_url, is_loopback
 from blotter.net.session import Session, SessionSettings
+from pydantic import SecretStr
 
 
-@pytest.mark.parametrize("host", ["foo.localhost", "127.0.0.1.localhost", "evil.example.localhost", "localhost.",
-                                  "LOCALHOST.example", "localhost.localdomain"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "foo.localhost",
+        "127.0.0.1.localhost",
+        "evil.example.localhost",
+        "localhost.",
+        "LOCALHOST.example",
+        "localhost.localdomain",
+    ],
+)
 def test_names_under_localhost_are_not_loopback(host):
     # They are resolved by DNS (or /etc/hosts): a DNS answer would decide where a cleartext login goes.
     assert not is_loopback(host)
@@ -28,12 +36,15 @@ def test_literal_loopback_and_exactly_localhost_may_use_ws(host):
     assert check_url(f"ws://{host}:8080/1/api/pro/v2/stream")
 
 
-@pytest.mark.parametrize("url", [
-    "wss://user:hunter2@ascendex.com/1/api/pro/v2/stream",
-    "ws://user:hunter2@127.0.0.1:8080/1/api/pro/v2/stream",
-    "wss://hunter2@ascendex.com/1/api/pro/v2/stream",
-    "wss://:hunter2@ascendex.com:443/1/api/pro/v2/stream",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "wss://user:hunter2@ascendex.com/1/api/pro/v2/stream",
+        "ws://user:hunter2@127.0.0.1:8080/1/api/pro/v2/stream",
+        "wss://hunter2@ascendex.com/1/api/pro/v2/stream",
+        "wss://:hunter2@ascendex.com:443/1/api/pro/v2/stream",
+    ],
+)
 def test_credentials_in_the_url_are_refused_without_showing_them(url):
     with pytest.raises(EndpointError) as info:
         check_url(url)
@@ -48,12 +59,18 @@ def test_credentials_in_the_url_are_refused_without_showing_them(url):
         Desk(DeskSettings(url=url, **kwargs))
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("wss://user:hunter2@ascendex.com:443/4/api/pro/v2/stream?x=hunter2#hunter2", "wss://ascendex.com:443/4/api/pro/v2/stream"),
-    ("ws://hunter2@127.0.0.1:9/x", "ws://127.0.0.1:9/x"),
-    ("ws://[::1]:9/x", "ws://[::1]:9/x"),
-    ("wss://ascendex.com/4/api/pro/v2/stream", "wss://ascendex.com/4/api/pro/v2/stream"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "wss://user:hunter2@ascendex.com:443/4/api/pro/v2/stream?x=hunter2#hunter2",
+            "wss://ascendex.com:443/4/api/pro/v2/stream",
+        ),
+        ("ws://hunter2@127.0.0.1:9/x", "ws://127.0.0.1:9/x"),
+        ("ws://[::1]:9/x", "ws://[::1]:9/x"),
+        ("wss://ascendex.com/4/api/pro/v2/stream", "wss://ascendex.com/4/api/pro/v2/stream"),
+    ],
+)
 def test_display_url_never_shows_credentials_query_or_fragment(url, shown):
     assert display_url(url) == shown
 

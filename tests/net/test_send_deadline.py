@@ -22,9 +22,9 @@ import sys
 from typing import Any, Self
 
 import orjson
+from blotter.desk import ConnState, Desk, DeskSettings
 from pydantic import SecretStr
 
-from blotter.desk import ConnState, Desk, DeskSettings
 from tests.helpers import eventually
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -32,9 +32,19 @@ KEY = "kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"
 SECRET = "c2VjcmV0LWZvci10ZXN0cy1vbmx5"
 ORDER_ID = "s18f1a2b3c4dU1234567890stuckAAA1"
 SNAPSHOT_ORDER = {
-    "orderId": ORDER_ID, "symbol": "BTC-PERP", "side": "Buy", "orderType": "Limit", "price": "64000.5",
-    "orderQty": "0.25", "cumFilledQty": "0", "avgFilledPx": "0", "status": "New", "seqNum": 100,
-    "accountId": "futACCOUNT", "lastExecTime": 1_700_000_000_000, "time": 1_700_000_000_000,
+    "orderId": ORDER_ID,
+    "symbol": "BTC-PERP",
+    "side": "Buy",
+    "orderType": "Limit",
+    "price": "64000.5",
+    "orderQty": "0.25",
+    "cumFilledQty": "0",
+    "avgFilledPx": "0",
+    "status": "New",
+    "seqNum": 100,
+    "accountId": "futACCOUNT",
+    "lastExecTime": 1_700_000_000_000,
+    "time": 1_700_000_000_000,
 }
 
 
@@ -84,7 +94,9 @@ class DeafServer:
     async def __aenter__(self) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small: it fills quickly (accepted sockets inherit it)
+        sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
+        )  # small: it fills quickly (accepted sockets inherit it)
         sock.bind(("127.0.0.1", 0))
         self._server = await asyncio.start_server(self._handle, sock=sock, limit=1024, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -106,11 +118,16 @@ class DeafServer:
         self.connections += 1
         try:
             request = await reader.readuntil(b"\r\n\r\n")
-            key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
-                       if line.lower().startswith(b"sec-websocket-key:"))
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in request.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
             accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
             writer.write(frame(b'{"m":"connected","type":"auth"}'))
             while True:
                 opcode, data = await read_client_frame(reader)
@@ -118,8 +135,19 @@ class DeafServer:
                     continue
                 message: dict[str, Any] = orjson.loads(data)
                 if message.get("action") == "futures-open-orders":
-                    writer.write(frame(orjson.dumps({"m": "futures-open-orders", "code": 0, "id": message["id"],
-                                                     "ac": "FUTURES", "data": [SNAPSHOT_ORDER]})))
+                    writer.write(
+                        frame(
+                            orjson.dumps(
+                                {
+                                    "m": "futures-open-orders",
+                                    "code": 0,
+                                    "id": message["id"],
+                                    "ac": "FUTURES",
+                                    "data": [SNAPSHOT_ORDER],
+                                }
+                            )
+                        )
+                    )
                     break
             self.deaf += 1  # from here on, nothing is read
             ping = frame(b"p" * 125, opcode=9)
@@ -234,11 +262,26 @@ async def test_stop_while_the_server_does_not_read_is_bounded():
 async def test_headless_cancel_all_against_a_server_that_stops_reading_exits(tmp_path):
     async with DeafServer() as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
-        env.update(ASCENDEX_API_KEY=KEY, ASCENDEX_API_SECRET=SECRET, HOME=str(tmp_path), NO_COLOR="1",
-                   XDG_CONFIG_HOME=str(tmp_path / "c"), XDG_DATA_HOME=str(tmp_path / "d"))
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "blotter", "cancel-all", "--url", server.url,
-                                                    "--no-journal", stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE, env=env)
+        env.update(
+            ASCENDEX_API_KEY=KEY,
+            ASCENDEX_API_SECRET=SECRET,
+            HOME=str(tmp_path),
+            NO_COLOR="1",
+            XDG_CONFIG_HOME=str(tmp_path / "c"),
+            XDG_DATA_HOME=str(tmp_path / "d"),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "blotter",
+            "cancel-all",
+            "--url",
+            server.url,
+            "--no-journal",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), 120)
         except TimeoutError:

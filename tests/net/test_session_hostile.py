@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 import pytest
+from blotter.desk import ConnState, Desk, DeskSettings
+from blotter.protocol.signing import mask_key
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from blotter.desk import ConnState, Desk, DeskSettings
-from blotter.protocol.signing import mask_key
 from tests.helpers import eventually
 
 KEY = "kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"
@@ -62,7 +62,9 @@ class Exchange:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Exchange]:
-        async with serve(self._handler, self.host, 0, ping_interval=None, process_request=self._process_request) as server:
+        async with serve(
+            self._handler, self.host, 0, ping_interval=None, process_request=self._process_request
+        ) as server:
             self.port = server.sockets[0].getsockname()[1]
             yield self
 
@@ -77,8 +79,11 @@ async def answer(ws: ServerConnection, exchange: Exchange, data: dict[str, Any])
     elif op == "auth":
         await ws.send(orjson.dumps({"m": "auth", "id": data.get("id"), "code": 0}).decode())
     elif op == "req" and data.get("action") == "futures-open-orders":
-        await ws.send(orjson.dumps({"m": "futures-open-orders", "code": 0, "id": data["id"], "ac": "FUTURES",
-                                    "data": []}).decode())
+        await ws.send(
+            orjson.dumps(
+                {"m": "futures-open-orders", "code": 0, "id": data["id"], "ac": "FUTURES", "data": []}
+            ).decode()
+        )
 
 
 async def standard(ws: ServerConnection, exchange: Exchange) -> None:
@@ -105,6 +110,7 @@ def log_text(desk: Desk) -> str:
 
 
 # -- item 1: redirects ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("target_host", ["127.0.0.2", "0.0.0.0"])
 @pytest.mark.parametrize("status", [http.HTTPStatus.FOUND, http.HTTPStatus.TEMPORARY_REDIRECT])
@@ -137,13 +143,30 @@ async def test_headless_orders_does_not_print_the_other_servers_orders(tmp_path)
 
     other = Exchange("127.0.0.2")
     async with other.running(), Exchange().running() as first:
-        first.on_upgrade = lambda request: Response(302, "Found", Headers([("Location", other.url()), ("Content-Length", "0")]))
+        first.on_upgrade = lambda request: Response(
+            302, "Found", Headers([("Location", other.url()), ("Content-Length", "0")])
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
-        env.update(ASCENDEX_API_KEY=KEY, ASCENDEX_API_SECRET=SECRET, HOME=str(tmp_path), NO_COLOR="1",
-                   XDG_CONFIG_HOME=str(tmp_path / "c"), XDG_DATA_HOME=str(tmp_path / "d"))
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "blotter", "orders", "--url", first.url(),
-                                                    "--no-journal", stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE, env=env)
+        env.update(
+            ASCENDEX_API_KEY=KEY,
+            ASCENDEX_API_SECRET=SECRET,
+            HOME=str(tmp_path),
+            NO_COLOR="1",
+            XDG_CONFIG_HOME=str(tmp_path / "c"),
+            XDG_DATA_HOME=str(tmp_path / "d"),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "blotter",
+            "orders",
+            "--url",
+            first.url(),
+            "--no-journal",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode != 0, out
         assert b"redirects are not followed" in out + err
@@ -151,6 +174,7 @@ async def test_headless_orders_does_not_print_the_other_servers_orders(tmp_path)
 
 
 # -- issue 13: the upgrade refused with 403 or 429 -------------------------------------------------
+
 
 async def test_http_403_at_the_upgrade_says_forbidden_not_only_wrong_key_form():
     async with Exchange().running() as ex:
@@ -162,13 +186,16 @@ async def test_http_403_at_the_upgrade_says_forbidden_not_only_wrong_key_form():
     assert "IP" in detail and "geo" in detail and "--secret-encoding raw" in detail
 
 
-@pytest.mark.parametrize(("retry_after", "said"), [(None, "trying again in 0.3 s"), ("1", "trying again in 1 s"),
-                                                  ("86400", "trying again in 0.3 s")])
+@pytest.mark.parametrize(
+    ("retry_after", "said"),
+    [(None, "trying again in 0.3 s"), ("1", "trying again in 1 s"), ("86400", "trying again in 0.3 s")],
+)
 async def test_http_429_at_the_upgrade_is_rate_limited_and_retried(retry_after, said):
     headers = [("Content-Length", "0")] + ([("Retry-After", retry_after)] if retry_after else [])
     async with Exchange().running() as ex:
-        ex.on_upgrade = lambda request: (Response(429, "Too Many Requests", Headers(headers))
-                                         if len(ex.upgrades) <= 1 else None)
+        ex.on_upgrade = lambda request: (
+            Response(429, "Too Many Requests", Headers(headers)) if len(ex.upgrades) <= 1 else None
+        )
         async with desk_at(ex.url()) as desk:
             await eventually(lambda: desk.state is ConnState.RECONNECTING, 10)
             assert "HTTP 429" in desk.detail and "rate limited" in desk.detail and said in desk.detail
@@ -177,6 +204,7 @@ async def test_http_429_at_the_upgrade_is_rate_limited_and_retried(retry_after, 
 
 
 # -- item 12 and issue 13: op:auth --------------------------------------------------------------
+
 
 async def silent_auth(ws: ServerConnection, exchange: Exchange) -> None:
     """Never answers op:auth, but keeps the connection busy with pings (so no read times out)."""
@@ -214,8 +242,17 @@ async def test_an_error_during_auth_is_handled_at_once():
         while True:
             data = await exchange.read(ws)
             if data.get("op") == "auth":
-                await ws.send(orjson.dumps({"m": "error", "id": data.get("id"), "code": 200006,
-                                            "reason": "INVALID_SIGNATURE", "info": "bad sig"}).decode())
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "m": "error",
+                            "id": data.get("id"),
+                            "code": 200006,
+                            "reason": "INVALID_SIGNATURE",
+                            "info": "bad sig",
+                        }
+                    ).decode()
+                )
 
     async with Exchange().running() as ex:
         ex.script = refuse
@@ -247,14 +284,28 @@ async def test_a_server_ping_is_answered_with_op_pong(spelling):
 
 # -- item 2: a server that echoes the login back ------------------------------------------------
 
+
 def escaped(text: str) -> str:
     """``text`` as JSON-string content with its first character as a ``\\u`` escape and ``/`` as ``\\/``."""
     return f"\\u{ord(text[0]):04x}" + text[1:].replace("/", "\\/")
 
 
 def order_update(order_id: str, **over: Any) -> dict[str, Any]:
-    base = {"m": "futures-order", "orderId": order_id, "s": "BTC-PERP", "sd": "Buy", "ot": "Limit", "p": "64000.5",
-            "q": "0.25", "cfq": "0", "ap": "0", "st": "New", "sn": 101, "a": "futACCOUNT", "t": 1_700_000_000_001}
+    base = {
+        "m": "futures-order",
+        "orderId": order_id,
+        "s": "BTC-PERP",
+        "sd": "Buy",
+        "ot": "Limit",
+        "p": "64000.5",
+        "q": "0.25",
+        "cfq": "0",
+        "ap": "0",
+        "st": "New",
+        "sn": 101,
+        "a": "futACCOUNT",
+        "t": 1_700_000_000_001,
+    }
     base.update(over)
     return base
 
@@ -325,8 +376,16 @@ async def test_an_auth_refusal_echoing_the_login_is_redacted():
         while True:
             data = await exchange.read(ws)
             if data.get("op") == "auth":
-                await ws.send(orjson.dumps({"m": "auth", "id": data["id"], "code": 200006,
-                                            "err": f"bad signature {data['sig']} for {data['key']} at {data['t']}"}).decode())
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "m": "auth",
+                            "id": data["id"],
+                            "code": 200006,
+                            "err": f"bad signature {data['sig']} for {data['key']} at {data['t']}",
+                        }
+                    ).decode()
+                )
 
     async with Exchange().running() as ex:
         ex.script = refuse

@@ -14,10 +14,9 @@ import random
 import struct
 
 import pytest
+from blotter.net.transport import QueuedConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
-
-from blotter.net.transport import QueuedConnection
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -64,11 +63,16 @@ class RawServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.readuntil(b"\r\n\r\n")
-        key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
-                   if line.lower().startswith(b"sec-websocket-key:"))
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
         accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        response = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        response = (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
         chunks = list(self.chunks)
         if self.with_response and chunks:
             chunks[0] = response + chunks[0]  # the response and the first frames in one write
@@ -87,8 +91,7 @@ class RawServer:
 
 
 async def read_all(url: str, count: int, max_size: int = 2**20) -> tuple[list[bytes], QueuedConnection]:
-    ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None,
-                       max_size=max_size)
+    ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None, max_size=max_size)
     got: list[bytes] = []
     while len(got) < count:
         got.append(await asyncio.wait_for(ws.next_message(), 5))
@@ -109,8 +112,17 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
     return out
 
 
-PAYLOADS = [b"", b"x", b'{"m":"futures-order"}', b"a" * 125, b"b" * 126, b"c" * 127, b"d" * 65535,
-            b"e" * 65536, b"f" * 70000]
+PAYLOADS = [
+    b"",
+    b"x",
+    b'{"m":"futures-order"}',
+    b"a" * 125,
+    b"b" * 126,
+    b"c" * 127,
+    b"d" * 65535,
+    b"e" * 65536,
+    b"f" * 70000,
+]
 
 
 async def test_every_length_encoding_cut_anywhere_arrives_whole_and_in_order():
@@ -153,8 +165,14 @@ async def test_pings_between_frames_are_answered_and_order_is_kept():
 
 
 async def test_a_fragmented_message_is_joined_and_frames_after_it_are_read():
-    stream = (frame(b"whole-1") + frame(b"frag-a,", fin=False) + frame(b"ping", opcode=9)
-              + frame(b"frag-b,", opcode=0, fin=False) + frame(b"frag-c", opcode=0) + frame(b"whole-2"))
+    stream = (
+        frame(b"whole-1")
+        + frame(b"frag-a,", fin=False)
+        + frame(b"ping", opcode=9)
+        + frame(b"frag-b,", opcode=0, fin=False)
+        + frame(b"frag-c", opcode=0)
+        + frame(b"whole-2")
+    )
     async with RawServer(cut(stream, [3, 12, 20, 33])) as url:
         got, ws = await read_all(url, 3)
         assert got == [b"whole-1", b"frag-a,frag-b,frag-c", b"whole-2"]
@@ -170,19 +188,24 @@ async def test_a_close_frame_ends_the_read_cleanly_after_the_messages_before_it(
             await asyncio.wait_for(ws.next_message(), 5)
 
 
-@pytest.mark.parametrize("bad, code", [
-    pytest.param(frame(b"masked by the server", mask=b"abcd"), 1002, id="masked"),
-    pytest.param(frame(b"rsv bit set", rsv=4), 1002, id="rsv"),
-    pytest.param(frame(b"a data frame inside a fragmented message", opcode=1, fin=False) + frame(b"new text"), 1002,
-                 id="text-inside-fragments"),
-    pytest.param(frame(b"continuation of nothing", opcode=0), 1002, id="lone-continuation"),
-    pytest.param(frame(b"y" * 2000), 1009, id="too-big"),
-])
+@pytest.mark.parametrize(
+    "bad, code",
+    [
+        pytest.param(frame(b"masked by the server", mask=b"abcd"), 1002, id="masked"),
+        pytest.param(frame(b"rsv bit set", rsv=4), 1002, id="rsv"),
+        pytest.param(
+            frame(b"a data frame inside a fragmented message", opcode=1, fin=False) + frame(b"new text"),
+            1002,
+            id="text-inside-fragments",
+        ),
+        pytest.param(frame(b"continuation of nothing", opcode=0), 1002, id="lone-continuation"),
+        pytest.param(frame(b"y" * 2000), 1009, id="too-big"),
+    ],
+)
 async def test_protocol_violations_fail_the_connection_with_websockets_code(bad, code):
     stream = frame(b"fine") + bad + frame(b"never")
     async with RawServer(cut(stream, [len(frame(b"fine")) + 3])) as url:
-        ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None,
-                           max_size=1000)
+        ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None, max_size=1000)
         assert await asyncio.wait_for(ws.next_message(), 5) == b"fine"
         with pytest.raises(ConnectionClosedError) as caught:
             while True:
@@ -194,8 +217,7 @@ async def test_protocol_violations_fail_the_connection_with_websockets_code(bad,
 async def test_an_oversized_frame_is_refused_from_its_header_without_waiting_for_its_body():
     header_only = frame(b"q" * 5000)[:4]  # the header says 5000 bytes; the body never comes
     async with RawServer([frame(b"fine") + header_only]) as url:
-        ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None,
-                           max_size=1000)
+        ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None, max_size=1000)
         assert await asyncio.wait_for(ws.next_message(), 5) == b"fine"
         with pytest.raises(ConnectionClosedError) as caught:
             await asyncio.wait_for(ws.next_message(), 5)
@@ -221,8 +243,12 @@ async def test_a_watched_secret_cut_between_two_reads_taints_the_connection(spli
     data = frame(message)
     at = data.index(secret) + split
     async with RawServer([frame(b'{"m":"clean"}'), data[:at], data[at:]]) as url:
-        ws = await connect(url, create_connection=functools.partial(QueuedConnection, watch=(secret,)),
-                           compression=None, ping_interval=None)
+        ws = await connect(
+            url,
+            create_connection=functools.partial(QueuedConnection, watch=(secret,)),
+            compression=None,
+            ping_interval=None,
+        )
         try:
             assert await asyncio.wait_for(ws.next_message(), 5) == b'{"m":"clean"}'
             assert not ws.tainted

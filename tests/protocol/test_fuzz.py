@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import orjson
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from blotter.protocol import (  # noqa: I001
+from blotter.protocol import (
     BadFrame,
     Event,
     InvalidMessage,
@@ -19,6 +16,9 @@ from blotter.protocol import (  # noqa: I001
     parse,
     request_from_wire,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.helpers import PROTOCOL_FIXTURES
 
 EVENT_TYPES = Event.__args__  # type: ignore[attr-defined]
@@ -45,11 +45,62 @@ field_values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text
 
 # Every wire key an order record may carry, short (channel) and long (reply) forms.
 ORDER_KEYS = [
-    "m", "sn", "e", "a", "ac", "t", "ct", "orderId", "sd", "ot", "q", "p", "sp", "spb", "s", "st", "err",
-    "lp", "lq", "ap", "cfq", "f", "cf", "fa", "ei", "psl", "pslt", "ptp", "ptpt",
-    "accountId", "time", "seqNum", "orderType", "execInst", "side", "symbol", "price", "orderPrice",
-    "orderQty", "stopPrice", "stopBy", "status", "lastExecTime", "lastQty", "lastPx", "avgFilledPx",
-    "cumFilledQty", "fee", "cumFee", "feeAsset", "errorCode", "action", "id", "code", "info", "reason",
+    "m",
+    "sn",
+    "e",
+    "a",
+    "ac",
+    "t",
+    "ct",
+    "orderId",
+    "sd",
+    "ot",
+    "q",
+    "p",
+    "sp",
+    "spb",
+    "s",
+    "st",
+    "err",
+    "lp",
+    "lq",
+    "ap",
+    "cfq",
+    "f",
+    "cf",
+    "fa",
+    "ei",
+    "psl",
+    "pslt",
+    "ptp",
+    "ptpt",
+    "accountId",
+    "time",
+    "seqNum",
+    "orderType",
+    "execInst",
+    "side",
+    "symbol",
+    "price",
+    "orderPrice",
+    "orderQty",
+    "stopPrice",
+    "stopBy",
+    "status",
+    "lastExecTime",
+    "lastQty",
+    "lastPx",
+    "avgFilledPx",
+    "cumFilledQty",
+    "fee",
+    "cumFee",
+    "feeAsset",
+    "errorCode",
+    "action",
+    "id",
+    "code",
+    "info",
+    "reason",
 ]
 order_like = st.fixed_dictionaries(
     {"m": st.sampled_from(["futures-order", "order", "futures-open-orders"]) | scalars},
@@ -126,8 +177,22 @@ request_like = st.fixed_dictionaries(
             {},
             optional={
                 key: json_values
-                for key in ["time", "orderId", "symbol", "price", "orderPrice", "orderQty", "orderType", "side",
-                            "id", "postOnly", "respInst", "timeInForce", "stopPrice", "execInst"]
+                for key in [
+                    "time",
+                    "orderId",
+                    "symbol",
+                    "price",
+                    "orderPrice",
+                    "orderQty",
+                    "orderType",
+                    "side",
+                    "id",
+                    "postOnly",
+                    "respInst",
+                    "timeInForce",
+                    "stopPrice",
+                    "execInst",
+                ]
             },
         )
         | json_values,
@@ -158,7 +223,6 @@ def test_request_from_wire_only_raises_format_error_on_request_like(value):
 
 
 def _fixture_order() -> dict:
-    from pathlib import Path
 
     return orjson.loads((PROTOCOL_FIXTURES / "order-update.json").read_bytes())
 
@@ -173,8 +237,22 @@ def test_parse_never_raises_on_mutated_valid_orders(changes):
     assert isinstance(event, (OrderUpdate, InvalidMessage))
 
 
-ARG_KEYS = ["time", "orderId", "symbol", "price", "orderPrice", "orderQty", "orderType", "side", "id", "postOnly",
-            "respInst", "timeInForce", "stopPrice", "execInst"]
+ARG_KEYS = [
+    "time",
+    "orderId",
+    "symbol",
+    "price",
+    "orderPrice",
+    "orderQty",
+    "orderType",
+    "side",
+    "id",
+    "postOnly",
+    "respInst",
+    "timeInForce",
+    "stopPrice",
+    "execInst",
+]
 req_frames = st.fixed_dictionaries(
     {
         "op": st.just("req"),

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import pytest
-
 from blotter.protocol import (
     AccountSnapshotQuery,
     AccountUpdate,
@@ -37,6 +35,7 @@ from blotter.protocol import (
     request_from_wire,
 )
 from blotter.protocol.messages import RAW_LIMIT, UNREADABLE
+
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES
@@ -335,7 +334,10 @@ def test_open_orders_2021_bad_record_keeps_good_ones():
     bad = {**records[0], "orderId": "s177bab3b501U5051470287bcBADBAD1", "q": "-1"}
     event = parse(orjson.dumps([records[0], bad]))
     assert isinstance(event, OpenOrders) and event.dialect == "2021"
-    assert [o.order_id for o in event.orders] == ["s177bab3b501U5051470287bc0d18f6c", "s177bab3b501U5051470287bcBADBAD1"]
+    assert [o.order_id for o in event.orders] == [
+        "s177bab3b501U5051470287bc0d18f6c",
+        "s177bab3b501U5051470287bcBADBAD1",
+    ]
     assert [o.status for o in event.orders] == ["New", UNREADABLE]
 
 
@@ -719,14 +721,39 @@ def test_unreadable_problem_does_not_echo_hostile_order_id():
 # -- values the exchange does not send: the record is UNREADABLE, never read as something it resembles --
 
 ODD_VALUES = [
-    ("st", "Canceled\u200b"), ("st", "canceled"), ("st", "Canceled "), ("st", "Unreadable"), ("st", "Filled\u00a0"),
-    ("sd", "Buy\u200b"), ("sd", "BUY"),
-    ("p", "1e999999999999999999"), ("p", "1e99999999"), ("p", "1E5"), ("p", "9" * 25), ("p", "0." + "1" * 31),
-    ("q", "\uff11\uff12"), ("q", "\u0661\u0662"), ("q", "1_000"), ("p", "0x10"), ("p", "-0"), ("f", "-0"),
-    ("f", "-0.000"), ("f", "-"), ("p", "+1"), ("p", " 1"), ("p", 100), ("p", 1.5), ("p", True),
+    ("st", "Canceled\u200b"),
+    ("st", "canceled"),
+    ("st", "Canceled "),
+    ("st", "Unreadable"),
+    ("st", "Filled\u00a0"),
+    ("sd", "Buy\u200b"),
+    ("sd", "BUY"),
+    ("p", "1e999999999999999999"),
+    ("p", "1e99999999"),
+    ("p", "1E5"),
+    ("p", "9" * 25),
+    ("p", "0." + "1" * 31),
+    ("q", "\uff11\uff12"),
+    ("q", "\u0661\u0662"),
+    ("q", "1_000"),
+    ("p", "0x10"),
+    ("p", "-0"),
+    ("f", "-0"),
+    ("f", "-0.000"),
+    ("f", "-"),
+    ("p", "+1"),
+    ("p", " 1"),
+    ("p", 100),
+    ("p", 1.5),
+    ("p", True),
     ("cfq", "0.2"),  # above q = 0.1
-    ("orderId", "a\u200bb"), ("orderId", "id with space"), ("orderId", "x@y"), ("orderId", "?x"),
-    ("sn", "127"), ("sn", 1.0), ("t", True),
+    ("orderId", "a\u200bb"),
+    ("orderId", "id with space"),
+    ("orderId", "x@y"),
+    ("orderId", "?x"),
+    ("sn", "127"),
+    ("sn", 1.0),
+    ("t", True),
 ]
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import copy
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import pytest
-
 from blotter.protocol import (
     AccountSnapshotQuery,
     Auth,
@@ -28,6 +26,8 @@ from blotter.protocol import (
     request_from_wire,
     valid_request_id,
 )
+from pydantic import ValidationError
+
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES
@@ -219,8 +219,19 @@ def test_request_id_prefixes_are_sanitised(prefix):
 
 @pytest.mark.parametrize(
     ("rid", "ok"),
-    [("abc", True), ("a-b_c", True), ("ab", True), ("a", False), ("-ab", False), ("ab-", False), ("a b", False),
-     ("x@fabs", False), ("a" * 32, True), ("a" * 33, False), ("", False)],
+    [
+        ("abc", True),
+        ("a-b_c", True),
+        ("ab", True),
+        ("a", False),
+        ("-ab", False),
+        ("ab-", False),
+        ("a b", False),
+        ("x@fabs", False),
+        ("a" * 32, True),
+        ("a" * 33, False),
+        ("", False),
+    ],
 )
 def test_valid_request_id(rid, ok):
     assert valid_request_id(rid) is ok
@@ -237,7 +248,7 @@ def test_auth_repr_and_str_hide_credentials():
 
 def test_requests_are_frozen():
     co = CancelOrder(order_id="o", symbol="s")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         co.order_id = "other"  # type: ignore[misc]
 
 
@@ -271,7 +282,11 @@ def test_requests_are_frozen():
         {"op": "req", "action": "place-order", "args": {"symbol": "X", "side": "buy", "orderQty": "NaN"}},
         {"op": "req", "action": "place-order", "args": {"symbol": "X", "side": "b", "orderQty": "1", "price": "x"}},
         {"op": "req", "action": "place-order", "args": {"symbol": "X", "side": "b", "orderQty": "1", "id": 5}},
-        {"op": "req", "action": "place-order", "args": {"symbol": "X", "side": "b", "orderQty": "1", "timeInForce": {}}},
+        {
+            "op": "req",
+            "action": "place-order",
+            "args": {"symbol": "X", "side": "b", "orderQty": "1", "timeInForce": {}},
+        },
         {"op": "req", "action": "place-order", "args": {"symbol": "X", "side": "b", "orderQty": "1", "execInst": 1}},
         {"op": "req", "action": "place-order", "args": {"symbol": "X", "side": "b", "orderQty": "1", "stopPrice": "?"}},
     ],

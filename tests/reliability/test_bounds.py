@@ -11,12 +11,11 @@ import os
 
 import psutil
 import pytest
-from pydantic import SecretStr
-
 from blotter.core import EventLog, OrderStore
 from blotter.desk import ConnState
 from blotter.net.session import Session, SessionSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
+from pydantic import SecretStr
 
 from tests.helpers import eventually, running_desk, running_sim
 
@@ -51,8 +50,14 @@ async def test_desk_log_pane_is_bounded_under_a_flood_of_events():
 
 async def test_receive_queue_is_bounded_by_max_queue():
     async with running_sim(initial_orders=5) as sim:
-        settings = SessionSettings(url=sim.url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET),
-                                   max_queue=16, max_frame_bytes=1 * MB, backoff_max=0.3)
+        settings = SessionSettings(
+            url=sim.url,
+            api_key=SecretStr(DEMO_API_KEY),
+            api_secret=SecretStr(DEMO_API_SECRET),
+            max_queue=16,
+            max_frame_bytes=1 * MB,
+            backoff_max=0.3,
+        )
         session = Session(settings, on_frame=lambda *a: None)
         task = asyncio.create_task(session.run())
         try:
@@ -74,10 +79,14 @@ def test_order_store_evicts_final_orders_beyond_max_final():
     store = OrderStore(max_final=1_000)
     for n in range(20_000):
         oid = f"s{n:031d}"
-        store.apply_update(Order.model_validate({"orderId": oid, "s": "BTC-PERP", "sd": "Buy", "st": "New", "sn": 2 * n}), 0.0)
+        store.apply_update(
+            Order.model_validate({"orderId": oid, "s": "BTC-PERP", "sd": "Buy", "st": "New", "sn": 2 * n}), 0.0
+        )
         if n % 10:  # nine in ten end final; the rest stay open
-            store.apply_update(Order.model_validate({"orderId": oid, "s": "BTC-PERP", "sd": "Buy", "st": "Filled",
-                                                     "sn": 2 * n + 1}), 0.0)
+            store.apply_update(
+                Order.model_validate({"orderId": oid, "s": "BTC-PERP", "sd": "Buy", "st": "Filled", "sn": 2 * n + 1}),
+                0.0,
+            )
     assert store.open_count() == 2_000
     assert len(store) == 2_000 + 1_000
     assert store.stats.evicted == 18_000 - 1_000
@@ -88,8 +97,10 @@ def test_order_store_evicts_final_orders_beyond_max_final():
 @pytest.mark.timeout(60)
 async def test_flood_of_updates_does_not_grow_memory_without_bound():
     n_updates = 100_000
-    async with running_sim(initial_orders=200, seed=11) as sim, running_desk(sim, max_final_orders=1_000,
-                                                                           log_lines=1_000) as desk:
+    async with (
+        running_sim(initial_orders=200, seed=11) as sim,
+        running_desk(sim, max_final_orders=1_000, log_lines=1_000) as desk,
+    ):
         assert await desk.wait_live(5)
         # Warm up (imports, caches, first allocations) before the baseline.
         await sim.emit_updates(2_000)
@@ -117,7 +128,9 @@ async def test_flood_of_updates_does_not_grow_memory_without_bound():
         assert peak_orders <= 1_000 + 2 * 200 + 100, peak_orders  # final cap + (roughly) the open book
         assert len(desk.log) <= 1_000
         growth = (after - before) / MB
-        print(f"\nflood: {n_updates} updates, store peak {peak_orders} orders, now {len(desk.store)} "
-              f"({open_now} open), evicted {desk.store.stats.evicted}, RSS growth {growth:.1f} MB "
-              f"(sim book holds {len(sim.orders)} orders)")
+        print(
+            f"\nflood: {n_updates} updates, store peak {peak_orders} orders, now {len(desk.store)} "
+            f"({open_now} open), evicted {desk.store.stats.evicted}, RSS growth {growth:.1f} MB "
+            f"(sim book holds {len(sim.orders)} orders)"
+        )
         assert growth < 150, f"RSS grew by {growth:.0f} MB"

@@ -18,7 +18,6 @@ import random
 from decimal import Decimal
 
 import pytest
-
 from blotter.core import State
 from blotter.desk import ConnState, Desk
 
@@ -78,23 +77,26 @@ async def wait_in_phase(seconds: float, stop_when=None) -> None:
 @pytest.mark.parametrize(("dialect", "scale"), [("current", 1.0), ("2021", 0.5)])
 async def test_chaos_desk_converges_and_every_request_ends(dialect, scale, loop_errors, handler_failures):
     seed = 20240611 if dialect == "current" else 4242
-    async with running_sim(
-        dialect=dialect,
-        seed=seed,
-        rate=200,
-        initial_orders=60,
-        drop_every=350,
-        malformed_every=97,
-        skip_sn_every=53,
-        repeat_sn_every=41,
-    ) as sim, running_desk(
-        sim,
-        ping_interval=0.25,
-        request_timeout=1.0,
-        resnapshot_min_interval=0.2,
-        backoff_max=0.3,
-        log_lines=500_000,
-    ) as desk:
+    async with (
+        running_sim(
+            dialect=dialect,
+            seed=seed,
+            rate=200,
+            initial_orders=60,
+            drop_every=350,
+            malformed_every=97,
+            skip_sn_every=53,
+            repeat_sn_every=41,
+        ) as sim,
+        running_desk(
+            sim,
+            ping_interval=0.25,
+            request_timeout=1.0,
+            resnapshot_min_interval=0.2,
+            backoff_max=0.3,
+            log_lines=500_000,
+        ) as desk,
+    ):
         assert await desk.wait_live(5)
         stop = asyncio.Event()
         canceller = Canceller(desk, seed, list(sim.config.symbols))

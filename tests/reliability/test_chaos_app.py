@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
-from blotter.ui.settings import UiSettings
 from blotter.ui.screens.confirm import ConfirmScreen
+from blotter.ui.settings import UiSettings
 
 from tests.ui.conftest import running, sim_config, until
 
@@ -21,10 +21,23 @@ KEYS = ["down", "down", "up", "pagedown", "pageup", "home", "end", "c", "c", "c"
 
 async def test_the_full_app_survives_chaos_and_agrees_with_the_exchange(loop_errors, handler_failures):
     rng = random.Random(20261124)
-    config = sim_config(initial_orders=60, rate=100, drop_every=300, malformed_every=97, skip_sn_every=53,
-                        repeat_sn_every=41, ping_interval=0.5)
-    async with running(config, ui=UiSettings(clock="utc"), size=(120, 36), request_timeout=1.0,
-                       resnapshot_min_interval=0.3, backoff_max=0.3) as (sim, desk, app, pilot):
+    config = sim_config(
+        initial_orders=60,
+        rate=100,
+        drop_every=300,
+        malformed_every=97,
+        skip_sn_every=53,
+        repeat_sn_every=41,
+        ping_interval=0.5,
+    )
+    async with running(
+        config,
+        ui=UiSettings(clock="utc"),
+        size=(120, 36),
+        request_timeout=1.0,
+        resnapshot_min_interval=0.3,
+        backoff_max=0.3,
+    ) as (sim, desk, app, pilot):
         presses = 0
         for step in range(300):
             key = rng.choice(KEYS)
@@ -72,10 +85,12 @@ async def test_the_full_app_survives_chaos_and_agrees_with_the_exchange(loop_err
             outcomes[t.state.value] = outcomes.get(t.state.value, 0) + 1
         screen = app.export_screenshot()
         assert DEMO_API_SECRET not in screen and DEMO_API_KEY not in screen
-        print(f"\nfull-app chaos: {presses} keys, {desk.counts['frames']} frames, "
-              f"{desk.session.connections} connections, {desk.counts['bad_frames']} bad frames, "
-              f"{desk.store.stats.gaps} sn gaps, {desk.store.stats.stale} stale/duplicate updates, "
-              f"{len(desk.tracker.all())} requests: {outcomes}")
+        print(
+            f"\nfull-app chaos: {presses} keys, {desk.counts['frames']} frames, "
+            f"{desk.session.connections} connections, {desk.counts['bad_frames']} bad frames, "
+            f"{desk.store.stats.gaps} sn gaps, {desk.store.stats.stale} stale/duplicate updates, "
+            f"{len(desk.tracker.all())} requests: {outcomes}"
+        )
         assert app.return_code is None  # still running: nothing made it exit
     assert not handler_failures()
     loop_errors.assert_none()

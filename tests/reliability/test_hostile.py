@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import orjson
+from blotter.core import State
+from blotter.desk import ConnState, Desk, DeskSettings
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-
-from blotter.core import State
-from blotter.desk import ConnState, Desk, DeskSettings
 
 from tests.helpers import eventually
 
@@ -52,9 +52,19 @@ GOOD_2 = "s18f1a2b3c4dU1234567890goodAAAA2"
 def record(order_id: str, **over: Any) -> dict[str, Any]:
     """A long-form order record (snapshot/ACK form)."""
     base = {
-        "orderId": order_id, "symbol": "BTC-PERP", "side": "Buy", "orderType": "Limit", "price": "64000.5",
-        "orderQty": "0.25", "cumFilledQty": "0", "avgFilledPx": "0", "status": "New", "seqNum": 100,
-        "accountId": "futACCOUNT", "lastExecTime": 1_700_000_000_000, "time": 1_700_000_000_000,
+        "orderId": order_id,
+        "symbol": "BTC-PERP",
+        "side": "Buy",
+        "orderType": "Limit",
+        "price": "64000.5",
+        "orderQty": "0.25",
+        "cumFilledQty": "0",
+        "avgFilledPx": "0",
+        "status": "New",
+        "seqNum": 100,
+        "accountId": "futACCOUNT",
+        "lastExecTime": 1_700_000_000_000,
+        "time": 1_700_000_000_000,
     }
     base.update(over)
     return base
@@ -62,8 +72,21 @@ def record(order_id: str, **over: Any) -> dict[str, Any]:
 
 def update(order_id: str | None, **over: Any) -> dict[str, Any]:
     """A short-form ``futures-order`` channel message."""
-    base = {"m": "futures-order", "orderId": order_id, "s": "BTC-PERP", "sd": "Buy", "ot": "Limit", "p": "64000.5",
-            "q": "0.25", "cfq": "0", "ap": "0", "st": "New", "sn": 101, "a": "futACCOUNT", "t": 1_700_000_000_001}
+    base = {
+        "m": "futures-order",
+        "orderId": order_id,
+        "s": "BTC-PERP",
+        "sd": "Buy",
+        "ot": "Limit",
+        "p": "64000.5",
+        "q": "0.25",
+        "cfq": "0",
+        "ap": "0",
+        "st": "New",
+        "sn": 101,
+        "a": "futACCOUNT",
+        "t": 1_700_000_000_001,
+    }
     if order_id is None:
         del base["orderId"]
     base.update(over)
@@ -101,8 +124,17 @@ class HostileExchange:
                 elif op == "ping":
                     await ws.send('{"m":"pong","code":0,"hp":3}')
                 elif op == "req" and data.get("action") == "futures-open-orders":
-                    await ws.send(orjson.dumps({"m": "futures-open-orders", "code": 0, "id": data["id"], "ac": "FUTURES",
-                                                "data": self.snapshot}).decode())
+                    await ws.send(
+                        orjson.dumps(
+                            {
+                                "m": "futures-open-orders",
+                                "code": 0,
+                                "id": data["id"],
+                                "ac": "FUTURES",
+                                "data": self.snapshot,
+                            }
+                        ).decode()
+                    )
                 elif op == "req":
                     for reply in self.on_request(data):
                         await self.push(reply, ws)
@@ -125,8 +157,11 @@ class HostileExchange:
 
 @contextlib.asynccontextmanager
 async def desk_on(exchange: HostileExchange, **settings: Any) -> AsyncIterator[Desk]:
-    desk = Desk(DeskSettings(url=exchange.url, api_key=SecretStr("k" * 32), api_secret=SecretStr("c2VjcmV0"),
-                             backoff_max=0.3, **settings))
+    desk = Desk(
+        DeskSettings(
+            url=exchange.url, api_key=SecretStr("k" * 32), api_secret=SecretStr("c2VjcmV0"), backoff_max=0.3, **settings
+        )
+    )
     task = asyncio.create_task(desk.run())
     try:
         assert await desk.wait_live(5), desk.detail
@@ -185,8 +220,9 @@ async def test_hostile_snapshot_records(loop_errors, handler_failures):
     snapshot.extend(bad)
     # Hostile but well-formed strings: kept as data, verbatim.
     for n, text in enumerate(HOSTILE_STRINGS):
-        snapshot.append(record(f"s18f1a2b3c4dU1234567890hst{n:06d}", symbol=text, orderType=text, accountId=text,
-                               seqNum=200 + n))
+        snapshot.append(
+            record(f"s18f1a2b3c4dU1234567890hst{n:06d}", symbol=text, orderType=text, accountId=text, seqNum=200 + n)
+        )
     async with HostileExchange(snapshot).running() as ex, desk_on(ex) as desk:
         assert desk.state is ConnState.LIVE
         await eventually(lambda: desk.snapshot_count > 0, 5)
@@ -218,8 +254,18 @@ async def test_hostile_order_updates(loop_errors, handler_failures):
         before = len(desk.log.lines())
         sent_bad = 0
         for n, (_, over) in enumerate(BAD_FIELDS):
-            short = {{"price": "p", "orderQty": "q", "cumFilledQty": "cfq", "seqNum": "sn", "side": "sd",
-                      "status": "st", "symbol": "s"}[k]: v for k, v in over.items()}
+            short = {
+                {
+                    "price": "p",
+                    "orderQty": "q",
+                    "cumFilledQty": "cfq",
+                    "seqNum": "sn",
+                    "side": "sd",
+                    "status": "st",
+                    "symbol": "s",
+                }[k]: v
+                for k, v in over.items()
+            }
             # Aimed at a good order: a bad update must not change it.
             await ex.push(update(GOOD_1, **{"sn": 500 + n, **short}))
             sent_bad += 1
@@ -262,18 +308,39 @@ async def test_hostile_acks_errors_and_other_messages(loop_errors, handler_failu
         if data["action"] == "cancel-order" and data["args"]["orderId"] == GOOD_1:
             # A hostile error: huge reason and message with escapes; then junk acks.
             return [
-                {"m": "order", "action": "cancel-order", "id": rid, "ac": "FUTURES", "code": 300006,
-                 "info": {"symbol": BIG, "reason": "\x1b]52;c;aGk=\x07" + BIG, "errorMsg": "[@click=app.quit]\r\x00" + BIG}},
+                {
+                    "m": "order",
+                    "action": "cancel-order",
+                    "id": rid,
+                    "ac": "FUTURES",
+                    "code": 300006,
+                    "info": {
+                        "symbol": BIG,
+                        "reason": "\x1b]52;c;aGk=\x07" + BIG,
+                        "errorMsg": "[@click=app.quit]\r\x00" + BIG,
+                    },
+                },
                 {"m": "order", "action": BIG, "id": BIG, "code": 0, "info": {"orderId": BIG}},
                 {"m": "order", "action": "cancel-order", "id": rid, "code": "zero", "info": "not a dict"},
             ]
         if data["action"] == "cancel-order":
-            return [{"m": "order", "action": "cancel-order", "id": rid, "ac": "FUTURES", "code": 0,
-                     "info": {"orderId": "\u202e" + BIG, "symbol": ["x"]}},
-                    update(GOOD_2, st="Canceled", sn=900)]
+            return [
+                {
+                    "m": "order",
+                    "action": "cancel-order",
+                    "id": rid,
+                    "ac": "FUTURES",
+                    "code": 0,
+                    "info": {"orderId": "\u202e" + BIG, "symbol": ["x"]},
+                },
+                update(GOOD_2, st="Canceled", sn=900),
+            ]
         return []
 
-    async with HostileExchange([record(GOOD_1), record(GOOD_2, seqNum=99)], answer).running() as ex, desk_on(ex) as desk:
+    async with (
+        HostileExchange([record(GOOD_1), record(GOOD_2, seqNum=99)], answer).running() as ex,
+        desk_on(ex) as desk,
+    ):
         refused = await desk.cancel_order(GOOD_1)
         await eventually(lambda: refused.state is State.REFUSED)
         assert refused.code == 300006

@@ -17,18 +17,16 @@ import logging
 import os
 import re
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
-
-from blotter.desk import ConnState, Desk, DeskSettings
+from blotter.desk import ConnState, Desk
+from blotter.net.session import AuthRefused, Session, SessionSettings
 from blotter.protocol import Auth
 from blotter.protocol.signing import key_bytes, mask_key, now_ms, sign
-from blotter.net.session import AuthRefused, Session, SessionSettings
+from pydantic import SecretStr
 
 from tests.helpers import eventually, running_desk, running_sim
 
@@ -85,7 +83,7 @@ class Watch:
                 assert sign(secret, self.start_ms, encoding) in signatures
         for where, text in self.texts:
             for value, what in forbidden:
-                assert value not in text, f"{what} leaked in {where}: …{text[max(0, text.find(value) - 40):][:120]!r}"
+                assert value not in text, f"{what} leaked in {where}: …{text[max(0, text.find(value) - 40) :][:120]!r}"
             for token in SIG_TOKEN.findall(text):
                 assert token not in signatures, f"a signature leaked in {where}"
             # The key may appear masked, and only masked.
@@ -117,8 +115,14 @@ async def test_desk_never_shows_secrets(auth_mode, encoding, debug_logging, tmp_
     secret = SECRET_B64 if encoding == "base64" else SECRET_RAW
     watch = Watch([(secret, encoding)])
     async with running_sim(api_key=KEY, api_secret=secret, secret_encoding=encoding, rate=50) as sim:
-        async with running_desk(sim, api_key=SecretStr(KEY), api_secret=SecretStr(secret), secret_encoding=encoding,
-                                auth_mode=auth_mode, ping_interval=0.2) as desk:
+        async with running_desk(
+            sim,
+            api_key=SecretStr(KEY),
+            api_secret=SecretStr(secret),
+            secret_encoding=encoding,
+            auth_mode=auth_mode,
+            ping_interval=0.2,
+        ) as desk:
             assert await desk.wait_live(5), desk.detail
             order = sim.open_orders()[0]
             tracked = await desk.cancel_order(order["orderId"])
@@ -148,12 +152,16 @@ async def test_desk_never_shows_secrets(auth_mode, encoding, debug_logging, tmp_
 async def test_refused_auth_never_shows_secrets(auth_mode, debug_logging):
     watch = Watch([(WRONG_B64, "base64"), (SECRET_B64, "base64")])
     async with running_sim(api_key=KEY, api_secret=SECRET_B64) as sim:
-        async with running_desk(sim, api_key=SecretStr(KEY), api_secret=SecretStr(WRONG_B64), auth_mode=auth_mode) as desk:
+        async with running_desk(
+            sim, api_key=SecretStr(KEY), api_secret=SecretStr(WRONG_B64), auth_mode=auth_mode
+        ) as desk:
             assert not await desk.wait_live(5)
             assert desk.state is ConnState.AUTH_REFUSED
             watch.add_desk(desk)
         # The exception itself, as a caller (or a traceback) would show it.
-        settings = SessionSettings(url=sim.url, api_key=SecretStr(KEY), api_secret=SecretStr(WRONG_B64), auth_mode=auth_mode)
+        settings = SessionSettings(
+            url=sim.url, api_key=SecretStr(KEY), api_secret=SecretStr(WRONG_B64), auth_mode=auth_mode
+        )
         session = Session(settings, on_frame=lambda *a: None)
         with pytest.raises(AuthRefused) as info:
             await session._connect_once()
@@ -163,7 +171,9 @@ async def test_refused_auth_never_shows_secrets(auth_mode, debug_logging):
         watch.add("traceback", "".join(traceback.format_exception(exc)))
         watch.add("exception args", repr(exc.args))
         # A secret that is not base64 at all: the signing error says so, without it.
-        bad = SessionSettings(url=sim.url, api_key=SecretStr(KEY), api_secret=SecretStr(SECRET_RAW + "!"), auth_mode=auth_mode)
+        bad = SessionSettings(
+            url=sim.url, api_key=SecretStr(KEY), api_secret=SecretStr(SECRET_RAW + "!"), auth_mode=auth_mode
+        )
         with pytest.raises(AuthRefused) as info:
             await Session(bad, on_frame=lambda *a: None)._connect_once()
         assert "base64" in str(info.value)
@@ -174,16 +184,25 @@ async def test_refused_auth_never_shows_secrets(auth_mode, debug_logging):
 
 # -- headless commands as processes ------------------------------------------------------------
 
+
 def env_for(tmp_path: Path, secret: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
-    env.update(ASCENDEX_API_KEY=KEY, ASCENDEX_API_SECRET=secret, XDG_CONFIG_HOME=str(tmp_path / "config"),
-               XDG_DATA_HOME=str(tmp_path / "data"), HOME=str(tmp_path), NO_COLOR="1", COLUMNS="200")
+    env.update(
+        ASCENDEX_API_KEY=KEY,
+        ASCENDEX_API_SECRET=secret,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        HOME=str(tmp_path),
+        NO_COLOR="1",
+        COLUMNS="200",
+    )
     return env
 
 
 async def blotter(env: dict[str, str], *args: str, timeout: float = 30) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "blotter", *args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, env=env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "blotter", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
@@ -194,24 +213,59 @@ async def test_headless_commands_never_show_secrets(tmp_path):
     async with running_sim(api_key=KEY, api_secret=SECRET_B64, initial_orders=8) as sim:
         first = sim.open_orders()[0]
         runs: list[tuple[str, Any]] = [
-            ("cancel ok", blotter(good, "cancel", "--url", sim.url, "--symbol", first["symbol"], "--order-id", first["orderId"])),
-            ("cancel op-auth json", blotter(good, "cancel", "--url", sim.url, "--auth-mode", "op", "--json", "--no-journal",
-                                            "--symbol", "BTC-PERP", "--order-id", "s0000000000000U0000000000nosuch01")),
+            (
+                "cancel ok",
+                blotter(good, "cancel", "--url", sim.url, "--symbol", first["symbol"], "--order-id", first["orderId"]),
+            ),
+            (
+                "cancel op-auth json",
+                blotter(
+                    good,
+                    "cancel",
+                    "--url",
+                    sim.url,
+                    "--auth-mode",
+                    "op",
+                    "--json",
+                    "--no-journal",
+                    "--symbol",
+                    "BTC-PERP",
+                    "--order-id",
+                    "s0000000000000U0000000000nosuch01",
+                ),
+            ),
             ("orders", blotter(good, "orders", "--url", sim.url)),
             ("orders json op", blotter(good, "orders", "--url", sim.url, "--json", "--auth-mode", "op")),
-            ("cancel wrong secret", blotter(wrong, "cancel", "--url", sim.url, "--symbol", "BTC-PERP",
-                                            "--order-id", first["orderId"], "--no-journal")),
+            (
+                "cancel wrong secret",
+                blotter(
+                    wrong,
+                    "cancel",
+                    "--url",
+                    sim.url,
+                    "--symbol",
+                    "BTC-PERP",
+                    "--order-id",
+                    first["orderId"],
+                    "--no-journal",
+                ),
+            ),
             ("orders wrong secret op", blotter(wrong, "orders", "--url", sim.url, "--auth-mode", "op", "--no-journal")),
             ("cancel-all wrong secret json", blotter(wrong, "cancel-all", "--url", sim.url, "--json", "--no-journal")),
-            ("bad secret encoding", blotter(env_for(tmp_path / "raw", SECRET_RAW + "!"), "orders", "--url", sim.url,
-                                            "--no-journal")),
-            ("remote ws:// url", blotter(good, "orders", "--url", "ws://example.com/1/api/pro/v2/stream", "--no-journal")),
+            (
+                "bad secret encoding",
+                blotter(env_for(tmp_path / "raw", SECRET_RAW + "!"), "orders", "--url", sim.url, "--no-journal"),
+            ),
+            (
+                "remote ws:// url",
+                blotter(good, "orders", "--url", "ws://example.com/1/api/pro/v2/stream", "--no-journal"),
+            ),
         ]
         results = await asyncio.gather(*(r for _, r in runs))
-        for (name, _), (code, out, err) in zip(runs, results):
+        for (name, _), (_code, out, err) in zip(runs, results, strict=True):
             watch.add(f"{name} stdout", out)
             watch.add(f"{name} stderr", err)
-        codes = {name: code for (name, _), (code, _o, _e) in zip(runs, results)}
+        codes = {name: code for (name, _), (code, _o, _e) in zip(runs, results, strict=True)}
         assert codes["cancel ok"] == 0 and codes["orders"] == 0 and codes["orders json op"] == 0, results
         assert codes["cancel wrong secret"] == 4 and codes["orders wrong secret op"] == 4
         assert codes["cancel-all wrong secret json"] == 4 and codes["remote ws:// url"] == 2
@@ -234,7 +288,7 @@ async def test_help_never_shows_secrets(tmp_path):
     commands = [[], ["cancel"], ["cancel-all"], ["orders"], ["journal"], ["demo"], ["sim"]]
     results = await asyncio.gather(*(blotter(env, *cmd, "--help") for cmd in commands))
     watch = Watch([(SECRET_B64, "base64")])
-    for cmd, (code, out, err) in zip(commands, results):
+    for cmd, (code, out, err) in zip(commands, results, strict=False):
         assert code == 0, (cmd, err)
         assert "usage:" in out
         watch.add(f"{' '.join(cmd) or 'blotter'} --help", out + err)
@@ -281,11 +335,17 @@ def test_mask_key_never_shows_a_key_with_control_characters_or_spaces(key):
 @pytest.mark.parametrize("key", BAD_KEYS[:2])
 async def test_a_key_with_cr_lf_is_refused_in_one_line_without_showing_it(key, auth_mode, debug_logging):
     async with running_sim(api_key=KEY, api_secret=SECRET_B64) as sim:
-        async with running_desk(sim, api_key=SecretStr(key), api_secret=SecretStr(SECRET_B64), auth_mode=auth_mode) as desk:
+        async with running_desk(
+            sim, api_key=SecretStr(key), api_secret=SecretStr(SECRET_B64), auth_mode=auth_mode
+        ) as desk:
             assert not await desk.wait_live(5)
             assert desk.state is ConnState.AUTH_REFUSED, desk.detail  # no point retrying: it cannot work
             texts = [desk.detail, desk.key_label] + [line.text for line in desk.log.lines()]
-            texts += [r.getMessage() for r in debug_logging.records if not r.name.startswith(("websockets.server", "blotter.sim"))]
+            texts += [
+                r.getMessage()
+                for r in debug_logging.records
+                if not r.name.startswith(("websockets.server", "blotter.sim"))
+            ]
             assert "API key" in desk.detail and "\n" not in desk.detail
             for text in texts:
                 assert "KEYSTART" not in text and "ENDOFKEY" not in text and "X-Evil" not in text, text

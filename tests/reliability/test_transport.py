@@ -15,13 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
-
 from blotter.core import State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
 from blotter.net.session import Session, SessionSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
+from pydantic import SecretStr
 
 from tests.helpers import eventually, running_desk, running_sim
 
@@ -35,12 +34,34 @@ def make_cert(directory: Path, names: str = "DNS:localhost,IP:127.0.0.1", cn: st
     else:  # pragma: no cover - not installed in this venv
         return _make_cert_cryptography(directory, names, cn)
     if shutil.which("openssl") is None:
-        pytest.skip("neither the 'cryptography' package nor the 'openssl' command is available to make a test certificate")
+        pytest.skip(
+            "neither the 'cryptography' package nor the 'openssl' command is available to make a test certificate"
+        )
     cert, key = directory / f"{cn}-cert.pem", directory / f"{cn}-key.pem"
     result = subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={cn}", "-addext", f"subjectAltName={names}"],
-        capture_output=True, text=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={cn}",
+            "-addext",
+            f"subjectAltName={names}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if result.returncode != 0:
         pytest.skip(f"openssl could not make a test certificate: {result.stderr.strip()[:200]}")
@@ -62,10 +83,14 @@ def _make_cert_cryptography(directory: Path, names: str, cn: str) -> tuple[Path,
     for item in names.split(","):
         kind, value = item.split(":", 1)
         alt.append(x509.DNSName(value) if kind == "DNS" else x509.IPAddress(ipaddress.ip_address(value)))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -73,8 +98,9 @@ def _make_cert_cryptography(directory: Path, names: str, cn: str) -> tuple[Path,
     )
     cert_path, key_path = directory / f"{cn}-cert.pem", directory / f"{cn}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -105,8 +131,15 @@ async def test_self_signed_wss_is_accepted_with_its_ca_file(certs):
     cert, key = certs["good"]
     async with running_sim(tls_cert=cert, tls_key=key) as sim:
         for url in (sim.url, sim.url.replace("127.0.0.1", "localhost")):
-            desk = Desk(DeskSettings(url=url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET),
-                                     ca_file=str(cert), backoff_max=0.5))
+            desk = Desk(
+                DeskSettings(
+                    url=url,
+                    api_key=SecretStr(DEMO_API_KEY),
+                    api_secret=SecretStr(DEMO_API_SECRET),
+                    ca_file=str(cert),
+                    backoff_max=0.5,
+                )
+            )
             task = asyncio.create_task(desk.run())
             try:
                 assert await desk.wait_live(5), desk.detail
@@ -142,8 +175,15 @@ def _desk(url: str, **settings):
 
     @contextlib.asynccontextmanager
     async def run():
-        desk = Desk(DeskSettings(url=url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET),
-                                 backoff_max=0.3, **settings))
+        desk = Desk(
+            DeskSettings(
+                url=url,
+                api_key=SecretStr(DEMO_API_KEY),
+                api_secret=SecretStr(DEMO_API_SECRET),
+                backoff_max=0.3,
+                **settings,
+            )
+        )
         task = asyncio.create_task(desk.run())
         try:
             yield desk
@@ -186,21 +226,43 @@ def test_unusable_ca_file_is_one_clear_error(tmp_path):
     bogus.write_text("hello\n")
     for path in (bogus, tmp_path / "missing.pem"):
         with pytest.raises(EndpointError) as info:
-            Desk(DeskSettings(url="wss://example.com/1/api/pro/v2/stream", api_key=SecretStr("k"), api_secret=SecretStr("s"),
-                              ca_file=str(path)))
+            Desk(
+                DeskSettings(
+                    url="wss://example.com/1/api/pro/v2/stream",
+                    api_key=SecretStr("k"),
+                    api_secret=SecretStr("s"),
+                    ca_file=str(path),
+                )
+            )
         assert "--ca-file" in str(info.value)
 
 
 async def test_cli_refuses_remote_plain_ws_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
-    env.update(ASCENDEX_API_KEY=DEMO_API_KEY, ASCENDEX_API_SECRET=DEMO_API_SECRET, HOME=str(tmp_path),
-               XDG_CONFIG_HOME=str(tmp_path / "c"), XDG_DATA_HOME=str(tmp_path / "d"))
+    env.update(
+        ASCENDEX_API_KEY=DEMO_API_KEY,
+        ASCENDEX_API_SECRET=DEMO_API_SECRET,
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "c"),
+        XDG_DATA_HOME=str(tmp_path / "d"),
+    )
     runs = [["orders"], ["cancel", "--symbol", "BTC-PERP", "--order-id", "x" * 32], ["cancel-all"]]
     procs = []
     for args in runs:
-        procs.append(await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "blotter", *args, "--url", "ws://example.com/1/api/pro/v2/stream", "--no-journal",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env))
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "blotter",
+                *args,
+                "--url",
+                "ws://example.com/1/api/pro/v2/stream",
+                "--no-journal",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        )
     for proc in procs:
         out, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 2, (out, err)

@@ -11,10 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-
 from blotter.protocol.signing import auth_headers, now_ms, sign
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
+from websockets.asyncio.client import ClientConnection, connect
 
 FAST = {"rate": 0, "ping_interval": 60, "seed": 7, "initial_orders": 12}
 """Quiet defaults for tests: no background flow, no pings, a small seeded book."""
@@ -95,7 +94,15 @@ async def open_client() -> AsyncIterator[Callable[..., Awaitable[Client]]]:
         assert connected == {"m": "connected", "type": "auth" if auth == "headers" else "unauth"}
         if auth == "op":
             t = now_ms()
-            await client.send({"op": "auth", "id": "a1", "t": t, "key": cfg.api_key, "sig": sign(cfg.api_secret, t, cfg.secret_encoding)})
+            await client.send(
+                {
+                    "op": "auth",
+                    "id": "a1",
+                    "t": t,
+                    "key": cfg.api_key,
+                    "sig": sign(cfg.api_secret, t, cfg.secret_encoding),
+                }
+            )
             assert await client.recv() == {"m": "auth", "id": "a1", "code": 0}
         return client
 

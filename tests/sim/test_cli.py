@@ -9,12 +9,21 @@ import subprocess
 import sys
 
 import pytest
-
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 from blotter.sim.cli import add_arguments, build_parser, config_from_args, main
 
-FAULT_FLAGS = ["--ack-delay", "--refuse-cancels", "--drop-every", "--malformed-every", "--skip-sn-every",
-               "--repeat-sn-every", "--no-pong", "--silent", "--ignore-requests", "--odd-records"]
+FAULT_FLAGS = [
+    "--ack-delay",
+    "--refuse-cancels",
+    "--drop-every",
+    "--malformed-every",
+    "--skip-sn-every",
+    "--repeat-sn-every",
+    "--no-pong",
+    "--silent",
+    "--ignore-requests",
+    "--odd-records",
+]
 
 
 def test_help_lists_every_option(capsys):
@@ -23,9 +32,26 @@ def test_help_lists_every_option(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     flags = [s for a in build_parser()._actions for s in a.option_strings if s.startswith("--")]
-    for flag in flags + FAULT_FLAGS + ["--port", "--host", "--api-key", "--api-secret", "--secret-encoding", "--dialect",
-                                       "--seed", "--orders", "--rate", "--account-group", "--symbols", "--ping-interval",
-                                       "--tls-cert", "--tls-key"]:
+    for flag in (
+        flags
+        + FAULT_FLAGS
+        + [
+            "--port",
+            "--host",
+            "--api-key",
+            "--api-secret",
+            "--secret-encoding",
+            "--dialect",
+            "--seed",
+            "--orders",
+            "--rate",
+            "--account-group",
+            "--symbols",
+            "--ping-interval",
+            "--tls-cert",
+            "--tls-key",
+        ]
+    ):
         assert flag in out, flag
 
 
@@ -82,7 +108,10 @@ def test_prints_url_and_stops_cleanly_on_ctrl_c():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "blotter.sim", "--port", "0", "--rate", "0", "--orders", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         line = proc.stdout.readline()
@@ -102,8 +131,13 @@ def test_prints_url_and_stops_cleanly_on_ctrl_c():
 def test_secret_is_not_printed_unless_demo():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
     env["ASCENDEX_API_SECRET"] = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
-    proc = subprocess.Popen([sys.executable, "-m", "blotter.sim", "--rate", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "blotter.sim", "--rate", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stdout.readline()
         assert "ws://" in line and "c2VjcmV0" not in line and "secret" not in line

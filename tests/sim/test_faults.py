@@ -8,10 +8,9 @@ import time
 
 import orjson
 import pytest
+from blotter.protocol.signing import auth_headers, now_ms
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-
-from blotter.protocol.signing import auth_headers, now_ms
 
 
 def cancel_args(order):
@@ -101,7 +100,7 @@ async def test_skip_sn_every(make_sim, open_client):
     await client.subscribe()
     await sim.emit_updates(12)
     sns = [(await client.recv())["sn"] for _ in range(12)]
-    steps = [b - a for a, b in zip(sns, sns[1:])]
+    steps = [b - a for a, b in zip(sns, sns[1:], strict=False)]
     assert steps.count(2) == 3 and set(steps) == {1, 2}  # updates 4, 8 and 12 each skipped one number
 
 
@@ -190,7 +189,7 @@ async def test_odd_records_spoil_replies_and_updates_and_the_orders_stay_open(ma
     by_id: dict[str, list[dict]] = {}
     for r in records:
         by_id.setdefault(r.get("orderId", "?"), []).append(r)
-    spoiled = dict(zip(open_ids, ODDITIES))
+    spoiled = dict(zip(open_ids, ODDITIES, strict=False))
     first = {oid: rs[0] for oid, rs in by_id.items()}
     assert first[next(k for k, v in spoiled.items() if v == "nan-avg-price")]["avgFilledPx"] == "NaN"
     assert first[next(k for k, v in spoiled.items() if v == "zero-width-status")]["status"] == "Canceled\u200b"
@@ -202,8 +201,9 @@ async def test_odd_records_spoil_replies_and_updates_and_the_orders_stay_open(ma
     assert len(sim.open_orders()) == 30  # the book is untouched: they are all still open
     # an update about a spoiled order is spoiled too
     target = next(k for k, v in spoiled.items() if v == "negative-stop")
-    await client.request("cancel-order", {"time": now_ms(), "orderId": target, "symbol": sim.orders[target].symbol},
-                         rid="c1")
+    await client.request(
+        "cancel-order", {"time": now_ms(), "orderId": target, "symbol": sim.orders[target].symbol}, rid="c1"
+    )
     update = await client.recv_until(lambda m: isinstance(m, dict) and m.get("m") == "futures-order")
     assert update["orderId"] == target and update["st"] == "Canceled" and update["sp"] == "-5"
 
@@ -216,9 +216,8 @@ async def test_odd_records_off_by_default(sim, open_client):
 
 
 def test_odd_records_names_are_checked():
-    from pydantic import ValidationError
-
     from blotter.sim import SimConfig
+    from pydantic import ValidationError
 
     with pytest.raises(ValidationError):
         SimConfig(odd_records=["not-an-oddity"])

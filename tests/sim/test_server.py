@@ -7,12 +7,11 @@ import subprocess
 
 import orjson
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
 from blotter.protocol import parse
 from blotter.protocol.signing import auth_headers, now_ms, sign
 from blotter.sim import DEMO_API_SECRET
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 RAW_SECRET = "hV8FgjyJtpvVeAcMAgzgAFQCN36wmbWuN7o3WPcYcYhFd8qvE43gzFGVsFcCqMNk"
 
@@ -155,8 +154,14 @@ async def test_cancel_order_ack_then_canceled(make_sim, open_client, dialect):
     await client.request("cancel-order", {"time": now_ms(), "orderId": oid, "symbol": symbol}, rid="c1")
     ack = await client.recv()
     if dialect == "current":
-        assert ack == {"m": "order", "action": "cancel-order", "ac": "FUTURES", "id": "c1", "code": 0,
-                       "info": {"orderId": oid, "symbol": symbol}}
+        assert ack == {
+            "m": "order",
+            "action": "cancel-order",
+            "ac": "FUTURES",
+            "id": "c1",
+            "code": 0,
+            "info": {"orderId": oid, "symbol": symbol},
+        }
     else:
         assert ack["orderId"] == oid and ack["status"] == target["status"] and "id" not in ack
         assert ack["seqNum"] == target["seqNum"]
@@ -192,9 +197,13 @@ async def test_cancel_final_or_wrong_symbol_is_300006(sim, open_client):
     other = next(s for s in sim.config.symbols if s != target["symbol"])
     await client.request("cancel-order", {"time": now_ms(), "orderId": target["orderId"], "symbol": other}, rid="c3")
     assert (await client.recv())["code"] == 300006
-    await client.request("cancel-order", {"time": now_ms(), "orderId": target["orderId"], "symbol": target["symbol"]}, rid="c4")
+    await client.request(
+        "cancel-order", {"time": now_ms(), "orderId": target["orderId"], "symbol": target["symbol"]}, rid="c4"
+    )
     assert (await client.recv())["code"] == 0
-    await client.request("cancel-order", {"time": now_ms(), "orderId": target["orderId"], "symbol": target["symbol"]}, rid="c5")
+    await client.request(
+        "cancel-order", {"time": now_ms(), "orderId": target["orderId"], "symbol": target["symbol"]}, rid="c5"
+    )
     reply = await client.recv()
     assert reply["code"] == 300006 and "Canceled" in reply["info"]["errorMsg"]
 
@@ -208,7 +217,14 @@ async def test_cancel_all_empties_the_book(make_sim, open_client, dialect):
     await client.request("cancel-all", {"time": now_ms()}, rid="ca1")
     ack = await client.recv()
     if dialect == "current":
-        assert ack == {"m": "order", "code": 0, "action": "cancel-all", "ac": "FUTURES", "id": "ca1", "info": {"symbol": ""}}
+        assert ack == {
+            "m": "order",
+            "code": 0,
+            "action": "cancel-all",
+            "ac": "FUTURES",
+            "id": "ca1",
+            "info": {"symbol": ""},
+        }
     else:
         assert ack["status"] == "Ack" and ack["info"]["id"] == "ca1" and ack["info"]["orderType"] == "NULL_VAL"
     canceled = set()
@@ -237,7 +253,10 @@ async def test_cancel_all_unknown_symbol(sim, open_client):
     await client.request("cancel-all", {"time": now_ms(), "symbol": "NOPE-PERP"}, rid="ca3")
     reply = await client.recv()
     assert reply["code"] == 300012 and reply["info"] == {
-        "symbol": "NOPE-PERP", "reason": "INVALID_PRODUCT", "errorMsg": "Invalid Product Symbol"}
+        "symbol": "NOPE-PERP",
+        "reason": "INVALID_PRODUCT",
+        "errorMsg": "Invalid Product Symbol",
+    }
     assert len(sim.open_orders()) == 12
 
 
@@ -245,7 +264,11 @@ async def test_cancel_all_unknown_symbol(sim, open_client):
 async def test_request_time_out_of_window_is_refused(sim, open_client, age_ms):
     client = await open_client(sim)
     target = sim.open_orders()[0]
-    await client.request("cancel-order", {"time": now_ms() - age_ms, "orderId": target["orderId"], "symbol": target["symbol"]}, rid="old1")
+    await client.request(
+        "cancel-order",
+        {"time": now_ms() - age_ms, "orderId": target["orderId"], "symbol": target["symbol"]},
+        rid="old1",
+    )
     reply = await client.recv()
     assert reply["m"] == "order" and reply["code"] == 100011 and reply["info"]["reason"] == "INVALID_TIMESTAMP"
     assert reply["info"]["errorMsg"]
@@ -260,8 +283,19 @@ async def test_place_order(make_sim, open_client, dialect):
     sim = await make_sim(dialect=dialect)
     client = await open_client(sim)
     await client.subscribe()
-    await client.request("place-order", {"time": now_ms(), "symbol": "BTC-PERP", "price": "60000.5", "orderQty": "0.12",
-                                         "orderType": "limit", "side": "buy", "id": "11eb9a8355fc41bd9bf5b08bc0d18f6c"}, rid="p1")
+    await client.request(
+        "place-order",
+        {
+            "time": now_ms(),
+            "symbol": "BTC-PERP",
+            "price": "60000.5",
+            "orderQty": "0.12",
+            "orderType": "limit",
+            "side": "buy",
+            "id": "11eb9a8355fc41bd9bf5b08bc0d18f6c",
+        },
+        rid="p1",
+    )
     ack = await client.recv()
     oid = ack["info"]["orderId"] if dialect == "current" else ack["orderId"]
     assert len(oid) == 32 and oid.startswith("s") and oid.endswith("bc0d18f6c")
@@ -283,7 +317,9 @@ async def test_place_order(make_sim, open_client, dialect):
 )
 async def test_place_order_invalid(sim, open_client, args, code, reason):
     client = await open_client(sim)
-    await client.request("place-order", {"time": now_ms(), "symbol": "BTC-PERP", "orderType": "limit", **args}, rid="p2")
+    await client.request(
+        "place-order", {"time": now_ms(), "symbol": "BTC-PERP", "orderType": "limit", **args}, rid="p2"
+    )
     reply = await client.recv()
     assert reply["code"] == code and reply["info"]["reason"] == reason and reply["info"]["errorMsg"]
 
@@ -317,7 +353,7 @@ async def test_sn_strictly_increasing_and_all_clients_see_the_stream(make_sim, o
             message = await client.recv()
             assert message["m"] == "futures-order"
             sns.append(message["sn"])
-        assert all(b > a for a, b in zip(sns, sns[1:])), sns
+        assert all(b > a for a, b in zip(sns, sns[1:], strict=False)), sns
         seen[name] = set(sns)
     assert seen["first"] & seen["second"]
 
@@ -382,9 +418,27 @@ async def test_tls(make_sim, open_client, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     try:
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True, timeout=30,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("openssl cannot make a test certificate here")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from blotter.desk import Desk, DeskSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 from blotter.ui.app import BlotterApp, make_app
 from blotter.ui.settings import UiSettings
+
 from tests.helpers import sim_in_thread  # noqa: F401 - used by the snapshot tests
 
 FIXED_MS = 1_700_000_000_000
@@ -36,8 +38,14 @@ async def until(pilot: Any, predicate: Callable[[], bool], timeout: float = 5.0,
 
 
 @asynccontextmanager
-async def running(config: SimConfig | None = None, ui: UiSettings | None = None, size: tuple[int, int] = (120, 40),
-                  wait_orders: int | None = None, notifications: bool = False, **desk_kw: Any) -> AsyncIterator[tuple[SimServer, Desk, BlotterApp, Any]]:
+async def running(
+    config: SimConfig | None = None,
+    ui: UiSettings | None = None,
+    size: tuple[int, int] = (120, 40),
+    wait_orders: int | None = None,
+    notifications: bool = False,
+    **desk_kw: Any,
+) -> AsyncIterator[tuple[SimServer, Desk, BlotterApp, Any]]:
     """Simulator + desk + app (same wiring as the CLI), with the first snapshot shown."""
     config = config or sim_config()
     async with SimServer(config, port=0) as sim:

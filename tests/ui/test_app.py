@@ -6,7 +6,6 @@ import time
 from decimal import Decimal
 
 import pytest
-
 from blotter.protocol import PlaceOrder
 from blotter.ui.app import READ_ONLY_MESSAGE
 from blotter.ui.screens import ConfirmScreen, QuitScreen
@@ -24,8 +23,14 @@ async def place_newer_orders(desk, sim, n: int) -> list[str]:
     template = next(iter(sim.open_orders()))
     before = set(sim.orders)
     for _ in range(n):
-        await desk.session.send(PlaceOrder(symbol=template["symbol"], side="buy",
-                                           qty=Decimal(template["orderQty"]), price=Decimal(template["price"])))
+        await desk.session.send(
+            PlaceOrder(
+                symbol=template["symbol"],
+                side="buy",
+                qty=Decimal(template["orderQty"]),
+                price=Decimal(template["price"]),
+            )
+        )
     return [oid for oid in sim.orders if oid not in before]
 
 
@@ -169,7 +174,9 @@ async def test_reconnect_restores_the_table():
         selected = app.table.selected_id
         await sim.drop_connections()
         await until(pilot, lambda: desk.state.name != "LIVE", what="disconnect noticed")
-        await until(pilot, lambda: desk.state.name == "LIVE" and desk.snapshot_count >= 2, timeout=10, what="reconnected")
+        await until(
+            pilot, lambda: desk.state.name == "LIVE" and desk.snapshot_count >= 2, timeout=10, what="reconnected"
+        )
         await pilot.pause(0.1)
         assert len(app.view) == 20 and desk.store.open_count() == 20
         assert app.table.selected_id == selected
@@ -215,8 +222,8 @@ async def test_filter_final_toggle_and_log_filter():
         assert len(app.view) == len(desk.store.open_by_symbol(symbol))
         assert all(desk.store.get(oid).order.symbol == symbol for oid in app.view)
         # Esc stops editing and keeps the filter (even with the box edited)
-        from textual.widgets import Input
         from blotter.ui.screens import FilterScreen
+        from textual.widgets import Input
 
         await pilot.press("slash")
         await until(pilot, lambda: isinstance(app.focused, Input), what="filter box")
@@ -277,11 +284,20 @@ async def test_keymap_remaps_by_binding_id_and_help_lists_it():
         await pilot.press("question_mark")
         await pilot.pause(0.05)
         from blotter.ui.screens import HelpScreen
+
         assert isinstance(app.screen, HelpScreen)
         rows = {r[2]: r[0] for r in app.screen.rows}
         assert rows["blotter.cancel"] == "k"
-        for bid in ("blotter.cancel_all", "blotter.cancel_symbol", "blotter.filter", "blotter.toggle_final",
-                    "blotter.refresh", "blotter.quit", "blotter.log_filter", "blotter.help"):
+        for bid in (
+            "blotter.cancel_all",
+            "blotter.cancel_symbol",
+            "blotter.filter",
+            "blotter.toggle_final",
+            "blotter.refresh",
+            "blotter.quit",
+            "blotter.log_filter",
+            "blotter.help",
+        ):
             assert bid in rows
         await pilot.press("escape")
 
@@ -294,8 +310,11 @@ async def test_the_confirmation_count_stays_live_while_the_dialog_is_open():
         assert f"Cancel ALL {n} open orders" in str(app.screen.question_text())
         await desk.session.send(PlaceOrder(symbol="BTC-PERP", side="buy", qty="0.01", price="60000"))
         await until(pilot, lambda: desk.store.open_count() == n + 1, what="new order")
-        await until(pilot, lambda: f"Cancel ALL {n + 1} open orders" in str(app.screen.query_one("#question").render()),
-                    what="dialog redrawn")
+        await until(
+            pilot,
+            lambda: f"Cancel ALL {n + 1} open orders" in str(app.screen.query_one("#question").render()),
+            what="dialog redrawn",
+        )
         await pilot.press("n")
         await pilot.pause(0.1)
         assert sim.requests("cancel-all") == []
@@ -336,8 +355,9 @@ async def test_one_key_retry_after_a_cancel_all_left_orders_open():
         await pilot.press("y")
         frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-all", 3)
         rid = frame.data["id"]
-        await until(pilot, lambda: any("press R to cancel them again" in l.text for l in desk.log.lines()),
-                    what="retry hint")
+        await until(
+            pilot, lambda: any("press R to cancel them again" in l.text for l in desk.log.lines()), what="retry hint"
+        )
         hint = next(l.text for l in desk.log.lines() if "press R" in l.text)
         assert hint.startswith(f"{rid} {len(targets)} order(s) still open")
         sim.config.refuse_cancels = None  # the rate limit has passed

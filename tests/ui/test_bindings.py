@@ -9,19 +9,20 @@ from blotter.ui.bindings import binding_ids, key_display, specs
 
 
 def test_binding_ids_need_neither_textual_nor_an_app():
-    code = ("import sys; from blotter.ui.bindings import binding_ids; ids = binding_ids(); "
-            "print('textual' in sys.modules, ids['blotter.cancel'][0])")
+    code = (
+        "import sys; from blotter.ui.bindings import binding_ids; ids = binding_ids(); "
+        "print('textual' in sys.modules, ids['blotter.cancel'][0])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "c"]
 
 
 def test_binding_ids_cover_every_binding_of_every_class_with_its_key():
-    from textual.binding import Binding
-
     from blotter.ui.app import BlotterApp
     from blotter.ui.screens import ConfirmScreen, FilterScreen, HelpScreen, QuitScreen
     from blotter.ui.screens.raw import RawScreen
     from blotter.ui.widgets import OrdersTable
+    from textual.binding import Binding
 
     ids = binding_ids()
     declared: dict[str, str] = {}
@@ -32,9 +33,19 @@ def test_binding_ids_cover_every_binding_of_every_class_with_its_key():
     assert declared == {bid: key for bid, (key, _) in ids.items()}
     for bid, (key, description) in ids.items():
         assert description and key, bid
-    for needed in ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry", "blotter.filter",
-                   "blotter.toggle_final", "blotter.log_filter", "blotter.refresh", "blotter.help", "blotter.quit",
-                   "blotter.raw"):
+    for needed in (
+        "blotter.cancel",
+        "blotter.cancel_all",
+        "blotter.cancel_symbol",
+        "blotter.retry",
+        "blotter.filter",
+        "blotter.toggle_final",
+        "blotter.log_filter",
+        "blotter.refresh",
+        "blotter.help",
+        "blotter.quit",
+        "blotter.raw",
+    ):
         assert needed in ids
     assert len({s.id for s in specs()}) == len(specs())
 

@@ -54,8 +54,12 @@ async def test_a_double_tap_60_ms_apart_after_the_selected_order_went_never_canc
         # the same row on screen for a moment: c acts on it
         await until(pilot, lambda: guard_over(app), timeout=GUARD + 5, what="guard over")
         await pilot.press("c")
-        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order"
-                                   and f.data["args"]["orderId"] == c, 3)
+        frame = await sim.wait_for(
+            lambda f: (
+                isinstance(f.data, dict) and f.data.get("action") == "cancel-order" and f.data["args"]["orderId"] == c
+            ),
+            3,
+        )
         assert frame.data["args"]["orderId"] == c
 
 
@@ -66,8 +70,12 @@ async def test_moving_the_cursor_ends_the_guard_at_once():
         assert app.table.implicit_move is None
         target = app.table.selected_id
         await pilot.press("c")
-        frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order"
-                                   and f.data["args"]["orderId"] != b, 3)
+        frame = await sim.wait_for(
+            lambda f: (
+                isinstance(f.data, dict) and f.data.get("action") == "cancel-order" and f.data["args"]["orderId"] != b
+            ),
+            3,
+        )
         assert frame.data["args"]["orderId"] == target
 
 
@@ -77,8 +85,14 @@ async def test_at_the_top_with_no_key_pressed_the_table_follows_the_newest_order
         template = next(iter(sim.open_orders()))
         before = set(sim.orders)
         for _ in range(30):
-            await desk.session.send(PlaceOrder(symbol=template["symbol"], side="buy",
-                                               qty=Decimal(template["orderQty"]), price=Decimal(template["price"])))
+            await desk.session.send(
+                PlaceOrder(
+                    symbol=template["symbol"],
+                    side="buy",
+                    qty=Decimal(template["orderQty"]),
+                    price=Decimal(template["price"]),
+                )
+            )
         await until(pilot, lambda: len(app.view) == 50, what="30 new orders shown")
         app.poll(force=True)
         await pilot.pause(0.05)
@@ -101,8 +115,14 @@ async def test_scrolled_away_from_the_first_row_the_cursor_stays_on_its_order():
         mine = app.table.selected_id
         template = next(iter(sim.open_orders()))
         for _ in range(5):
-            await desk.session.send(PlaceOrder(symbol=template["symbol"], side="buy",
-                                               qty=Decimal(template["orderQty"]), price=Decimal(template["price"])))
+            await desk.session.send(
+                PlaceOrder(
+                    symbol=template["symbol"],
+                    side="buy",
+                    qty=Decimal(template["orderQty"]),
+                    price=Decimal(template["price"]),
+                )
+            )
         await until(pilot, lambda: len(app.view) == 25, what="5 new orders shown")
         app.poll(force=True)
         await pilot.pause(0.05)

@@ -37,8 +37,13 @@ async def test_hostile_symbols_and_messages_render_literally():
         symbols = {e.order.symbol for e in desk.store.entries()}
         assert any(s.startswith("[@CLICK") for s in symbols)  # the simulator upper-cases symbols
         # filter to each hostile symbol and look at the screen
-        for needle, shown in [("[@click", "[@CLICK=APP.QUIT]"), ("[bold", "[BOLD RED]X[/]"),
-                              ("evil", "EVIL\\x1b[2J"), ("52;c", "\\x1b]52;C;AGK=\\x07"), ("lrep", "\\u202eLREP-CTB\\x00")]:
+        for needle, shown in [
+            ("[@click", "[@CLICK=APP.QUIT]"),
+            ("[bold", "[BOLD RED]X[/]"),
+            ("evil", "EVIL\\x1b[2J"),
+            ("52;c", "\\x1b]52;C;AGK=\\x07"),
+            ("lrep", "\\u202eLREP-CTB\\x00"),
+        ]:
             app.view.set_filter(needle)
             app.poll(force=True)
             await pilot.pause(0.05)
@@ -55,8 +60,15 @@ async def test_hostile_symbols_and_messages_render_literally():
         assert "ZZZZ" in text and "…" in text  # the 60-char symbol, cut visibly
         # a refused request with a hostile message
         tracked = desk.tracker.sent("co-hostile-1", "cancel-order", app.clock(), symbol="BTC-PERP", order_id="o1")
-        desk.tracker.on_error(RequestError(request_id=tracked.request_id, code=300006, reason="[@click=app.quit]",
-                                           message="\x1b]52;c;aGk=\x07 [bold]boom[/] \u202e" + "M" * 100_000), app.clock())
+        desk.tracker.on_error(
+            RequestError(
+                request_id=tracked.request_id,
+                code=300006,
+                reason="[@click=app.quit]",
+                message="\x1b]52;c;aGk=\x07 [bold]boom[/] \u202e" + "M" * 100_000,
+            ),
+            app.clock(),
+        )
         await pilot.pause(0.1)
         line = next(l for l in app.log_pane.lines if "co-hostile-1 ERR" in l)
         assert "300006 [@click=app.quit] \\x1b]52;c;aGk=\\x07 [bold]boom[/] \\u202e" in line

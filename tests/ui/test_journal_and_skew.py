@@ -18,8 +18,9 @@ async def test_the_tui_journals_every_frame_and_no_secret(tmp_path):
     path = tmp_path / "journal.sqlite3"
     journal = Journal.open(path, mask=[DEMO_API_KEY], redact=[DEMO_API_SECRET])
     async with SimServer(sim_config(rate=20), port=0) as sim:
-        desk = Desk(DeskSettings(url=sim.url, api_key=DEMO_API_KEY, api_secret=DEMO_API_SECRET, auth_mode="op"),
-                    journal=journal)
+        desk = Desk(
+            DeskSettings(url=sim.url, api_key=DEMO_API_KEY, api_secret=DEMO_API_SECRET, auth_mode="op"), journal=journal
+        )
         app = make_app(desk, UiSettings(clock="utc"))
         async with app.run_test(size=(120, 36)) as pilot:
             await until(pilot, lambda: desk.snapshot_count > 0 and len(app.view) > 0, what="orders")
@@ -34,7 +35,9 @@ async def test_the_tui_journals_every_frame_and_no_secret(tmp_path):
     db = sqlite3.connect(path)
     received_rows = db.execute("select count(*) from frames where direction = 'received'").fetchone()[0]
     sent_rows = db.execute("select count(*) from frames where direction = 'sent'").fetchone()[0]
-    cancel = db.execute("select request_id, order_id from frames where direction='sent' and action='cancel-order'").fetchall()
+    cancel = db.execute(
+        "select request_id, order_id from frames where direction='sent' and action='cancel-order'"
+    ).fetchall()
     db.close()
     assert received_rows == frames_received
     assert sent_rows == sent  # every frame the simulator got (auth, sub, pings, queries, the cancel)

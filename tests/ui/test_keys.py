@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import io
 
-from textual.widgets import Input
-
 from blotter.ui.app import READ_ONLY_MESSAGE
 from blotter.ui.screens import ConfirmScreen, FilterScreen
+from textual.widgets import Input
 
 from .conftest import running, until
 
@@ -67,8 +66,11 @@ async def test_ctrl_c_says_how_to_quit():
         await pilot.press("ctrl+c")
         from textual.widgets._toast import Toast
 
-        await until(pilot, lambda: any("To quit press q" in str(t.render()) for t in app.screen.query(Toast)),
-                    what="how to quit")
+        await until(
+            pilot,
+            lambda: any("To quit press q" in str(t.render()) for t in app.screen.query(Toast)),
+            what="how to quit",
+        )
         assert app.is_running
 
 
@@ -90,8 +92,11 @@ async def test_read_only_footer_offers_no_cancel_key_and_the_keys_still_answer()
         assert {"cancel", "cancel_all", "cancel_symbol"}.isdisjoint(offered)
         assert {"filter", "help", "quit_blotter"} <= offered
         await pilot.press("c", "X", "s")
-        await until(pilot, lambda: sum(READ_ONLY_MESSAGE in line.text for line in desk.log.lines()) == 3,
-                    what="three read-only answers")
+        await until(
+            pilot,
+            lambda: sum(READ_ONLY_MESSAGE in line.text for line in desk.log.lines()) == 3,
+            what="three read-only answers",
+        )
         assert cancel_frames(sim) == [] and sim.requests("cancel-all") == []
         status = str(app.status_bar.render())
         assert "READ-ONLY" in status
@@ -104,10 +109,9 @@ async def test_the_footer_offers_the_cancel_keys_when_trading():
 
 
 async def test_help_lists_every_binding_with_its_key_and_id_and_scrolls_at_80x24():
-    from rich.console import Console
-
     from blotter.ui.bindings import binding_ids, key_display
     from blotter.ui.screens import HelpScreen
+    from rich.console import Console
 
     async with running(size=(80, 24)) as (sim, desk, app, pilot):
         await pilot.press("question_mark")

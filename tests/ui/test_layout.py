@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import pytest
-
 from blotter.ui.widgets.orders_table import COLUMNS, ID_MIN_TAIL, layout
 
 from .conftest import running, until
 
 TITLES = [c.title for c in COLUMNS]
-DEMO_NATURAL = {"time": 8, "symbol": 9, "side": 4, "type": 9, "price": 7, "qty": 6, "filled": 6, "avg": 9,
-                "status": 20, "id": 32}
+DEMO_NATURAL = {
+    "time": 8,
+    "symbol": 9,
+    "side": 4,
+    "type": 9,
+    "price": 7,
+    "qty": 6,
+    "filled": 6,
+    "avg": 9,
+    "status": 20,
+    "id": 32,
+}
 """Widths of the demo's values (StopLimit, DOGE-PERP, 0.12272, PENDING CANCEL 12.3s, a 32-character id)."""
 
 
@@ -81,10 +90,10 @@ async def test_log_lines_wrap_between_words():
         pane = app.log_pane
         rows = [pane.render_line(y).text.rstrip() for y in range(pane.scrollable_content_region.height)]
         first = next(i for i, r in enumerate(rows) if "refused: " in r)
-        rows = rows[first:first + 1 + sum(1 for r in rows[first + 1:] if r.startswith(" " * 13) and r.strip())]
+        rows = rows[first : first + 1 + sum(1 for r in rows[first + 1 :] if r.startswith(" " * 13) and r.strip())]
         assert len(rows) >= 3, rows
         tokens = " ".join(rows).split()
-        tokens = tokens[tokens.index("refused:") + 1:]
+        tokens = tokens[tokens.index("refused:") + 1 :]
         assert tokens == words, rows  # no word cut in two
         # continuation rows are indented under the text, after the time stamp
         assert all(r.startswith(" " * 13) for r in rows[1:])
@@ -115,8 +124,14 @@ async def test_the_columns_keep_their_width_when_the_rows_outgrow_the_page():
         header = table.render_line(0).text
         template = next(iter(sim.open_orders()))
         for _ in range(30):
-            await desk.session.send(PlaceOrder(symbol=template["symbol"], side="buy",
-                                               qty=Decimal(template["orderQty"]), price=Decimal(template["price"])))
+            await desk.session.send(
+                PlaceOrder(
+                    symbol=template["symbol"],
+                    side="buy",
+                    qty=Decimal(template["orderQty"]),
+                    price=Decimal(template["price"]),
+                )
+            )
         await until(pilot, lambda: len(app.view) == 50, what="more rows than the page")
         app.poll(force=True)
         await pilot.pause(0.05)

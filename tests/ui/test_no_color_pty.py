@@ -12,8 +12,8 @@ import time
 import pexpect
 import pyte
 import pytest
-
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
+
 from tests.helpers import sim_in_thread
 
 COLS, ROWS = 120, 36
@@ -43,16 +43,26 @@ def attributes(data: bytes) -> set[int]:
 
 def test_colour_codes_are_recognised():
     assert colour_codes(b"\x1b[38;5;123mx\x1b[48;2;1;2;3my\x1b[31mz\x1b[1;7m") == [
-        "\x1b[38;5;123m", "\x1b[48;2;1;2;3m", "\x1b[31m"]
+        "\x1b[38;5;123m",
+        "\x1b[48;2;1;2;3m",
+        "\x1b[31m",
+    ]
     assert colour_codes(b"\x1b[1m\x1b[2m\x1b[7m\x1b[0m\x1b[m") == []
 
 
 @pytest.mark.timeout(90)
 def test_no_color_sends_no_colour_code_at_all(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
-    env.update(ASCENDEX_API_KEY=DEMO_API_KEY, ASCENDEX_API_SECRET=DEMO_API_SECRET, TERM="xterm-256color",
-               COLORTERM="truecolor", NO_COLOR="1", XDG_CONFIG_HOME=str(tmp_path / "config"),
-               XDG_DATA_HOME=str(tmp_path / "data"), HOME=str(tmp_path))
+    env.update(
+        ASCENDEX_API_KEY=DEMO_API_KEY,
+        ASCENDEX_API_SECRET=DEMO_API_SECRET,
+        TERM="xterm-256color",
+        COLORTERM="truecolor",
+        NO_COLOR="1",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        HOME=str(tmp_path),
+    )
     screen = pyte.Screen(COLS, ROWS)
     stream = pyte.ByteStream(screen)
     received = bytearray()
@@ -76,6 +86,7 @@ def test_no_color_sends_no_colour_code_at_all(tmp_path):
             raise AssertionError("screen never matched; it shows:\n" + "\n".join(screen.display))
 
         try:
+
             def cursor_row(t: str) -> int:
                 return next((i for i, line in enumerate(t.splitlines()) if line.startswith("│▶")), -1)
 

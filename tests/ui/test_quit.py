@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from blotter.ui.screens import QuitScreen
+
 from tests.ui.conftest import running, sim_config, until
 
 

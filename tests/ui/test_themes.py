@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from blotter.ui.themes import ThemeFileError, UnknownTheme, builtin_dir, list_themes, load_theme
 
 REQUIRED = {"dark", "light", "high-contrast"}
@@ -16,8 +15,17 @@ def test_builtin_themes_load_and_define_every_colour():
     for name in list_themes():
         theme = load_theme(name)
         assert theme.name == name
-        for status in ("New", "PartiallyFilled", "Filled", "Canceled", "Rejected", "PendingNew", "NotOpen",
-                       "PENDING CANCEL", "UNKNOWN"):
+        for status in (
+            "New",
+            "PartiallyFilled",
+            "Filled",
+            "Canceled",
+            "Rejected",
+            "PendingNew",
+            "NotOpen",
+            "PENDING CANCEL",
+            "UNKNOWN",
+        ):
             assert theme.status_style(status).color is not None
         theme.to_textual()
 
@@ -49,12 +57,15 @@ def test_user_dir_comes_first_and_adds_themes(tmp_path: Path):
     assert load_theme("dark").colors.sell == "#f85149"
 
 
-@pytest.mark.parametrize("content, needle", [
-    ("this is = = not toml", "not valid TOML"),
-    ('name = "x"\n[colors]\nbackground = "#000000"\n', "Field required"),
-    ((builtin_dir() / "dark.toml").read_text().replace('buy = "#3fb950"', 'buy = "not-a-colour"'), "colors.buy"),
-    ((builtin_dir() / "dark.toml").read_text() + '\n[extra]\nx = "#000000"\n', "extra"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("this is = = not toml", "not valid TOML"),
+        ('name = "x"\n[colors]\nbackground = "#000000"\n', "Field required"),
+        ((builtin_dir() / "dark.toml").read_text().replace('buy = "#3fb950"', 'buy = "not-a-colour"'), "colors.buy"),
+        ((builtin_dir() / "dark.toml").read_text() + '\n[extra]\nx = "#000000"\n', "extra"),
+    ],
+)
 def test_malformed_theme_is_one_line_naming_the_file(tmp_path: Path, content: str, needle: str):
     path = tmp_path / "broken.toml"
     path.write_text(content)
@@ -87,9 +98,18 @@ def test_every_text_colour_is_readable_on_every_row_background(name):
     must stay readable."""
     theme = load_theme(name)
     c = theme.colors
-    texts = {"foreground": c.foreground, "dim": c.dim, "buy": c.buy, "sell": c.sell,
-             **{f"status.{k}": v for k, v in theme.status.model_dump().items()}}
+    texts = {
+        "foreground": c.foreground,
+        "dim": c.dim,
+        "buy": c.buy,
+        "sell": c.sell,
+        **{f"status.{k}": v for k, v in theme.status.model_dump().items()},
+    }
     backgrounds = {"background": c.background, "cursor": c.cursor, "highlight": c.highlight}
-    poor = [f"{t} on {b}: {_contrast(tv, bv):.1f}" for t, tv in texts.items() for b, bv in backgrounds.items()
-            if _contrast(tv, bv) < 3.0]
+    poor = [
+        f"{t} on {b}: {_contrast(tv, bv):.1f}"
+        for t, tv in texts.items()
+        for b, bv in backgrounds.items()
+        if _contrast(tv, bv) < 3.0
+    ]
     assert poor == []

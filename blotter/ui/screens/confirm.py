@@ -5,7 +5,7 @@ count of orders it names is never stale while the trader reads it."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult

@@ -20,8 +20,10 @@ class FilterScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="filter-box"):
-            yield Static("Filter by symbol or order-id substring — Enter applies (empty: no filter), "
-                         "Esc keeps the filter", id="filter-hint")
+            yield Static(
+                "Filter by symbol or order-id substring — Enter applies (empty: no filter), Esc keeps the filter",
+                id="filter-hint",
+            )
             yield Input(value=self.current, placeholder="e.g. BTC or 3f9a", id="filter-input", max_length=64)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -47,8 +47,13 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-dialog"):
             with VerticalScroll(id="help-box"):
                 yield Static(self._table(), id="help-table")
-            yield Static(Text("↑ ↓ PgUp PgDn scroll · Esc closes · Tab: table ↔ log · remap a key by its id: "
-                              "[keymap] \"blotter.cancel\" = \"delete\" in the config file"), id="help-hint")
+            yield Static(
+                Text(
+                    "↑ ↓ PgUp PgDn scroll · Esc closes · Tab: table ↔ log · remap a key by its id: "
+                    '[keymap] "blotter.cancel" = "delete" in the config file'
+                ),
+                id="help-hint",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#help-dialog").border_title = Text("Keys")

@@ -16,10 +16,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..bindings import RAW, textual_bindings
-
 from ...core.orders import OrderEntry
 from ...protocol.messages import ORDER_FIELDS, RAW_LIMIT
+from ..bindings import RAW, textual_bindings
 from ..text import safe
 
 
@@ -35,8 +34,10 @@ def raw_text(entry: OrderEntry) -> Text:
     t.append("\n")
     if order.problem is not None:
         t.append("\nUNREADABLE: ", style="bold")
-        t.append("the blotter could not read this record. It counts as OPEN in every count and verdict "
-                 "until the exchange sends a readable record or a snapshot no longer lists it.\n")
+        t.append(
+            "the blotter could not read this record. It counts as OPEN in every count and verdict "
+            "until the exchange sends a readable record or a snapshot no longer lists it.\n"
+        )
         t.append("problem: ", style="bold")
         t.append(safe(order.problem, 400) + "\n")
         if order.order_id.startswith("?"):

@@ -22,7 +22,6 @@ from rich.style import Style
 from textual.theme import Theme as TextualTheme
 
 
-
 def builtin_dir() -> Path:
     """The folder of built-in themes: this package's own directory."""
     return Path(__file__).resolve().parent

@@ -24,8 +24,8 @@ from textual.strip import Strip
 
 from ...core import EventLog, LogLine
 from ..text import safe
-from .virtual import set_virtual_size
 from ..themes import Theme
+from .virtual import set_virtual_size
 
 LINE_LIMIT = 600
 """Characters shown of one entry (the exchange's messages can be long)."""
@@ -43,8 +43,16 @@ class LogPane(ScrollView):
     }
     """
 
-    def __init__(self, log: EventLog, theme: Theme, max_lines: int = 2000, utc: bool = False,
-                 frozen: bool = False, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        theme: Theme,
+        max_lines: int = 2000,
+        utc: bool = False,
+        frozen: bool = False,
+        *,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.event_log = log
         self.blotter_theme = theme
@@ -106,7 +114,7 @@ class LogPane(ScrollView):
             while cell_len(word) > room:  # longer than a whole row: break it
                 head = chop_cells(word, room)[0]
                 rows.append(head)
-                word = word[len(head):]
+                word = word[len(head) :]
                 room = width - STAMP_WIDTH
             line, room = word, room - cell_len(word)
         if line or not rows:
@@ -153,7 +161,7 @@ class LogPane(ScrollView):
             return False
         at_end = self.scroll_y >= self.max_scroll_y - 0.5
         dropped_rows = 0
-        for line in new[-self.max_lines:]:
+        for line in new[-self.max_lines :]:
             if len(self._entries) == self._entries.maxlen:
                 dropped_rows += self._row_counts.popleft() if self._row_counts else 0
             text = self._format(line)

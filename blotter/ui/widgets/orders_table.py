@@ -24,9 +24,10 @@ value wider than its column's cap ends with ``…``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Literal
+from typing import Literal
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -112,7 +113,7 @@ def tail(text: str, width: int) -> str:
     """The last characters of ``text`` in ``width`` cells, led by '…' when cut."""
     if cell_len(text) <= width:
         return text + " " * (width - cell_len(text))
-    return "…" + text[-(width - 1):] if width > 1 else "…"
+    return "…" + text[-(width - 1) :] if width > 1 else "…"
 
 
 def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]], bool, int]:
@@ -429,8 +430,7 @@ class OrdersTable(ScrollView, can_focus=True):
             selected = oid == selected_id
             # A row's strip depends only on these: redraws of rows that did not change (the
             # screen scrolled, another row changed) reuse it, without working out its cells.
-            key = (entry.order, entry.missing, selected, highlighted and not selected, status, width, base,
-                   layout_key)
+            key = (entry.order, entry.missing, selected, highlighted and not selected, status, width, base, layout_key)
             if self._cached_strip(oid, key) is not None:
                 rows[oid] = (None, entry, key)
                 continue

@@ -28,8 +28,15 @@ def state_label(desk: Desk) -> str:
     return label
 
 
-def build_status(desk: Desk, theme: Theme, now: float, open_count: int, frozen: bool = False,
-                 session_error: str | None = None, width: int | None = None) -> Text:
+def build_status(
+    desk: Desk,
+    theme: Theme,
+    now: float,
+    open_count: int,
+    frozen: bool = False,
+    session_error: str | None = None,
+    width: int | None = None,
+) -> Text:
     """Two logical lines: what matters now, then where we are connected. With a
     ``width`` too narrow for the second line, the account id is shortened (first and
     last four characters) so the header stays two lines and the table keeps its rows."""

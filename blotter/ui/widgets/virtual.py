@@ -17,8 +17,7 @@ def set_virtual_size(widget: ScrollView, size: Size) -> None:
     if size == old:
         return
     room = widget.scrollable_content_region.height
-    if (size.width == old.width and old.height > room and size.height > room
-            and widget.show_vertical_scrollbar):
+    if size.width == old.width and old.height > room and size.height > room and widget.show_vertical_scrollbar:
         widget.set_reactive(type(widget).virtual_size, size)
         bar = widget.vertical_scrollbar
         if _thumb(bar, size.height) != _thumb(bar, bar.window_virtual_size):
