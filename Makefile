@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench install install-demo install-test clean
+.PHONY: demo test lint bench install install-demo install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,23 @@ install: install-test
 demo: $(DEMO_STAMP)
 	$(BIN)/blotter demo
 
-test: $(TEST_STAMP)
+# The gates: lint, format, types, layering. `make test` runs them before the suite.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check blotter tests bench
+	$(BIN)/ruff format --check blotter tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest -q
 
-bench: $(TEST_STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:
