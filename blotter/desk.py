@@ -14,6 +14,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from pydantic import Field
@@ -102,8 +103,9 @@ class Journal(Protocol):
     """Where every frame sent and received is recorded (see :mod:`blotter.journal`)."""
 
     def record_sent(self, request: Request, text: str) -> None: ...
-    def record_received(self, event: Event, raw: str, received_ns: int) -> None: ...
+    def record_received(self, event: Event, raw: bytes | str, received_ns: int) -> None: ...
     def record_note(self, text: str, request_id: str | None = None, order_id: str | None = None) -> None: ...
+    def take_notices(self) -> list[str]: ...
 
 
 class DeskSettings(SessionSettings):
@@ -497,6 +499,9 @@ class Desk:
         result = CancelAllOutcome(symbol=symbol, outcome=Outcome.STILL_OPEN)
         scope = symbol or "ALL symbols"
 
+        def _settled(t: Tracked) -> bool:
+            return t.state in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED)
+
         async def until(done: Callable[[], bool]) -> bool:
             while not done():
                 left = deadline - loop.time()
@@ -518,7 +523,7 @@ class Desk:
                 result.outcome, result.reason = Outcome.NOT_SENT, f"cancel-all {scope} not sent: {tracked.message}"
                 return result
             # answered (refused, or ACKed and its orders final), or its timeout
-            await until(lambda t=tracked: t.state in (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED))
+            await until(partial(_settled, tracked))
             if tracked.state is State.REFUSED:
                 result.outcome = Outcome.REFUSED
                 result.reason = (
@@ -715,36 +720,35 @@ class Desk:
         if self.journal is not None:
             self.journal.record_received(event, raw, received_ns)
         now = self._clock()
-        kind = type(event)
-        if kind is OrderUpdate:
-            self._fold_orders([event.order], now)  # type: ignore[union-attr]
+        if isinstance(event, OrderUpdate):
+            self._fold_orders([event.order], now)
             return
-        if kind is OpenOrders:
-            self._on_snapshot(event, now)  # type: ignore[arg-type]
+        if isinstance(event, OpenOrders):
+            self._on_snapshot(event, now)
             if self.on_folded is not None:
                 self.on_folded()
-        elif kind is RequestAck:
-            if self.tracker.on_ack(event, now) is None and event.request_id not in self.queries:  # type: ignore[union-attr]
+        elif isinstance(event, RequestAck):
+            if self.tracker.on_ack(event, now) is None and event.request_id not in self.queries:
                 self.log.add(
                     f"{event.request_id or '-'} ACK {event.action or ''} for an unknown request".strip(),
-                    "info",  # type: ignore[union-attr]
+                    "info",
                     request_id=event.request_id,
                     order_id=event.order_id,
-                )  # type: ignore[union-attr]
-        elif kind is RequestError:
-            self._on_error(event, now)  # type: ignore[arg-type]
-        elif kind is Disconnected:
-            self.log.add(f"server: disconnected {event.code} {event.reason} {event.info}".rstrip(), "warn")  # type: ignore[union-attr]
-        elif kind is InvalidMessage:
+                )
+        elif isinstance(event, RequestError):
+            self._on_error(event, now)
+        elif isinstance(event, Disconnected):
+            self.log.add(f"server: disconnected {event.code} {event.reason} {event.info}".rstrip(), "warn")
+        elif isinstance(event, InvalidMessage):
             self.counts["invalid"] += 1
-            self.log.add(f"rejected {event.type} message: {event.error}", "warn", order_id=event.order_id)  # type: ignore[union-attr]
-        elif kind is BadFrame:
+            self.log.add(f"rejected {event.type} message: {event.error}", "warn", order_id=event.order_id)
+        elif isinstance(event, BadFrame):
             self.counts["bad_frames"] += 1
-            self.log.add(f"bad frame from server ({event.error}): {event.text[:80]}", "warn")  # type: ignore[union-attr]
-        elif kind is Unknown:
+            self.log.add(f"bad frame from server ({event.error}): {event.text[:80]}", "warn")
+        elif isinstance(event, Unknown):
             self.counts["unknown"] += 1
             # Bounded: a server inventing a new type per frame must not grow this map or the log.
-            kind_name = event.type[:MAX_UNKNOWN_TYPE_CHARS]  # type: ignore[union-attr]
+            kind_name = event.type[:MAX_UNKNOWN_TYPE_CHARS]
             seen = self._unknown_types.get(kind_name)
             if seen is not None:
                 self._unknown_types[kind_name] = seen + 1
@@ -756,10 +760,10 @@ class Desk:
                 self.log.add(
                     f"ignored messages of more than {MAX_UNKNOWN_TYPES} unknown types; no longer logging them", "warn"
                 )
-        elif kind is AuthResult and not event.ok:  # type: ignore[union-attr]
-            self.log.add(f"auth refused: {event.code} {event.error}", "error")  # type: ignore[union-attr]
-        elif kind is SubAck and not event.ok:  # type: ignore[union-attr]
-            self.log.add(f"subscription to {event.channel} refused: {event.code} {event.error}", "error")  # type: ignore[union-attr]
+        elif isinstance(event, AuthResult) and not event.ok:
+            self.log.add(f"auth refused: {event.code} {event.error}", "error")
+        elif isinstance(event, SubAck) and not event.ok:
+            self.log.add(f"subscription to {event.channel} refused: {event.code} {event.error}", "error")
         self._changed.set()
 
     def _on_error(self, err: RequestError, now: float) -> None:

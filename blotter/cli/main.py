@@ -43,8 +43,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _connection_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+def _connection_options() -> _Parser:
+    p = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     add_options(
         p,
         "connection",
@@ -54,8 +54,8 @@ def _connection_options() -> argparse.ArgumentParser:
     return p
 
 
-def _screen_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+def _screen_options() -> _Parser:
+    p = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     add_options(p, "screen", "screen")
     return p
 

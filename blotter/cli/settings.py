@@ -256,7 +256,7 @@ def check_value(name: str, value: Any, where: str) -> Any:
 def _annotated(info: FieldInfo) -> Any:
     if not info.metadata:
         return info.annotation
-    return Annotated[(info.annotation, *info.metadata)]  # type: ignore[valid-type]
+    return Annotated[(info.annotation, *info.metadata)]
 
 
 def _shown(value: Any) -> str:
@@ -432,7 +432,7 @@ def load(
             break
     _refuse_contradictions(flags, env, file)
     sources = (InitSettingsSource(Settings, init_kwargs=flags), _Checked(Settings, env), _Checked(Settings, file))
-    settings = Settings(_build_sources=(sources, flags))  # type: ignore[call-arg]  # pydantic-settings' documented hook
+    settings = Settings(_build_sources=(sources, flags))  # pydantic-settings' documented hook
     _last[:] = [settings]
     return settings
 

@@ -143,7 +143,7 @@ class OrderStore:
         self._structure_changed = False
         self.version = 0
         """Bumped on every applied change: cheap "anything new?" test for the renderer."""
-        self.get = self._orders.get  # type: ignore[method-assign]  # the view calls it per change: no wrapper
+        self.get = self._orders.get  # type: ignore[method-assign,assignment]  # the view calls it per change: no wrapper
 
     # -- queries -------------------------------------------------------------
     def __len__(self) -> int:

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .orders import OrderEntry, OrderStore
 
-Key = tuple
+Key = tuple[int | float | str, ...]
+"""A row's sort key: (group, …, row id); the row id is always last."""
 
 
 class SortedKeys:
@@ -52,7 +54,7 @@ class SortedKeys:
     def __len__(self) -> int:
         return self._len
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Key]:
         for block in self._blocks:
             yield from block
 
@@ -202,14 +204,14 @@ class OrderView:
         return len(self._keys)
 
     def __getitem__(self, index: int) -> str:
-        return self._keys[index][-1]
+        return str(self._keys[index][-1])
 
-    def __iter__(self):
-        return (k[-1] for k in self._keys)
+    def __iter__(self) -> Iterator[str]:
+        return (str(k[-1]) for k in self._keys)
 
     @property
     def ids(self) -> list[str]:
-        return [k[-1] for k in self._keys]
+        return [k[-1] for k in self._keys]  # type: ignore[misc]  # the row id is always last: a str
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self._key_of
@@ -327,6 +329,7 @@ class OrderView:
         linger = self.final_linger
         show_final = self._show_final
         moved = False
+        new: Key | None
         for order_id in changed:
             old = key_of.get(order_id)
             entry = store_get(order_id)

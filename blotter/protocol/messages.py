@@ -15,7 +15,7 @@ import hashlib
 import re
 import sys
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import orjson
 from pydantic import (
@@ -426,16 +426,17 @@ def _readable_fields(data: dict[str, Any], error: ValidationError | None) -> dic
         bad = {
             _ALIAS_FIELD.get(str(e["loc"][0])) for e in error.errors(include_url=False, include_input=False) if e["loc"]
         }
-        if None not in bad and bad:
-            drop = {alias for name in bad for alias in _FIELD_ALIASES[name] if name is not None}
+        named = {name for name in bad if name is not None}
+        if named and len(named) == len(bad):  # every error names a field of the record
+            drop = {alias for name in named for alias in _FIELD_ALIASES[name]}
             cleaned = {k: v for k, v in data.items() if k not in drop}
-            cleaned.update((name, _PLACEHOLDERS[name]) for name in bad if name in _PLACEHOLDERS)
+            cleaned.update((name, _PLACEHOLDERS[name]) for name in named if name in _PLACEHOLDERS)
             try:
                 values = OrderRecord.model_validate(cleaned).__dict__
             except ValidationError:
                 pass
             else:
-                for name in bad:
+                for name in named:
                     values[name] = None
                 return values
     return {name: _readable_field(data, name) for name in ORDER_FIELDS}
@@ -468,7 +469,7 @@ def _amount_property(name: str) -> property:
         value = values[name]
         if type(value) is str:
             value = values[name] = _decimal(value)
-        return value
+        return cast("Decimal | None", value)
 
     get.__name__ = name
     return property(get)

@@ -52,7 +52,7 @@ class Request(BaseModel):
         raise NotImplementedError
 
 
-def _rid(prefix: str):
+def _rid(prefix: str) -> Any:
     return Field(default_factory=lambda: new_request_id(prefix))
 
 

@@ -261,7 +261,7 @@ async def run(args: argparse.Namespace) -> int:
     # Handlers go in before the banner: whoever reads the banner may signal at once.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(signum, stop.set)
@@ -274,8 +274,8 @@ async def run(args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         pass
     finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+        for installed_signal in installed:
+            loop.remove_signal_handler(installed_signal)
         await sim.stop()
     return 0
 

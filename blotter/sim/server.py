@@ -624,7 +624,8 @@ class SimServer:
 
     def _on_request(self, client: _Client, rid: str | None, data: dict[str, Any], request: Any) -> None:
         action = data.get("action", "")
-        args = data.get("args") if isinstance(data.get("args"), dict) else {}
+        raw_args = data.get("args")
+        args: dict[str, Any] = raw_args if isinstance(raw_args, dict) else {}
         if "time" in args:
             skew_ms = self.config.max_time_skew * 1000
             server = now_ms()
