@@ -22,7 +22,8 @@ from pydantic import Field
 from .collector import Collector
 from .core import EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
 from .core.tracker import QueryState, SnapshotQueries, SnapshotQuery
-from .net.endpoints import display_url
+from .net.endpoints import EndpointError, display_url
+from .net.rest import RestClient, RestSettings
 from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
     AuthResult,
@@ -127,6 +128,25 @@ class DeskSettings(SessionSettings):
     resnapshot_min_interval: float = Field(
         2.0, ge=0, description="At most one automatic re-snapshot per this many seconds."
     )
+    rest_url: str | None = Field(
+        None,
+        description="REST base URL, https://host[:port] (default: the WebSocket's host and port, https for wss, "
+        "http only for a loopback simulator).",
+    )
+    account_group: int | None = Field(
+        None,
+        ge=0,
+        le=999_999,
+        description="Account group of your API key: builds the URL with --env, and is the REST account group "
+        "when the WebSocket URL has none (REST /api/pro/v1/info returns it).",
+    )
+    reconcile_every: float = Field(
+        60.0,
+        ge=0,
+        le=86400,
+        description="While live, compare the table with the exchange (REST) every this many seconds and "
+        "correct any drift; 0 turns it off.",
+    )
 
 
 class Desk:
@@ -183,6 +203,27 @@ class Desk:
         self.collector = Collector(enabled=manage_gc)
         """When the cyclic garbage collector may run (never in a burst): see :mod:`blotter.collector`."""
         self.counts: dict[str, int] = {"frames": 0, "bad_frames": 0, "invalid": 0, "unknown": 0, "disconnects": 0}
+        self.rest: RestClient | None = None
+        """The second road to the exchange (REST on the same host), or None when it cannot be
+        built (``rest_problem`` says why, and the log said so once)."""
+        self.rest_problem: str | None = None
+        try:
+            self.rest = RestClient(
+                RestSettings.from_ws_url(
+                    settings.url,
+                    settings.api_key,
+                    settings.api_secret,
+                    rest_url=settings.rest_url,
+                    account_group=settings.account_group,
+                    secret_encoding=settings.secret_encoding,
+                    ca_file=settings.ca_file,
+                    deadline=settings.request_timeout,
+                ),
+                clock=clock,
+            )
+        except EndpointError as exc:
+            self.rest_problem = f"REST road unavailable: {exc}"
+            self.log.add(self.rest_problem, "warn")
 
     # -- state for the screen ------------------------------------------------------
     @property
@@ -264,6 +305,8 @@ class Desk:
 
     async def stop(self) -> None:
         await self.session.stop()
+        if self.rest is not None:
+            await self.rest.aclose()
 
     async def _housekeeping(self) -> None:
         while True:

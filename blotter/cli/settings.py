@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSett
 
 from ..desk import DeskSettings
 from ..net.endpoints import build_url, check_url, display_url
+from ..net.rest import check_rest_url
 from ..net.session import SessionSettings
 from ..protocol.signing import mask_key
 from ..ui.settings import UiSettings
@@ -121,14 +122,9 @@ class Settings(BaseSettings):
     env: Literal["mainnet", "testnet"] | None = option(
         flag="--env", default=None, description="Build the URL for this environment (with the account group)."
     )
-    account_group: int | None = option(
-        flag="--account-group",
-        metavar="N",
-        default=None,
-        ge=0,
-        le=999_999,
-        description="Account group of your API key (with --env); REST /api/pro/v1/info returns it.",
-    )
+    account_group: int | None = option(DeskSettings, "account_group", flag="--account-group", metavar="N")
+    rest_url: str | None = option(DeskSettings, "rest_url", flag="--rest-url", metavar="URL")
+    reconcile_every: float = option(DeskSettings, "reconcile_every", flag="--reconcile-every", metavar="SEC")
     api_key: SecretStr | None = option(SessionSettings, "api_key", default=None, env=ENV_KEY)
     api_secret: SecretStr | None = option(SessionSettings, "api_secret", default=None, env=ENV_SECRET)
     secret_encoding: Literal["base64", "raw"] = option(SessionSettings, "secret_encoding", flag="--secret-encoding")
@@ -543,6 +539,8 @@ def desk_settings(
         key, secret = credentials(settings)
     values = {k: getattr(settings, k) for k in set(DeskSettings.model_fields) & set(Settings.model_fields)}
     values.update(url=url or resolve_url(settings), api_key=key, api_secret=secret)
+    if settings.rest_url:
+        values["rest_url"] = check_rest_url(settings.rest_url)  # a bad --rest-url: one line, exit 2
     return DeskSettings(**values)
 
 

@@ -44,6 +44,8 @@ _FIELDS = {
     "skip_sn_every": "skip_sn_every",
     "repeat_sn_every": "repeat_sn_every",
     "open_orders_fault": "open_orders_fault",
+    "rest_delay": "rest_delay",
+    "rest_error": "rest_error",
     "tls_cert": "tls_cert",
     "tls_key": "tls_key",
 }
@@ -55,6 +57,8 @@ _FLAGS.update(
         "no_pong": "--no-pong",
         "silent": "--silent",
         "odd_records": "--odd-records",
+        "rest_down": "--rest-down",
+        "ws_refused": "--ws-refused",
     }
 )
 
@@ -136,6 +140,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="no server pings for this long after a client ping " + _default("client_ping_quiet"),
     )
 
+    rest = parser.add_argument_group("REST (served on the WebSocket's port, as the exchange does)")
+    rest.add_argument(
+        "--rest-delay", type=float, metavar="S", help="answer every REST call after S seconds " + _default("rest_delay")
+    )
+    rest.add_argument(
+        "--rest-error", type=int, metavar="STATUS", help="answer every REST call with this HTTP status (500-599)"
+    )
+    rest.add_argument("--rest-down", action="store_true", default=None, help="close REST connections without an answer")
+    rest.add_argument(
+        "--ws-refused",
+        action="store_true",
+        default=None,
+        help="answer WebSocket upgrades with HTTP 503 while REST keeps answering (a stream outage)",
+    )
+
     flow = parser.add_argument_group("order flow")
     flow.add_argument(
         "--seed", type=int, metavar="N", help="seed of the order flow; same seed, same orders (default: random)"
@@ -208,7 +227,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         value = getattr(args, dest, None)
         if value is not None:
             values[field] = value
-    for flag in ("no_pong", "silent", "ignore_requests"):
+    for flag in ("no_pong", "silent", "ignore_requests", "rest_down", "ws_refused"):
         if getattr(args, flag, None):
             values[flag] = True
     if getattr(args, "symbols", None):
@@ -235,7 +254,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
 
 def _banner(sim: SimServer) -> str:
     cfg = sim.config
-    line = f"blotter sim listening on {sim.url}  api key: {cfg.api_key}"
+    line = f"blotter sim listening on {sim.url}  REST {sim.rest_url}  api key: {cfg.api_key}"
     if cfg.api_secret == DEMO_API_SECRET:
         line += f"  api secret: {cfg.api_secret} (demo, {cfg.secret_encoding})"
     return line

@@ -153,6 +153,21 @@ class SimConfig(BaseModel):
         "cannot be parsed (cut off mid-record). Everything else is answered.",
     )
 
+    # --- REST (on the WebSocket's port, as the exchange serves it) -----------------------------------
+    rest_delay: float = Field(
+        0.0, ge=0, le=600, description="Seconds every REST call waits before it is answered (a slow REST)."
+    )
+    rest_error: int | None = Field(
+        None, description="If set (500-599), every REST call is answered with this HTTP status (a failing REST)."
+    )
+    rest_down: bool = Field(
+        False, description="REST connections are closed after the request is read, with no answer (REST down)."
+    )
+    ws_refused: bool = Field(
+        False,
+        description="WebSocket upgrades are answered HTTP 503 (the stream is down) while REST keeps answering.",
+    )
+
     # --- transport -----------------------------------------------------------------------------
     tls_cert: Path | None = Field(None, description="PEM certificate: serve wss:// (needs tls_key).")
     tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")

@@ -62,6 +62,7 @@ from . import odd
 from .book import NEW, PENDING_NEW, Book, Clock, SimOrder, spec_for
 from .config import ERROR_REASONS, SimConfig
 from .flow import OrderFlow
+from .rest import RestApi, RestFaults, rest_connection
 
 __all__ = ["ReceivedFrame", "SimServer", "MALFORMED_FRAME", "DISCONNECTED_MESSAGE"]
 
@@ -221,6 +222,18 @@ class SimServer:
         first_sn = random.Random(self.seed).randint(100, 5000)
         self.book = Book(self.config.account_id, self.config.user_uid, self.clock, first_sn=first_sn)
         self.flow = OrderFlow(self.book, self.config.symbols, self.seed, self.config.initial_orders)
+        self.rest = RestApi(
+            self.book,
+            self.config,
+            publish=self._publish,
+            faults=RestFaults(
+                delay=self.config.rest_delay,
+                server_error=self.config.rest_error,
+                drop_connections=self.config.rest_down,
+            ),
+        )
+        """The REST endpoints, served on the WebSocket's own port (``rest.faults`` switch at run time;
+        ``rest.calls`` is what it received)."""
         self.flow.initial(self.config.initial_orders)
         self.received: list[ReceivedFrame] = []
         self._waiters: list[tuple[Callable[[ReceivedFrame], bool], asyncio.Future[ReceivedFrame]]] = []
@@ -254,6 +267,7 @@ class SimServer:
             self.host,
             self._requested_port,
             process_request=self._process_request,
+            create_connection=rest_connection(self.rest),  # REST on the same port, as the exchange has it
             ssl=self._ssl_context(),
             ping_interval=None,  # keep-alive is the exchange's JSON ping, not WebSocket ping frames
             compression=None,  # cheaper for benchmarks; clients that offer deflate simply don't get it
@@ -369,6 +383,20 @@ class SimServer:
     def resume_flow(self) -> None:
         self._flow_paused = False
 
+    @property
+    def rest_url(self) -> str:
+        """The REST base, ``http://host:port`` (``https://`` with TLS): the WebSocket's own port."""
+        scheme = "https" if self.config.tls_cert is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def refuse_websocket(self, refused: bool = True) -> None:
+        """While ``refused``, WebSocket upgrades are answered HTTP 503 and (when switching on)
+        every open stream is dropped; REST keeps answering. The stream outage drill."""
+        self.config.ws_refused = refused
+        if refused:
+            await self.drop_connections()
+
     async def drop_connections(self) -> None:
         """Abort every client connection (no close frame), and wait until the server has noticed."""
         clients = list(self._clients)
@@ -470,6 +498,8 @@ class SimServer:
         if any are sent, must authenticate (401 otherwise — no WebSocket at all)."""
         if urlsplit(request.path).path != self.config.stream_path:
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        if self.config.ws_refused:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable\n")
         headers: Headers = request.headers
         key = headers.get("x-auth-key")
         timestamp = headers.get("x-auth-timestamp")

@@ -354,3 +354,27 @@ def test_the_endpoint_is_one_choice_from_the_strongest_source(tmp_path):
     both = config_file(tmp_path, f'env = "mainnet"\naccount_group = 4\nurl = "{DEAD_URL}"\n')
     with pytest.raises(ConfigError, match="not both"):
         load({"config": str(both)}, {})
+
+
+# -- the REST road's options (issue 13) -----------------------------------------------------------
+@pytest.mark.parametrize(
+    "url, expect",
+    [
+        ("http://example.com", "only loopback hosts may use http://"),
+        ("https://user:pw@example.com", "credentials do not belong in the URL"),
+        ("https://example.com/api/pro", "give the base only"),
+        ("ftp://example.com", "must start with https://"),
+    ],
+)
+def test_a_bad_rest_url_is_one_line_and_exit_2(tmp_path, url, expect):
+    r = blotter(tmp_path, "orders", "--url", DEAD_URL, "--no-journal", "--rest-url", url)
+    assert r.returncode == 2, r.stderr
+    line = one_line(r.stderr)
+    assert expect in line and "pw" not in line
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "1e309", "100000"])
+def test_reconcile_every_out_of_range_is_a_usage_error(tmp_path, value):
+    r = blotter(tmp_path, "orders", "--url", DEAD_URL, "--no-journal", "--reconcile-every", value)
+    assert r.returncode == 2, r.stderr
+    assert "--reconcile-every" in one_line(r.stderr)
