@@ -42,7 +42,7 @@ from urllib.parse import urlencode
 from annotated_types import Ge
 from pydantic import AliasChoices, AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from .messages import CANCELED, FILLED, REJECTED
+from .messages import CANCELED, FILLED, REJECTED, Order
 from .signing import SecretEncoding, now_ms, sign_message
 
 __all__ = [
@@ -1131,3 +1131,56 @@ def parse_balance_history(body: bytes) -> BalanceHistory:
         },
         body,
     )
+
+
+# --- REST records as the blotter's orders --------------------------------------------------------------------
+
+_MAX_INT_DIGITS, _MAX_FRACTION_DIGITS = 24, 30
+"""The bounds of an amount the blotter reads (see :mod:`blotter.protocol.messages`)."""
+
+
+def _amount_text(value: Decimal | None) -> str | None:
+    """An amount as plain decimal text, for :meth:`Order.read` to check like any wire
+    amount. One outside the bounds is never formatted in full (``1e999999999`` would be
+    a billion digits): it becomes text the reader refuses, so the order is UNREADABLE."""
+    if value is None:
+        return None
+    if not value.is_finite():
+        return "out-of-range"
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if value.adjusted() >= _MAX_INT_DIGITS or exponent < -_MAX_FRACTION_DIGITS:
+        return "out-of-range"
+    return format(value, "f")
+
+
+def order_from_rest(record: RestOrder) -> Order:
+    """The blotter's :class:`Order` for a REST long record (§2.9): the same fields, read by
+    the same strict rules as a WebSocket record (:meth:`Order.read`), so what REST says and
+    what the stream says fold into the store alike. A record the blotter cannot read is an
+    UNREADABLE order, as on the stream; one that elides the fields a row needs (the
+    documented multi-id status sample does) is unreadable too — check
+    :attr:`RestOrder.is_complete` first where that matters."""
+    wire: dict[str, Any] = {
+        "orderId": record.order_id,
+        "symbol": record.symbol,
+        "side": record.side,
+        "status": record.status,
+        "orderType": record.order_type or "",
+        "price": _amount_text(record.price),
+        "orderQty": _amount_text(record.qty),
+        "cumFilledQty": _amount_text(record.filled_qty),
+        "avgFilledPx": _amount_text(record.avg_price),
+        "stopPrice": _amount_text(record.stop_price),
+        "lastPx": _amount_text(record.last_price),
+        "lastQty": _amount_text(record.last_qty),
+        "seqNum": record.seq_num,
+        "lastExecTime": record.exec_time_ms,
+        "time": record.create_time_ms,
+        "accountId": record.account_id,
+        "execInst": record.exec_inst,
+        "fee": _amount_text(record.cum_fee if record.cum_fee is not None else record.fee),
+        "feeAsset": record.fee_asset,
+        "errorCode": record.error_code or None,
+    }
+    return Order.read({k: v for k, v in wire.items() if v is not None})

@@ -10,8 +10,9 @@ import json
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
+import orjson
 import pytest
-from blotter.protocol import rest
+from blotter.protocol import Order, rest
 from blotter.protocol.signing import SigningError
 from pydantic import ValidationError
 
@@ -411,3 +412,37 @@ def test_counter_counts_types_without_threshold_and_default_thresholds_are_docum
     assert usage["batch_cancel"].level1 == 10000
     with pytest.raises(rest.RestInputError):
         rest.RequestCounter(hold_at=0)
+
+
+# -- REST records as the blotter's orders ---------------------------------------------------------
+def test_a_rest_record_becomes_the_same_order_as_its_stream_record():
+    record = rest.parse_order_status(fixture_bytes("rest/v2-rest-order-status-single")).orders[0]
+    order = rest.order_from_rest(record)
+    stream = Order.read(fixture_json("rest/v2-rest-order-status-single")["data"])
+    assert order.status == "New" and order.problem is None
+    for name in ("order_id", "symbol", "side", "status", "order_type", "price", "qty", "filled_qty", "seq"):
+        assert getattr(order, name) == getattr(stream, name), name
+    assert order.price == Decimal("34000") and order.qty == Decimal("0.1")
+
+
+def test_every_complete_record_of_every_rest_sample_is_readable():
+    seen = 0
+    for name in ("rest/v2-rest-order-open", "rest/v2-rest-order-hist-current", "rest/v2-rest-order-status-single"):
+        reply = (
+            rest.parse_order_list(fixture_bytes(name))
+            if "status" not in name
+            else rest.parse_order_status(fixture_bytes(name))
+        )
+        for record in reply.orders:
+            if record.is_complete:
+                seen += 1
+                assert rest.order_from_rest(record).problem is None, (name, record.order_id)
+    assert seen >= 3
+
+
+def test_an_amount_out_of_bounds_makes_the_order_unreadable_without_formatting_it():
+    data = dict(fixture_json("rest/v2-rest-order-status-single")["data"], price="1e999999999")
+    body = orjson.dumps({"code": 0, "data": data})
+    record = rest.parse_order_status(body).orders[0]
+    order = rest.order_from_rest(record)  # returns at once: nothing is formatted digit by digit
+    assert order.status == "Unreadable" and order.problem and "price" in order.problem
