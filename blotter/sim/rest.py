@@ -714,6 +714,13 @@ def rest_connection(api: RestApi) -> type[ServerConnection]:
             if self._mode == "rest":
                 return  # one request per connection; anything more is ignored
             self._head += data
+            if not self._head[:1].isupper():
+                # Not an HTTP request (a TLS ClientHello on a plain port, noise): websockets
+                # answers it exactly as it would without REST on the port.
+                self._mode = "ws"
+                buffered, self._head = bytes(self._head), bytearray()
+                super().data_received(buffered)
+                return
             end = self._head.find(b"\r\n\r\n")
             if end < 0:
                 if len(self._head) > MAX_HEAD:

@@ -405,6 +405,6 @@ async def test_a_connected_message_that_never_comes_times_out_despite_pings():
 
     async with Exchange().running() as ex:
         ex.script = pings_only
-        async with desk_at(ex.url(), auth_timeout=0.5) as desk:
+        async with desk_at(ex.url(), reply_timeout=0.5) as desk:
             await eventually(lambda: desk.attempt >= 2 and desk.state is ConnState.RECONNECTING, 20)
             assert "no 'connected' message within 0.5 s" in desk.detail

@@ -4,6 +4,7 @@ REST client and the simulator's REST fault switches (issue 13, item 7)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import pytest
 from blotter.net.rest import RestServerError, RestUnavailable
@@ -54,3 +55,13 @@ def test_blotter_sim_flags_set_the_rest_faults():
     config = config_from_args(args, environ={})
     assert (config.rest_delay, config.rest_error, config.rest_down, config.ws_refused) == (0.5, 502, True, True)
     assert SimConfig().ws_refused is False
+
+
+async def test_a_tls_client_on_the_plain_port_is_refused_at_once():
+    # A wss:// client on the plain port sends a TLS ClientHello: the server must answer as
+    # websockets alone did (the handshake fails at once), not wait for an HTTP head that
+    # never comes while the client hangs until its own timeout.
+    async with running_sim(initial_orders=0) as sim:
+        context = ssl.create_default_context()
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(asyncio.open_connection("127.0.0.1", sim.port, ssl=context), 5)
