@@ -107,6 +107,9 @@ class Journal(Protocol):
     def record_received(self, event: Event, raw: bytes | str, received_ns: int) -> None: ...
     def record_note(self, text: str, request_id: str | None = None, order_id: str | None = None) -> None: ...
     def take_notices(self) -> list[str]: ...
+    def redact_auth(
+        self, key: str | None = None, signature: str | None = None, timestamp: str | int | None = None
+    ) -> None: ...
 
 
 class DeskSettings(SessionSettings):
@@ -172,6 +175,10 @@ class Desk:
             on_live=self._on_live,
             on_orders=self._on_orders,
         )
+        if journal is not None:  # header-auth values never pass the journal as a frame: tell it
+            self.session.redactor.on_login = lambda signature, timestamp: journal.redact_auth(
+                signature=signature, timestamp=timestamp
+            )
         self.endpoint_label = display_url(settings.url)
         self.key_label = mask_key(settings.api_key.get_secret_value())
         self.account: str | None = None

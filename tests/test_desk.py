@@ -10,6 +10,7 @@ import pytest
 from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 from pydantic import SecretStr
 
 from tests.helpers import eventually, running_desk, running_sim
@@ -374,3 +375,43 @@ async def test_a_cancel_while_offline_is_one_not_sent_line():
         lines = [l.text for l in desk.log.lines() if l.request_id == tracked.request_id]
         assert tracked.state is State.FAILED and len(lines) == 1 and "NOT SENT" in lines[0], lines
         assert target in lines[0]
+
+
+async def test_a_header_auth_login_is_redacted_in_the_journal_too(tmp_path):
+    # The journal never sees header-auth values as a frame: the desk hands each login to it,
+    # so a server that echoes the signature or its timestamp back cannot get them written.
+    import sqlite3
+
+    from blotter.journal import Journal
+
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal.open(path)
+    logins: list[tuple[str, int]] = []
+    async with running_sim() as sim:
+        desk = Desk(
+            DeskSettings(url=sim.url, api_key=SecretStr(DEMO_API_KEY), api_secret=SecretStr(DEMO_API_SECRET)),
+            journal=journal,
+        )
+        handed_on = desk.session.redactor.on_login
+
+        def watch(signature: str, timestamp: int) -> None:
+            logins.append((signature, timestamp))
+            if handed_on is not None:
+                handed_on(signature, timestamp)
+
+        desk.session.redactor.on_login = watch
+        task = asyncio.create_task(desk.run())
+        try:
+            assert await desk.wait_live(5)
+        finally:
+            await desk.stop()
+            await asyncio.wait_for(task, 5)
+    assert logins, "the header login was not handed on"
+    signature, timestamp = logins[-1]
+    journal.record_note(f"echo: {signature} at {timestamp}")
+    journal.close()
+    with sqlite3.connect(path) as db:  # (ts_ms holds wall-clock ms too: only the text columns)
+        rows = db.execute("SELECT kind, message, raw FROM frames").fetchall()
+    text = "\n".join(str(row) for row in rows)
+    assert "echo: " in text
+    assert signature not in text and str(timestamp) not in text

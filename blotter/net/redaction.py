@@ -22,6 +22,7 @@ only a tainted connection's frames go through :meth:`frame` (see
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -42,12 +43,17 @@ class Redactor:
         self._masked = mask_key(api_key)
         self._logins: deque[tuple[str, str]] = deque(maxlen=LOGINS_KEPT)
         self._needles: tuple[bytes, ...] = ()
+        self.on_login: Callable[[str, int], None] | None = None
+        """Told every login (signature, timestamp) too: the desk hands them to the journal,
+        which never sees header-auth values as a frame and must redact them as well."""
         self._rebuild()
 
     def add_login(self, signature: str, timestamp_ms: int) -> None:
         """A signature about to be sent (upgrade headers or ``op:auth``)."""
         self._logins.append((signature, str(timestamp_ms)))
         self._rebuild()
+        if self.on_login is not None:
+            self.on_login(signature, timestamp_ms)
 
     def _rebuild(self) -> None:
         # Scanned for on every read, so as few as do the job: the key and the latest
