@@ -9,6 +9,8 @@ decimal strings on the wire, never floats.
 
 from __future__ import annotations
 
+import math
+import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,6 +21,7 @@ from blotter.protocol.messages import CANCELED, FILLED, FINAL_STATUSES, NEW, PAR
 __all__ = [
     "Book",
     "CANCELED",
+    "SequenceCounter",
     "Clock",
     "FILLED",
     "OrderPool",
@@ -264,14 +267,52 @@ class OrderPool:
             self._index[last.order_id] = i
 
 
+SN_START = (18_500_000_000, 19_500_000_000)
+"""Where the counter starts: live values are around 1.9e10 (ADDENDUM §3.1)."""
+SN_JUMP = (1_000, 2_000_000)
+"""Bounds of the step between two consecutive numbers: live captures show one account's
+numbers jumping by thousands to millions between two of its events (ADDENDUM §3.1)."""
+SN_FAR_JUMP = 1_000_000_000
+"""The extra jump of ``skip_sn_every`` (a long quiet, another shard's traffic): far beyond
+the usual steps, still only a jump, never a lost message."""
+
+
+class SequenceCounter:
+    """The exchange's sequence counter as live data show it (ADDENDUM §3.1): one large
+    number (around 1.9e10), strictly increasing, that moves by a random step of thousands
+    to millions between two events — other accounts and categories share it, so one
+    account's consecutive events almost never differ by 1. ``sn`` on the order channel,
+    ``seqNum`` in order records and ``sn`` on account messages all come from here.
+
+    Seeded (its own :class:`random.Random`, so it does not disturb the order flow's
+    draws): the same seed gives the same numbers. One counter serves every account of
+    a simulator."""
+
+    def __init__(self, seed: object = None, start: int | None = None) -> None:
+        self._rng = random.Random(f"sn:{seed}") if seed is not None else random.Random()
+        self.last = start if start is not None else self._rng.randint(*SN_START)
+        self._log_lo = math.log(SN_JUMP[0])
+        self._log_hi = math.log(SN_JUMP[1])
+
+    def step(self) -> int:
+        """A step of thousands to millions (log-uniform: most are small, some are large)."""
+        return int(math.exp(self._rng.uniform(self._log_lo, self._log_hi)))
+
+    def next(self, far: bool = False) -> int:
+        """The next number; ``far`` adds :data:`SN_FAR_JUMP` (the ``skip_sn_every`` fault)."""
+        self.last += self.step() + (SN_FAR_JUMP if far else 0)
+        return self.last
+
+
 class Book:
-    """All orders of the one simulated account, and its sequence-number counter.
+    """All orders of the one simulated account.
 
-    ``sn`` is per account (not per order): every update of any order takes the next
-    number, and each order remembers the last number it was published with
-    (``seqNum`` in snapshots)."""
+    Sequence numbers come from a :class:`SequenceCounter` (shared with every other
+    account of the simulator): every update of any order takes the next number, and
+    each order remembers the last number it was published with (``seqNum`` in
+    snapshots)."""
 
-    def __init__(self, account_id: str, user_uid: str, clock: Clock, first_sn: int = 1) -> None:
+    def __init__(self, account_id: str, user_uid: str, clock: Clock, counter: SequenceCounter | None = None) -> None:
         self.account_id = account_id
         self.user_uid = user_uid
         self.clock = clock
@@ -283,7 +324,7 @@ class Book:
         """Open orders that can fill (``New``, ``PartiallyFilled``)."""
         self.pending_pool = OrderPool()
         """Stop orders waiting for their trigger (``PendingNew``)."""
-        self.last_sn = first_sn - 1
+        self.counter = counter if counter is not None else SequenceCounter()
 
     def add(self, order: SimOrder) -> SimOrder:
         self.orders[order.order_id] = order
@@ -311,10 +352,14 @@ class Book:
             self.working_pool.discard(oid)
             self.pending_pool.discard(oid)
 
-    def next_sn(self, skip: int = 0) -> int:
-        """The next sequence number, after leaving ``skip`` numbers unused (a gap)."""
-        self.last_sn += 1 + skip
-        return self.last_sn
+    @property
+    def last_sn(self) -> int:
+        """The counter's latest number (any account's)."""
+        return self.counter.last
+
+    def next_sn(self, far: bool = False) -> int:
+        """The counter's next number (``far``: after an extra-long jump)."""
+        return self.counter.next(far)
 
     def open_count(self) -> int:
         return len(self._open)

@@ -135,8 +135,19 @@ class SimConfig(BaseModel):
     )
     drop_every: int | None = Field(None, ge=1, description="Abort a connection after every N messages sent to it.")
     malformed_every: int | None = Field(None, ge=1, description="Send a non-JSON frame before every Nth message.")
-    skip_sn_every: int | None = Field(None, ge=1, description="Skip one sequence number every N order updates (a gap).")
+    skip_sn_every: int | None = Field(
+        None,
+        ge=1,
+        description="Every Nth order update, the sequence counter jumps a billion further than usual (a jump, "
+        "not a lost message: every update is still sent).",
+    )
     repeat_sn_every: int | None = Field(None, ge=1, description="Send every Nth order update twice (a repeated sn).")
+    drop_updates_every: int | None = Field(
+        None,
+        ge=1,
+        description="Send every Nth order update to nobody: the order changes in the book, its sn is used, and "
+        "the clients never hear of it (a lost message, found only by asking the exchange again).",
+    )
     no_pong: bool = Field(False, description="Ignore client pings (no pong, and they do not count as liveness).")
     silent: bool = Field(False, description="Send nothing at all (messages are dropped, not queued).")
     ignore_requests: bool = Field(

@@ -59,7 +59,7 @@ from blotter.protocol.requests import (
 from blotter.protocol.signing import SigningError, now_ms, sign
 
 from . import odd
-from .book import NEW, PENDING_NEW, Book, Clock, SimOrder, spec_for
+from .book import NEW, PENDING_NEW, Book, Clock, SequenceCounter, SimOrder, spec_for
 from .config import ERROR_REASONS, SimConfig
 from .flow import OrderFlow
 
@@ -218,8 +218,9 @@ class SimServer:
         self._requested_port = port
         self.seed = self.config.seed if self.config.seed is not None else random.SystemRandom().randrange(2**32)
         self.clock = Clock(self.config.fixed_time_ms)
-        first_sn = random.Random(self.seed).randint(100, 5000)
-        self.book = Book(self.config.account_id, self.config.user_uid, self.clock, first_sn=first_sn)
+        self.sn = SequenceCounter(self.seed)
+        """The one sequence counter of this exchange (every account's ``sn`` and ``seqNum``)."""
+        self.book = Book(self.config.account_id, self.config.user_uid, self.clock, self.sn)
         self.flow = OrderFlow(self.book, self.config.symbols, self.seed, self.config.initial_orders)
         self.flow.initial(self.config.initial_orders)
         self.received: list[ReceivedFrame] = []
@@ -228,6 +229,8 @@ class SimServer:
         self._header_auth: dict[ServerConnection, bool] = {}
         self._next_client = 0
         self._updates = 0
+        self.dropped_updates: list[str] = []
+        """``drop_updates_every``: the order id of each update sent to nobody, in order."""
         self._spoiled: dict[str, str] = {}
         """``odd_records``: order id -> its oddity (assigned at each open-orders reply)."""
         self._flow_paused = False
@@ -399,13 +402,18 @@ class SimServer:
     # --- publishing ------------------------------------------------------------------------------------------
 
     def _publish(self, order: SimOrder) -> None:
-        """Give ``order``'s current state the account's next ``sn`` and send it to subscribers.
-        This is where the sequence faults act: ``skip_sn_every`` leaves a number unused,
-        ``repeat_sn_every`` sends the same update twice."""
+        """Give ``order``'s current state the counter's next ``sn`` and send it to subscribers.
+        This is where the sequence faults act: ``skip_sn_every`` makes the counter jump
+        far (a billion) before an update, ``repeat_sn_every`` sends an update twice, and
+        ``drop_updates_every`` sends an update to nobody (the order changed in the book;
+        the clients never hear of it)."""
         cfg = self.config
         self._updates += 1
-        skip = 1 if cfg.skip_sn_every and self._updates % cfg.skip_sn_every == 0 else 0
-        order.seq = self.book.next_sn(skip)
+        far = bool(cfg.skip_sn_every and self._updates % cfg.skip_sn_every == 0)
+        order.seq = self.book.next_sn(far)
+        if cfg.drop_updates_every and self._updates % cfg.drop_updates_every == 0:
+            self.dropped_updates.append(order.order_id)
+            return
         oddity = (self._spoiled or self._spoil_assign()).get(order.order_id) if cfg.odd_records else None
         if oddity is None:
             text = _dumps(order.to_short(cfg.account_id))
