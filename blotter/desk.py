@@ -303,8 +303,8 @@ class Desk:
             self._book_query = self.queries.get(rid)
 
     def _snapshot_wanted(self) -> bool:
-        """A fresh all-symbols snapshot is needed: the table is not loaded, a gap or a
-        timeout asked for one, or a row is UNKNOWN (a timed-out cancel not yet settled)
+        """A fresh all-symbols snapshot is needed: the table is not loaded, an unreadable
+        update or a timeout asked for one, or a row is UNKNOWN (a timed-out cancel not yet settled)
         or a cancel-all awaits its verdict. Asked again, with backoff, until answered."""
         if self._snapshot_due or not self._book_loaded:
             return True
@@ -654,9 +654,8 @@ class Desk:
 
     # -- inbound -------------------------------------------------------------------------
     async def _on_live(self) -> None:
-        """Connected, authenticated, subscribed: forget the old ``sn`` (the snapshot
-        covers whatever was missed) and ask for the snapshot."""
-        self.store.reset_sequence()
+        """Connected, authenticated, subscribed: ask for the snapshot (it covers
+        whatever was missed while the connection was down)."""
         self.queries.connection_lost(self._clock())
         self._book_loaded = False
         self._snapshot_failures = 0
@@ -694,12 +693,12 @@ class Desk:
 
     def _fold_orders(self, orders: list[Order], now: float) -> None:
         """Order updates into the store; final ones to the request tracker."""
-        finals, gap = self.store.apply_updates(orders, now)
+        finals, unreadable = self.store.apply_updates(orders, now)
         self._log_store_notices()
         on_final = self.tracker.on_order
         for order in finals:
             on_final(order, now)
-        if gap:
+        if unreadable:  # what that order is now is unknown (a jump in sn is never a reason)
             self._snapshot_due = True
         if self.account is None:
             for order in orders:
