@@ -41,6 +41,7 @@ from .protocol import (
     SubAck,
     Unknown,
 )
+from .protocol.errors import explain
 from .protocol.messages import UNREADABLE, Order
 from .protocol.signing import mask_key
 
@@ -770,13 +771,12 @@ class Desk:
         if refused is not None:
             self._hint_retry(refused)
             return
-        code = "" if err.code is None else f"{err.code} "
-        q = self.queries.refused(err.request_id, err.code, f"{code}{err.reason or '-'} {err.message}".rstrip(), now)
+        q = self.queries.refused(err.request_id, err.code, explain(err.code, err.reason, err.message), now)
         if q is not None:
             self._query_failed(q, now)
             return
         self.log.add(
-            f"{err.request_id or '-'} server error: ERR {err.code} {err.reason} {err.message}".rstrip(),
+            f"{err.request_id or '-'} server error: ERR {explain(err.code, err.reason, err.message)}",
             "error",
             request_id=err.request_id,
             order_id=err.order_id,
