@@ -20,11 +20,13 @@ from typing import Protocol
 from pydantic import Field
 
 from .collector import Collector
-from .core import EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
+from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
 from .core.tracker import QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import display_url
 from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
+    AccountSnapshot,
+    AccountUpdate,
     AuthResult,
     BadFrame,
     CancelAll,
@@ -156,6 +158,8 @@ class Desk:
         self.endpoint_label = display_url(settings.url)
         self.key_label = mask_key(settings.api_key.get_secret_value())
         self.account: str | None = None
+        self.account_state = AccountState()
+        """Collateral and positions, from the account snapshot and updates (see :mod:`blotter.core.account`)."""
         self.read_only = settings.read_only
         self.cancel_on_hangup = settings.cancel_on_hangup
         self.stale_after = settings.stale_after
@@ -737,6 +741,8 @@ class Desk:
                 )
         elif isinstance(event, RequestError):
             self._on_error(event, now)
+        elif isinstance(event, (AccountSnapshot, AccountUpdate)):
+            self.account_state.apply(event, now)
         elif isinstance(event, Disconnected):
             self.log.add(f"server: disconnected {event.code} {event.reason} {event.info}".rstrip(), "warn")
         elif isinstance(event, InvalidMessage):

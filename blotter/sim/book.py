@@ -26,6 +26,8 @@ __all__ = [
     "FILLED",
     "OrderPool",
     "NEW",
+    "SimAccount",
+    "SimPosition",
     "PARTIALLY_FILLED",
     "PENDING_NEW",
     "REJECTED",
@@ -130,6 +132,10 @@ class SimOrder:
     error: str = ""
     seq: int = -1
     history: list[str] = field(default_factory=list, repr=False)
+    booked_qty: Decimal = field(default=ZERO, repr=False)
+    """Filled quantity already booked into the account's position."""
+    booked_notional: Decimal = field(default=ZERO, repr=False)
+    """Open-order notional (price × remaining) counted in the position's boon/soon."""
 
     @property
     def is_open(self) -> bool:
@@ -236,6 +242,129 @@ class SimOrder:
         self.exec_ms = now
 
 
+LEVERAGE = Decimal(10)
+START_BALANCE = Decimal(100_000)
+AOP_PLACES = Decimal("0.000000001")
+"""Average opening prices are kept to 9 decimals, as in the documented sample."""
+
+
+@dataclass
+class SimPosition:
+    """One contract position, kept from the account's own fills (ADDENDUM §2.8, §3.3).
+
+    ``position`` is signed (long positive); ``reference_cost`` has the opposite sign, so
+    that unrealized PnL = mark price × position + reference cost. When a position is
+    closed or flips side its PnL is rolled (settled) into realized PnL and the USDT
+    balance, and the reference cost starts again (§2.8, ``_spec.md``)."""
+
+    symbol: str
+    position: Decimal = ZERO
+    reference_cost: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    avg_open_price: Decimal = ZERO
+    buy_open_notional: Decimal = ZERO
+    sell_open_notional: Decimal = ZERO
+
+    @property
+    def side(self) -> str:
+        return "LONG" if self.position > 0 else "SHORT" if self.position < 0 else "NULL_VAL"
+
+    def fill(self, side: str, qty: Decimal, price: Decimal) -> Decimal:
+        """Book one fill; returns the PnL rolled into the balance (0 unless the position
+        closed or flipped)."""
+        signed = qty if side == "Buy" else -qty
+        held = self.position
+        if held == 0 or (held > 0) == (signed > 0):  # opening or adding
+            total = abs(held) + qty
+            self.avg_open_price = ((self.avg_open_price * abs(held) + price * qty) / total).quantize(AOP_PLACES)
+            self.position = held + signed
+            self.reference_cost -= signed * price
+            return ZERO
+        closing = min(qty, abs(held))
+        closing_signed = closing if signed > 0 else -closing
+        self.reference_cost -= closing_signed * price
+        self.position = held + closing_signed
+        rolled = ZERO
+        if self.position == 0:  # closed: settle
+            rolled = self.reference_cost
+            self.realized_pnl += rolled
+            self.reference_cost = ZERO
+            self.avg_open_price = ZERO
+        rest = qty - closing
+        if rest:  # flipped: the rest opens the other side
+            self.fill(side, rest, price)
+        return rolled
+
+    def to_wire(self, mark: Decimal) -> dict[str, Any]:
+        """The ``pos[]`` entry of the account snapshot and update (every documented key, §3.3)."""
+        return {
+            "s": self.symbol,
+            "sd": self.side,
+            "pos": fmt(self.position),
+            "rc": fmt(self.reference_cost),
+            "up": fmt(mark * self.position + self.reference_cost),
+            "rp": fmt(self.realized_pnl),
+            "aop": fmt(self.avg_open_price),
+            "boon": fmt(self.buy_open_notional),
+            "soon": fmt(self.sell_open_notional),
+            "mt": "crossed",
+            "iw": "0",
+            "lev": fmt(LEVERAGE),
+            "tp": "0",
+            "tpt": "market",
+            "sl": "0",
+            "slt": "market",
+        }
+
+
+class SimAccount:
+    """The futures account's collateral and positions, from its own orders: fills move
+    positions and pay fees from the USDT balance; open orders make the buy and sell
+    open-order notionals. Changed symbols are remembered until :meth:`take_changed`."""
+
+    def __init__(self) -> None:
+        self.balances: dict[str, Decimal] = {"USDT": START_BALANCE}
+        self.discount: dict[str, Decimal] = {"USDT": Decimal(1)}
+        self.positions: dict[str, SimPosition] = {}
+        self._changed: list[str] = []
+
+    def position(self, symbol: str) -> SimPosition:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = SimPosition(symbol)
+        return pos
+
+    def book(self, order: SimOrder) -> None:
+        """Keep the account in step with ``order`` after it changed."""
+        pos = None
+        filled = order.filled_qty - order.booked_qty
+        if filled > 0:
+            pos = self.position(order.symbol)
+            rolled = pos.fill(order.side, filled, order.last_price)
+            order.booked_qty = order.filled_qty
+            self.balances["USDT"] += rolled - order.fee
+            if order.symbol not in self._changed:
+                self._changed.append(order.symbol)
+        notional = order.price * order.remaining if order.is_open else ZERO
+        delta = notional - order.booked_notional
+        if delta:
+            pos = pos or self.position(order.symbol)
+            if order.side == "Buy":
+                pos.buy_open_notional += delta
+            else:
+                pos.sell_open_notional += delta
+            order.booked_notional = notional
+
+    def take_changed(self) -> list[str]:
+        """Symbols whose position changed (a fill) since the last call."""
+        changed, self._changed = self._changed, []
+        return changed
+
+    def collaterals_wire(self) -> list[dict[str, Any]]:
+        """The ``col[]`` entries (§3.2): asset, balance, discount factor."""
+        return [{"a": a, "b": fmt(b), "f": fmt(self.discount.get(a, Decimal(1)))} for a, b in self.balances.items()]
+
+
 class OrderPool:
     """Orders to draw from at random: add, remove and pick in O(1) (swap-remove list
     plus an index), so the flow's cost per event does not grow with the book."""
@@ -325,6 +454,8 @@ class Book:
         self.pending_pool = OrderPool()
         """Stop orders waiting for their trigger (``PendingNew``)."""
         self.counter = counter if counter is not None else SequenceCounter()
+        self.account = SimAccount()
+        """Collateral and positions, kept from this book's own fills."""
 
     def add(self, order: SimOrder) -> SimOrder:
         self.orders[order.order_id] = order
@@ -332,7 +463,8 @@ class Book:
         return order
 
     def refresh(self, order: SimOrder) -> None:
-        """Keep the open-order index in step after ``order`` changed."""
+        """Keep the open-order index and the account in step after ``order`` changed."""
+        self.account.book(order)
         oid = order.order_id
         if order.is_open:
             self._open[oid] = order

@@ -413,6 +413,7 @@ class SimServer:
         order.seq = self.book.next_sn(far)
         if cfg.drop_updates_every and self._updates % cfg.drop_updates_every == 0:
             self.dropped_updates.append(order.order_id)
+            self._publish_account()  # (only the order update is lost)
             return
         oddity = (self._spoiled or self._spoil_assign()).get(order.order_id) if cfg.odd_records else None
         if oddity is None:
@@ -425,6 +426,7 @@ class SimServer:
                 client.send(text)
                 if repeat:
                     client.send(text)
+        self._publish_account()
 
     async def _run_flow(self) -> None:
         """``config.rate`` events per second, on a fixed schedule (no drift, no catch-up storms)."""
@@ -879,21 +881,55 @@ class SimServer:
                     out.append(other)
         return out
 
+    def _mark(self, symbol: str) -> Decimal:
+        """The mark price the account's unrealized PnL is reckoned at: the flow's mid."""
+        return self.flow.mids.get(symbol) or spec_for(symbol).mid
+
+    def _positions_wire(self, symbols: Any) -> list[dict[str, Any]]:
+        positions = self.book.account.positions
+        return [positions[s].to_wire(self._mark(s)) for s in symbols if s in positions]
+
     def _account_snapshot(self, client: _Client, rid: str | None) -> None:
+        """The reply as documented (ADDENDUM §3.2): no ``code``, no ``data`` wrapper;
+        ``col`` and ``pos`` at the top level, every position of the account."""
+        account = self.book.account
         client.send(
             {
                 "m": "futures-account-snapshot",
                 "id": rid,
-                "code": 0,
-                "ac": "FUTURES",
+                "e": "ClientRequest",
                 "t": now_ms(),
-                "data": {
-                    "ac": "FUTURES",
-                    "accountId": self.config.account_id,
-                    "collaterals": [
-                        {"asset": "USDT", "balance": "100000", "referencePrice": "1", "discountFactor": "1"}
-                    ],
-                    "contracts": [],
-                },
+                "acc": self.config.account_id,
+                "ac": "FUTURES",
+                "sn": self.book.next_sn(),
+                "col": account.collaterals_wire(),
+                "pos": self._positions_wire(sorted(account.positions)),
             }
         )
+
+    def _publish_account(self) -> None:
+        """After fills: one ``futures-account-update`` (ADDENDUM §3.3) with every collateral
+        and the positions that changed (the docs do not say whether an update lists every
+        position; listing only the changed ones is the harder case for a client)."""
+        changed = self.book.account.take_changed()
+        if not changed:
+            return
+        subscribed = [c for c in self._clients if c.authed and ACCOUNT_CHANNEL in c.subs]
+        if not subscribed:
+            self.book.next_sn()  # the exchange's counter moves whether anyone listens or not
+            return
+        text = _dumps(
+            {
+                "m": "futures-account-update",
+                "e": "ExecutionReport",
+                "t": now_ms(),
+                "acc": self.config.account_id,
+                "at": "FUTURES",
+                "sn": self.book.next_sn(),
+                "id": f"r{self.clock.now():011x}{self.config.user_uid}{self._updates % 10**9:09d}",
+                "col": self.book.account.collaterals_wire(),
+                "pos": self._positions_wire(changed),
+            }
+        )
+        for client in subscribed:
+            client.send(text)
