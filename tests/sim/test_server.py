@@ -280,7 +280,8 @@ async def test_request_time_out_of_window_is_refused(sim, open_client, age_ms):
 
 
 @pytest.mark.parametrize("dialect", ["current", "2021"])
-async def test_place_order(make_sim, open_client, dialect):
+@pytest.mark.parametrize("price_key", ["orderPrice", "price"])  # both documented (ADDENDUM §3.5)
+async def test_place_order(make_sim, open_client, dialect, price_key):
     sim = await make_sim(dialect=dialect)
     client = await open_client(sim)
     await client.subscribe()
@@ -289,7 +290,7 @@ async def test_place_order(make_sim, open_client, dialect):
         {
             "time": now_ms(),
             "symbol": "BTC-PERP",
-            "price": "60000.5",
+            price_key: "60000.5",
             "orderQty": "0.12",
             "orderType": "limit",
             "side": "buy",
