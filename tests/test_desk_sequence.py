@@ -47,3 +47,21 @@ async def test_a_long_run_with_the_real_counter_asks_for_one_snapshot_only():
         assert len(queries) == 1, f"{len(queries)} open-orders queries in a fault-free run (a jump is not a gap)"
         assert desk.snapshot_count == 1
         assert stats.stale == 0 and sim.sn.last > 1.8e10
+
+
+async def test_lost_updates_are_not_seen_from_sn_and_a_snapshot_settles_them():
+    """``drop_updates_every``: the exchange's book moves, the client never hears. No ``sn``
+    rule can tell (a jump is normal); asking the exchange again does."""
+    async with (
+        running_sim(rate=0, initial_orders=40, drop_updates_every=5) as sim,
+        running_desk(sim, resnapshot_min_interval=0.1) as desk,
+    ):
+        assert await desk.wait_live(5)
+        await sim.emit_updates(200)
+        await eventually(lambda: desk.store.stats.updates == 200 - len(sim.dropped_updates), 10)
+        assert len(sim.dropped_updates) == 40
+        assert len(open_orders_queries(sim)) == 1  # nothing asked for on its own
+        assert desk_state(desk) != sim_state(sim)  # the lost updates left the desk behind
+        rid = await desk.refresh()
+        await eventually(lambda: desk.queries.get(rid).state.name == "ANSWERED", 5)
+        assert desk_state(desk) == sim_state(sim)
