@@ -20,12 +20,14 @@ from typing import Protocol
 from pydantic import Field
 
 from .collector import Collector
-from .core import EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
+from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
 from .core.tracker import QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import EndpointError, display_url
 from .net.rest import RestClient, RestSettings
 from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
+    AccountSnapshot,
+    AccountUpdate,
     AuthResult,
     BadFrame,
     CancelAll,
@@ -42,6 +44,7 @@ from .protocol import (
     SubAck,
     Unknown,
 )
+from .protocol.errors import explain
 from .protocol.messages import UNREADABLE, Order
 from .protocol.signing import mask_key
 
@@ -182,6 +185,8 @@ class Desk:
         self.endpoint_label = display_url(settings.url)
         self.key_label = mask_key(settings.api_key.get_secret_value())
         self.account: str | None = None
+        self.account_state = AccountState()
+        """Collateral and positions, from the account snapshot and updates (see :mod:`blotter.core.account`)."""
         self.read_only = settings.read_only
         self.cancel_on_hangup = settings.cancel_on_hangup
         self.stale_after = settings.stale_after
@@ -353,8 +358,8 @@ class Desk:
             self._book_query = self.queries.get(rid)
 
     def _snapshot_wanted(self) -> bool:
-        """A fresh all-symbols snapshot is needed: the table is not loaded, a gap or a
-        timeout asked for one, or a row is UNKNOWN (a timed-out cancel not yet settled)
+        """A fresh all-symbols snapshot is needed: the table is not loaded, an unreadable
+        update or a timeout asked for one, or a row is UNKNOWN (a timed-out cancel not yet settled)
         or a cancel-all awaits its verdict. Asked again, with backoff, until answered."""
         if self._snapshot_due or not self._book_loaded:
             return True
@@ -704,9 +709,8 @@ class Desk:
 
     # -- inbound -------------------------------------------------------------------------
     async def _on_live(self) -> None:
-        """Connected, authenticated, subscribed: forget the old ``sn`` (the snapshot
-        covers whatever was missed) and ask for the snapshot."""
-        self.store.reset_sequence()
+        """Connected, authenticated, subscribed: ask for the snapshot (it covers
+        whatever was missed while the connection was down)."""
         self.queries.connection_lost(self._clock())
         self._book_loaded = False
         self._snapshot_failures = 0
@@ -744,12 +748,12 @@ class Desk:
 
     def _fold_orders(self, orders: list[Order], now: float) -> None:
         """Order updates into the store; final ones to the request tracker."""
-        finals, gap = self.store.apply_updates(orders, now)
+        finals, unreadable = self.store.apply_updates(orders, now)
         self._log_store_notices()
         on_final = self.tracker.on_order
         for order in finals:
             on_final(order, now)
-        if gap:
+        if unreadable:  # what that order is now is unknown (a jump in sn is never a reason)
             self._snapshot_due = True
         if self.account is None:
             for order in orders:
@@ -787,6 +791,8 @@ class Desk:
                 )
         elif isinstance(event, RequestError):
             self._on_error(event, now)
+        elif isinstance(event, (AccountSnapshot, AccountUpdate)):
+            self.account_state.apply(event, now)
         elif isinstance(event, Disconnected):
             self.log.add(f"server: disconnected {event.code} {event.reason} {event.info}".rstrip(), "warn")
         elif isinstance(event, InvalidMessage):
@@ -821,13 +827,12 @@ class Desk:
         if refused is not None:
             self._hint_retry(refused)
             return
-        code = "" if err.code is None else f"{err.code} "
-        q = self.queries.refused(err.request_id, err.code, f"{code}{err.reason or '-'} {err.message}".rstrip(), now)
+        q = self.queries.refused(err.request_id, err.code, explain(err.code, err.reason, err.message), now)
         if q is not None:
             self._query_failed(q, now)
             return
         self.log.add(
-            f"{err.request_id or '-'} server error: ERR {err.code} {err.reason} {err.message}".rstrip(),
+            f"{err.request_id or '-'} server error: ERR {explain(err.code, err.reason, err.message)}",
             "error",
             request_id=err.request_id,
             order_id=err.order_id,

@@ -2,9 +2,17 @@
 
 It folds the ``futures-open-orders`` snapshot and the ``futures-order`` stream into
 one map of orders by ``orderId``. Each channel message is a full order record, so an
-update replaces the record; ``sn`` (per account, increasing) drops stale and
-duplicate updates. After a snapshot, an order the store believed open but that the
-snapshot does not list is *marked* no longer open, never silently deleted.
+update replaces the record. After a snapshot, an order the store believed open but
+that the snapshot does not list is *marked* no longer open, never silently deleted.
+
+**Sequence numbers order each order's updates, nothing more** (ADDENDUM §3.1). The
+exchange's ``sn`` is one large counter shared by many accounts: between two updates of
+one account it jumps by thousands to millions, so a jump says nothing about a lost
+message. An update whose ``sn`` is not above the last one applied *to that order* is
+stale or repeated: dropped and counted (:attr:`StoreStats.stale`), never applied over
+newer data. A snapshot record's ``seqNum`` is taken as the same counter (the ADDENDUM's
+inference): between a snapshot record and a stream update, the newer wins. Messages
+that never arrive are found by asking the exchange again (reconciliation), not here.
 
 Three things the exchange may send that the store never hides:
 
@@ -89,14 +97,13 @@ class OrderEntry:
 @dataclass(slots=True)
 class UpdateResult:
     applied: bool
-    gap: bool = False
-    """The account ``sn`` jumped: updates were missed and a re-snapshot is due."""
     reason: str = ""
+    """Why it was not applied: ``stale`` (an older ``sn`` than the order's) or
+    ``duplicate`` (the same ``sn`` again)."""
 
 
 _APPLIED = UpdateResult(True)
-_APPLIED_GAP = UpdateResult(True, True)
-"""Shared results of the common case (read-only by convention: nobody mutates a result)."""
+"""Shared result of the common case (read-only by convention: nobody mutates a result)."""
 
 
 @dataclass
@@ -104,7 +111,9 @@ class StoreStats:
     updates: int = 0
     applied: int = 0
     stale: int = 0
-    gaps: int = 0
+    """Updates dropped because their ``sn`` was not above the order's last applied one."""
+    repeated: int = 0
+    """Of those, the ones with the very same ``sn`` (a repeated message)."""
     snapshots: int = 0
     marked_missing: int = 0
     evicted: int = 0
@@ -136,7 +145,6 @@ class OrderStore:
         self._notices: list[str] = []
         self._notices_dropped = 0
         self._cap_said = False
-        self.last_sn: int | None = None
         self._open_count = 0
         self.stats = StoreStats()
         self._changed: set[str] = set()
@@ -242,43 +250,34 @@ class OrderStore:
 
     # -- folding -------------------------------------------------------------
     def apply_update(self, order: Order, now: float) -> UpdateResult:
-        """Fold one channel update. Stale or duplicate (``sn`` not newer than the
-        order's) is dropped; a jump in the account ``sn`` is reported as a gap."""
+        """Fold one channel update. Stale or repeated (``sn`` not above the order's last
+        applied one) is dropped."""
         known = self._locate(order)[1]
         known_sn = known.order.seq if known is not None else None
         stale = self.stats.stale
-        _, gap = self.apply_updates((order,), now)
+        self.apply_updates((order,), now)
         if self.stats.stale != stale:
-            return UpdateResult(False, gap, "stale" if order.seq < known_sn else "duplicate")  # type: ignore[operator]
-        return _APPLIED_GAP if gap else _APPLIED
+            return UpdateResult(False, "stale" if order.seq < known_sn else "duplicate")  # type: ignore[operator]
+        return _APPLIED
 
     def apply_updates(self, orders: Iterable[Order], now: float) -> tuple[list[Order], bool]:
         """Fold channel updates, in order (the burst's hot path: one call per run of
         frames, written flat). Returns the applied updates that are final (for the
-        request tracker) and whether a re-snapshot is due: the account ``sn`` jumped
-        (updates were missed), or an update could not be read."""
+        request tracker) and whether a re-snapshot is due: an update could not be read,
+        so what its order is now is unknown. (A jump in ``sn`` is never a reason: see
+        the module's docstring.)"""
         stats = self.stats
         get = self._orders.get
         put = self._put
         finals = FINAL_STATUSES
         opens = OPEN_STATUSES
         unreadable = self._unreadable
-        last = self.last_sn
         changed_add = self._changed.add
         final_updates: list[Order] = []
-        gap = False
+        resnapshot = False
         n = applied = inline = 0
         for order in orders:
             n += 1
-            sn = order.seq
-            if sn is not None:
-                if last is None:
-                    last = sn
-                elif sn > last:
-                    if sn != last + 1:
-                        gap = True
-                        stats.gaps += 1
-                    last = sn
             order_id = order.order_id
             known = get(order_id)
             status = order.status
@@ -291,12 +290,13 @@ class OrderStore:
                         if status in finals:
                             final_updates.append(order)
                         elif status not in opens:
-                            gap = True  # unreadable: what the order is now is unknown; a re-snapshot is due
+                            resnapshot = True  # unreadable: what the order is now is unknown
                     continue
+                sn = order.seq
                 if sn is not None:
                     known_sn = known.order.seq
                     if known_sn is not None and sn <= known_sn:
-                        stats.stale += 1
+                        self._dropped(sn, known_sn)
                         continue
                 if known.is_open and status in opens and not (unreadable and order_id in unreadable):
                     # Most of a burst: an open order changed (a fill) and stays open. What
@@ -311,19 +311,24 @@ class OrderStore:
             if status in finals:
                 final_updates.append(order)
             elif status not in opens:
-                gap = True  # unreadable: what the order is now is unknown; a re-snapshot is due
-        self.last_sn = last
+                resnapshot = True  # unreadable: what the order is now is unknown; a re-snapshot is due
         stats.updates += n
         stats.applied += applied + inline
         self.version += inline
-        return final_updates, gap
+        return final_updates, resnapshot
+
+    def _dropped(self, sn: int, known_sn: int) -> None:
+        """An update not newer than what the store holds for its order: counted, not applied."""
+        self.stats.stale += 1
+        if sn == known_sn:
+            self.stats.repeated += 1
 
     def _fold_located(self, order: Order, now: float) -> bool:
         """Fold one update whose id is held by an order on another symbol: under its own
         key (see :meth:`_locate`). False when stale."""
         key, known, rival = self._locate(order)
         if known is not None and order.seq is not None and known.order.seq is not None and order.seq <= known.order.seq:
-            self.stats.stale += 1
+            self._dropped(order.seq, known.order.seq)
             return False
         return self._put(order, now, known, key, rival)
 
@@ -473,19 +478,17 @@ class OrderStore:
                 and order.seq is not None
                 and order.seq < known.order.seq
             ):
-                continue  # the stream already told us something newer
+                continue  # the stream already told us something newer (seqNum and sn: one counter)
             if known is not None and not known.missing and known.order == order:
-                continue
+                continue  # the same state (the same number): nothing to redraw
+            # newer, or the same number read differently (e.g. the stream's record was
+            # unreadable): the exchange's answer, asked for later, is taken
             self._put(order, now, known, key, rival)
         if self.untracked != untracked:
             self.version += 1
         self.stats.marked_missing += len(gone)
         self._evict()
         return gone
-
-    def reset_sequence(self) -> None:
-        """Forget the account ``sn`` (after a reconnect: the snapshot covers the gap)."""
-        self.last_sn = None
 
     def _evict(self) -> None:
         """Bound memory: forget the oldest final orders beyond ``max_final``."""

@@ -15,6 +15,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 
+from ..protocol.errors import explain
 from ..protocol.messages import (
     CANCELED,
     FINAL_STATUSES,
@@ -238,8 +239,7 @@ class RequestTracker:
             return t
         t.state = State.REFUSED
         t.done_at = now
-        code = "" if err.code is None else f" {err.code}"
-        self._log(t, f"ERR{code} {err.reason or '-'} {err.message}".rstrip(), "error")
+        self._log(t, f"ERR {explain(err.code, err.reason, err.message)}", "error")
         return t
 
     def on_order(self, order: Order, now: float) -> list[Tracked]:

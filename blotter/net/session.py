@@ -31,6 +31,7 @@ from websockets.exceptions import (
 
 from ..core.text import safe
 from ..protocol import (
+    AccountSnapshotQuery,
     Auth,
     AuthResult,
     Connected,
@@ -134,8 +135,13 @@ class SessionSettings(BaseModel):
     )
     backoff_max: float = Field(15.0, gt=0, description="Longest reconnect delay in seconds.")
     reconnect: bool = Field(True, description="Reconnect after the connection drops.")
-    subscribe: tuple[str, ...] = Field(("futures-order",), description="Channels subscribed after authentication.")
+    subscribe: tuple[str, ...] = Field(
+        ("futures-order", "futures-account-update"), description="Channels subscribed after authentication."
+    )
     snapshot_on_connect: bool = Field(True, description="Ask for the open orders after every (re)connect.")
+    account_snapshot_on_connect: bool = Field(
+        True, description="Ask for the account snapshot (collateral, positions) after every (re)connect."
+    )
 
 
 class AuthRefused(Exception):
@@ -382,6 +388,8 @@ class Session:
                 await self._on_live()
             elif s.snapshot_on_connect:
                 await self.send(OpenOrdersQuery())
+            if s.account_snapshot_on_connect:
+                await self.send(AccountSnapshotQuery())  # after the open orders: those come first
             pinger = asyncio.create_task(self._pinger(ws), name="blotter-pinger")
             try:
                 await self._read(ws)

@@ -613,20 +613,86 @@ class RequestError(Message):
     dialect: Dialect = "current"
 
 
-class AccountUpdate(Message):
-    """``futures-account-update``: balances and positions (kept as received)."""
+class Collateral(Message):
+    """One collateral balance of the futures account (``col[]``, ADDENDUM §3.2–§3.3)."""
+
+    asset: Short = Field(validation_alias=AliasChoices("a", "asset"))
+    """Collateral asset code (``a``)."""
+    balance: SignedAmount = Field(None, validation_alias=AliasChoices("b", "balance"))
+    """Collateral balance (``b``)."""
+    discount_factor: Amount = Field(None, validation_alias=AliasChoices("f", "discountFactor", "discount_factor"))
+    """Discount factor (``f``)."""
+
+
+class Position(Message):
+    """One contract position (``pos[]``, ADDENDUM §3.3): every documented key, with the
+    official demo's long names as Python names. Amounts are exact; absent ones None."""
+
+    symbol: Short = Field(validation_alias=AliasChoices("s", "symbol"))
+    """Contract symbol (``s``)."""
+    side: OptText = Field(None, validation_alias=AliasChoices("sd", "side"))
+    """``LONG`` / ``SHORT`` / ``NULL_VAL`` (``sd``)."""
+    position: SignedAmount = Field(None, validation_alias=AliasChoices("pos", "position"))
+    """Signed: positive long, negative short (``pos``)."""
+    reference_cost: SignedAmount = Field(None, validation_alias=AliasChoices("rc", "referenceCost", "reference_cost"))
+    """Reference cost (``rc``); unrealized PnL = mark price × position + reference cost."""
+    unrealized_pnl: SignedAmount = Field(None, validation_alias=AliasChoices("up", "unrealizedPnl", "unrealized_pnl"))
+    realized_pnl: SignedAmount = Field(None, validation_alias=AliasChoices("rp", "realizedPnl", "realized_pnl"))
+    avg_open_price: Amount = Field(None, validation_alias=AliasChoices("aop", "avgOpenPrice", "avg_open_price"))
+    buy_open_order_notional: Amount = Field(
+        None, validation_alias=AliasChoices("boon", "buyOpenOrderNotional", "buy_open_order_notional")
+    )
+    sell_open_order_notional: Amount = Field(
+        None, validation_alias=AliasChoices("soon", "sellOpenOrderNotional", "sell_open_order_notional")
+    )
+    margin_type: OptText = Field(None, validation_alias=AliasChoices("mt", "marginType", "margin_type"))
+    """``crossed`` / ``isolated`` (the docs also write ``cross``) (``mt``)."""
+    isolated_margin: SignedAmount = Field(
+        None, validation_alias=AliasChoices("iw", "isolatedMargin", "isolated_margin")
+    )
+    leverage: Amount = Field(None, validation_alias=AliasChoices("lev", "leverage"))
+    take_profit_price: Amount = Field(None, validation_alias=AliasChoices("tp", "takeProfitPrice", "take_profit_price"))
+    """Take profit price (by position exit order) (``tp``)."""
+    take_profit_trigger: OptText = Field(
+        None, validation_alias=AliasChoices("tpt", "takeProfitTrigger", "take_profit_trigger")
+    )
+    stop_loss_price: Amount = Field(None, validation_alias=AliasChoices("sl", "stopLossPrice", "stop_loss_price"))
+    """Stop loss price (by position exit order) (``sl``)."""
+    stop_loss_trigger: OptText = Field(
+        None, validation_alias=AliasChoices("slt", "stopLossTrigger", "stop_loss_trigger")
+    )
+
+
+class _AccountMessage(Message):
+    """What the account snapshot reply and the account update share (ADDENDUM §3.2–§3.3)."""
+
+    request_id: OptText = Field(None, validation_alias=AliasChoices("id", "request_id"))
+    event: OptText = Field(None, validation_alias=AliasChoices("e", "event"))
+    """``ClientRequest`` (snapshot) or ``ExecutionReport`` (update)."""
+    time_ms: Int64 = Field(None, validation_alias=AliasChoices("t", "time_ms"))
+    """Server time, UTC milliseconds."""
+    account_id: OptText = Field(None, validation_alias=AliasChoices("acc", "account_id"))
+    account_category: OptText = Field(None, validation_alias=AliasChoices("ac", "at", "account_category"))
+    """``FUTURES``: the snapshot spells the key ``ac``, the update ``at`` (both read)."""
+    seq: Int64 = Field(None, validation_alias=AliasChoices("sn", "seq"))
+    """Sequence number (``sn``): strictly increasing for each account."""
+    collaterals: list[Collateral] = Field(default_factory=list, validation_alias=AliasChoices("col", "collaterals"))
+    positions: list[Position] = Field(default_factory=list, validation_alias=AliasChoices("pos", "positions"))
+
+
+class AccountUpdate(_AccountMessage):
+    """``futures-account-update``: collateral balances and contract positions.
+    ``request_id`` is "request ID for this account update". Whether it lists every
+    position or only changed ones is not documented: fold it as a change."""
 
     kind: Literal["account-update"] = "account-update"
-    data: dict[str, Any] = Field(default_factory=dict)
 
 
-class AccountSnapshot(Message):
-    """Reply to ``futures-account-snapshot`` (kept as received)."""
+class AccountSnapshot(_AccountMessage):
+    """Reply to ``futures-account-snapshot``: the whole account. No ``code`` and no
+    ``data`` wrapper exist (ADDENDUM §3.2); ``request_id`` echoes the request's id."""
 
     kind: Literal["account-snapshot"] = "account-snapshot"
-    request_id: OptText = None
-    code: int = 0
-    data: Any = None
 
 
 class Unknown(Message):

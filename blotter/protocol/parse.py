@@ -183,9 +183,12 @@ def parse_value(data: Any) -> Event:
     if m == "error":
         return _generic_error(data)
     if m == "futures-account-update":
-        return AccountUpdate(data=data)
+        return AccountUpdate.model_validate(data)
     if m == "futures-account-snapshot":
-        return AccountSnapshot(request_id=_text(data.get("id")), code=_int(data.get("code"), 0), data=data.get("data"))
+        code = _int(data.get("code"), 0)
+        if code:  # no error reply is documented (§3.2); one in the common form is a refusal
+            return _generic_error({**data, "action": "futures-account-snapshot"})
+        return AccountSnapshot.model_validate(data)
     if m is None and "op" in data:
         # A client request (``op:req``, ``op:ping``…) is never sent by the server.
         return Unknown(type=_text(data.get("op")) or "object", raw=data)

@@ -185,7 +185,10 @@ class PlaceOrder(Request):
             "respInst": self.resp_inst,
         }
         if self.price is not None:
-            args["price"] = str(self.price)
+            # ``orderPrice``: the REST parameter table (which the WebSocket page refers to),
+            # the official demo and ccxt; only the WebSocket page's example says ``price``
+            # (ADDENDUM §3.5)
+            args["orderPrice"] = str(self.price)
         if self.client_order_id:
             args["id"] = self.client_order_id
         if self.time_in_force:
@@ -274,7 +277,9 @@ def _request_from_wire(data: Any) -> Request:
         kw.pop("time_ms", None)
         return AccountSnapshotQuery(**kw)
     if action == "place-order":
-        price = args.get("price", args.get("orderPrice"))
+        # both are documented (§3.5): the REST table's ``orderPrice`` (the parameters the
+        # WebSocket page refers to) first, the WebSocket example's ``price`` otherwise
+        price = args.get("orderPrice", args.get("price"))
         try:
             return PlaceOrder(
                 symbol=str(args["symbol"]),

@@ -9,6 +9,8 @@ decimal strings on the wire, never floats.
 
 from __future__ import annotations
 
+import math
+import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,10 +21,13 @@ from blotter.protocol.messages import CANCELED, FILLED, FINAL_STATUSES, NEW, PAR
 __all__ = [
     "Book",
     "CANCELED",
+    "SequenceCounter",
     "Clock",
     "FILLED",
     "OrderPool",
     "NEW",
+    "SimAccount",
+    "SimPosition",
     "PARTIALLY_FILLED",
     "PENDING_NEW",
     "REJECTED",
@@ -127,6 +132,10 @@ class SimOrder:
     error: str = ""
     seq: int = -1
     history: list[str] = field(default_factory=list, repr=False)
+    booked_qty: Decimal = field(default=ZERO, repr=False)
+    """Filled quantity already booked into the account's position."""
+    booked_notional: Decimal = field(default=ZERO, repr=False)
+    """Open-order notional (price × remaining) counted in the position's boon/soon."""
 
     @property
     def is_open(self) -> bool:
@@ -233,6 +242,129 @@ class SimOrder:
         self.exec_ms = now
 
 
+LEVERAGE = Decimal(10)
+START_BALANCE = Decimal(100_000)
+AOP_PLACES = Decimal("0.000000001")
+"""Average opening prices are kept to 9 decimals, as in the documented sample."""
+
+
+@dataclass
+class SimPosition:
+    """One contract position, kept from the account's own fills (ADDENDUM §2.8, §3.3).
+
+    ``position`` is signed (long positive); ``reference_cost`` has the opposite sign, so
+    that unrealized PnL = mark price × position + reference cost. When a position is
+    closed or flips side its PnL is rolled (settled) into realized PnL and the USDT
+    balance, and the reference cost starts again (§2.8, ``_spec.md``)."""
+
+    symbol: str
+    position: Decimal = ZERO
+    reference_cost: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    avg_open_price: Decimal = ZERO
+    buy_open_notional: Decimal = ZERO
+    sell_open_notional: Decimal = ZERO
+
+    @property
+    def side(self) -> str:
+        return "LONG" if self.position > 0 else "SHORT" if self.position < 0 else "NULL_VAL"
+
+    def fill(self, side: str, qty: Decimal, price: Decimal) -> Decimal:
+        """Book one fill; returns the PnL rolled into the balance (0 unless the position
+        closed or flipped)."""
+        signed = qty if side == "Buy" else -qty
+        held = self.position
+        if held == 0 or (held > 0) == (signed > 0):  # opening or adding
+            total = abs(held) + qty
+            self.avg_open_price = ((self.avg_open_price * abs(held) + price * qty) / total).quantize(AOP_PLACES)
+            self.position = held + signed
+            self.reference_cost -= signed * price
+            return ZERO
+        closing = min(qty, abs(held))
+        closing_signed = closing if signed > 0 else -closing
+        self.reference_cost -= closing_signed * price
+        self.position = held + closing_signed
+        rolled = ZERO
+        if self.position == 0:  # closed: settle
+            rolled = self.reference_cost
+            self.realized_pnl += rolled
+            self.reference_cost = ZERO
+            self.avg_open_price = ZERO
+        rest = qty - closing
+        if rest:  # flipped: the rest opens the other side
+            self.fill(side, rest, price)
+        return rolled
+
+    def to_wire(self, mark: Decimal) -> dict[str, Any]:
+        """The ``pos[]`` entry of the account snapshot and update (every documented key, §3.3)."""
+        return {
+            "s": self.symbol,
+            "sd": self.side,
+            "pos": fmt(self.position),
+            "rc": fmt(self.reference_cost),
+            "up": fmt(mark * self.position + self.reference_cost),
+            "rp": fmt(self.realized_pnl),
+            "aop": fmt(self.avg_open_price),
+            "boon": fmt(self.buy_open_notional),
+            "soon": fmt(self.sell_open_notional),
+            "mt": "crossed",
+            "iw": "0",
+            "lev": fmt(LEVERAGE),
+            "tp": "0",
+            "tpt": "market",
+            "sl": "0",
+            "slt": "market",
+        }
+
+
+class SimAccount:
+    """The futures account's collateral and positions, from its own orders: fills move
+    positions and pay fees from the USDT balance; open orders make the buy and sell
+    open-order notionals. Changed symbols are remembered until :meth:`take_changed`."""
+
+    def __init__(self) -> None:
+        self.balances: dict[str, Decimal] = {"USDT": START_BALANCE}
+        self.discount: dict[str, Decimal] = {"USDT": Decimal(1)}
+        self.positions: dict[str, SimPosition] = {}
+        self._changed: list[str] = []
+
+    def position(self, symbol: str) -> SimPosition:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = SimPosition(symbol)
+        return pos
+
+    def book(self, order: SimOrder) -> None:
+        """Keep the account in step with ``order`` after it changed."""
+        pos = None
+        filled = order.filled_qty - order.booked_qty
+        if filled > 0:
+            pos = self.position(order.symbol)
+            rolled = pos.fill(order.side, filled, order.last_price)
+            order.booked_qty = order.filled_qty
+            self.balances["USDT"] += rolled - order.fee
+            if order.symbol not in self._changed:
+                self._changed.append(order.symbol)
+        notional = order.price * order.remaining if order.is_open else ZERO
+        delta = notional - order.booked_notional
+        if delta:
+            pos = pos or self.position(order.symbol)
+            if order.side == "Buy":
+                pos.buy_open_notional += delta
+            else:
+                pos.sell_open_notional += delta
+            order.booked_notional = notional
+
+    def take_changed(self) -> list[str]:
+        """Symbols whose position changed (a fill) since the last call."""
+        changed, self._changed = self._changed, []
+        return changed
+
+    def collaterals_wire(self) -> list[dict[str, Any]]:
+        """The ``col[]`` entries (§3.2): asset, balance, discount factor."""
+        return [{"a": a, "b": fmt(b), "f": fmt(self.discount.get(a, Decimal(1)))} for a, b in self.balances.items()]
+
+
 class OrderPool:
     """Orders to draw from at random: add, remove and pick in O(1) (swap-remove list
     plus an index), so the flow's cost per event does not grow with the book."""
@@ -264,14 +396,52 @@ class OrderPool:
             self._index[last.order_id] = i
 
 
+SN_START = (18_500_000_000, 19_500_000_000)
+"""Where the counter starts: live values are around 1.9e10 (ADDENDUM §3.1)."""
+SN_JUMP = (1_000, 2_000_000)
+"""Bounds of the step between two consecutive numbers: live captures show one account's
+numbers jumping by thousands to millions between two of its events (ADDENDUM §3.1)."""
+SN_FAR_JUMP = 1_000_000_000
+"""The extra jump of ``skip_sn_every`` (a long quiet, another shard's traffic): far beyond
+the usual steps, still only a jump, never a lost message."""
+
+
+class SequenceCounter:
+    """The exchange's sequence counter as live data show it (ADDENDUM §3.1): one large
+    number (around 1.9e10), strictly increasing, that moves by a random step of thousands
+    to millions between two events — other accounts and categories share it, so one
+    account's consecutive events almost never differ by 1. ``sn`` on the order channel,
+    ``seqNum`` in order records and ``sn`` on account messages all come from here.
+
+    Seeded (its own :class:`random.Random`, so it does not disturb the order flow's
+    draws): the same seed gives the same numbers. One counter serves every account of
+    a simulator."""
+
+    def __init__(self, seed: object = None, start: int | None = None) -> None:
+        self._rng = random.Random(f"sn:{seed}") if seed is not None else random.Random()
+        self.last = start if start is not None else self._rng.randint(*SN_START)
+        self._log_lo = math.log(SN_JUMP[0])
+        self._log_hi = math.log(SN_JUMP[1])
+
+    def step(self) -> int:
+        """A step of thousands to millions (log-uniform: most are small, some are large)."""
+        return int(math.exp(self._rng.uniform(self._log_lo, self._log_hi)))
+
+    def next(self, far: bool = False) -> int:
+        """The next number; ``far`` adds :data:`SN_FAR_JUMP` (the ``skip_sn_every`` fault)."""
+        self.last += self.step() + (SN_FAR_JUMP if far else 0)
+        return self.last
+
+
 class Book:
-    """All orders of the one simulated account, and its sequence-number counter.
+    """All orders of the one simulated account.
 
-    ``sn`` is per account (not per order): every update of any order takes the next
-    number, and each order remembers the last number it was published with
-    (``seqNum`` in snapshots)."""
+    Sequence numbers come from a :class:`SequenceCounter` (shared with every other
+    account of the simulator): every update of any order takes the next number, and
+    each order remembers the last number it was published with (``seqNum`` in
+    snapshots)."""
 
-    def __init__(self, account_id: str, user_uid: str, clock: Clock, first_sn: int = 1) -> None:
+    def __init__(self, account_id: str, user_uid: str, clock: Clock, counter: SequenceCounter | None = None) -> None:
         self.account_id = account_id
         self.user_uid = user_uid
         self.clock = clock
@@ -283,7 +453,9 @@ class Book:
         """Open orders that can fill (``New``, ``PartiallyFilled``)."""
         self.pending_pool = OrderPool()
         """Stop orders waiting for their trigger (``PendingNew``)."""
-        self.last_sn = first_sn - 1
+        self.counter = counter if counter is not None else SequenceCounter()
+        self.account = SimAccount()
+        """Collateral and positions, kept from this book's own fills."""
 
     def add(self, order: SimOrder) -> SimOrder:
         self.orders[order.order_id] = order
@@ -291,7 +463,8 @@ class Book:
         return order
 
     def refresh(self, order: SimOrder) -> None:
-        """Keep the open-order index in step after ``order`` changed."""
+        """Keep the open-order index and the account in step after ``order`` changed."""
+        self.account.book(order)
         oid = order.order_id
         if order.is_open:
             self._open[oid] = order
@@ -311,10 +484,14 @@ class Book:
             self.working_pool.discard(oid)
             self.pending_pool.discard(oid)
 
-    def next_sn(self, skip: int = 0) -> int:
-        """The next sequence number, after leaving ``skip`` numbers unused (a gap)."""
-        self.last_sn += 1 + skip
-        return self.last_sn
+    @property
+    def last_sn(self) -> int:
+        """The counter's latest number (any account's)."""
+        return self.counter.last
+
+    def next_sn(self, far: bool = False) -> int:
+        """The counter's next number (``far``: after an extra-long jump)."""
+        return self.counter.next(far)
 
     def open_count(self) -> int:
         return len(self._open)

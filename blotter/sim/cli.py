@@ -43,6 +43,7 @@ _FIELDS = {
     "malformed_every": "malformed_every",
     "skip_sn_every": "skip_sn_every",
     "repeat_sn_every": "repeat_sn_every",
+    "drop_updates_every": "drop_updates_every",
     "open_orders_fault": "open_orders_fault",
     "rest_delay": "rest_delay",
     "rest_error": "rest_error",
@@ -193,9 +194,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--malformed-every", type=int, metavar="N", help="send a non-JSON frame before every Nth message"
     )
-    faults.add_argument("--skip-sn-every", type=int, metavar="N", help="skip a sequence number every N order updates")
+    faults.add_argument(
+        "--skip-sn-every",
+        type=int,
+        metavar="N",
+        help="every Nth order update, the sequence counter jumps a billion further than usual (not a lost message)",
+    )
     faults.add_argument(
         "--repeat-sn-every", type=int, metavar="N", help="send every Nth order update twice (repeated sn)"
+    )
+    faults.add_argument(
+        "--drop-updates-every",
+        type=int,
+        metavar="N",
+        help="send every Nth order update to nobody: the order changes, the client never hears of it",
     )
     faults.add_argument("--no-pong", action="store_true", default=None, help="never answer client pings")
     faults.add_argument("--silent", action="store_true", default=None, help="send nothing at all (a stale connection)")

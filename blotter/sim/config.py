@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from blotter.protocol.errors import ERROR_CODES
 from blotter.protocol.signing import SigningError, key_bytes
 
 from .odd import Oddity
@@ -26,39 +27,9 @@ opens the simulator."""
 
 DEFAULT_SYMBOLS = ("BTC-PERP", "ETH-PERP", "SOL-PERP", "XRP-PERP", "DOGE-PERP")
 
-# code -> reason, from the exchange's documented error-code table. The simulator refuses with these.
-ERROR_REASONS: dict[int, str] = {
-    100001: "INVALID_HTTP_INPUT",
-    100005: "INVALID_WS_REQUEST_DATA",
-    100006: "INVALID_ARGUMENT",
-    100008: "SYMBOL_ERROR",
-    100009: "AUTHORIZATION_NEEDED",
-    100010: "INVALID_OPERATION",
-    100011: "INVALID_TIMESTAMP",
-    150001: "INVALID_JSON_FORMAT",
-    200001: "AUTHENTICATION_FAILED",
-    200002: "TOO_MANY_ATTEMPTS",
-    200003: "ACCOUNT_NOT_FOUND",
-    200006: "ACCOUNT_ERROR",
-    200014: "RESTRICTED_ACCOUNT",
-    200015: "PERMISSION_DENIED",
-    300001: "INVALID_PRICE",
-    300002: "INVALID_QTY",
-    300003: "INVALID_SIDE",
-    300004: "INVALID_NOTIONAL",
-    300005: "INVALID_TYPE",
-    300006: "INVALID_ORDER_ID",
-    300007: "INVALID_TIME_IN_FORCE",
-    300008: "INVALID_ORDER_PARAMETER",
-    300009: "TRADING_VIOLATION",
-    300011: "INVALID_BALANCE",
-    300012: "INVALID_PRODUCT",
-    300013: "INVALID_BATCH_ORDER",
-    300014: "TICK_SIZE_VIOLATION",
-    300020: "TRADING_RESTRICTED",
-    300021: "TRADING_DISABLED",
-    510001: "SERVER_ERROR",
-}
+ERROR_REASONS: dict[int, str] = {code: e.reason for code, e in ERROR_CODES.items() if e.source != "ccxt"}
+"""code -> reason, from the exchange's documented error codes (the one table,
+:mod:`blotter.protocol.errors`; not ccxt's REST-era codes). The simulator refuses with these."""
 
 # The smallest and largest millisecond times whose hex form has 11 digits, so that
 # order ids stay exactly 32 characters (years 2004 to 2527).
@@ -135,8 +106,19 @@ class SimConfig(BaseModel):
     )
     drop_every: int | None = Field(None, ge=1, description="Abort a connection after every N messages sent to it.")
     malformed_every: int | None = Field(None, ge=1, description="Send a non-JSON frame before every Nth message.")
-    skip_sn_every: int | None = Field(None, ge=1, description="Skip one sequence number every N order updates (a gap).")
+    skip_sn_every: int | None = Field(
+        None,
+        ge=1,
+        description="Every Nth order update, the sequence counter jumps a billion further than usual (a jump, "
+        "not a lost message: every update is still sent).",
+    )
     repeat_sn_every: int | None = Field(None, ge=1, description="Send every Nth order update twice (a repeated sn).")
+    drop_updates_every: int | None = Field(
+        None,
+        ge=1,
+        description="Send every Nth order update to nobody: the order changes in the book, its sn is used, and "
+        "the clients never hear of it (a lost message, found only by asking the exchange again).",
+    )
     no_pong: bool = Field(False, description="Ignore client pings (no pong, and they do not count as liveness).")
     silent: bool = Field(False, description="Send nothing at all (messages are dropped, not queued).")
     ignore_requests: bool = Field(

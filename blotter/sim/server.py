@@ -59,7 +59,7 @@ from blotter.protocol.requests import (
 from blotter.protocol.signing import SigningError, now_ms, sign
 
 from . import odd
-from .book import NEW, PENDING_NEW, Book, Clock, SimOrder, spec_for
+from .book import NEW, PENDING_NEW, Book, Clock, SequenceCounter, SimOrder, spec_for
 from .config import ERROR_REASONS, SimConfig
 from .flow import OrderFlow
 from .rest import RestApi, RestFaults, rest_connection
@@ -219,8 +219,9 @@ class SimServer:
         self._requested_port = port
         self.seed = self.config.seed if self.config.seed is not None else random.SystemRandom().randrange(2**32)
         self.clock = Clock(self.config.fixed_time_ms)
-        first_sn = random.Random(self.seed).randint(100, 5000)
-        self.book = Book(self.config.account_id, self.config.user_uid, self.clock, first_sn=first_sn)
+        self.sn = SequenceCounter(self.seed)
+        """The one sequence counter of this exchange (every account's ``sn`` and ``seqNum``)."""
+        self.book = Book(self.config.account_id, self.config.user_uid, self.clock, self.sn)
         self.flow = OrderFlow(self.book, self.config.symbols, self.seed, self.config.initial_orders)
         self.rest = RestApi(
             self.book,
@@ -241,6 +242,8 @@ class SimServer:
         self._header_auth: dict[ServerConnection, bool] = {}
         self._next_client = 0
         self._updates = 0
+        self.dropped_updates: list[str] = []
+        """``drop_updates_every``: the order id of each update sent to nobody, in order."""
         self._spoiled: dict[str, str] = {}
         """``odd_records``: order id -> its oddity (assigned at each open-orders reply)."""
         self._flow_paused = False
@@ -427,13 +430,19 @@ class SimServer:
     # --- publishing ------------------------------------------------------------------------------------------
 
     def _publish(self, order: SimOrder) -> None:
-        """Give ``order``'s current state the account's next ``sn`` and send it to subscribers.
-        This is where the sequence faults act: ``skip_sn_every`` leaves a number unused,
-        ``repeat_sn_every`` sends the same update twice."""
+        """Give ``order``'s current state the counter's next ``sn`` and send it to subscribers.
+        This is where the sequence faults act: ``skip_sn_every`` makes the counter jump
+        far (a billion) before an update, ``repeat_sn_every`` sends an update twice, and
+        ``drop_updates_every`` sends an update to nobody (the order changed in the book;
+        the clients never hear of it)."""
         cfg = self.config
         self._updates += 1
-        skip = 1 if cfg.skip_sn_every and self._updates % cfg.skip_sn_every == 0 else 0
-        order.seq = self.book.next_sn(skip)
+        far = bool(cfg.skip_sn_every and self._updates % cfg.skip_sn_every == 0)
+        order.seq = self.book.next_sn(far)
+        if cfg.drop_updates_every and self._updates % cfg.drop_updates_every == 0:
+            self.dropped_updates.append(order.order_id)
+            self._publish_account()  # (only the order update is lost)
+            return
         oddity = (self._spoiled or self._spoil_assign()).get(order.order_id) if cfg.odd_records else None
         if oddity is None:
             text = _dumps(order.to_short(cfg.account_id))
@@ -445,6 +454,7 @@ class SimServer:
                 client.send(text)
                 if repeat:
                     client.send(text)
+        self._publish_account()
 
     async def _run_flow(self) -> None:
         """``config.rate`` events per second, on a fixed schedule (no drift, no catch-up storms)."""
@@ -901,21 +911,55 @@ class SimServer:
                     out.append(other)
         return out
 
+    def _mark(self, symbol: str) -> Decimal:
+        """The mark price the account's unrealized PnL is reckoned at: the flow's mid."""
+        return self.flow.mids.get(symbol) or spec_for(symbol).mid
+
+    def _positions_wire(self, symbols: Any) -> list[dict[str, Any]]:
+        positions = self.book.account.positions
+        return [positions[s].to_wire(self._mark(s)) for s in symbols if s in positions]
+
     def _account_snapshot(self, client: _Client, rid: str | None) -> None:
+        """The reply as documented (ADDENDUM §3.2): no ``code``, no ``data`` wrapper;
+        ``col`` and ``pos`` at the top level, every position of the account."""
+        account = self.book.account
         client.send(
             {
                 "m": "futures-account-snapshot",
                 "id": rid,
-                "code": 0,
-                "ac": "FUTURES",
+                "e": "ClientRequest",
                 "t": now_ms(),
-                "data": {
-                    "ac": "FUTURES",
-                    "accountId": self.config.account_id,
-                    "collaterals": [
-                        {"asset": "USDT", "balance": "100000", "referencePrice": "1", "discountFactor": "1"}
-                    ],
-                    "contracts": [],
-                },
+                "acc": self.config.account_id,
+                "ac": "FUTURES",
+                "sn": self.book.next_sn(),
+                "col": account.collaterals_wire(),
+                "pos": self._positions_wire(sorted(account.positions)),
             }
         )
+
+    def _publish_account(self) -> None:
+        """After fills: one ``futures-account-update`` (ADDENDUM §3.3) with every collateral
+        and the positions that changed (the docs do not say whether an update lists every
+        position; listing only the changed ones is the harder case for a client)."""
+        changed = self.book.account.take_changed()
+        if not changed:
+            return
+        subscribed = [c for c in self._clients if c.authed and ACCOUNT_CHANNEL in c.subs]
+        if not subscribed:
+            self.book.next_sn()  # the exchange's counter moves whether anyone listens or not
+            return
+        text = _dumps(
+            {
+                "m": "futures-account-update",
+                "e": "ExecutionReport",
+                "t": now_ms(),
+                "acc": self.config.account_id,
+                "at": "FUTURES",
+                "sn": self.book.next_sn(),
+                "id": f"r{self.clock.now():011x}{self.config.user_uid}{self._updates % 10**9:09d}",
+                "col": self.book.account.collaterals_wire(),
+                "pos": self._positions_wire(changed),
+            }
+        )
+        for client in subscribed:
+            client.send(text)

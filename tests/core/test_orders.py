@@ -28,7 +28,6 @@ def test_fixtures_fold_snapshot_then_update():
     gone = store.apply_snapshot(snap.orders, now=1.0)
     assert gone == []
     assert len(store) == 1 and "r1782f04c58aU3792951278sbtcp7EbA" in store
-    assert store.last_sn is None  # the account sn comes from the stream only
 
     upd = orjson.loads((FIXTURE_DIR / "order-update-2021.json").read_bytes())
     event = parse(orjson.dumps(upd))
@@ -67,7 +66,7 @@ def test_stale_and_duplicate_updates_are_dropped():
     assert not stale.applied and stale.reason == "stale"
     entry = store.get("A")
     assert entry.status == "PartiallyFilled" and entry.changed_at == 1.0
-    assert store.stats.stale == 2
+    assert store.stats.stale == 2 and store.stats.repeated == 1
     newer = store.apply_update(order("A", 6, status="Filled"), now=4.0)
     assert newer.applied and store.get("A").status == "Filled"
 
@@ -79,15 +78,64 @@ def test_updates_without_sn_always_apply():
     assert store.get("A").status == "Canceled"
 
 
-def test_gap_detection():
+LIVE_SN = 19_399_927_636
+"""A live ``sn`` (ADDENDUM §3.1): the counter is shared, so it jumps between updates."""
+
+
+def test_a_jump_in_sn_is_not_a_gap():
     store = OrderStore()
-    assert not store.apply_update(order("A", 10), now=1.0).gap  # first one: nothing to compare
-    assert not store.apply_update(order("B", 11), now=1.0).gap
-    jump = store.apply_update(order("C", 14), now=1.0)
-    assert jump.applied and jump.gap
-    assert store.stats.gaps == 1
-    assert store.last_sn == 14
-    assert not store.apply_update(order("A", 15), now=1.0).gap
+    jumps = [order("A", LIVE_SN), order("B", LIVE_SN + 4_330_427), order("A", LIVE_SN + 4_330_427 + 165_633)]
+    finals, resnapshot = store.apply_updates(jumps, now=1.0)
+    assert not resnapshot  # nothing is due: a jump is never a lost message
+    assert store.stats.applied == 3 and store.stats.stale == 0
+    assert store.apply_update(order("C", LIVE_SN + 10**12), now=2.0).applied
+
+
+def test_sn_orders_each_order_on_its_own():
+    store = OrderStore()
+    store.apply_update(order("A", LIVE_SN + 100), now=1.0)
+    store.apply_update(order("B", LIVE_SN + 900), now=1.0)
+    # older than B's, newer than A's: A's update, in order for A
+    late = store.apply_update(order("A", LIVE_SN + 500, status="PartiallyFilled", cfq="0.5"), now=2.0)
+    assert late.applied and store.get("A").status == "PartiallyFilled"
+
+
+def test_stale_and_repeated_sn_never_overwrite_newer_data():
+    store = OrderStore()
+    newest = order("A", LIVE_SN + 3_000, status="PartiallyFilled", cfq="0.7")
+    finals, resnapshot = store.apply_updates(
+        [
+            order("A", LIVE_SN),
+            newest,
+            order("A", LIVE_SN + 2_000, status="Canceled"),  # stale: arrived after a newer one
+            order("A", LIVE_SN + 3_000, status="Filled", cfq="1"),  # repeated sn: dropped
+        ],
+        now=1.0,
+    )
+    assert finals == [] and not resnapshot
+    assert store.get("A").order is newest
+    assert store.stats.stale == 2 and store.stats.repeated == 1 and store.stats.applied == 2
+
+
+def test_an_unreadable_update_still_asks_for_a_snapshot():
+    store = OrderStore()
+    store.apply_update(order("A", LIVE_SN), now=1.0)
+    bad = Order.unreadable({"orderId": "A", "sn": LIVE_SN + 50, "st": "canceled"}, "status: not a status")
+    _, resnapshot = store.apply_updates([bad], now=2.0)
+    assert resnapshot  # what the order is now is unknown: a content problem, not sn
+
+
+def test_snapshot_records_and_stream_keep_the_newer():
+    """``seqNum`` of a snapshot record and ``sn`` of the stream are one counter
+    (ADDENDUM §3.1, inference): whichever is newer wins, in both directions."""
+    store = OrderStore()
+    store.apply_update(order("A", LIVE_SN + 10, status="PartiallyFilled", cfq="0.2"), now=1.0)
+    store.apply_snapshot([order("A", LIVE_SN + 10, status="PartiallyFilled", cfq="0.2"), order("B", LIVE_SN)], now=2.0)
+    assert store.get("A").changed_at == 1.0  # the same state: nothing redrawn
+    store.apply_snapshot([order("A", LIVE_SN + 20, status="PartiallyFilled", cfq="0.6")], now=3.0)
+    assert store.get("A").order.filled_qty == Decimal("0.6")  # the snapshot is newer
+    stale = store.apply_update(order("A", LIVE_SN + 15, status="PartiallyFilled", cfq="0.4"), now=4.0)
+    assert not stale.applied and store.get("A").order.filled_qty == Decimal("0.6")  # older than the snapshot
 
 
 def test_snapshot_marks_missing_open_orders_without_deleting():
@@ -355,12 +403,11 @@ def test_snapshot_does_not_overwrite_newer_stream_state():
     assert store.get("A").status == "Canceled"
 
 
-def test_snapshot_adds_unknown_orders_and_leaves_the_stream_sn_alone():
+def test_snapshot_adds_unknown_orders():
     store = OrderStore()
     store.apply_snapshot([order("A", 3), order("B", 8)], now=1.0)
     assert {e.order_id for e in store.open_entries()} == {"A", "B"}
-    assert store.last_sn is None  # per-order seqNum is not the account sn: no false gap next
-    assert not store.apply_update(order("C", 40), now=2.0).gap
+    assert store.apply_update(order("C", 40), now=2.0).applied
     assert store.stats.snapshots == 1
 
 

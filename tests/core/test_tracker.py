@@ -82,10 +82,25 @@ def test_error_line_has_code_reason_message(tracker):
     assert last.request_id == "sampleRequestId" and last.level == "error"
     assert last.text.startswith("sampleRequestId ERR 300006 INVALID_ORDER_ID ")
     assert "Client Order Id too Long" in last.text
+    assert last.text.endswith("(the order id is invalid (unknown, or not open))")  # the code's readable reason
     # a refused cancel is not confirmed by a later update
     assert tracker.on_order(order(status="Canceled"), now=2.0) == []
     assert t.state is State.REFUSED
     assert_lines_start_with_ids(tracker)
+
+
+def test_error_lines_read_every_code_from_the_one_table(tracker):
+    from blotter.protocol.messages import RequestError as Err
+
+    t = tracker.sent("r-tick", "cancel-order", now=1.0, symbol="BTC-PERP", order_id=OID)
+    tracker.on_error(Err(request_id="r-tick", code=300014, reason="", message="tick 1"), now=1.1)
+    assert t.state is State.REFUSED
+    line = tracker.log.lines()[-1].text
+    # a futures-only code, no reason on the wire: the table's word and sentence
+    assert line == "r-tick ERR 300014 TICK_SIZE_VIOLATION tick 1 (the order price is not a multiple of the tick size)"
+    tracker.sent("r-odd", "cancel-order", now=2.0, symbol="BTC-PERP", order_id="other")
+    tracker.on_error(Err(request_id="r-odd", code=319999, reason="ODD", message=""), now=2.1)
+    assert tracker.log.lines()[-1].text == "r-odd ERR 319999 ODD (undocumented margin error)"
 
 
 def test_2021_error_matched_by_info_id(tracker):

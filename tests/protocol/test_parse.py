@@ -7,6 +7,7 @@ from decimal import Decimal
 import orjson
 import pytest
 from blotter.protocol import (
+    AccountSnapshot,
     AccountSnapshotQuery,
     AccountUpdate,
     Auth,
@@ -43,6 +44,7 @@ ALL_FIXTURES = sorted(p.name for p in FIXTURE_DIR.glob("*.json"))
 
 # Every fixture, and the event type ``parse`` must give it.
 EXPECTED_TYPE = {
+    "account-snapshot-reply.json": AccountSnapshot,
     "account-snapshot-request.json": Unknown,
     "account-update.json": AccountUpdate,
     "auth-error.json": AuthResult,
@@ -174,10 +176,97 @@ def test_unsub_ack_keeps_op():
     assert isinstance(event, SubAck) and event.op == "unsub" and event.request_id == "u-1"
 
 
-def test_account_update_kept_as_received():
+def test_account_update_every_documented_field():
+    """ADDENDUM §3.3, the documented sample (examples-v2/v2-account-update.json)."""
     event = parsed("account-update.json")
     assert isinstance(event, AccountUpdate)
-    assert event.data == orjson.loads(load("account-update.json"))
+    assert (event.event, event.time_ms, event.account_id, event.account_category) == (
+        "ExecutionReport",
+        1612508562129,
+        "sample-futures-account-id",
+        "FUTURES",
+    )
+    assert event.seq == 23128 and event.request_id == "r177710001cbU3813942147C5kbFGOan"
+    (col,) = event.collaterals
+    assert (col.asset, col.balance, col.discount_factor) == ("USDT", Decimal("1000000"), Decimal("1"))
+    (pos,) = event.positions
+    assert pos.model_dump() == {
+        "symbol": "BTC-PERP",
+        "side": "LONG",
+        "position": Decimal("0.011"),
+        "reference_cost": Decimal("-385.840455"),
+        "unrealized_pnl": Decimal("18.436008668"),
+        "realized_pnl": Decimal("0"),
+        "avg_open_price": Decimal("35041.363636363"),
+        "buy_open_order_notional": Decimal("0"),
+        "sell_open_order_notional": Decimal("0"),
+        "margin_type": "crossed",
+        "isolated_margin": Decimal("0"),
+        "leverage": Decimal("10"),
+        "take_profit_price": Decimal("0"),
+        "take_profit_trigger": "market",
+        "stop_loss_price": Decimal("0"),
+        "stop_loss_trigger": "market",
+    }
+    assert str(pos.avg_open_price) == "35041.363636363"  # exact, as sent
+
+
+def test_account_snapshot_reply_is_read_without_a_data_wrapper():
+    """ADDENDUM §3.2: no ``code``, no ``data``: ``col`` and ``pos`` at the top level
+    (examples-v2/v2-account-snapshot-reply.json)."""
+    event = parsed("account-snapshot-reply.json")
+    assert isinstance(event, AccountSnapshot)
+    assert (event.request_id, event.event, event.time_ms) == ("abc123456", "ClientRequest", 1613748277356)
+    assert (event.account_id, event.account_category, event.seq) == (
+        "futH9N59hR0BMVEjHnBleHLn0mfUl5lo",
+        "FUTURES",
+        9982,
+    )
+    assert [(c.asset, c.balance, c.discount_factor) for c in event.collaterals] == [
+        ("ETH", Decimal("500"), Decimal("0.95")),
+        ("BTC", Decimal("100"), Decimal("0.98")),
+        ("USDT", Decimal("1000000"), Decimal("1")),
+    ]
+    (pos,) = event.positions
+    assert (pos.symbol, pos.side, pos.position, pos.margin_type, pos.leverage) == (
+        "BTC-PERP",
+        "NULL_VAL",
+        Decimal("0"),
+        "crossed",
+        Decimal("10"),
+    )
+    assert (pos.take_profit_trigger, pos.stop_loss_trigger, pos.isolated_margin) == ("market", "market", Decimal("0"))
+
+
+def test_account_messages_read_either_category_key_and_short_positions():
+    """The snapshot says ``ac``, the update ``at`` (§3.2); a short position is negative."""
+    snap = parse(
+        b'{"m":"futures-account-snapshot","id":"as-1","at":"FUTURES","sn":5,"col":[],'
+        b'"pos":[{"s":"ETH-PERP","sd":"SHORT","pos":"-2.5","rc":"7800.25","up":"-12.5","rp":"-3"}]}'
+    )
+    assert isinstance(snap, AccountSnapshot) and snap.account_category == "FUTURES"
+    (pos,) = snap.positions
+    assert (pos.position, pos.reference_cost, pos.unrealized_pnl, pos.realized_pnl) == (
+        Decimal("-2.5"),
+        Decimal("7800.25"),
+        Decimal("-12.5"),
+        Decimal("-3"),
+    )
+    assert pos.avg_open_price is None and pos.leverage is None  # absent: None, never a made-up zero
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"m":"futures-account-update","sn":1,"col":[{"a":"USDT","b":1e3,"f":"1"}],"pos":[]}',  # a number, not text
+        b'{"m":"futures-account-update","sn":1,"col":[],"pos":[{"s":"BTC-PERP","pos":"NaN"}]}',
+        b'{"m":"futures-account-snapshot","sn":"x","col":[],"pos":[]}',
+        b'{"m":"futures-account-update","sn":1,"col":{"a":"USDT"},"pos":[]}',
+    ],
+)
+def test_an_account_message_with_wrong_fields_is_rejected_not_guessed(frame):
+    event = parse(frame)
+    assert isinstance(event, InvalidMessage) and event.type.startswith("futures-account")
 
 
 # -- order channel ---------------------------------------------------------------------

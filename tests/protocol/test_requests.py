@@ -79,6 +79,10 @@ ALLOWED_EXTRAS = {"ac"}
 @pytest.mark.parametrize(("name", "make"), FIXTURE_REQUESTS, ids=[n for n, _ in FIXTURE_REQUESTS])
 def test_encode_matches_documented_shape(name, make):
     expected = shape(fixture(name))
+    if name == "place-order-request.json":
+        # the WebSocket page's example says ``price``; the REST table, the demo and ccxt say
+        # ``orderPrice``, which is what the blotter sends (ADDENDUM §3.5)
+        expected["args"]["orderPrice"] = expected["args"].pop("price")
     got = shape(wire(make()))
     extras = set(got) - set(expected)
     assert extras <= ALLOWED_EXTRAS, extras
@@ -140,7 +144,7 @@ def test_place_order_full_args():
         "side": "sell",
         "postOnly": True,
         "respInst": "ACK",
-        "price": "2000.10",
+        "orderPrice": "2000.10",
         "id": "myclientid123",
         "timeInForce": "IOC",
         "stopPrice": "1999.5",
@@ -152,7 +156,18 @@ def test_decimals_are_sent_as_exact_strings():
     po = PlaceOrder(symbol="X", side="buy", qty=Decimal("0.1000000000000000000001"), price=Decimal("12345678.000001"))
     args = wire(po)["args"]
     assert args["orderQty"] == "0.1000000000000000000001"
-    assert args["price"] == "12345678.000001"
+    assert args["orderPrice"] == "12345678.000001"
+
+
+def test_place_order_sends_order_price():
+    """ADDENDUM §3.5: the REST table, the official demo (REST and WebSocket) and ccxt send
+    ``orderPrice``; only the WebSocket page's example says ``price``."""
+    args = wire(PlaceOrder(symbol="BTC-PERP", side="buy", qty=Decimal("0.12"), price=Decimal("30000")))["args"]
+    assert args["orderPrice"] == "30000" and "price" not in args
+    assert (
+        "orderPrice"
+        not in wire(PlaceOrder(symbol="BTC-PERP", side="buy", qty=Decimal("1"), order_type="market"))["args"]
+    )
 
 
 ROUND_TRIP = [

@@ -88,7 +88,8 @@ async def test_the_full_app_survives_chaos_and_agrees_with_the_exchange(loop_err
         print(
             f"\nfull-app chaos: {presses} keys, {desk.counts['frames']} frames, "
             f"{desk.session.connections} connections, {desk.counts['bad_frames']} bad frames, "
-            f"{desk.store.stats.gaps} sn gaps, {desk.store.stats.stale} stale/duplicate updates, "
+            f"{desk.store.stats.stale} stale/repeated updates dropped, {desk.snapshot_count} snapshots "
+            f"({len(sim.requests('futures-open-orders'))} open-orders queries), "
             f"{len(desk.tracker.all())} requests: {outcomes}"
         )
         assert app.return_code is None  # still running: nothing made it exit

@@ -19,6 +19,7 @@ FAULT_FLAGS = [
     "--malformed-every",
     "--skip-sn-every",
     "--repeat-sn-every",
+    "--drop-updates-every",
     "--no-pong",
     "--silent",
     "--ignore-requests",
@@ -63,6 +64,12 @@ def test_add_arguments_on_a_subparser():
     config = config_from_args(args, environ={})
     assert config.rate == 0 and config.dialect == "2021" and config.symbols == ["BTC-PERP", "ETH-PERP"]
     assert config.no_pong and not config.silent and config.api_key == DEMO_API_KEY
+
+
+def test_sequence_faults_from_the_command_line():
+    args = build_parser().parse_args(["--drop-updates-every", "7", "--skip-sn-every", "5"])
+    config = config_from_args(args, environ={})
+    assert (config.drop_updates_every, config.skip_sn_every, config.repeat_sn_every) == (7, 5, None)
 
 
 def test_odd_records_from_the_command_line():

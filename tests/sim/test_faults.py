@@ -9,6 +9,7 @@ import time
 import orjson
 import pytest
 from blotter.protocol.signing import auth_headers, now_ms
+from blotter.sim import SimConfig, SimServer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -94,6 +95,40 @@ async def test_malformed_every(make_sim, open_client):
     assert (await client.recv())["m"] == "pong"  # message 2 still arrives
 
 
+async def test_sn_is_a_large_counter_that_jumps(make_sim, open_client):
+    """ADDENDUM §3.1: one counter around 1.9e10 that jumps by thousands to millions
+    between two events of one account; ``seqNum`` in records is the same counter."""
+    sim = await make_sim()
+    client = await open_client(sim)
+    await client.subscribe()
+    await sim.emit_updates(200)
+    updates = [await client.recv() for _ in range(200)]
+    sns = [u["sn"] for u in updates]
+    steps = [b - a for a, b in zip(sns, sns[1:], strict=False)]
+    assert 1.8e10 < sns[0] < 2.0e10
+    # thousands to millions (an account update after a fill takes a number in between)
+    assert min(steps) >= 1_000 and max(steps) <= 2 * 2_000_000 and max(steps) > 100_000
+    assert len(set(steps)) > 150  # random, not a fixed stride
+    await client.request("futures-open-orders", {})
+    reply = await client.recv_until(lambda m: isinstance(m, dict) and m.get("m") == "futures-open-orders")
+    by_id = {u["orderId"]: u["sn"] for u in updates}
+    for record in reply["data"]:
+        if record["orderId"] in by_id:
+            assert record["seqNum"] == by_id[record["orderId"]]  # the record's seqNum: its last update's sn
+
+
+def test_the_counter_is_seeded_and_shared():
+    from blotter.sim.book import Book, Clock, SequenceCounter
+
+    a, b = SimServer(SimConfig(seed=5, initial_orders=3)), SimServer(SimConfig(seed=5, initial_orders=3))
+    assert a.sn.last == b.sn.last and [a.sn.next() for _ in range(5)] == [b.sn.next() for _ in range(5)]
+    counter = SequenceCounter(seed=1)
+    one, two = Book("acc1", "U0000000001", Clock(), counter), Book("acc2", "U0000000002", Clock(), counter)
+    first = one.next_sn()
+    second = two.next_sn()
+    assert second > first and one.last_sn == two.last_sn == second  # one timeline for both accounts
+
+
 async def test_skip_sn_every(make_sim, open_client):
     sim = await make_sim(skip_sn_every=4)
     client = await open_client(sim)
@@ -101,7 +136,24 @@ async def test_skip_sn_every(make_sim, open_client):
     await sim.emit_updates(12)
     sns = [(await client.recv())["sn"] for _ in range(12)]
     steps = [b - a for a, b in zip(sns, sns[1:], strict=False)]
-    assert steps.count(2) == 3 and set(steps) == {1, 2}  # updates 4, 8 and 12 each skipped one number
+    far = [i + 1 for i, step in enumerate(steps) if step > 1_000_000_000]
+    assert far == [3, 7, 11]  # updates 4, 8 and 12 came after a jump of over a billion
+    assert all(step > 0 for step in steps)  # still only forward: nothing lost, nothing repeated
+
+
+async def test_drop_updates_every(make_sim, open_client):
+    sim = await make_sim(drop_updates_every=3)
+    client = await open_client(sim)
+    await client.subscribe()
+    await sim.emit_updates(9)
+    await client.send({"op": "ping"})
+    messages = [await client.recv() for _ in range(7)]
+    assert [m["m"] for m in messages] == ["futures-order"] * 6 + ["pong"]  # 3 of the 9 never sent
+    assert len(sim.dropped_updates) == 3
+    heard = {m["orderId"]: m["sn"] for m in messages[:6]}
+    for oid in sim.dropped_updates:
+        order = sim.orders[oid]
+        assert heard.get(oid) != order.seq  # the book moved on; the client never heard of that state
 
 
 async def test_repeat_sn_every(make_sim, open_client):

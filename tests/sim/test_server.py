@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -279,7 +280,8 @@ async def test_request_time_out_of_window_is_refused(sim, open_client, age_ms):
 
 
 @pytest.mark.parametrize("dialect", ["current", "2021"])
-async def test_place_order(make_sim, open_client, dialect):
+@pytest.mark.parametrize("price_key", ["orderPrice", "price"])  # both documented (ADDENDUM §3.5)
+async def test_place_order(make_sim, open_client, dialect, price_key):
     sim = await make_sim(dialect=dialect)
     client = await open_client(sim)
     await client.subscribe()
@@ -288,7 +290,7 @@ async def test_place_order(make_sim, open_client, dialect):
         {
             "time": now_ms(),
             "symbol": "BTC-PERP",
-            "price": "60000.5",
+            price_key: "60000.5",
             "orderQty": "0.12",
             "orderType": "limit",
             "side": "buy",
@@ -324,12 +326,87 @@ async def test_place_order_invalid(sim, open_client, args, code, reason):
     assert reply["code"] == code and reply["info"]["reason"] == reason and reply["info"]["errorMsg"]
 
 
+DOC_POSITION_KEYS = {
+    "s",
+    "sd",
+    "pos",
+    "rc",
+    "up",
+    "rp",
+    "aop",
+    "mt",
+    "boon",
+    "soon",
+    "lev",
+    "iw",
+    "tp",
+    "tpt",
+    "sl",
+    "slt",
+}
+"""Every key of a documented ``pos[]`` entry (ADDENDUM §3.2, §3.3)."""
+
+
+def signed_fills(sim) -> dict[str, Decimal]:
+    """Per symbol, what the account's orders filled: bought minus sold."""
+    out: dict[str, Decimal] = {}
+    for o in sim.orders.values():
+        if o.filled_qty:
+            out[o.symbol] = out.get(o.symbol, Decimal(0)) + (o.filled_qty if o.side == "Buy" else -o.filled_qty)
+    return out
+
+
 async def test_account_snapshot(sim, open_client):
+    """The documented reply (§3.2): no ``code``, no ``data``; ``col``/``pos`` at the top
+    level, positions kept from the account's own fills."""
     client = await open_client(sim)
     await client.send({"op": "req", "id": "abc123456", "action": "futures-account-snapshot"})
     reply = await client.recv()
-    assert reply["m"] == "futures-account-snapshot" and reply["id"] == "abc123456" and reply["code"] == 0
-    assert isinstance(reply["data"]["collaterals"], list) and isinstance(reply["data"]["contracts"], list)
+    assert set(reply) == {"m", "id", "e", "t", "acc", "ac", "sn", "col", "pos"}
+    assert (reply["m"], reply["id"], reply["e"], reply["ac"]) == (
+        "futures-account-snapshot",
+        "abc123456",
+        "ClientRequest",
+        "FUTURES",
+    )
+    assert reply["acc"] == sim.config.account_id and reply["sn"] > 1.8e10
+    assert [c["a"] for c in reply["col"]] == ["USDT"] and set(reply["col"][0]) == {"a", "b", "f"}
+    assert reply["pos"] and all(set(p) == DOC_POSITION_KEYS for p in reply["pos"])
+    fills = signed_fills(sim)
+    assert {p["s"]: Decimal(p["pos"]) for p in reply["pos"] if p["pos"] != "0"} == {s: q for s, q in fills.items() if q}
+    for p in reply["pos"]:
+        q = Decimal(p["pos"])
+        assert p["sd"] == ("LONG" if q > 0 else "SHORT" if q < 0 else "NULL_VAL")
+        assert q == 0 or Decimal(p["rc"]) * q < 0  # position and reference cost of opposite signs
+        boon = sum(o.price * o.remaining for o in sim.book.open_orders(p["s"]) if o.side == "Buy")
+        assert Decimal(p["boon"]) == boon
+
+
+async def test_account_updates_follow_fills(make_sim, open_client):
+    sim = await make_sim(initial_orders=30)
+    client = await open_client(sim)
+    await client.subscribe("futures-account-update")
+    await client.send({"op": "req", "id": "snap1", "action": "futures-account-snapshot"})
+    snap = await client.recv_until(lambda m: m.get("m") == "futures-account-snapshot")
+    await sim.emit_updates(300)
+    await client.send({"op": "ping"})
+    updates = []
+    while True:
+        message = await client.recv()
+        if message["m"] == "pong":
+            break
+        updates.append(message)
+    assert updates and all(u["m"] == "futures-account-update" for u in updates)
+    first = updates[0]
+    assert set(first) == {"m", "e", "t", "acc", "at", "sn", "id", "col", "pos"} and first["e"] == "ExecutionReport"
+    sns = [snap["sn"]] + [u["sn"] for u in updates]
+    assert sns == sorted(set(sns))  # strictly increasing for the account
+    positions: dict[str, Decimal] = {p["s"]: Decimal(p["pos"]) for p in snap["pos"]}
+    for u in updates:
+        assert all(set(p) == DOC_POSITION_KEYS for p in u["pos"]) and len(u["pos"]) >= 1
+        positions.update({p["s"]: Decimal(p["pos"]) for p in u["pos"]})
+    fills = signed_fills(sim)
+    assert {s: q for s, q in positions.items() if q} == {s: q for s, q in fills.items() if q}
 
 
 async def test_account_channel_subscribe(sim, open_client):
