@@ -171,7 +171,9 @@ def resolve(store: OrderStore, keys: Sequence[str], records: Iterable[RestOrder]
         if not _newer(entry, order):
             if entry.missing:
                 out.unresolved.append(
-                    Unresolved(key, f"REST's record (seqNum {order.seq}) is older than the blotter's ({entry.order.seq})")
+                    Unresolved(
+                        key, f"REST's record (seqNum {order.seq}) is older than the blotter's ({entry.order.seq})"
+                    )
                 )
             continue
         if context is Context.DRIFT:
@@ -209,7 +211,9 @@ def compare_open(store: OrderStore, records: Iterable[RestOrder], asked_at: floa
                 f"{safe(order.status, 24)} {safe(order.symbol, 40)} {safe(order.side, 8)} "
                 f"{_amount(order.qty)} @ {_amount(order.price)}"
             )
-            drift.corrections.append(Correction(key, order, f"drift: {shown} open on the exchange, missing here ({what})"))
+            drift.corrections.append(
+                Correction(key, order, f"drift: {shown} open on the exchange, missing here ({what})")
+            )
             continue
         if entry.changed_at >= asked_at or not _newer(entry, order):
             continue

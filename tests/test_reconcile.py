@@ -18,7 +18,16 @@ D = "s18f1a2b3c4dU1234567890dddddddd4"
 
 
 def stream(oid: str, seq: int, status: str = "New", **extra) -> Order:
-    data = {"orderId": oid, "s": "BTC-PERP", "sd": "Buy", "st": status, "ot": "Limit", "p": "30000", "q": "0.5", "cfq": "0"}
+    data = {
+        "orderId": oid,
+        "s": "BTC-PERP",
+        "sd": "Buy",
+        "st": status,
+        "ot": "Limit",
+        "p": "30000",
+        "q": "0.5",
+        "cfq": "0",
+    }
     data.update(extra)
     data["sn"] = seq
     return Order.model_validate(data)
@@ -94,7 +103,9 @@ def test_a_record_never_replaces_a_newer_one_and_an_open_answer_is_reported():
     out = resolve(store, [A, B], [rest(A, 11, "Filled", "0.5", "30000"), rest(B, 20, "New")], Context.SNAPSHOT)
     assert [c.key for c in out.corrections] == [B]  # A: the stream's record is newer; nothing to do
     assert out.still_open == [B]
-    assert out.corrections[0].text == f"{B} is open on the exchange (New, 0 filled), though the snapshot did not list it"
+    assert (
+        out.corrections[0].text == f"{B} is open on the exchange (New, 0 filled), though the snapshot did not list it"
+    )
     assert out.unresolved == []
 
 
@@ -102,7 +113,11 @@ def test_drift_open_here_ended_there_open_there_missing_here_and_missed_fills():
     store = OrderStore()
     store.apply_snapshot([stream(A, 10), stream(B, 20), stream(C, 30)], now=1.0)
     store.apply_update(stream(D, 45), now=5.0)  # after the REST call was asked: may postdate its answer
-    there = [rest(B, 25, "PartiallyFilled", "0.2", "30000"), rest(C, 30, "New"), rest("s18f1a2b3c4dU1234567890eeeeeeee5", 44, "New")]
+    there = [
+        rest(B, 25, "PartiallyFilled", "0.2", "30000"),
+        rest(C, 30, "New"),
+        rest("s18f1a2b3c4dU1234567890eeeeeeee5", 44, "New"),
+    ]
     drift = compare_open(store, there, asked_at=4.0)
     assert drift.ended_here == [A]  # D changed after the question: not compared
     texts = sorted(c.text for c in drift.corrections)
