@@ -57,6 +57,8 @@ RETRY_MAX = 30.0
 """Longest wait between two REST attempts for orders REST could not answer about."""
 THROTTLE_WAIT = 5.0
 """Wait before trying again when a type is near its threshold (housekeeping yields)."""
+MAX_REMEMBERED = 4096
+"""Rows whose last log line and reason are remembered before forgotten rows are pruned."""
 _QUERYABLE = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
 
 
@@ -315,6 +317,11 @@ class Reconciler:
         return t.request_id not in self._cancels
 
     @property
+    def remembered(self) -> int:
+        """Rows whose reason or last line is remembered (bounded: see :data:`MAX_REMEMBERED`)."""
+        return len(self._said.keys() | self._reasons.keys())
+
+    @property
     def busy(self) -> bool:
         """A REST question is in flight, or rows wait to be asked about."""
         return bool(self._pending) or (self._task is not None and not self._task.done())
@@ -356,6 +363,8 @@ class Reconciler:
 
     def tick(self, now: float, live: bool) -> None:
         """Start the REST work that is due (one task at a time)."""
+        if len(self._said) > MAX_REMEMBERED or len(self._reasons) > MAX_REMEMBERED:
+            self._forget_gone()
         if self._task is not None:
             if not self._task.done():
                 return
@@ -365,6 +374,12 @@ class Reconciler:
         elif live and self._next_at is not None and now >= self._next_at:
             self._next_at = now + self.every
             self._task = asyncio.get_running_loop().create_task(self._reconcile(), name="blotter-reconcile")
+
+    def _forget_gone(self) -> None:
+        """Rows the store no longer holds (forgotten final orders) or that are settled."""
+        for memo in (self._said, self._reasons):
+            for key in [k for k in memo if (e := self.store.get(k)) is None or not e.missing]:
+                del memo[key]
 
     async def aclose(self) -> None:
         task, self._task = self._task, None

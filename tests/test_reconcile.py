@@ -142,3 +142,35 @@ def test_summary_is_sanitised():
         {"orderId": A, "s": "BTC-PERP", "sd": "Buy", "st": "Rejected", "ot": "Limit", "err": "bad\x1b[31mred", "sn": 1}
     )
     assert "\x1b" not in summary(order) and "\\x1b" in summary(order)
+
+
+async def test_reasons_of_rows_the_store_forgot_are_pruned():
+    from blotter.core import EventLog, RequestTracker
+    from blotter.protocol.rest import RequestCounter
+    from blotter.reconcile import MAX_REMEMBERED, Reconciler
+
+    store = OrderStore(max_final=200)
+    log = EventLog()
+    rec = Reconciler(
+        store=store,
+        tracker=RequestTracker(log),
+        log=log,
+        rest=None,
+        rest_problem="no account group",
+        limits=RequestCounter(),
+        clock=lambda: 0.0,
+        every=0,
+        on_change=lambda: None,
+        ask_snapshot=lambda: None,
+    )
+    ids = [f"s{i:031d}" for i in range(MAX_REMEMBERED + 20)]
+    for chunk in range(0, len(ids), 100):
+        batch = ids[chunk : chunk + 100]
+        store.apply_snapshot([stream(i, 1) for i in batch], now=1.0)
+        gone = store.apply_snapshot([], now=2.0, requested_at=1.5)
+        rec.orders_gone(gone, Context.RECONNECT)  # no REST road: NOT OPEN with the reason
+    assert rec.not_open_reason(ids[-1]) == "no REST road (no account group)"
+    assert f"{ids[-1]} stays NOT OPEN: no REST road (no account group)" in [l.text for l in log.lines()]
+    assert rec.remembered > MAX_REMEMBERED
+    rec.tick(3.0, live=False)
+    assert rec.remembered <= 200  # only rows the store still holds
