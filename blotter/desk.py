@@ -46,7 +46,9 @@ from .protocol import (
 )
 from .protocol.errors import explain
 from .protocol.messages import UNREADABLE, Order
+from .protocol.rest import WS_THRESHOLDS, RequestCounter, Usage, ws_kind
 from .protocol.signing import mask_key
+from .reconcile import Context, Reconciler
 
 __all__ = ["CancelAllOutcome", "ConnState", "Desk", "DeskSettings", "Journal", "SnapshotState"]
 
@@ -56,6 +58,11 @@ MAX_UNKNOWN_TYPES = 50
 MAX_UNKNOWN_TYPE_CHARS = 64
 SNAPSHOT_BACKOFF_MAX = 30.0
 """Longest wait between two open-orders queries while one is needed and they keep failing."""
+RATE_WARN_SHARE = 0.5
+"""The header shows a message type once the last minute used this share of its level-1
+threshold (housekeeping yields from ``hold_at``, 80 %; cancels never do)."""
+SNAPSHOT_HOLD_WAIT = 1.0
+"""Wait before asking again for a snapshot held back near its threshold."""
 
 
 class SnapshotState(enum.Enum):
@@ -236,6 +243,25 @@ class Desk:
         except EndpointError as exc:
             self.rest_problem = f"REST road unavailable: {exc}"
             self.log.add(self.rest_problem, "warn")
+        self.limits = RequestCounter(WS_THRESHOLDS)
+        """The client's own requests per kind in the last minute, both roads (the WebSocket's
+        counted as they are sent, REST's by the REST client), against ADDENDUM §3.6."""
+        if self.rest is not None:
+            self.rest.counter = self.limits  # one count per kind, whichever road a request takes
+        self._snapshot_held_said = False
+        self.reconciler = Reconciler(
+            store=self.store,
+            tracker=self.tracker,
+            log=self.log,
+            rest=self.rest,
+            rest_problem=self.rest_problem,
+            limits=self.limits,
+            clock=clock,
+            every=settings.reconcile_every,
+            on_change=self._reconciled,
+            ask_snapshot=self._ask_snapshot,
+        )
+        """Reconciliation with the exchange (REST order status and open orders): see :mod:`blotter.reconcile`."""
 
     # -- state for the screen ------------------------------------------------------
     @property
@@ -287,6 +313,20 @@ class Desk:
             return SnapshotState.WAITING.value
         return f"{SnapshotState.WAITING.value} (last query {q.state.value}; asking again)"
 
+    def not_open_reason(self, key: str) -> str | None:
+        """Why the row ``key`` shows NOT OPEN (REST could not settle it), or None."""
+        return self.reconciler.not_open_reason(key)
+
+    @property
+    def rate_warnings(self) -> list[Usage]:
+        """Message types whose last minute used at least :data:`RATE_WARN_SHARE` of their
+        level-1 threshold (what the header shows)."""
+        return [
+            u
+            for u in self.limits.usage(self._clock()).values()
+            if u.level1 and u.last_minute >= u.level1 * RATE_WARN_SHARE
+        ]
+
     def is_stale(self, now: float | None = None) -> bool:
         """No frame for longer than ``stale_after`` (or none yet once connected)."""
         now = self._clock() if now is None else now
@@ -317,6 +357,7 @@ class Desk:
 
     async def stop(self) -> None:
         await self.session.stop()
+        await self.reconciler.aclose()
         if self.rest is not None:
             await self.rest.aclose()
 
@@ -334,7 +375,9 @@ class Desk:
                 self.log.add(text, "error" if text.startswith("journal: stopped") else "warn")
         timed_out = self.tracker.check_timeouts(now)
         if timed_out:
-            self._snapshot_due = True
+            for t in timed_out:
+                if not self.reconciler.cancel_timed_out(t):  # an UNKNOWN cancel: REST asks its order's status
+                    self._snapshot_due = True
             self._changed.set()
         for q in self.queries.check_timeouts(now):
             self._query_failed(q, now)
@@ -347,10 +390,13 @@ class Desk:
             ):
                 self._verifying.add(t.request_id)
                 self._snapshot_due = True
+        self.reconciler.tick(now, live=self.session.connected and self._book_loaded)
         if self._snapshot_wanted() and self.session.connected and now >= self._next_snapshot_at:
             book = self._book_query
             if book is not None and book.state is QueryState.WAITING:
                 return  # its answer (or its timeout) comes first
+            if self._snapshot_held(now):
+                return
             self._snapshot_due = False
             self._last_auto_snapshot = now
             self._next_snapshot_at = now + self.settings.resnapshot_min_interval
@@ -364,7 +410,12 @@ class Desk:
         if self._snapshot_due or not self._book_loaded:
             return True
         for t in self.tracker.all():
-            if t.action == "cancel-order" and t.state is State.TIMED_OUT and t.final_status is None:
+            if (
+                t.action == "cancel-order"
+                and t.state is State.TIMED_OUT
+                and t.final_status is None
+                and self.reconciler.needs_snapshot(t)
+            ):
                 return True
             if (
                 t.action == "cancel-all"
@@ -374,6 +425,30 @@ class Desk:
             ):
                 return True
         return False
+
+    def _snapshot_held(self, now: float) -> bool:
+        """An automatic snapshot near the open-orders threshold waits (housekeeping yields
+        first, so that a cancel-all's verification still has room): said once per episode."""
+        if self.limits.allows("open_orders", now):
+            self._snapshot_held_said = False
+            return False
+        self._next_snapshot_at = now + SNAPSHOT_HOLD_WAIT
+        if not self._snapshot_held_said:
+            self._snapshot_held_said = True
+            used = self.limits.count("open_orders", now)
+            self.log.add(
+                f"snapshot postponed: {used} open-orders requests in the last minute, near the threshold", "warn"
+            )
+        return True
+
+    def _ask_snapshot(self) -> None:
+        """Reconciliation's fallback when REST cannot answer: an all-symbols snapshot."""
+        self._snapshot_due = True
+
+    def _reconciled(self) -> None:
+        self._changed.set()
+        if self.on_folded is not None:
+            self.on_folded()
 
     def _query_failed(self, q: SnapshotQuery, now: float) -> None:
         """A query refused or unanswered: the automatic ones are asked again with backoff."""
@@ -711,11 +786,15 @@ class Desk:
     async def _on_live(self) -> None:
         """Connected, authenticated, subscribed: ask for the snapshot (it covers
         whatever was missed while the connection was down)."""
-        self.queries.connection_lost(self._clock())
+        now = self._clock()
+        self.queries.connection_lost(now)
         self._book_loaded = False
         self._snapshot_failures = 0
-        self._next_snapshot_at = self._clock() + self.settings.resnapshot_min_interval
-        self._last_auto_snapshot = self._clock()
+        self.reconciler.on_live(now)
+        if self._snapshot_held(now):
+            return  # the housekeeping asks once the type has room again
+        self._next_snapshot_at = now + self.settings.resnapshot_min_interval
+        self._last_auto_snapshot = now
         rid = await self.refresh()
         self._book_query = self.queries.get(rid)
 
@@ -726,6 +805,7 @@ class Desk:
             text += f" (attempt {self.session.attempt})"
             self.counts["disconnects"] += 1
             self.tracker.on_connection_lost(self._clock())
+            self.reconciler.on_lost()
         if detail and state in (ConnState.RECONNECTING, ConnState.AUTH_REFUSED, ConnState.STOPPED):
             text += f": {detail}"
         self.log.add(text, level)  # type: ignore[arg-type]
@@ -734,6 +814,7 @@ class Desk:
         self._changed.set()
 
     def _on_sent(self, request: Request, text: str) -> None:
+        self.limits.record(ws_kind(request.action), self._clock())
         if self.journal is not None:
             self.journal.record_sent(request, text)
 
@@ -849,12 +930,9 @@ class Desk:
             q = None
         gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, requested_at=requested_at)
         self._log_store_notices()
-        for order_id in gone:
-            self.log.add(
-                f"order {order_id} is no longer open (not in the snapshot; final status never received)",
-                "warn",
-                order_id=order_id,
-            )
+        # the first full snapshot after a (re)connect: what it no longer lists ended while disconnected
+        after_reconnect = q is not None and symbol is None and not self._book_loaded
+        self.reconciler.orders_gone(gone, Context.RECONNECT if after_reconnect else Context.SNAPSHOT)
         open_ids = {self.store.key_of(o) for o in snap.orders if o.is_open}  # store keys, as the targets
         if self.account is None:
             for o in snap.orders:

@@ -7,7 +7,7 @@ import base64
 import time
 
 import pytest
-from blotter.core import NOT_OPEN, State
+from blotter.core import State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
@@ -150,7 +150,7 @@ async def test_cancel_all_confirms_and_gives_a_verdict():
         assert f"{len(everything.targets)} were open" in everything.verdict
 
 
-async def test_reconnect_restores_the_table_and_marks_vanished_orders():
+async def test_reconnect_restores_the_table_and_settles_vanished_orders():
     async with running_sim(initial_orders=15) as sim, running_desk(sim) as desk:
         assert await desk.wait_live(5)
         victim = sorted(open_ids(sim))[0]
@@ -162,7 +162,9 @@ async def test_reconnect_restores_the_table_and_marks_vanished_orders():
         await eventually(lambda: desk.session.connections >= 2 and desk.state is ConnState.LIVE, 10)
         await eventually(lambda: desk.snapshot_count >= 2)
         assert desk_open(desk) == open_ids(sim)
-        assert desk.store.get(victim).status == NOT_OPEN
+        # not in the snapshot: NOT OPEN, then settled through REST order/status (issue 13 item 3)
+        await eventually(lambda: desk.store.get(victim).status == "Canceled", 5)
+        assert any(l.text == f"{victim} ended while disconnected: Canceled, nothing filled" for l in desk.log.lines())
         assert any("reconnecting" in l.text for l in desk.log.lines())
 
 
@@ -261,6 +263,7 @@ async def test_an_unknown_row_is_queried_again_until_it_resolves():
         assert await desk.wait_live(5)
         target = sorted(open_ids(sim))[0]
         sim.config.open_orders_fault = "ignore"
+        sim.rest.faults.drop_connections = True  # REST cannot settle it: the snapshot is the fallback
         tracked = await desk.cancel_order(target)
         await eventually(lambda: tracked.state is State.TIMED_OUT, 5)
         asked = len(open_orders_queries(sim))

@@ -490,6 +490,32 @@ class OrderStore:
         self._evict()
         return gone
 
+    def apply_records(self, orders: Iterable[Order], now: float) -> list[Order]:
+        """Fold records the exchange gave in answer to a query (REST order status or open
+        orders: reconciliation). Per order, the stream's rule: a record older than the one
+        held (``seqNum`` lower) never replaces it, and one no newer is dropped too — except
+        over an order marked no longer open, which the exchange's record then settles. A
+        record without a sequence number never replaces a final order. The account ``sn``
+        is not touched (a query says nothing about frames missed on the stream).
+
+        Returns the records applied that are final (for the request tracker)."""
+        finals: list[Order] = []
+        for order in orders:
+            key, known, rival = self._locate(order)
+            if known is not None:
+                held = known.order.seq
+                if order.seq is not None and held is not None:
+                    if order.seq < held or (order.seq == held and not known.missing):
+                        continue
+                elif not known.missing and not known.is_open:
+                    continue  # no order between them: a final order stays final
+                if not known.missing and known.order == order:
+                    continue
+            if self._put(order, now, known, key, rival) and order.status in FINAL_STATUSES:
+                finals.append(order)
+        self._evict()
+        return finals
+
     def _evict(self) -> None:
         """Bound memory: forget the oldest final orders beyond ``max_final``."""
         while len(self._final_order) > self.max_final:

@@ -303,6 +303,20 @@ class RequestTracker:
         for t in self.in_flight():
             self._log(t, "connection lost while in flight; waiting for the snapshot", "warn")
 
+    def settle_cancel(self, request_id: str, still_open: bool, now: float, source: str) -> Tracked | None:
+        """Settle one timed-out cancel from what ``source`` (e.g. a REST order status) said
+        about its order: still open, or no longer open. Once; a later confirmation on the
+        order channel still resolves it. Returns the request settled, or None."""
+        t = self._requests.get(request_id)
+        if t is None or t.action != "cancel-order" or t.state is not State.TIMED_OUT or t.final_status is not None:
+            return None
+        t.final_status = "Open" if still_open else "NotOpen"
+        if still_open:
+            self._log(t, f"{source}: order is STILL OPEN", "error")
+        else:
+            self._log(t, f"{source}: order is no longer open", "warn")
+        return t
+
     def resolve_with_snapshot(self, open_ids: set[str], now: float, symbol: str | None = None) -> list[Tracked]:
         """After a fresh open-orders snapshot: settle timed-out cancels and give
         cancel-all requests their verdict (which targets are still open)."""

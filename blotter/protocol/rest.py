@@ -53,6 +53,8 @@ __all__ = [
     "ERROR_CODES",
     "ORDER_STATUS_MAX_IDS",
     "THRESHOLDS",
+    "WS_KINDS",
+    "WS_THRESHOLDS",
     "AccountInfo",
     "BatchCancelItem",
     "BatchCancelReply",
@@ -103,6 +105,7 @@ __all__ = [
     "refusal_of",
     "signature",
     "signed_headers",
+    "ws_kind",
 ]
 
 API_PREFIX = "/api/pro/"
@@ -440,6 +443,40 @@ THRESHOLDS: dict[str, Threshold] = {
 order, position or account endpoints. **Inference:** each REST call counts against the
 WebSocket key of the same action. Calls with no such key (status, history, position,
 account info) have no documented threshold; a caller can give its own."""
+
+
+WS_KINDS: dict[str, str] = {
+    "auth": "admin",
+    "ping": "admin",
+    "pong": "admin",
+    "sub": "sub",
+    "unsub": "sub",
+    "cancel-order": "cancel_order",
+    "cancel-all": "cancel_all",
+    "place-order": "place_order",
+    "futures-open-orders": "open_orders",
+    "futures-account-snapshot": "account_snapshot",
+}
+"""WebSocket request (``op`` or ``action``) -> the kind it is counted as. The documented
+groups share one count ("All the operations fall into same op/req group will share a
+threshold", §3.6): ``auth``/``ping``/``pong`` are one kind, ``sub``/``unsub`` another.
+The open-orders query and REST ``order/open`` are one kind, as are the cancels of both
+roads (**inference**, as for :data:`THRESHOLDS`: counting them together is the cautious side)."""
+
+WS_THRESHOLDS: dict[str, Threshold] = {
+    **THRESHOLDS,
+    "admin": Threshold("auth/ping/pong", 800, 1000),
+    "sub": Threshold("sub/unsub", 150, 200),
+    "place_order": Threshold("place_order", 8000, 10000),
+    "account_snapshot": Threshold("futures_account_snapshot", 10000, 10000),
+}
+"""Every documented threshold of §3.6 the blotter's own requests fall under, by kind
+(:data:`WS_KINDS` for the WebSocket, :attr:`RestRequest.kind` for REST)."""
+
+
+def ws_kind(action: str) -> str:
+    """The kind a WebSocket request is counted as (its action when not listed)."""
+    return WS_KINDS.get(action, action)
 
 
 @dataclass(frozen=True)

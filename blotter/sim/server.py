@@ -59,7 +59,7 @@ from blotter.protocol.requests import (
 from blotter.protocol.signing import SigningError, now_ms, sign
 
 from . import odd
-from .book import NEW, PENDING_NEW, Book, Clock, SequenceCounter, SimOrder, spec_for
+from .book import CANCELED, FILLED, NEW, PENDING_NEW, REJECTED, Book, Clock, SequenceCounter, SimOrder, spec_for
 from .config import ERROR_REASONS, SimConfig
 from .flow import OrderFlow
 from .rest import RestApi, RestFaults, rest_connection
@@ -407,6 +407,54 @@ class SimServer:
             client.abort()
         if clients:
             await asyncio.wait([c.done for c in clients], timeout=2.0)
+
+    def end_order(
+        self,
+        order_id: str,
+        status: str,
+        fill_qty: Decimal | str | None = None,
+        *,
+        error: str = "",
+        publish: bool = True,
+    ) -> SimOrder:
+        """End an open order as the matching engine or another session would, while the test
+        decides what the client hears. ``Filled``: what is left fills at the order's price.
+        ``Canceled``: after a partial fill of ``fill_qty`` if given. ``Rejected``: ``error``
+        says why (a stop order refused at its trigger), after a partial fill if given.
+
+        Every change takes the account's next ``sn``. With ``publish`` it goes to the
+        connected subscribers only — none while the client is disconnected: the outage
+        drill; without it the update is lost (a stream that silently misses an order's end)."""
+        order = self.book.orders[order_id]
+        if not order.is_open:
+            raise ValueError(f"{order_id} is already {order.status}")
+        if status not in (FILLED, CANCELED, REJECTED):
+            raise ValueError("status is Filled, Canceled or Rejected")
+        price = order.price or self.flow.mids.get(order.symbol, spec_for(order.symbol).mid)
+
+        def emit() -> None:
+            self.book.refresh(order)
+            if publish:
+                self._publish(order)
+            else:
+                self._updates += 1
+                order.seq = self.book.next_sn()
+
+        if fill_qty is not None and status != FILLED:
+            self.clock.advance(1)
+            order.fill(Decimal(fill_qty), price, self.clock.now())
+            emit()
+        self.clock.advance(1)
+        if status == FILLED:
+            order.fill(order.remaining, price, self.clock.now())
+        elif status == CANCELED:
+            order.cancel(self.clock.now())
+        else:
+            order.cancel(self.clock.now())
+            order.status = REJECTED
+            order.error = error
+        emit()
+        return order
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until every connection's writer has handled everything queued so far

@@ -424,3 +424,18 @@ def test_a_refused_query_keeps_the_reason_and_2021_replies_match_the_oldest_unan
     assert qs.match(None) is b  # a bare 2021 array: the oldest query not yet answered
     lost = qs.connection_lost(2.0)
     assert lost == [b] and b.state is QueryState.LOST and qs.match(None) is None
+
+
+def test_a_timed_out_cancel_is_settled_by_its_orders_status(tracker):
+    """Reconciliation asks REST about the order of an UNKNOWN cancel: still open settles it
+    (the row stops showing UNKNOWN), once, and a late confirmation still resolves it."""
+    t = tracker.sent("co-1", "cancel-order", now=0.0, order_id=OID)
+    other = tracker.sent("co-2", "cancel-order", now=0.0, order_id="other")
+    tracker.check_timeouts(5.0)
+    assert tracker.settle_cancel("co-1", True, 6.0, "REST order status") is t
+    assert t.final_status == "Open" and other.final_status is None  # only that request
+    assert texts(tracker.log, "co-1")[-1] == "co-1 REST order status: order is STILL OPEN"
+    assert tracker.settle_cancel("co-1", True, 7.0, "REST order status") is None  # settled once
+    tracker.on_order(order(status="Canceled"), now=9.0)
+    assert t.state is State.CONFIRMED
+    assert_lines_start_with_ids(tracker)

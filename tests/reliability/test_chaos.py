@@ -18,7 +18,7 @@ import random
 from decimal import Decimal
 
 import pytest
-from blotter.core import State
+from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk
 
 from tests.helpers import eventually, running_desk, running_sim
@@ -172,6 +172,25 @@ async def test_chaos_desk_converges_and_every_request_ends(dialect, scale, loop_
 
         assert desk.state is ConnState.LIVE
 
+        # 0. Reconciliation: no NOT OPEN row whose truth REST knows (each was asked about
+        #    through REST order/status and settled to its final status, fills and fee).
+        def not_open_rest_knows() -> list[str]:
+            return [e.order_id for e in desk.store.entries() if e.status == NOT_OPEN and e.order_id in sim.orders]
+
+        try:
+            await eventually(lambda: not desk.reconciler.busy and not not_open_rest_knows(), 15)
+        except AssertionError:
+            raise AssertionError(
+                f"NOT OPEN rows whose truth REST knows: {not_open_rest_knows()[:5]} "
+                f"({len(sim.requests('futures-open-orders'))} snapshots asked, {len(sim.rest.calls)} REST calls)"
+            ) from None
+        for e in desk.store.entries():
+            truth = sim.orders.get(e.order.order_id)
+            if truth is not None and not e.is_open and e.status != NOT_OPEN:
+                assert (e.status, e.order.filled_qty) == (truth.status, truth.filled_qty), e.order_id
+        rest_calls = len(sim.rest.calls)
+        snapshots_asked = len(sim.requests("futures-open-orders"))
+
         # 1. The desk's open orders are exactly the simulator's (ids, status, filled qty, sn).
         want, have = sim_view(sim), desk_view(desk)
         assert set(have) == set(want), (
@@ -230,4 +249,8 @@ async def test_chaos_desk_converges_and_every_request_ends(dialect, scale, loop_
             f"\n  outcomes: {dict(outcomes)}",
             f"\n  outcomes of requests the sim never got: {dict(never)}",
             f"\n  open orders at the end: {len(want)}",
+            f"\n  reconciliation: {snapshots_asked} snapshots asked ({desk.snapshot_count} answered), "
+            f"{rest_calls} REST calls ({desk.reconciler.stats.status_calls} order/status), "
+            f"{desk.reconciler.stats.corrected} rows corrected, "
+            f"{sum(e.status == NOT_OPEN for e in desk.store.entries())} NOT OPEN left (REST knows none of them)",
         )

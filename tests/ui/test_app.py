@@ -201,6 +201,7 @@ async def test_stale_banner_when_the_server_goes_silent():
 async def test_pending_cancel_then_unknown_after_timeout():
     async with running(request_timeout=0.5) as (sim, desk, app, pilot):
         sim.config.ignore_requests = True
+        sim.rest.faults.drop_connections = True  # neither road can say: UNKNOWN stays (REST would settle it)
         target = app.table.selected_id
         await pilot.press("c")
         await until(pilot, lambda: desk.tracker.pending_cancel(target) is not None, what="pending")

@@ -69,6 +69,10 @@ def build_status(
     skew = desk.skew_ms
     if desk.skew_warning and skew is not None and not frozen:
         parts.append(Text(f"⚠ CLOCK SKEW {skew / 1000:+.1f} s", style=warn))
+    for usage in desk.rate_warnings:  # our own requests near the exchange's per-minute threshold (§3.6)
+        held = usage.level1 is not None and usage.last_minute >= usage.level1 * desk.limits.hold_at
+        label = f"⚠ RATE {safe(usage.kind, 24)} {usage.last_minute}/{usage.level1} a minute"
+        parts.append(Text(label + (" (housekeeping held)" if held else ""), style=bad if held else warn))
     if desk.read_only:
         parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
     elif desk.cancel_on_hangup:  # read-only sends nothing, on a hangup neither
