@@ -189,7 +189,7 @@ async def test_the_websocket_requests_are_counted_per_type():
         await desk.cancel_order(open_ids(sim)[0])
         now = desk.clock()
         assert desk.limits.count("admin", now) >= 2  # auth + our first ping
-        assert desk.limits.count("sub", now) == 1
+        assert desk.limits.count("sub", now) == 2  # futures-order and futures-account-update
         assert desk.limits.count("open_orders", now) == 1
         assert desk.limits.count("cancel_order", now) == 1
         assert desk.rate_warnings == []
