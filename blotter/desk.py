@@ -145,8 +145,7 @@ class DeskSettings(SessionSettings):
         1.0,
         ge=0,
         le=60,
-        description="Seconds a WebSocket cancel-all may go without an ACK before it is repeated over REST "
-        "(0: never).",
+        description="Seconds a WebSocket cancel-all may go without an ACK before it is repeated over REST (0: never).",
     )
     reconcile_every: float = Field(
         60.0,

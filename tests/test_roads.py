@@ -98,9 +98,10 @@ async def test_a_ws_cancel_all_without_an_ack_is_repeated_over_rest():
         assert sim.requests("cancel-all") and ws.acked_at is None
         assert rest.retry_of == ws.request_id and rest.request_id != ws.request_id
         assert any("repeated via REST" in t for t in lines_of(desk, ws.request_id))
-        assert f"sent cancel-all ALL symbols (8 open) (retry of {ws.request_id}) via REST" in lines_of(
-            desk, rest.request_id
-        )[0]
+        assert (
+            f"sent cancel-all ALL symbols (8 open) (retry of {ws.request_id}) via REST"
+            in lines_of(desk, rest.request_id)[0]
+        )
         assert rest.sent_at - ws.sent_at < 3.0  # ~1 s, with room for a loaded machine
         assert sim.open_orders() == []
 

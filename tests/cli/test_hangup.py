@@ -63,7 +63,9 @@ def test_hangup_whose_verdict_never_comes_still_exits(tmp_path):
     """The cancel-all is held by the exchange: the bound ends the wait, the verdict
     says it timed out, the process exits non-zero."""
     journal = tmp_path / "journal.sqlite3"
-    with sim_in_thread(SimConfig(seed=22, initial_orders=5, rate=0, ping_interval=0, ack_delay=600)) as sim:
+    with sim_in_thread(
+        SimConfig(seed=22, initial_orders=5, rate=0, ping_interval=0, ack_delay=600, rest_delay=600)
+    ) as sim:
         term = Terminal(
             ["--url", sim.url, "--journal", str(journal), "--cancel-on-hangup", "--timeout", "1"], env_for(tmp_path)
         )
