@@ -131,3 +131,23 @@ async def test_a_rest_5xx_is_named_with_its_road():
         lines = lines_of(desk, tracked.request_id)
         assert "via REST" in lines[0] and any("HTTP 503" in t and "REST" in t for t in lines), lines
         assert tracked.state is not State.CONFIRMED and desk.store.get(target).is_open
+
+
+async def test_the_retry_over_rest_is_a_batch_cancel_of_at_most_10_per_call():
+    async with running_sim(initial_orders=13) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        await refused(sim, desk)
+        sim.config.refuse_cancels = 300009
+        first = await desk.cancel_all()
+        await eventually(lambda: first.state is State.REFUSED, 5)
+        assert (
+            "ERR 300009" in lines_of(desk, first.request_id)[-1] and "via REST" in lines_of(desk, first.request_id)[-1]
+        )
+        sim.config.refuse_cancels = None
+        sent = await desk.retry_cancel_all()
+        assert len(sent) == 13 and len({t.request_id for t in sent}) == 13
+        await eventually(lambda: all(t.state is State.CONFIRMED for t in sent), 10)
+        batches = [c for c in sim.rest.calls if c.method == "DELETE" and c.path.endswith("/order/batch")]
+        assert len(batches) == 2  # 10 + 3: the documented cap
+        assert sim.open_orders() == [] and desk.store.open_count() == 0
+        assert all("via REST" in lines_of(desk, t.request_id)[0] for t in sent)

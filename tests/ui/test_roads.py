@@ -38,3 +38,17 @@ async def test_c_with_the_stream_down_shows_canceled_once_rest_status_says_so():
         texts = [l.text for l in desk.log.lines() if l.request_id == tracked.request_id]
         assert "via REST" in texts[0] and "REST order status" in texts[-1], texts
         assert desk.store.get(target).status == "Canceled"
+
+
+async def test_the_quit_dialogs_cancel_all_with_the_websocket_refused_verifies_via_rest_and_quits():
+    from blotter.ui.screens import QuitScreen
+
+    async with running(sim_config(initial_orders=6), backoff_max=0.2) as (sim, desk, app, pilot):
+        await sim.refuse_websocket()
+        await until(pilot, lambda: desk.state.name != "LIVE", what="stream down")
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), what="quit dialog")
+        await pilot.press("c")
+        await until(pilot, lambda: not app.is_running or app.quitting, timeout=10, what="quit after the verdict")
+        assert sim.open_orders() == []
+        assert any("verdict:" in l.text and "0 still open" in l.text for l in desk.log.lines())
