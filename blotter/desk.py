@@ -468,6 +468,9 @@ class Desk:
             self.log.add(f"cancel: {order_id} is already {entry.status}; nothing sent", "warn", order_id=order_id)
             return None
         pending = self.tracker.pending_cancel(order_id)
+        if pending is not None and pending.road == WEBSOCKET and self.cancel_road() == REST:
+            # its road went down under it: the exchange may never have seen it; send it again over REST
+            return await self._send_cancel(entry.order.order_id, entry.order.symbol, now, retry_of=pending.request_id)
         if pending is not None:
             self.log.add(
                 f"{pending.request_id} already cancelling {order_id} ({pending.age(now):.1f} s ago); not re-sent",
@@ -485,12 +488,14 @@ class Desk:
             return None
         return await self._send_cancel(entry.order.order_id, entry.order.symbol, now)  # (a row id may be id@symbol)
 
-    async def _send_cancel(self, order_id: str, symbol: str, now: float, note: str = "") -> Tracked:
+    async def _send_cancel(
+        self, order_id: str, symbol: str, now: float, note: str = "", retry_of: str | None = None
+    ) -> Tracked:
         previous = self.tracker.timed_out_cancel(order_id)
+        if retry_of is None and previous is not None:
+            retry_of = previous.request_id
         if self.cancel_road() == REST:
-            tracked = self.road.cancel_order(
-                order_id, symbol, now, note, retry_of=previous.request_id if previous is not None else None
-            )
+            tracked = self.road.cancel_order(order_id, symbol, now, note, retry_of=retry_of)
             self._changed.set()
             return tracked
         request = CancelOrder(order_id=order_id, symbol=symbol)
@@ -502,7 +507,7 @@ class Desk:
                 self.ws_down_reason(),
                 symbol=symbol,
                 order_id=order_id,
-                retry_of=previous.request_id if previous is not None else None,
+                retry_of=retry_of,
             )
             self._changed.set()
             return tracked
@@ -512,7 +517,7 @@ class Desk:
             now,
             symbol=symbol,
             order_id=order_id,
-            retry_of=previous.request_id if previous is not None else None,
+            retry_of=retry_of,
             note=note,
         )
         if not await self.session.send(request):

@@ -151,3 +151,17 @@ async def test_the_retry_over_rest_is_a_batch_cancel_of_at_most_10_per_call():
         assert len(batches) == 2  # 10 + 3: the documented cap
         assert sim.open_orders() == [] and desk.store.open_count() == 0
         assert all("via REST" in lines_of(desk, t.request_id)[0] for t in sent)
+
+
+async def test_a_websocket_cancel_stranded_by_the_outage_can_be_sent_again_via_rest_at_once():
+    async with running_sim(initial_orders=3, ack_delay=30) as sim, running_desk(sim) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[0]
+        stranded = await desk.cancel_order(target)
+        assert stranded is not None and stranded.road == "WebSocket" and stranded.in_flight
+        await refused(sim, desk)
+        again = await desk.cancel_order(target)  # not "already cancelling": its road is gone
+        assert again is not None and again.road == "REST" and again.retry_of == stranded.request_id
+        await eventually(lambda: again.state is State.CONFIRMED, 5)
+        assert f"(retry of {stranded.request_id}) via REST" in lines_of(desk, again.request_id)[0]
+        assert target not in open_ids(sim)
