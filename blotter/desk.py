@@ -444,8 +444,10 @@ class Desk:
         return q
 
     async def cancel_order(self, order_id: str, symbol: str | None = None) -> Tracked | None:
-        """Cancel one order now. Returns the tracked request, or None when it was not
-        sent — and then the log says why (read-only, duplicate, unknown, offline).
+        """Cancel one order now, by whichever road is up (:meth:`cancel_road`). Returns the
+        tracked request, or None when it was not sent — and then the log says why
+        (read-only, duplicate, unknown). With both roads down the request is NOT SENT
+        (one line; over REST that is known once the connection could not be made).
 
         With ``symbol``, an order the store does not know is cancelled anyway (the
         headless command: the exchange gives the verdict)."""

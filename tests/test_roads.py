@@ -165,3 +165,16 @@ async def test_a_websocket_cancel_stranded_by_the_outage_can_be_sent_again_via_r
         await eventually(lambda: again.state is State.CONFIRMED, 5)
         assert f"(retry of {stranded.request_id}) via REST" in lines_of(desk, again.request_id)[0]
         assert target not in open_ids(sim)
+
+
+async def test_a_rest_call_with_no_answer_in_time_is_named_with_its_road():
+    async with running_sim(initial_orders=3) as sim, running_desk(sim, request_timeout=1.0) as desk:
+        assert await desk.wait_live(5)
+        target = sorted(open_ids(sim))[0]
+        await refused(sim, desk)
+        sim.rest.faults.delay = 3.0
+        tracked = await desk.cancel_order(target)
+        await eventually(lambda: tracked.state is State.TIMED_OUT, 5)
+        lines = lines_of(desk, tracked.request_id)
+        assert any("failed via REST: no REST answer within 1 s" in t for t in lines), lines
+        assert desk.store.get(target).is_open  # nobody said it ended: UNKNOWN, never Canceled

@@ -2,6 +2,10 @@
 ``orders``, ``journal``. Same desk (session, store, tracker, journal) as the TUI,
 no screen.
 
+With the WebSocket not live within a short time (refused, unreachable) the commands
+go on over REST on the same host (:mod:`blotter.roads`): the open orders, the cancels,
+their confirmation and the verdict all come from REST then.
+
 Exit codes: 0 done and verified; 1 refused, still open or not confirmed;
 2 usage or configuration error; 3 timed out (something was not answered within
 ``--timeout``); 4 could not connect or authenticate.
