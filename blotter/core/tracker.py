@@ -209,7 +209,7 @@ class RequestTracker:
         connection closed): said with its road; it may or may not have acted, so it
         stays in flight (its timeout runs, and the exchange's word settles it)."""
         t = self._requests.get(request_id)
-        if t is None or t.state.final:
+        if t is None or (t.state.final and t.state is not State.TIMED_OUT):
             return t
         self.announce(request_id)
         self._log(t, f"failed{t.via}: {why}", "error")
