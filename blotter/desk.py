@@ -21,7 +21,7 @@ from pydantic import Field
 
 from .collector import Collector
 from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
-from .core.tracker import QueryState, SnapshotQueries, SnapshotQuery
+from .core.tracker import REST, WEBSOCKET, QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import EndpointError, display_url
 from .net.rest import RestClient, RestSettings
 from .net.session import ConnState, Session, SessionSettings
@@ -49,6 +49,7 @@ from .protocol.messages import UNREADABLE, Order
 from .protocol.rest import WS_THRESHOLDS, RequestCounter, Usage, ws_kind
 from .protocol.signing import mask_key
 from .reconcile import Context, Reconciler
+from .roads import RestRoad
 
 __all__ = ["CancelAllOutcome", "ConnState", "Desk", "DeskSettings", "Journal", "SnapshotState"]
 
@@ -152,6 +153,12 @@ class DeskSettings(SessionSettings):
         le=999_999,
         description="Account group of your API key: builds the URL with --env, and is the REST account group "
         "when the WebSocket URL has none (REST /api/pro/v1/info returns it).",
+    )
+    rest_fallback_after: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Seconds a WebSocket cancel-all may go without an ACK before it is repeated over REST (0: never).",
     )
     reconcile_every: float = Field(
         60.0,
@@ -262,6 +269,8 @@ class Desk:
             ask_snapshot=self._ask_snapshot,
         )
         """Reconciliation with the exchange (REST order status and open orders): see :mod:`blotter.reconcile`."""
+        self.road = RestRoad(self)
+        """Cancels, their confirmation and verification over REST while the stream is not live."""
 
     # -- state for the screen ------------------------------------------------------
     @property
@@ -358,6 +367,7 @@ class Desk:
     async def stop(self) -> None:
         await self.session.stop()
         await self.reconciler.aclose()
+        await self.road.close()
         if self.rest is not None:
             await self.rest.aclose()
 
@@ -500,11 +510,15 @@ class Desk:
             self._snapshot_due = True
         return q
 
-    async def fetch_open_orders(self, symbol: str | None = None, timeout: float | None = None) -> SnapshotQuery:
+    async def fetch_open_orders(
+        self, symbol: str | None = None, timeout: float | None = None, road: str | None = None
+    ) -> SnapshotQuery:
         """Ask for the open orders and wait for the outcome (at most ``timeout`` s,
         default the request timeout). Only an ANSWERED query's scope is in the store
-        as the exchange said."""
+        as the exchange said. By ``road`` (default: whichever is up, see :meth:`cancel_road`)."""
         timeout = self.settings.request_timeout if timeout is None else timeout
+        if (road or self.cancel_road()) == REST and self.rest is not None:
+            return await self.road.fetch_open_orders(symbol, timeout)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         q = await self.query_open_orders(symbol)
@@ -517,8 +531,10 @@ class Desk:
         return q
 
     async def cancel_order(self, order_id: str, symbol: str | None = None) -> Tracked | None:
-        """Cancel one order now. Returns the tracked request, or None when it was not
-        sent — and then the log says why (read-only, duplicate, unknown, offline).
+        """Cancel one order now, by whichever road is up (:meth:`cancel_road`). Returns the
+        tracked request, or None when it was not sent — and then the log says why
+        (read-only, duplicate, unknown). With both roads down the request is NOT SENT
+        (one line; over REST that is known once the connection could not be made).
 
         With ``symbol``, an order the store does not know is cancelled anyway (the
         headless command: the exchange gives the verdict)."""
@@ -541,6 +557,9 @@ class Desk:
             self.log.add(f"cancel: {order_id} is already {entry.status}; nothing sent", "warn", order_id=order_id)
             return None
         pending = self.tracker.pending_cancel(order_id)
+        if pending is not None and pending.road == WEBSOCKET and self.cancel_road() == REST:
+            # its road went down under it: the exchange may never have seen it; send it again over REST
+            return await self._send_cancel(entry.order.order_id, entry.order.symbol, now, retry_of=pending.request_id)
         if pending is not None:
             self.log.add(
                 f"{pending.request_id} already cancelling {order_id} ({pending.age(now):.1f} s ago); not re-sent",
@@ -558,18 +577,26 @@ class Desk:
             return None
         return await self._send_cancel(entry.order.order_id, entry.order.symbol, now)  # (a row id may be id@symbol)
 
-    async def _send_cancel(self, order_id: str, symbol: str, now: float, note: str = "") -> Tracked:
+    async def _send_cancel(
+        self, order_id: str, symbol: str, now: float, note: str = "", retry_of: str | None = None
+    ) -> Tracked:
         previous = self.tracker.timed_out_cancel(order_id)
+        if retry_of is None and previous is not None:
+            retry_of = previous.request_id
+        if self.cancel_road() == REST:
+            tracked = self.road.cancel_order(order_id, symbol, now, note, retry_of=retry_of)
+            self._changed.set()
+            return tracked
         request = CancelOrder(order_id=order_id, symbol=symbol)
         if not self.session.connected:  # one line, never "sent" then "NOT SENT"
             tracked = self.tracker.not_sent(
                 request.request_id,
                 "cancel-order",
                 now,
-                self._offline_reason(),
+                self.ws_down_reason(),
                 symbol=symbol,
                 order_id=order_id,
-                retry_of=previous.request_id if previous is not None else None,
+                retry_of=retry_of,
             )
             self._changed.set()
             return tracked
@@ -579,7 +606,7 @@ class Desk:
             now,
             symbol=symbol,
             order_id=order_id,
-            retry_of=previous.request_id if previous is not None else None,
+            retry_of=retry_of,
             note=note,
         )
         if not await self.session.send(request):
@@ -589,22 +616,35 @@ class Desk:
 
     async def cancel_all(self, symbol: str | None = None) -> Tracked | None:
         """Cancel every open order (on ``symbol``); the housekeeping then asks for a
-        fresh snapshot and logs the verdict. Offline: one NOT SENT line, nothing sent."""
+        fresh snapshot and logs the verdict (over REST, the REST road asks REST).
+        With neither road up: one NOT SENT line, nothing sent."""
+        return await self._send_cancel_all(symbol, verify=True)
+
+    async def _send_cancel_all(self, symbol: str | None, verify: bool) -> Tracked | None:
+        """Cancel-all by whichever road is up (the WebSocket first). Over the WebSocket, with
+        no ACK within ``rest_fallback_after`` seconds it is repeated over REST; ``verify``:
+        a REST cancel-all asks REST for its verdict itself."""
         now = self._clock()
         if self.read_only:
             self.log.add("read-only: cancel keys are disabled", "warn")
             return None
         targets = {e.order_id for e in self.store.open_by_symbol(symbol)}
+        if self.cancel_road() == REST:
+            tracked = self.road.cancel_all(symbol, targets, now, verify)
+            self._changed.set()
+            return tracked
         request = CancelAll(symbol=symbol)
         if not self.session.connected:
             tracked = self.tracker.not_sent(
-                request.request_id, "cancel-all", now, self._offline_reason(), symbol=symbol, targets=targets
+                request.request_id, "cancel-all", now, self.ws_down_reason(), symbol=symbol, targets=targets
             )
             self._changed.set()
             return tracked
         tracked = self.tracker.sent(request.request_id, "cancel-all", now, symbol=symbol, targets=targets)
         if not await self.session.send(request):
             self.tracker.send_failed(request.request_id, self._clock(), self._offline_reason())
+        elif self.rest is not None and self.settings.rest_fallback_after > 0:
+            self.road.repeat_cancel_all(tracked, self.settings.rest_fallback_after, verify)
         self._changed.set()
         return tracked
 
@@ -645,27 +685,33 @@ class Desk:
                 self.log.add("read-only: cancel keys are disabled", "warn")
                 result.outcome, result.reason = Outcome.NOT_SENT, "read-only: cancel keys are disabled"
                 return result
-            tracked = await self.cancel_all(symbol)
+            tracked = await self._send_cancel_all(symbol, verify=False)
             assert tracked is not None
             result.requests.append(tracked)
             self._verifying.add(tracked.request_id)  # this call asks for the verdict's snapshot itself
             if tracked.state is State.FAILED:
                 result.outcome, result.reason = Outcome.NOT_SENT, f"cancel-all {scope} not sent: {tracked.message}"
                 return result
-            # answered (refused, or ACKed and its orders final), or its timeout
-            await until(partial(_settled, tracked))
+            # answered (refused, or ACKed and its orders final), or its timeout; or its repeat over REST
+            await until(partial(self._round_settled, tracked))
+            repeat = self.road.repeats.get(tracked.request_id)
+            road = None
+            if repeat is not None and (_settled(repeat) or not _settled(tracked)):
+                self._verifying.add(repeat.request_id)
+                result.requests.append(repeat)
+                tracked, road = repeat, REST  # the stream did not answer: verify by REST too
             if tracked.state is State.REFUSED:
                 result.outcome = Outcome.REFUSED
                 result.reason = (
                     f"{tracked.request_id} cancel-all {scope} refused: "
                     f"ERR {tracked.code} {tracked.reason} {tracked.message}".rstrip()
                 )
-                await self._verdict_query(result, symbol, deadline, loop, keep_outcome=True)
+                await self._verdict_query(result, symbol, deadline, loop, keep_outcome=True, road=road)
                 return result
             if tracked.state is State.FAILED:
                 result.outcome, result.reason = Outcome.NOT_SENT, f"cancel-all {scope} not sent: {tracked.message}"
                 return result
-            if not await self._verdict_query(result, symbol, deadline, loop):
+            if not await self._verdict_query(result, symbol, deadline, loop, road=road):
                 return result
             if result.verified:
                 return result
@@ -678,6 +724,7 @@ class Desk:
         deadline: float,
         loop: asyncio.AbstractEventLoop,
         keep_outcome: bool = False,
+        road: str | None = None,
     ) -> bool:
         """Ask for the open orders on ``symbol`` and set the verdict from the answer.
         False when there is no answer (refused, not sent, timed out): then the outcome
@@ -687,7 +734,7 @@ class Desk:
         if left <= 0:
             q = None
         else:
-            q = await self.fetch_open_orders(symbol, timeout=min(left, self.settings.request_timeout))
+            q = await self.fetch_open_orders(symbol, timeout=min(left, self.settings.request_timeout), road=road)
         scope = symbol or "ALL symbols"
         if q is not None and q.state is QueryState.ANSWERED:
             result.query = q
@@ -717,6 +764,16 @@ class Desk:
             result.outcome = Outcome.TIMED_OUT
             result.reason = f"{q.request_id} open-orders {scope} not answered ({q.reason})"
         return False
+
+    def _round_settled(self, t: Tracked) -> bool:
+        """A cancel-all-and-verify round is settled: its cancel-all answered (refused, or
+        confirmed), timed out or not sent — or its repeat over REST (after no ACK on the
+        WebSocket) confirmed or refused."""
+        done = (State.REFUSED, State.CONFIRMED, State.TIMED_OUT, State.FAILED)
+        repeat = self.road.repeats.get(t.request_id)
+        if repeat is not None:
+            return repeat.state in done or t.state in (State.CONFIRMED, State.REFUSED)
+        return t.state in done
 
     def cancel_all_leftovers(self) -> tuple[Tracked | None, list[str]]:
         """The latest cancel-all and those of its targets that are still open."""
@@ -751,9 +808,16 @@ class Desk:
                 f"{t.request_id} retry: none of its orders is still open; nothing sent", "info", request_id=t.request_id
             )
             return []
+        if self.cancel_road() == REST:
+            pairs = []
+            for order_id in left:
+                entry = self.store.get(order_id)
+                if entry is not None and entry.order.symbol and not entry.order.order_id.startswith("?"):
+                    pairs.append((entry.order.order_id, entry.order.symbol))
+            return self.road.batch_cancel(pairs, t, self._clock()) if pairs else []
         if not self.session.connected:
             self.log.add(
-                f"{t.request_id} retry: {len(left)} order(s) still open: NOT SENT: {self._offline_reason()}",
+                f"{t.request_id} retry: {len(left)} order(s) still open: NOT SENT: {self.ws_down_reason()}",
                 "error",
                 request_id=t.request_id,
             )
@@ -781,6 +845,53 @@ class Desk:
     def _offline_reason(self) -> str:
         detail = f": {self.session.detail}" if self.session.detail else ""
         return f"not connected ({self.session.state.value}{detail})"
+
+    # -- the roads: whichever is up (see blotter/roads.py) ----------------------------------------
+    def cancel_road(self) -> str | None:
+        """The road a cancel takes now: the WebSocket while it is live and not stale, else
+        REST (when the desk has a REST client), else None (nothing can be sent)."""
+        if self.session.connected and not self.is_stale():
+            return WEBSOCKET
+        if self.rest is not None:
+            return REST
+        return WEBSOCKET if self.session.connected else None
+
+    def ws_down_reason(self) -> str:
+        """Why the WebSocket is not the road now, in words (with why REST is not, when it is not)."""
+        if self.session.connected:
+            age = self.frame_age()
+            why = f"the stream is stale (no data for {age:.0f} s)" if age is not None else "the stream is stale"
+        else:
+            why = self._offline_reason()
+        if self.rest is None and self.rest_problem:
+            why += f"; {self.rest_problem}"
+        return why
+
+    def changed(self) -> None:
+        """Something a waiting caller or the screen may care about changed."""
+        self._changed.set()
+
+    def fold_orders(self, orders: list[Order], now: float, source: str = "") -> None:
+        """Order records the exchange gave in answer to a query (``source``, e.g. REST order
+        status): folded by the store's one rule for query answers (:meth:`OrderStore.apply_records`:
+        never an older record over a newer one; a NOT OPEN row is settled), the final ones
+        to the request tracker — the same path reconciliation takes."""
+        finals = self.store.apply_records(orders, now)
+        self._log_store_notices()
+        for order in finals:
+            self.tracker.on_order(order, now, source)
+        self._reconciled()
+
+    def fold_snapshot(self, snap: OpenOrders) -> None:
+        """An open-orders answer from elsewhere than the stream (REST), folded as a snapshot."""
+        self._on_snapshot(snap, self._clock())
+        self._changed.set()
+        if self.on_folded is not None:
+            self.on_folded()
+
+    def mark_verifying(self, request_id: str) -> None:
+        """A cancel-all whose verdict its sender asks for itself."""
+        self._verifying.add(request_id)
 
     # -- inbound -------------------------------------------------------------------------
     async def _on_live(self) -> None:
@@ -827,13 +938,13 @@ class Desk:
                 journal.record_received(OrderUpdate(order), raw, received_ns)
         self._fold_orders(orders, self._clock())
 
-    def _fold_orders(self, orders: list[Order], now: float) -> None:
+    def _fold_orders(self, orders: list[Order], now: float, source: str = "") -> None:
         """Order updates into the store; final ones to the request tracker."""
         finals, unreadable = self.store.apply_updates(orders, now)
         self._log_store_notices()
         on_final = self.tracker.on_order
         for order in finals:
-            on_final(order, now)
+            on_final(order, now, source)
         if unreadable:  # what that order is now is unknown (a jump in sn is never a reason)
             self._snapshot_due = True
         if self.account is None:

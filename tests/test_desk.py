@@ -224,8 +224,9 @@ async def test_unreachable_host_is_a_visible_state_not_a_crash():
     try:
         await eventually(lambda: desk.state is ConnState.RECONNECTING and desk.attempt >= 2, 5)
         assert "refused" in desk.detail
-        tracked = await desk.cancel_all()
-        assert tracked.state is State.FAILED and "not connected" in tracked.message
+        tracked = await desk.cancel_all()  # both roads down (REST is on the same port): not sent
+        await eventually(lambda: tracked.state is State.FAILED, 5)
+        assert "not connected" in tracked.message and "REST" in tracked.message
     finally:
         await desk.stop()
         await asyncio.wait_for(task, 5)
@@ -284,16 +285,19 @@ async def test_cancel_all_and_retry_offline_say_not_sent_once():
             await sim.stop()
             await eventually(lambda: desk.state is not ConnState.LIVE, 5)
             seen = desk.log.last_seq
-            tracked = await desk.cancel_all()
+            tracked = await desk.cancel_all()  # the REST road is tried, and is down too
+            await eventually(lambda: tracked.state is State.FAILED, 5)
             lines = [l.text for l in desk.log.lines(since=seen) if l.request_id == tracked.request_id]
-            assert tracked.state is State.FAILED
             assert len(lines) == 1 and "NOT SENT" in lines[0] and "sent cancel-all" not in lines[0], lines
             assert "(6 open)" in lines[0]
 
             desk.retry_hint = "press R to cancel them again"
             seen = desk.log.last_seq
-            # the retry acts on the latest cancel-all: make it the refused one again
-            assert await desk.retry_cancel_all() == []
+            # the retry acts on the latest cancel-all: a batch cancel over REST, which is down too
+            sent = await desk.retry_cancel_all()
+            assert len(sent) == 6
+            await eventually(lambda: all(t.state is State.FAILED for t in sent), 5)
+            await asyncio.sleep(0.1)
             new = [l.text for l in desk.log.lines(since=seen)]
             assert len(new) == 1 and "6 order(s) still open: NOT SENT: not connected" in new[0], new
 
@@ -374,9 +378,10 @@ async def test_a_cancel_while_offline_is_one_not_sent_line():
         target = sorted(open_ids(sim))[0]
         await sim.stop()
         await eventually(lambda: desk.state is not ConnState.LIVE, 5)
-        tracked = await desk.cancel_order(target)
+        tracked = await desk.cancel_order(target)  # both roads down: the REST attempt is not sent either
+        await eventually(lambda: tracked.state is State.FAILED, 5)
         lines = [l.text for l in desk.log.lines() if l.request_id == tracked.request_id]
-        assert tracked.state is State.FAILED and len(lines) == 1 and "NOT SENT" in lines[0], lines
+        assert len(lines) == 1 and "NOT SENT" in lines[0], lines
         assert target in lines[0]
 
 

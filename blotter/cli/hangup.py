@@ -70,11 +70,15 @@ def describe(outcome: Any) -> str:
     )
 
 
-def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], None]:
+def arm_hangup(
+    desk: Any, app: Any, wait: float | None = None, on_fired: Callable[[str], None] | None = None
+) -> Callable[[], None]:
     """Install the signal handlers; returns a function that restores the previous ones.
 
     ``wait`` bounds the cancel-all and its verification (default: three request
-    timeouts and two seconds)."""
+    timeouts and two seconds). ``on_fired(signal name)`` is told when the switch fires
+    (the exit code is then the verdict's, whether or not the stream was ever live: the
+    cancel-all may have gone over REST)."""
     loop = asyncio.get_running_loop()
     bound = wait if wait is not None else desk.settings.request_timeout * 3 + 2
     fired: list[str] = []
@@ -92,6 +96,8 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
                 desk.journal.record_note(text)
 
     async def on_signal(name: str) -> None:
+        if on_fired is not None:
+            on_fired(name)
         desk.log.add(f"{name}: dead man's switch fired: cancelling all open orders", "error")
         journal(f"{name}: cancel-on-hangup fired")
         code = EXIT_UNVERIFIED

@@ -2,6 +2,10 @@
 ``orders``, ``journal``. Same desk (session, store, tracker, journal) as the TUI,
 no screen.
 
+With the WebSocket not live within a short time (refused, unreachable) the commands
+go on over REST on the same host (:mod:`blotter.roads`): the open orders, the cancels,
+their confirmation and the verdict all come from REST then.
+
 Exit codes: 0 done and verified; 1 refused, still open or not confirmed;
 2 usage or configuration error; 3 timed out (something was not answered within
 ``--timeout``); 4 could not connect or authenticate.
@@ -31,6 +35,9 @@ from ..core.tracker import QueryState
 
 EXIT_OK, EXIT_FAIL, EXIT_TIMEOUT, EXIT_CONNECT = 0, 1, 3, 4
 MAX_SYMBOL = 40
+WS_GRACE = 2.0
+"""Seconds the commands give the stream to go live before they go on over REST
+(the REST road answers when the WebSocket is refused)."""
 
 
 def symbol_arg(value: str) -> str:
@@ -260,19 +267,32 @@ async def _until(desk: Any, done: Callable[[], bool], timeout: float) -> bool:
 
 async def _connect(desk: Any, printer: Printer) -> int | None:
     """Connect, authenticate and load the open orders, each step within ``--timeout``.
-    Returns an exit code (after printing the result) on failure."""
+    When the stream is not live within a short time (:data:`WS_GRACE`, or at once when
+    its first attempt failed) and the desk has a REST road, the open orders are loaded
+    over REST instead and the command goes on by REST. Returns an exit code (after
+    printing the result) on failure."""
     from ..desk import SnapshotState
     from ..net.session import ConnState
 
     timeout = desk.settings.request_timeout
-    live = await _until(
-        desk, lambda: desk.state in (ConnState.LIVE, ConnState.AUTH_REFUSED, ConnState.STOPPED), timeout
-    )
+    rest = desk.rest is not None
+    ws_wait = min(timeout, WS_GRACE) if rest else timeout
+
+    def decided() -> bool:
+        if desk.state in (ConnState.LIVE, ConnState.AUTH_REFUSED, ConnState.STOPPED):
+            return True
+        return rest and desk.state is ConnState.RECONNECTING  # the first attempt failed: REST at once
+
+    live = await _until(desk, decided, ws_wait) and desk.state is ConnState.LIVE
     printer.pump()
     if desk.state is ConnState.AUTH_REFUSED:
         return printer.result("auth refused", EXIT_CONNECT, error=desk.detail)
-    if desk.state is ConnState.STOPPED or (not live and desk.detail):
+    if desk.state is ConnState.STOPPED:
         return printer.result("not connected", EXIT_CONNECT, error=desk.detail or "the session stopped")
+    if not live and rest:
+        return await _load_via_rest(desk, printer, ws_wait)
+    if not live and desk.detail:
+        return printer.result("not connected", EXIT_CONNECT, error=desk.detail)
     if not live:
         return printer.result(
             "timed out", EXIT_TIMEOUT, error=f"no answer from the server in {timeout:g} s ({desk.state.value})"
@@ -292,6 +312,30 @@ async def _connect(desk: Any, printer: Printer) -> int | None:
         return printer.result("open orders refused", EXIT_FAIL, error=f"{q.request_id} ERR {q.reason}")
     what = f"the open-orders query {q.request_id}" if q is not None else "the open orders"
     return printer.result("timed out", EXIT_TIMEOUT, error=f"{what} was not answered in {timeout:g} s")
+
+
+async def _load_via_rest(desk: Any, printer: Printer, waited: float) -> int | None:
+    """The stream is not live: load the open orders over REST (the command then goes on
+    by REST; the desk picks the road). An exit code if REST could not answer either."""
+    from ..core.tracker import REST
+
+    detail = f": {desk.detail}" if desk.detail else ""
+    stream = f"{desk.state.value}{detail}"
+    desk.log.add(f"the stream is not live after {waited:g} s ({stream}); going on via REST", "warn")
+    q = await desk.fetch_open_orders(None, road=REST)
+    printer.pump()
+    if q.state is QueryState.ANSWERED:
+        return None
+    why = f"{q.request_id} {safe(q.reason, 300)}"
+    if q.state is QueryState.TIMED_OUT:
+        return printer.result(
+            "timed out", EXIT_TIMEOUT, error=f"no answer from the server in {waited:g} s ({stream}); REST: {why}"
+        )
+    if q.state is QueryState.REFUSED:
+        return printer.result("open orders refused", EXIT_FAIL, error=f"{q.request_id} ERR {q.reason}")
+    if q.state is QueryState.NOT_SENT:
+        return printer.result("not connected", EXIT_CONNECT, error=why)
+    return printer.result("not connected", EXIT_CONNECT, error=f"WebSocket {stream}; REST: {why}")
 
 
 def _last_book_query(desk: Any) -> Any:

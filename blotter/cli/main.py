@@ -218,8 +218,10 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
             for line in warnings:
                 desk.log.add(line, "warn")
             app = make_app(desk, ui)
-            disarm = arm_hangup(desk, app) if desk.cancel_on_hangup else None
-            seen: dict[str, Any] = {"live": False, "state": None, "detail": ""}
+            seen: dict[str, Any] = {"live": False, "state": None, "detail": "", "hangup": None}
+            disarm = (
+                arm_hangup(desk, app, on_fired=lambda name: seen.update(hangup=name)) if desk.cancel_on_hangup else None
+            )
 
             async def watch() -> None:
                 while True:
@@ -239,7 +241,7 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                     disarm()
                 await desk.stop()
             code = app.return_code or 0
-            if code == 0 and not seen["live"] and seen["state"] is not None:
+            if code == 0 and not seen["live"] and seen["state"] is not None and seen["hangup"] is None:
                 refused = seen["state"] is ConnState.AUTH_REFUSED
                 what = "login refused" if refused else f"could not connect to {desk.endpoint_label}"
                 detail = f": {seen['detail']}" if seen["detail"] else ""

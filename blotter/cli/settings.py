@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     account_group: int | None = option(DeskSettings, "account_group", flag="--account-group", metavar="N")
     rest_url: str | None = option(DeskSettings, "rest_url", flag="--rest-url", metavar="URL")
     reconcile_every: float = option(DeskSettings, "reconcile_every", flag="--reconcile-every", metavar="SEC")
+    rest_fallback_after: float = option(
+        DeskSettings, "rest_fallback_after", flag="--rest-fallback-after", metavar="SEC"
+    )
     api_key: SecretStr | None = option(SessionSettings, "api_key", default=None, env=ENV_KEY)
     api_secret: SecretStr | None = option(SessionSettings, "api_secret", default=None, env=ENV_SECRET)
     secret_encoding: Literal["base64", "raw"] = option(SessionSettings, "secret_encoding", flag="--secret-encoding")

@@ -6,6 +6,11 @@ it on), or *timed out* when that does not happen within ``timeout`` seconds. Eve
 step is one line in the :class:`~blotter.core.log.EventLog`, starting with the
 request id. A late confirmation after a timeout still resolves the request.
 
+A request goes by one *road*: the WebSocket (the default) or REST (the emergency
+road while the stream is not live). A REST request's lines say "via REST"; its ACK
+is only the gateway's, like the WebSocket's: the order's end is confirmed by the
+order channel or by REST order status, never by the ACK.
+
 Plain Python: no I/O, no asyncio. ``now`` is monotonic seconds, passed in.
 """
 
@@ -24,6 +29,10 @@ from ..protocol.messages import (
     RequestError,
 )
 from .log import EventLog, Level
+
+WEBSOCKET = "WebSocket"
+REST = "REST"
+"""The two roads a request can take to the exchange."""
 
 
 class State(enum.Enum):
@@ -63,6 +72,15 @@ class Tracked:
     still_open: list[str] = field(default_factory=list)
     """cancel-all: targets a fresh snapshot still lists open (the verdict)."""
     verdict: str | None = None
+    road: str = WEBSOCKET
+    """:data:`WEBSOCKET` or :data:`REST`: how the request went to the exchange."""
+    announced: bool = True
+    """Its "sent" line was logged (a REST request is announced once it is on its way)."""
+
+    @property
+    def via(self) -> str:
+        """``" via REST"`` for the REST road, ``""`` for the WebSocket."""
+        return f" via {self.road}" if self.road != WEBSOCKET else ""
 
     @property
     def in_flight(self) -> bool:
@@ -90,6 +108,8 @@ class RequestTracker:
         self._counting: dict[str, Tracked] = {}
         """cancel-alls still counting confirmations of their targets: what an order
         update is checked against (not every request ever sent)."""
+        self._notes: dict[str, str] = {}
+        """Notes of requests not yet announced (their "sent" line is still to come)."""
         self.version = 0
 
     # -- queries -------------------------------------------------------------
@@ -132,7 +152,12 @@ class RequestTracker:
         targets: set[str] | None = None,
         retry_of: str | None = None,
         note: str = "",
+        road: str = WEBSOCKET,
+        announce: bool = True,
     ) -> Tracked:
+        """A request handed to its road. ``announce=False`` records it without its "sent"
+        line: a REST request is announced (:meth:`announce`) once it is on its way, or
+        said NOT SENT (:meth:`not_sent_after`) if no connection could be made."""
         t = Tracked(
             request_id=request_id,
             action=action,
@@ -142,13 +167,53 @@ class RequestTracker:
             order_id=order_id,
             targets=set(targets or ()),
             retry_of=retry_of,
+            road=road,
+            announced=False,
         )
         self._requests[request_id] = t
         if action == "cancel-order" and order_id:
             self._cancel_by_order[order_id] = request_id
         elif action == "cancel-all" and t.targets:
             self._counting[request_id] = t
-        self._log(t, "sent " + self._describe(t, note))
+        self._notes[request_id] = note
+        if announce:
+            self.announce(request_id)
+        return t
+
+    def announce(self, request_id: str) -> None:
+        """The "sent" line of a request recorded with ``announce=False`` (once)."""
+        t = self._requests.get(request_id)
+        if t is None or t.announced:
+            return
+        t.announced = True
+        self._log(t, "sent " + self._describe(t, self._notes.pop(request_id, "")) + t.via)
+
+    def not_sent_after(self, request_id: str, now: float, why: str, quiet: bool = False) -> None:
+        """A request recorded but never announced could not go out: FAILED, one line
+        (none with ``quiet``: the caller said it once for a group, e.g. a batch)."""
+        t = self._requests.get(request_id)
+        if t is None or t.announced or t.state.final:
+            return
+        t.announced = True
+        self._notes.pop(request_id, None)
+        t.state = State.FAILED
+        t.done_at = now
+        t.message = why
+        self._counting.pop(request_id, None)
+        if quiet:
+            self.version += 1
+        else:
+            self._log(t, f"{self._describe(t)} NOT SENT: {why}", "error")
+
+    def road_failed(self, request_id: str, now: float, why: str) -> Tracked | None:
+        """A request that went out by REST got no usable answer (5xx, no answer in time,
+        connection closed): said with its road; it may or may not have acted, so it
+        stays in flight (its timeout runs, and the exchange's word settles it)."""
+        t = self._requests.get(request_id)
+        if t is None or (t.state.final and t.state is not State.TIMED_OUT):
+            return t
+        self.announce(request_id)
+        self._log(t, f"failed{t.via}: {why}", "error")
         return t
 
     @staticmethod
@@ -218,32 +283,49 @@ class RequestTracker:
                 t = None
         if t is None:
             return None
+        return self.acked(t.request_id, now)
+
+    def acked(self, request_id: str, now: float) -> Tracked | None:
+        """The gateway accepted the request (by its road): not yet its outcome."""
+        t = self._requests.get(request_id)
+        if t is None:
+            return None
         if t.acked_at is not None:
             return t
+        self.announce(request_id)
         t.acked_at = now
         if t.state is State.SENT:
             t.state = State.ACKED
-        self._log(t, f"ACK ({_ms(now - t.sent_at)})", "ok")
+        self._log(t, f"ACK{t.via} ({_ms(now - t.sent_at)})", "ok")
         if t.action == "cancel-all" and not t.targets and t.state in (State.ACKED, State.TIMED_OUT):
             self._confirm(t, now, CANCELED, "nothing was open")
         return t
 
     def on_error(self, err: RequestError, now: float) -> Tracked | None:
-        t = self._requests.get(err.request_id) if err.request_id else None
+        if not err.request_id or err.request_id not in self._requests:
+            return None
+        return self.refused(err.request_id, now, err.code, err.reason, err.message)
+
+    def refused(self, request_id: str, now: float, code: int | None, reason: str, message: str) -> Tracked | None:
+        """The exchange refused the request (by its road), with its code, reason and message."""
+        t = self._requests.get(request_id)
         if t is None:
             return None
-        t.code = err.code
-        t.reason = err.reason
-        t.message = err.message
+        t.code = code
+        t.reason = reason
+        t.message = message
         if t.state.final and t.state is not State.TIMED_OUT:
             return t
+        self.announce(request_id)
         t.state = State.REFUSED
         t.done_at = now
-        self._log(t, f"ERR {explain(err.code, err.reason, err.message)}", "error")
+        # the code's readable reason from the one table (protocol/errors.py), on either road
+        self._log(t, f"ERR {explain(code, reason, message)}{'' if t.road == WEBSOCKET else t.via}", "error")
         return t
 
-    def on_order(self, order: Order, now: float) -> list[Tracked]:
-        """An order update: confirms a cancel on that order, or counts toward a cancel-all."""
+    def on_order(self, order: Order, now: float, source: str = "") -> list[Tracked]:
+        """An order update: confirms a cancel on that order, or counts toward a cancel-all.
+        ``source`` names where it came from when not the order channel (e.g. "REST order status")."""
         if order.status not in FINAL_STATUSES:
             return []
         rid = self._cancel_by_order.get(order.order_id)
@@ -252,7 +334,7 @@ class RequestTracker:
         resolved: list[Tracked] = []
         t = self._requests.get(rid) if rid else None
         if t is not None and t.state in (State.SENT, State.ACKED, State.TIMED_OUT):
-            self._confirm(t, now, order.status)
+            self._confirm(t, now, order.status, f"by {source}" if source else "")
             resolved.append(t)
         for t in list(self._counting.values()):
             if t.state not in (State.SENT, State.ACKED, State.TIMED_OUT):
@@ -262,12 +344,14 @@ class RequestTracker:
                 continue
             t.confirmed.add(order.order_id)
             if t.confirmed >= t.targets:
-                self._confirm(t, now, CANCELED, f"{len(t.confirmed)}/{len(t.targets)} final")
+                by = f", by {source}" if source else ""
+                self._confirm(t, now, CANCELED, f"{len(t.confirmed)}/{len(t.targets)} final{by}")
                 del self._counting[t.request_id]
                 resolved.append(t)
         return resolved
 
     def _confirm(self, t: Tracked, now: float, status: str, note: str = "") -> None:
+        self.announce(t.request_id)
         late = t.state is State.TIMED_OUT
         t.state = State.CONFIRMED
         t.final_status = status
@@ -288,7 +372,7 @@ class RequestTracker:
         confirmation still resolves them). Returns the newly timed-out ones."""
         out = []
         for t in self._requests.values():
-            if t.state in (State.SENT, State.ACKED) and now - t.sent_at >= self.timeout:
+            if t.state in (State.SENT, State.ACKED) and t.announced and now - t.sent_at >= self.timeout:
                 t.state = State.TIMED_OUT
                 t.done_at = now
                 what = "no ACK" if t.acked_at is None else "ACKed, no confirmation"
@@ -301,7 +385,8 @@ class RequestTracker:
     def on_connection_lost(self, now: float) -> None:
         """Replies to in-flight requests may never come; their timeouts still run."""
         for t in self.in_flight():
-            self._log(t, "connection lost while in flight; waiting for the snapshot", "warn")
+            if t.road == WEBSOCKET:  # a REST request does not ride the stream
+                self._log(t, "connection lost while in flight; waiting for the snapshot", "warn")
 
     def settle_cancel(self, request_id: str, still_open: bool, now: float, source: str) -> Tracked | None:
         """Settle one timed-out cancel from what ``source`` (e.g. a REST order status) said

@@ -300,31 +300,44 @@ class RestClient:
         request = self._build(lambda: proto.order_hist_current(self.settings.account_group, symbol, n, executed_only))
         return list((await self._call(request, proto.parse_order_list, deadline)).orders)
 
-    async def open_orders(self, symbol: str | None = None, deadline: float | None = None) -> list[RestOrder]:
+    async def open_orders(
+        self, symbol: str | None = None, deadline: float | None = None, on_sent: Callable[[], None] | None = None
+    ) -> list[RestOrder]:
         """Open orders; with ``symbol``, only that symbol's (the filter is also applied here:
         the exchange does not document it)."""
         request = self._build(lambda: proto.open_orders(self.settings.account_group, symbol))
-        orders = (await self._call(request, proto.parse_order_list, deadline)).orders
+        orders = (await self._call(request, proto.parse_order_list, deadline, on_sent)).orders
         return [o for o in orders if symbol is None or o.symbol == symbol]
 
     async def cancel_order(
-        self, order_id: str, symbol: str, request_id: str | None = None, deadline: float | None = None
+        self,
+        order_id: str,
+        symbol: str,
+        request_id: str | None = None,
+        deadline: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> OrderActionReply:
-        """Cancel one order. The reply is an ACK: the outcome comes as an order update or a status query."""
+        """Cancel one order. The reply is an ACK: the outcome comes as an order update or a status query.
+        ``on_sent`` is called once the request is on its way (see :meth:`_call`)."""
 
         def build() -> RestRequest:
             item = CancelItem(order_id, symbol, request_id or proto.new_cancel_id())
             return proto.cancel_order(self.settings.account_group, item)
 
-        return await self._call(self._build(build), proto.parse_order_action, deadline)
+        return await self._call(self._build(build), proto.parse_order_action, deadline, on_sent)
 
-    async def cancel_all(self, symbol: str | None = None, deadline: float | None = None) -> CancelAllReply:
+    async def cancel_all(
+        self, symbol: str | None = None, deadline: float | None = None, on_sent: Callable[[], None] | None = None
+    ) -> CancelAllReply:
         """Cancel every open order (of ``symbol`` only, if given). The reply lists no orders."""
         request = self._build(lambda: proto.cancel_all(self.settings.account_group, symbol))
-        return await self._call(request, proto.parse_cancel_all, deadline)
+        return await self._call(request, proto.parse_cancel_all, deadline, on_sent)
 
     async def batch_cancel(
-        self, orders: Sequence[tuple[str, str] | CancelItem], deadline: float | None = None
+        self,
+        orders: Sequence[tuple[str, str] | CancelItem],
+        deadline: float | None = None,
+        on_sent: Callable[[tuple[CancelItem, ...]], None] | None = None,
     ) -> list[BatchResult]:
         """Cancel many orders, at most 10 per call (the documented cap), the calls sent at once.
         One result per call, in order; a failed call does not stop the others."""
@@ -334,8 +347,9 @@ class RestClient:
         chunks = [tuple(items[i : i + step]) for i in range(0, len(items), step)]
 
         async def one(request: RestRequest, chunk: tuple[CancelItem, ...]) -> BatchResult:
+            sent = (lambda: on_sent(chunk)) if on_sent is not None else None
             try:
-                return BatchResult(chunk, reply=await self._call(request, proto.parse_batch_cancel, deadline))
+                return BatchResult(chunk, reply=await self._call(request, proto.parse_batch_cancel, deadline, sent))
             except RestCallError as exc:
                 return BatchResult(chunk, error=exc)
 
@@ -368,7 +382,17 @@ class RestClient:
             f"or try --secret-encoding {self._other_form()}"
         )
 
-    async def _call(self, request: RestRequest, parse: Callable[[bytes], T], deadline: float | None) -> T:
+    async def _call(
+        self,
+        request: RestRequest,
+        parse: Callable[[bytes], T],
+        deadline: float | None,
+        on_sent: Callable[[], None] | None = None,
+    ) -> T:
+        """One call. ``on_sent`` (if given) is called once, when the request starts going out
+        on a connection (httpcore's trace: the request headers are being written), or at
+        the latest when an answer arrived: a call that fails without it was never sent
+        (no connection could be made), so it cannot have acted."""
         now = self._clock()
         if not self.counter.allows(request.kind, now, request.emergency):
             used = self.counter.count(request.kind, now)
@@ -386,6 +410,18 @@ class RestClient:
         self.stats.calls += 1
         self.stats.by_kind[request.kind] = self.stats.by_kind.get(request.kind, 0) + 1
         limit = s.deadline if deadline is None else deadline
+        went_out = False
+
+        def sent() -> None:
+            nonlocal went_out
+            if not went_out and on_sent is not None:
+                went_out = True
+                on_sent()
+
+        async def trace(name: str, info: Mapping[str, object]) -> None:
+            if name.endswith("send_request_headers.started"):
+                sent()
+
         try:
             try:
                 async with asyncio.timeout(limit):
@@ -395,7 +431,9 @@ class RestClient:
                         headers=headers,
                         content=request.body_bytes(),
                         timeout=httpx.Timeout(limit, connect=min(s.connect_timeout, limit)),
+                        extensions={"trace": trace} if on_sent is not None else None,
                     )
+                sent()
             except (TimeoutError, httpx.TimeoutException):
                 raise RestTimeout(f"no REST answer within {limit:g} s from {self.base_url} ({request.kind})") from None
             except httpx.HTTPError as exc:

@@ -247,6 +247,7 @@ class BlotterApp(App[None]):
             desk.read_only,
             desk.cancel_on_hangup,
             desk.detail,
+            desk.road.down is not None,
             None if frozen else int(now * 10) // 10,
             desk.rtt_ms,
             desk.skew_ms,

@@ -63,7 +63,9 @@ def test_hangup_whose_verdict_never_comes_still_exits(tmp_path):
     """The cancel-all is held by the exchange: the bound ends the wait, the verdict
     says it timed out, the process exits non-zero."""
     journal = tmp_path / "journal.sqlite3"
-    with sim_in_thread(SimConfig(seed=22, initial_orders=5, rate=0, ping_interval=0, ack_delay=600)) as sim:
+    with sim_in_thread(
+        SimConfig(seed=22, initial_orders=5, rate=0, ping_interval=0, ack_delay=600, rest_delay=600)
+    ) as sim:
         term = Terminal(
             ["--url", sim.url, "--journal", str(journal), "--cancel-on-hangup", "--timeout", "1"], env_for(tmp_path)
         )
@@ -80,3 +82,25 @@ def test_hangup_whose_verdict_never_comes_still_exits(tmp_path):
         assert len(sim.requests("cancel-all")) == 1
     text = journal_text(journal)
     assert "cancel-on-hangup verdict:" in text and "nothing left open" not in text
+
+
+@pytest.mark.timeout(120)
+def test_hangup_with_the_websocket_refused_cancels_all_via_rest_and_verifies(tmp_path):
+    journal = tmp_path / "journal.sqlite3"
+    with sim_in_thread(SimConfig(seed=23, initial_orders=7, rate=0, ping_interval=0, ws_refused=True)) as sim:
+        term = Terminal(
+            ["--url", sim.url, "--journal", str(journal), "--cancel-on-hangup", "--timeout", "3"], env_for(tmp_path)
+        )
+        code = None
+        try:
+            term.wait_for(lambda t: "VIA REST" in t and "ARMED" in t)
+            os.close(term.child.child_fd)
+            code = wait_exit(term.child)
+        finally:
+            if code is None:
+                os.kill(term.child.pid, signal.SIGKILL)
+                os.waitpid(term.child.pid, 0)
+        assert code == 0, ("no exit" if code is None else f"exit {code}") + journal_text(journal)
+        assert sim.requests("cancel-all") == [] and sim.open_orders() == []
+        assert any(c.path.endswith("/order/all") for c in sim.rest.calls)
+    assert "cancel-on-hangup verdict: nothing left open on ALL symbols" in journal_text(journal)

@@ -439,3 +439,35 @@ def test_a_timed_out_cancel_is_settled_by_its_orders_status(tracker):
     tracker.on_order(order(status="Canceled"), now=9.0)
     assert t.state is State.CONFIRMED
     assert_lines_start_with_ids(tracker)
+
+
+# -- the REST road (issue 13 item 4) ------------------------------------------------------------
+def test_a_rest_request_is_announced_when_it_goes_out_and_its_lines_name_the_road():
+    from blotter.core.tracker import REST
+
+    log = EventLog()
+    tr = RequestTracker(log, timeout=5)
+    t = tr.sent("co-1", "cancel-order", 0.0, symbol="BTC-PERP", order_id=OID, road=REST, announce=False)
+    assert texts(log) == [] and t.in_flight
+    tr.check_timeouts(99.0)  # not out yet: its own call's deadline decides, not the timeout
+    assert t.state is State.SENT
+    tr.announce("co-1")
+    tr.acked("co-1", 0.04)
+    tr.on_order(order(), 0.09, "REST order status")
+    assert texts(log) == [
+        f"co-1 sent cancel-order BTC-PERP {OID} via REST",
+        "co-1 ACK via REST (40 ms)",
+        "co-1 confirmed Canceled (90 ms, by REST order status)",
+    ]
+    tr.sent("co-2", "cancel-order", 1.0, symbol="BTC-PERP", order_id="x" * 9, road=REST, announce=False)
+    tr.not_sent_after("co-2", 1.1, "not connected; REST not reachable")
+    assert texts(log, "co-2") == [f"co-2 cancel-order BTC-PERP {'x' * 9} NOT SENT: not connected; REST not reachable"]
+    assert tr.get("co-2").state is State.FAILED
+    tr.sent("co-3", "cancel-order", 2.0, symbol="BTC-PERP", order_id="y" * 9, road=REST)
+    tr.refused("co-3", 2.1, 300006, "INVALID_ORDER_ID", "no such order")
+    assert texts(log, "co-3")[-1] == (
+        "co-3 ERR 300006 INVALID_ORDER_ID no such order (the order id is invalid (unknown, or not open)) via REST"
+    )
+    tr.sent("co-4", "cancel-order", 3.0, symbol="BTC-PERP", order_id="z" * 9, road=REST)
+    tr.road_failed("co-4", 3.2, "HTTP 503")
+    assert texts(log, "co-4")[-1] == "co-4 failed via REST: HTTP 503" and tr.get("co-4").in_flight

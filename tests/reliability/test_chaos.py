@@ -23,6 +23,32 @@ from blotter.desk import ConnState, Desk
 
 from tests.helpers import eventually, running_desk, running_sim
 
+
+def rest_received(sim, tracked: dict) -> set:
+    """Request ids of the cancels that reached the simulator over REST: a cancel's and a batch
+    item's REST ``id`` (``rest_request_id`` of the request id); a REST cancel-all carries no id,
+    so the ones the desk sent over REST count, but never more than the simulator received."""
+    import orjson
+    from blotter.roads import rest_request_id
+
+    by_wire = {rest_request_id(rid): rid for rid in tracked}
+    ids: set = set()
+    all_calls = 0
+    for call in sim.rest.calls:
+        if call.method != "DELETE":
+            continue
+        if call.path.endswith("/order/all"):
+            all_calls += 1
+            continue
+        body = orjson.loads(call.body or b"{}")
+        for item in body.get("orders", [body]):
+            if item.get("id") in by_wire:
+                ids.add(by_wire[item["id"]])
+    rest_alls = [rid for rid, t in tracked.items() if t.action == "cancel-all" and t.road == "REST" and t.announced]
+    assert len(rest_alls) <= all_calls, (rest_alls, all_calls)
+    return ids | set(rest_alls)
+
+
 CANCEL_ACTIONS = ("cancel-order", "cancel-all")
 
 
@@ -203,6 +229,7 @@ async def test_chaos_desk_converges_and_every_request_ends(dialect, scale, loop_
         tracked = {t.request_id: t for t in desk.tracker.all() if t.action in CANCEL_ACTIONS}
         assert {t.request_id for t in canceller.sent} <= set(tracked)
         received = {f.data["id"] for a in CANCEL_ACTIONS for f in sim.requests(a)}
+        received |= rest_received(sim, tracked)  # the REST road during the outages
         assert received <= set(tracked), f"the sim got requests the tracker does not know: {received - set(tracked)}"
         pending = [t for t in tracked.values() if not t.state.final]
         assert not pending, [(t.request_id, t.state) for t in pending]

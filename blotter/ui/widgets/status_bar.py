@@ -28,6 +28,16 @@ def state_label(desk: Desk) -> str:
     return label
 
 
+def road_label(desk: Desk, warn: Style, bad: Style) -> Text:
+    """While the stream is not live: which road a cancel takes now (REST), or that none is up."""
+    if desk.rest is None:
+        return Text("NO REST ROAD: cancels not possible", style=bad)
+    down = desk.road.down
+    if down:
+        return Text("CANCELS VIA REST (last REST call failed)", style=bad)
+    return Text("CANCELS VIA REST", style=warn)
+
+
 def build_status(
     desk: Desk,
     theme: Theme,
@@ -73,6 +83,8 @@ def build_status(
         held = usage.level1 is not None and usage.last_minute >= usage.level1 * desk.limits.hold_at
         label = f"⚠ RATE {safe(usage.kind, 24)} {usage.last_minute}/{usage.level1} a minute"
         parts.append(Text(label + (" (housekeeping held)" if held else ""), style=bad if held else warn))
+    if state.name != "LIVE" or desk.is_stale(now):
+        parts.append(road_label(desk, warn, bad))
     if desk.read_only:
         parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
     elif desk.cancel_on_hangup:  # read-only sends nothing, on a hangup neither
