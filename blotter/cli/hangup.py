@@ -1,9 +1,24 @@
 """The client-side dead man's switch (opt-in: ``--cancel-on-hangup``).
 
-The exchange has no cancel-on-disconnect for this API. When armed, SIGHUP (the
-controlling terminal went away: the SSH session dropped) or SIGTERM runs the desk's
-one :meth:`~blotter.desk.Desk.cancel_all_and_verify`, journals its verdict, and
-quits: exit 0 when verified, 1 otherwise.
+The exchange has no cancel-on-disconnect for this API. When armed, the desk's one
+:meth:`~blotter.desk.Desk.cancel_all_and_verify` runs (and its verdict is logged and
+journalled) when:
+
+- SIGHUP (the controlling terminal went away: the SSH session dropped) or SIGTERM
+  arrives; or the terminal goes away without a signal (its input ends or fails: a
+  terminal that is not the controlling one, a supervisor ignoring SIGHUP). The
+  process then quits: exit 0 when verified, 1 otherwise.
+- Inside tmux, the last client detaches and none comes back within the grace period
+  (``--hangup-grace``). A dropped SSH connection there sends no SIGHUP: tmux keeps
+  the session, and the blotter with it. The switch asks the tmux server how many
+  clients are attached, from a thread, every second at most (``list-clients`` on
+  the socket named in ``$TMUX``); it fires only if a client was attached before, a
+  client re-attaching within the grace disarms the countdown, and the process keeps
+  running so the trader who re-attaches reads the verdict. Polling was chosen over
+  tmux hooks: a hook changes the trader's tmux server for every session, survives
+  the blotter if it crashes, and needs a way back into this process.
+
+GNU screen is not watched: a detach there is not noticed (see the README).
 
 A terminal that hung up is hostile to the screen: reads from it return end-of-file
 at once (the input thread would spin a core) and writes fail (the output thread
@@ -19,10 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
+import select
 import signal
+import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -30,6 +49,13 @@ SIGNALS = tuple(s for s in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if 
 SHUTDOWN_GRACE = 10.0
 """Seconds after the verdict's bound before the watchdog ends the process anyway."""
 EXIT_UNVERIFIED = 1
+TMUX_POLL = 1.0
+"""Longest wait between two questions to the tmux server (a quarter of the grace if shorter)."""
+TMUX_ANSWER = 5.0
+"""Seconds the tmux server has to answer one question."""
+NOTE_SHOWN = 30.0
+"""Seconds the header says "countdown disarmed" (a verdict stays until the next detach)."""
+TERMINAL_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 _kept_fds: list[int] = []
 """The write end of the pipe that replaced stdin: kept open, so reads wait instead of
@@ -70,19 +96,160 @@ def describe(outcome: Any) -> str:
     )
 
 
-def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], None]:
-    """Install the signal handlers; returns a function that restores the previous ones.
+class Step(enum.Enum):
+    """What one look at the tmux server changed."""
+
+    FIRST_CLIENT = "a tmux client is attached"
+    STARTED = "the last client detached: countdown started"
+    DISARMED = "a client re-attached: countdown disarmed"
+    FIRED = "no client for the grace period: fire"
+
+
+class DetachCountdown:
+    """The tmux rule, pure: fed the number of attached clients at each look (None:
+    the server did not answer), says when the switch fires.
+
+    It fires ``grace`` seconds after the last client detached, only if a client was
+    attached before (a blotter started detached, by a script, is not a trader gone),
+    once per detach (it re-arms when a client attaches again). A client back within
+    the grace disarms the countdown. An unanswered question is no evidence either
+    way: it neither starts nor stops a countdown, but a countdown running ends."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.deadline: float | None = None
+        self.detached_at: float | None = None
+        self.seen_client = False
+        self._ever = False
+
+    def observe(self, clients: int | None, now: float) -> Step | None:
+        if clients is None:
+            return self._maybe_fire(now)
+        if clients > 0:
+            first = not self._ever
+            self.seen_client = self._ever = True
+            if self.deadline is not None:
+                self.deadline = None
+                return Step.DISARMED
+            return Step.FIRST_CLIENT if first else None
+        if not self.seen_client:
+            return None
+        if self.deadline is None:
+            self.detached_at, self.deadline = now, now + self.grace
+            return Step.STARTED
+        return self._maybe_fire(now)
+
+    def _maybe_fire(self, now: float) -> Step | None:
+        if self.deadline is None or now < self.deadline:
+            return None
+        self.deadline = None
+        self.seen_client = False  # once per detach: the next attach re-arms it
+        return Step.FIRED
+
+
+class TmuxError(Exception):
+    """The tmux server could not be asked (one line, for the log)."""
+
+
+def tmux_socket(environ: Mapping[str, str]) -> str | None:
+    """The tmux server's socket from ``$TMUX`` (``path,pid,session``), as tmux itself
+    reads it: the path before the first comma. None outside tmux."""
+    value = environ.get("TMUX", "")
+    path = value.split(",", 1)[0]
+    return path or None
+
+
+def tmux_clients(socket: str, timeout: float = TMUX_ANSWER) -> int:
+    """How many clients are attached to the tmux server (any of its sessions: a
+    trader who switched to another session is still there)."""
+    try:
+        proc = subprocess.run(
+            ["tmux", "-S", socket, "list-clients", "-F", "#{client_name}"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise TmuxError("the tmux command is not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise TmuxError(f"tmux did not answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[0]
+        raise TmuxError(f"tmux: {first[:160]}")
+    return sum(1 for line in proc.stdout.splitlines() if line.strip())
+
+
+def terminal_fds() -> list[int]:
+    """The standard streams that are terminals: the ones whose loss is watched."""
+    fds = []
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                fds.append(fd)
+    return fds
+
+
+def watch(
+    stop: threading.Event,
+    fds: list[int],
+    socket: str | None,
+    interval: float,
+    terminal_gone: Callable[[], None],
+    clients: Callable[[int | None, str | None], None],
+) -> None:
+    """The watch thread: wakes at once when a terminal hangs up (poll reports HUP or
+    an error on it, without reading its input), and asks the tmux server every
+    ``interval`` seconds. Never on the event loop: a slow tmux never holds the screen."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, 0)  # no events asked: only hang-up and error are reported
+    next_ask = 0.0
+    while not stop.is_set():
+        if fds:
+            ready = poller.poll(interval * 1000)
+            if any(mask & TERMINAL_GONE for _, mask in ready):
+                terminal_gone()
+                return
+            if ready:  # a hang-up later reported as readable only: do not spin
+                stop.wait(interval)
+        else:
+            stop.wait(interval)
+        if socket is not None and time.monotonic() >= next_ask and not stop.is_set():
+            next_ask = time.monotonic() + interval
+            try:
+                count, error = tmux_clients(socket), None
+            except TmuxError as exc:
+                count, error = None, str(exc)
+            clients(count, error)
+
+
+def arm_hangup(
+    desk: Any, app: Any, wait: float | None = None, environ: Mapping[str, str] | None = None
+) -> Callable[[], None]:
+    """Install the signal handlers and start the watch; returns a function that
+    restores the previous handlers and stops the watch.
 
     ``wait`` bounds the cancel-all and its verification (default: three request
     timeouts and two seconds)."""
     loop = asyncio.get_running_loop()
+    environ = os.environ if environ is None else environ
     bound = wait if wait is not None else desk.settings.request_timeout * 3 + 2
-    fired: list[str] = []
+    grace = float(desk.settings.hangup_grace)
+    final = threading.Lock()
+    """Taken once, by the first signal or terminal loss: the process then exits."""
     previous: dict[int, Any] = {}
     tasks: set[asyncio.Task[None]] = set()
+    countdown = DetachCountdown(grace)
+    tmux: dict[str, Any] = {"error": None, "asked": False, "busy": False}
+    stop = threading.Event()
+    """Ends the watch thread."""
 
-    def start(name: str) -> None:
-        task = loop.create_task(on_signal(name))
+    def start(name: str, then_exit: bool) -> None:
+        task = loop.create_task(fire(name, then_exit))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -91,7 +258,11 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
             with contextlib.suppress(Exception):  # the cancel-all matters more than its note
                 desk.journal.record_note(text)
 
-    async def on_signal(name: str) -> None:
+    def say(text: str, level: str) -> None:
+        desk.log.add(text, level)
+        journal(text)
+
+    async def fire(name: str, then_exit: bool) -> None:
         desk.log.add(f"{name}: dead man's switch fired: cancelling all open orders", "error")
         journal(f"{name}: cancel-on-hangup fired")
         code = EXIT_UNVERIFIED
@@ -104,8 +275,13 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
             code = 0 if outcome.verified else EXIT_UNVERIFIED
         desk.log.add(text, "ok" if code == 0 else "error")
         journal(text)
-        app.exit(return_code=code)
-        release_terminal()
+        if then_exit:
+            app.exit(return_code=code)
+            release_terminal()
+        else:
+            tmux["busy"] = False
+            desk.hangup_note = "FIRED: " + ("nothing left open" if code == 0 else "NOT VERIFIED, see the log")
+            desk.hangup_note_until = None
 
     def watchdog() -> None:
         journal(f"cancel-on-hangup: no clean exit within {bound + SHUTDOWN_GRACE:g} s; exiting now")
@@ -114,22 +290,89 @@ def arm_hangup(desk: Any, app: Any, wait: float | None = None) -> Callable[[], N
                 desk.journal.close(timeout=2.0)
         os._exit(EXIT_UNVERIFIED)
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if fired:
+    def go(name: str, hung_up: bool) -> None:
+        """Fire and exit (a signal, or the terminal gone). Runs in a signal handler or
+        the watch thread, never waits: the lock is only ever tried."""
+        if not final.acquire(blocking=False):
             return  # already cancelling; the bound ends it
-        name = signal.Signals(signum).name
-        fired.append(name)
-        if signum == getattr(signal, "SIGHUP", None):
+        stop.set()
+        if hung_up:
             detach_terminal()
         timer = threading.Timer(bound + SHUTDOWN_GRACE, watchdog)
         timer.daemon = True
         timer.start()
-        loop.call_soon_threadsafe(start, name)
+        loop.call_soon_threadsafe(start, name, True)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        go(signal.Signals(signum).name, signum == getattr(signal, "SIGHUP", None))
+
+    def on_clients(count: int | None, error: str | None) -> None:
+        """On the event loop: one answer (or failure) of the tmux server."""
+        if final.locked():
+            return
+        if error is not None and tmux["error"] is None:
+            desk.log.add(
+                f"dead man's switch: cannot ask tmux how many clients are attached ({error}); "
+                "a detach is not noticed until it answers",
+                "warn",
+            )
+        elif error is None and tmux["error"] is not None:
+            desk.log.add("dead man's switch: tmux answers again", "info")
+        tmux["error"] = error
+        if count == 0 and not tmux["asked"] and not countdown.seen_client:
+            say("dead man's switch: waiting for a tmux client (it fires only after one was attached)", "info")
+        if count is not None:
+            tmux["asked"] = True
+        now = desk.clock()
+        step = countdown.observe(count, now)
+        if step is Step.FIRST_CLIENT:
+            say("dead man's switch: a tmux client is attached; armed for its detach", "info")
+        elif step is Step.STARTED:
+            desk.hangup_countdown = countdown.deadline
+            desk.hangup_note = ""
+            say(f"dead man's switch: no tmux client attached: cancel-all in {grace:g} s unless one re-attaches", "warn")
+        elif step is Step.DISARMED:
+            desk.hangup_countdown = None
+            desk.hangup_note, desk.hangup_note_until = "countdown disarmed", now + NOTE_SHOWN
+            away = now - (countdown.detached_at or now)
+            say(f"dead man's switch: a tmux client re-attached after {away:.1f} s: countdown disarmed", "ok")
+        elif step is Step.FIRED:
+            desk.hangup_countdown = None
+            if tmux["busy"]:
+                return  # the previous tmux cancel-all is still waiting for its verdict
+            tmux["busy"] = True
+            desk.hangup_note, desk.hangup_note_until = "FIRED: cancelling all", None
+            start("tmux", False)
+
+    def on_clients_threadsafe(count: int | None, error: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed under us: the process is ending
+            loop.call_soon_threadsafe(on_clients, count, error)
 
     for sig in SIGNALS:
         previous[sig] = signal.signal(sig, handler)
 
+    socket = tmux_socket(environ)
+    if socket is not None:
+        desk.log.add(
+            f"dead man's switch: inside tmux: cancel-all when no client has been attached for {grace:g} s", "info"
+        )
+    elif environ.get("STY"):
+        desk.log.add(
+            "dead man's switch: inside GNU screen a detach is NOT noticed (only tmux is watched); "
+            "it fires on a hangup or SIGTERM only",
+            "warn",
+        )
+    interval = min(TMUX_POLL, max(0.1, grace / 4))
+    thread = threading.Thread(
+        target=watch,
+        args=(stop, terminal_fds(), socket, interval, lambda: go("terminal closed", True), on_clients_threadsafe),
+        name="dead-man-watch",
+        daemon=True,
+    )
+    thread.start()
+
     def disarm() -> None:
+        stop.set()
         for sig, old in previous.items():
             with contextlib.suppress(ValueError, TypeError, OSError):
                 signal.signal(sig, old)
