@@ -37,12 +37,13 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Test set-up (dead man's switch, tests/cli/test_tmux_hangup.py): a real tmux server.
+# Test set-up (dead man's switch, tests/cli/test_tmux_hangup.py): a real tmux and GNU screen.
 # Installed with apt-get when missing and we are root; otherwise those tests skip, saying why.
 test-tools:
-	@command -v tmux >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null 2>&1; }; } || \
-	  echo "note: tmux is missing and cannot be installed here (needs root and apt-get): the tmux tests will skip"
+	@missing=""; for t in tmux screen; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1; }; } || \
+	  echo "note:$$missing missing and cannot be installed here (needs root and apt-get): their tests will skip"
 
 test: lint test-tools
 	$(BIN)/python -m pytest -q

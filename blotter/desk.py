@@ -120,13 +120,13 @@ class DeskSettings(SessionSettings):
     cancel_on_hangup: bool = Field(
         False,
         description="Dead man's switch: cancel all open orders (and verify) on SIGHUP or SIGTERM, when the "
-        "terminal goes away, or inside tmux when the last client has been detached for --hangup-grace.",
+        "terminal goes away, or inside tmux or GNU screen when the last client has been detached for --hangup-grace.",
     )
     hangup_grace: float = Field(
         10.0,
         gt=0,
         le=3600,
-        description="Seconds the last tmux client may stay detached before the dead man's switch fires "
+        description="Seconds the last tmux or screen client may stay detached before the dead man's switch fires "
         "(a client re-attaching within them disarms the countdown).",
     )
     max_final_orders: int = Field(20_000, gt=0, description="Final orders kept in the store.")
@@ -166,7 +166,7 @@ class Desk:
         self.cancel_on_hangup = settings.cancel_on_hangup
         self.hangup_countdown: float | None = None
         """When (this desk's clock) the dead man's switch fires unless a terminal comes
-        back; set by :mod:`blotter.cli.hangup` while no tmux client is attached."""
+        back; set by :mod:`blotter.cli.hangup` while no tmux or screen client is attached."""
         self.hangup_note = ""
         """What the dead man's switch did last ("countdown disarmed", "FIRED: ..."), for the header,
         until ``hangup_note_until`` (this desk's clock; None: until the next note)."""

@@ -8,17 +8,16 @@ journalled) when:
   arrives; or the terminal goes away without a signal (its input ends or fails: a
   terminal that is not the controlling one, a supervisor ignoring SIGHUP). The
   process then quits: exit 0 when verified, 1 otherwise.
-- Inside tmux, the last client detaches and none comes back within the grace period
-  (``--hangup-grace``). A dropped SSH connection there sends no SIGHUP: tmux keeps
-  the session, and the blotter with it. The switch asks the tmux server how many
-  clients are attached, from a thread, every second at most (``list-clients`` on
-  the socket named in ``$TMUX``); it fires only if a client was attached before, a
-  client re-attaching within the grace disarms the countdown, and the process keeps
-  running so the trader who re-attaches reads the verdict. Polling was chosen over
-  tmux hooks: a hook changes the trader's tmux server for every session, survives
-  the blotter if it crashes, and needs a way back into this process.
-
-GNU screen is not watched: a detach there is not noticed (see the README).
+- Inside tmux or GNU screen, the last client detaches and none comes back within
+  the grace period (``--hangup-grace``). A dropped SSH connection there sends no
+  SIGHUP: the multiplexer keeps the session, and the blotter with it. The switch asks
+  the multiplexer whether a client is attached, from a thread, every second at most
+  (tmux: ``list-clients`` on the socket named in ``$TMUX``; screen: ``screen -ls``,
+  the line of the session in ``$STY``); it fires only if a client was attached
+  before, a client re-attaching within the grace disarms the countdown, and the
+  process keeps running so the trader who re-attaches reads the verdict. Polling was
+  chosen over tmux hooks: a hook changes the trader's tmux server for every session,
+  survives the blotter if it crashes, and needs a way back into this process.
 
 A terminal that hung up is hostile to the screen: reads from it return end-of-file
 at once (the input thread would spin a core) and writes fail (the output thread
@@ -50,9 +49,9 @@ SHUTDOWN_GRACE = 10.0
 """Seconds after the verdict's bound before the watchdog ends the process anyway."""
 EXIT_UNVERIFIED = 1
 TMUX_POLL = 1.0
-"""Longest wait between two questions to the tmux server (a quarter of the grace if shorter)."""
+"""Longest wait between two questions to tmux or screen (a quarter of the grace if shorter)."""
 TMUX_ANSWER = 5.0
-"""Seconds the tmux server has to answer one question."""
+"""Seconds tmux or screen has to answer one question."""
 NOTE_SHOWN = 30.0
 """Seconds the header says "countdown disarmed" (a verdict stays until the next detach)."""
 TERMINAL_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
@@ -97,16 +96,16 @@ def describe(outcome: Any) -> str:
 
 
 class Step(enum.Enum):
-    """What one look at the tmux server changed."""
+    """What one look at the multiplexer changed."""
 
-    FIRST_CLIENT = "a tmux client is attached"
+    FIRST_CLIENT = "a client is attached"
     STARTED = "the last client detached: countdown started"
     DISARMED = "a client re-attached: countdown disarmed"
     FIRED = "no client for the grace period: fire"
 
 
 class DetachCountdown:
-    """The tmux rule, pure: fed the number of attached clients at each look (None:
+    """The detach rule (tmux, screen), pure: fed the number of attached clients at each look (None:
     the server did not answer), says when the switch fires.
 
     It fires ``grace`` seconds after the last client detached, only if a client was
@@ -147,8 +146,21 @@ class DetachCountdown:
         return Step.FIRED
 
 
-class TmuxError(Exception):
-    """The tmux server could not be asked (one line, for the log)."""
+class AskError(Exception):
+    """tmux or screen could not be asked (one line, for the log)."""
+
+
+def _ask(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=timeout
+        )
+    except FileNotFoundError:
+        raise AskError(f"the {argv[0]} command is not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise AskError(f"{argv[0]} did not answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise AskError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
 
 
 def tmux_socket(environ: Mapping[str, str]) -> str | None:
@@ -162,25 +174,47 @@ def tmux_socket(environ: Mapping[str, str]) -> str | None:
 def tmux_clients(socket: str, timeout: float = TMUX_ANSWER) -> int:
     """How many clients are attached to the tmux server (any of its sessions: a
     trader who switched to another session is still there)."""
-    try:
-        proc = subprocess.run(
-            ["tmux", "-S", socket, "list-clients", "-F", "#{client_name}"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-        )
-    except FileNotFoundError:
-        raise TmuxError("the tmux command is not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise TmuxError(f"tmux did not answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+    proc = _ask(["tmux", "-S", socket, "list-clients", "-F", "#{client_name}"], timeout)
     if proc.returncode != 0:
         first = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[0]
-        raise TmuxError(f"tmux: {first[:160]}")
+        raise AskError(f"tmux: {first[:160]}")
     return sum(1 for line in proc.stdout.splitlines() if line.strip())
+
+
+def screen_status(listing: str, sty: str) -> int:
+    """1 if ``screen -ls`` says the session ``sty`` (``pid.name``) is attached, 0 if
+    detached. Found by its pid, which a rename (``sessionname``) keeps; screen tells
+    attached or not, not how many displays."""
+    pid = sty.split(".", 1)[0]
+    for line in listing.splitlines():
+        fields = [f.strip() for f in line.strip().split("\t")]
+        if not fields[0] or fields[0].split(".", 1)[0] != pid:
+            continue
+        status = fields[-1].strip("()").lower()  # "Attached", "Detached", "Multi, attached", ...
+        if status.endswith("detached"):
+            return 0
+        if status.endswith("attached"):
+            return 1
+        raise AskError(f"screen lists the session as {fields[-1][:40]!r}")
+    raise AskError(f"screen -ls does not list this session ({sty[:60]})")
+
+
+def screen_clients(sty: str, timeout: float = TMUX_ANSWER) -> int:
+    """1 when the GNU screen session ``$STY`` has a display attached, else 0."""
+    proc = _ask(["screen", "-ls"], timeout)  # its exit status is not an error code: read the listing
+    return screen_status(proc.stdout, sty)
+
+
+def multiplexer(environ: Mapping[str, str]) -> tuple[str, Callable[[], int]] | None:
+    """The terminal multiplexer the blotter runs in ("tmux" or "screen") and how to ask
+    it for the attached clients; None outside both. tmux when both are named."""
+    socket = tmux_socket(environ)
+    if socket is not None:
+        return "tmux", lambda: tmux_clients(socket)
+    sty = environ.get("STY", "")
+    if sty:
+        return "screen", lambda: screen_clients(sty)
+    return None
 
 
 def terminal_fds() -> list[int]:
@@ -196,13 +230,13 @@ def terminal_fds() -> list[int]:
 def watch(
     stop: threading.Event,
     fds: list[int],
-    socket: str | None,
+    ask: Callable[[], int] | None,
     interval: float,
     terminal_gone: Callable[[], None],
     clients: Callable[[int | None, str | None], None],
 ) -> None:
     """The watch thread: wakes at once when a terminal hangs up (poll reports HUP or
-    an error on it, without reading its input), and asks the tmux server every
+    an error on it, without reading its input), and asks the multiplexer every
     ``interval`` seconds. Never on the event loop: a slow tmux never holds the screen."""
     poller = select.poll()
     for fd in fds:
@@ -218,11 +252,11 @@ def watch(
                 stop.wait(interval)
         else:
             stop.wait(interval)
-        if socket is not None and time.monotonic() >= next_ask and not stop.is_set():
+        if ask is not None and time.monotonic() >= next_ask and not stop.is_set():
             next_ask = time.monotonic() + interval
             try:
-                count, error = tmux_clients(socket), None
-            except TmuxError as exc:
+                count, error = ask(), None
+            except AskError as exc:
                 count, error = None, str(exc)
             clients(count, error)
 
@@ -244,7 +278,7 @@ def arm_hangup(
     previous: dict[int, Any] = {}
     tasks: set[asyncio.Task[None]] = set()
     countdown = DetachCountdown(grace)
-    tmux: dict[str, Any] = {"error": None, "asked": False, "busy": False}
+    mux: dict[str, Any] = {"error": None, "asked": False, "busy": False}
     stop = threading.Event()
     """Ends the watch thread."""
 
@@ -279,7 +313,7 @@ def arm_hangup(
             app.exit(return_code=code)
             release_terminal()
         else:
-            tmux["busy"] = False
+            mux["busy"] = False
             desk.hangup_note = "FIRED: " + ("nothing left open" if code == 0 else "NOT VERIFIED, see the log")
             desk.hangup_note_until = None
 
@@ -307,42 +341,45 @@ def arm_hangup(
         go(signal.Signals(signum).name, signum == getattr(signal, "SIGHUP", None))
 
     def on_clients(count: int | None, error: str | None) -> None:
-        """On the event loop: one answer (or failure) of the tmux server."""
+        """On the event loop: one answer (or failure) of tmux or screen."""
         if final.locked():
             return
-        if error is not None and tmux["error"] is None:
+        if error is not None and mux["error"] is None:
             desk.log.add(
-                f"dead man's switch: cannot ask tmux how many clients are attached ({error}); "
+                f"dead man's switch: cannot ask {name} whether a client is attached ({error}); "
                 "a detach is not noticed until it answers",
                 "warn",
             )
-        elif error is None and tmux["error"] is not None:
-            desk.log.add("dead man's switch: tmux answers again", "info")
-        tmux["error"] = error
-        if count == 0 and not tmux["asked"] and not countdown.seen_client:
-            say("dead man's switch: waiting for a tmux client (it fires only after one was attached)", "info")
+        elif error is None and mux["error"] is not None:
+            desk.log.add(f"dead man's switch: {name} answers again", "info")
+        mux["error"] = error
+        if count == 0 and not mux["asked"] and not countdown.seen_client:
+            say(f"dead man's switch: waiting for a {name} client (it fires only after one was attached)", "info")
         if count is not None:
-            tmux["asked"] = True
+            mux["asked"] = True
         now = desk.clock()
         step = countdown.observe(count, now)
         if step is Step.FIRST_CLIENT:
-            say("dead man's switch: a tmux client is attached; armed for its detach", "info")
+            say(f"dead man's switch: a {name} client is attached; armed for its detach", "info")
         elif step is Step.STARTED:
             desk.hangup_countdown = countdown.deadline
             desk.hangup_note = ""
-            say(f"dead man's switch: no tmux client attached: cancel-all in {grace:g} s unless one re-attaches", "warn")
+            say(
+                f"dead man's switch: no {name} client attached: cancel-all in {grace:g} s unless one re-attaches",
+                "warn",
+            )
         elif step is Step.DISARMED:
             desk.hangup_countdown = None
             desk.hangup_note, desk.hangup_note_until = "countdown disarmed", now + NOTE_SHOWN
             away = now - (countdown.detached_at or now)
-            say(f"dead man's switch: a tmux client re-attached after {away:.1f} s: countdown disarmed", "ok")
+            say(f"dead man's switch: a {name} client re-attached after {away:.1f} s: countdown disarmed", "ok")
         elif step is Step.FIRED:
             desk.hangup_countdown = None
-            if tmux["busy"]:
-                return  # the previous tmux cancel-all is still waiting for its verdict
-            tmux["busy"] = True
+            if mux["busy"]:
+                return  # the previous cancel-all of this rule is still waiting for its verdict
+            mux["busy"] = True
             desk.hangup_note, desk.hangup_note_until = "FIRED: cancelling all", None
-            start("tmux", False)
+            start(name, False)
 
     def on_clients_threadsafe(count: int | None, error: str | None) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed under us: the process is ending
@@ -351,21 +388,16 @@ def arm_hangup(
     for sig in SIGNALS:
         previous[sig] = signal.signal(sig, handler)
 
-    socket = tmux_socket(environ)
-    if socket is not None:
+    watched = multiplexer(environ)
+    name, ask = watched if watched is not None else ("", None)
+    if watched is not None:
         desk.log.add(
-            f"dead man's switch: inside tmux: cancel-all when no client has been attached for {grace:g} s", "info"
-        )
-    elif environ.get("STY"):
-        desk.log.add(
-            "dead man's switch: inside GNU screen a detach is NOT noticed (only tmux is watched); "
-            "it fires on a hangup or SIGTERM only",
-            "warn",
+            f"dead man's switch: inside {name}: cancel-all when no client has been attached for {grace:g} s", "info"
         )
     interval = min(TMUX_POLL, max(0.1, grace / 4))
     thread = threading.Thread(
         target=watch,
-        args=(stop, terminal_fds(), socket, interval, lambda: go("terminal closed", True), on_clients_threadsafe),
+        args=(stop, terminal_fds(), ask, interval, lambda: go("terminal closed", True), on_clients_threadsafe),
         name="dead-man-watch",
         daemon=True,
     )

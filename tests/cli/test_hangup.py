@@ -18,7 +18,7 @@ import time
 import pexpect
 import pyte
 import pytest
-from blotter.cli.hangup import DetachCountdown, Step, tmux_socket
+from blotter.cli.hangup import AskError, DetachCountdown, Step, multiplexer, screen_status, tmux_socket
 from blotter.cli.settings import ConfigError, desk_settings, load
 from blotter.sim import SimConfig
 from pydantic import SecretStr
@@ -176,6 +176,35 @@ def test_tmux_socket_is_the_path_before_the_first_comma():
     assert tmux_socket({"TMUX": "/tmp/tmux-1000/default,4242,0"}) == "/tmp/tmux-1000/default"
     assert tmux_socket({}) is None
     assert tmux_socket({"TMUX": ""}) is None
+
+
+LISTING = """There are screens on:
+\t27239.trading\t(11/30/26 09:46:22)\t(Detached)
+\t27301.other\t(11/30/26 09:47:02)\t(Attached)
+\t27400.shared\t(11/30/26 09:48:00)\t(Multi, attached)
+\t27500.gone\t(11/30/26 09:49:00)\t(Dead ???)
+4 Sockets in /run/screen/S-trader.
+"""
+
+
+def test_screen_status_reads_the_line_of_this_session_by_its_pid():
+    assert screen_status(LISTING, "27239.trading") == 0
+    assert screen_status(LISTING, "27301.other") == 1
+    assert screen_status(LISTING, "27400.shared") == 1
+    assert screen_status(LISTING, "27239.renamed-since") == 0  # `sessionname` keeps the pid
+    with pytest.raises(AskError, match="does not list this session"):
+        screen_status(LISTING, "99.nosuch")
+    with pytest.raises(AskError, match="Dead"):
+        screen_status(LISTING, "27500.gone")
+    with pytest.raises(AskError):
+        screen_status("No Sockets found in /run/screen/S-trader.\n", "27239.trading")
+
+
+def test_the_multiplexer_is_found_from_the_environment():
+    assert multiplexer({}) is None
+    assert multiplexer({"TMUX": "/tmp/tmux-0/default,1,0"})[0] == "tmux"
+    assert multiplexer({"STY": "27239.trading"})[0] == "screen"
+    assert multiplexer({"STY": "27239.trading", "TMUX": "/tmp/tmux-0/default,1,0"})[0] == "tmux"
 
 
 # -- the grace period: one option of the one settings model ------------------------------

@@ -1,11 +1,12 @@
-"""The dead man's switch inside a real tmux server.
+"""The dead man's switch inside a real tmux server (and a real GNU screen session).
 
 Inside tmux a dropped SSH connection sends the blotter no SIGHUP: the tmux client
 dies, the session is merely detached, and the blotter keeps running. The switch
 asks the tmux server how many clients are attached; when the last one has been
 gone for the grace period, it cancels all. These tests run the real ``blotter``
 command in a pane of a private tmux server (``tmux -L <unique socket>``) against
-the simulator, attach a client through a pseudo-terminal, and take it away.
+the simulator, attach a client through a pseudo-terminal, and take it away. The
+same for GNU screen, in a private ``SCREENDIR``.
 
 Order of events is asserted, never durations: "no cancel-all before the grace"
 is checked ~1 s into a 2 s grace (the blotter cannot have seen the detach before
@@ -34,10 +35,16 @@ from tests.cli.test_pty import env_for
 from tests.helpers import sim_in_thread
 
 TMUX = shutil.which("tmux")
-pytestmark = pytest.mark.skipif(
+SCREEN = shutil.which("screen")
+needs_tmux = pytest.mark.skipif(
     TMUX is None,
     reason="tmux is not installed, and `make test` could not install it (it needs root and apt-get): "
     "the dead man's switch cannot be tested inside tmux here",
+)
+needs_screen = pytest.mark.skipif(
+    SCREEN is None,
+    reason="GNU screen is not installed, and `make test` could not install it (it needs root and apt-get): "
+    "the dead man's switch cannot be tested inside screen here",
 )
 SESSION = "blot"
 ROWS, COLS = 36, 120
@@ -75,14 +82,27 @@ def wait_until(predicate: Callable[[], object], what: str, timeout: float = 30.0
         time.sleep(0.05)
 
 
-class Client:
-    """A tmux client attached through a pseudo-terminal (a trader's SSH session).
-    Its output is drained by a thread, as a terminal would, so it never blocks."""
+def running(marker: str) -> list[int]:
+    """Processes whose command line holds ``marker`` (and are not zombies)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read() and not gone(int(entry)):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
 
-    def __init__(self, server: TmuxServer) -> None:
-        self.child = pexpect.spawn(
-            TMUX, ["-L", server.socket, "attach-session", "-t", SESSION], env=server.env, dimensions=(ROWS, COLS)
-        )
+
+class Client:
+    """A client attached through a pseudo-terminal (a trader's SSH session). Its
+    output is drained by a thread, as a terminal would, so it never blocks."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], prefix: str = "\x02") -> None:
+        self.prefix = prefix
+        self.child = pexpect.spawn(argv[0], argv[1:], env=env, dimensions=(ROWS, COLS))
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
@@ -96,8 +116,8 @@ class Client:
                 return
 
     def detach_key(self) -> None:
-        """The trader detaches on purpose: prefix (C-b), then d."""
-        self.child.send("\x02")
+        """The trader detaches on purpose: the prefix (tmux C-b, screen C-a), then d."""
+        self.child.send(self.prefix)
         self.child.send("d")
 
     def drop(self) -> None:
@@ -155,7 +175,7 @@ class TmuxServer:
         return len([line for line in out.splitlines() if line.strip()])
 
     def attach(self) -> Client:
-        client = Client(self)
+        client = Client([TMUX or "tmux", "-L", self.socket, "attach-session", "-t", SESSION], self.env)
         self.clients.append(client)
         wait_until(lambda: self.attached() >= 1, "the tmux client attached")
         return client
@@ -190,6 +210,7 @@ WATCHING = "a tmux client is attached"
 """The log line saying the switch saw a client (it fires only after one was seen)."""
 
 
+@needs_tmux
 @pytest.mark.timeout(180)
 def test_last_client_gone_cancels_all_after_the_grace_and_not_before(tmp_path):
     journal = tmp_path / "journal.sqlite3"
@@ -227,6 +248,7 @@ def test_last_client_gone_cancels_all_after_the_grace_and_not_before(tmp_path):
     assert started < fired < verdict
 
 
+@needs_tmux
 @pytest.mark.timeout(180)
 def test_a_client_back_within_the_grace_disarms_the_countdown(tmp_path):
     journal = tmp_path / "journal.sqlite3"
@@ -264,6 +286,7 @@ def test_a_client_back_within_the_grace_disarms_the_countdown(tmp_path):
     assert "cancel-on-hangup fired" not in notes
 
 
+@needs_tmux
 @pytest.mark.timeout(180)
 def test_never_attached_never_fires_on_no_clients(tmp_path):
     """Started detached (a supervisor, a script): "no client" is how it has always
@@ -286,3 +309,99 @@ def test_never_attached_never_fires_on_no_clients(tmp_path):
             assert len(sim.requests("cancel-all")) == 1
         finally:
             server.kill()
+
+
+class ScreenSession:
+    """A GNU screen session of its own (private SCREENDIR), started detached."""
+
+    def __init__(self, tmp_path) -> None:
+        self.name = f"blotter-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        env = env_for(tmp_path)
+        for name in ("TMUX", "TMUX_PANE", "STY", "WINDOW"):
+            env.pop(name, None)
+        screendir = tmp_path / "screens"
+        screendir.mkdir(mode=0o700)
+        env["SCREENDIR"] = str(screendir)
+        self.env = env
+        self.hardcopy = tmp_path / "hardcopy.txt"
+        self.clients: list[Client] = []
+
+    def screen(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SCREEN or "screen", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def start(self, command: list[str]) -> None:
+        self.screen("-dmS", self.name, *command)
+
+    def text(self) -> str:
+        self.hardcopy.unlink(missing_ok=True)
+        self.screen("-S", self.name, "-p", "0", "-X", "hardcopy", str(self.hardcopy))
+        try:
+            return self.hardcopy.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_text(self, predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.text()
+            if predicate(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen window never showed {what}; it shows:\n{text}")
+            time.sleep(0.2)
+
+    def attached(self) -> bool:
+        line = [x for x in self.screen("-ls").stdout.splitlines() if self.name in x]
+        return bool(line) and line[0].rstrip().endswith("ttached)") and "Detached" not in line[0]
+
+    def attach(self) -> Client:
+        client = Client([SCREEN or "screen", "-r", self.name], self.env, prefix="\x01")
+        self.clients.append(client)
+        wait_until(self.attached, "the screen client attached")
+        return client
+
+    def kill(self, marker: str) -> None:
+        for client in self.clients:
+            client.close()
+        self.screen("-S", self.name, "-X", "quit")
+        wait_until(lambda: not running(marker), "the blotter ended after the screen session")
+
+
+@needs_screen
+@pytest.mark.timeout(180)
+def test_inside_gnu_screen_a_detach_fires_after_the_grace_and_not_before(tmp_path):
+    """The same rule inside GNU screen: it waits for a display to have been attached,
+    then fires when none has been attached for the grace period."""
+    journal = tmp_path / "journal.sqlite3"
+    with sim_in_thread(SimConfig(seed=34, initial_orders=5, rate=0, ping_interval=0)) as sim:
+        session = ScreenSession(tmp_path)
+        try:
+            session.start(blotter_command(sim, journal, grace=2))
+            session.wait_text(lambda t: "LIVE" in t and "waiting for a screen client" in t, "the switch waiting")
+            client = session.attach()
+            session.wait_text(lambda t: "a screen client is attached" in t, "the switch seeing the client")
+
+            detached_ns = time.time_ns()
+            client.detach_key()  # C-a d
+            wait_until(lambda: not session.attached(), "the screen client detached")
+            time.sleep(1.0)  # about half the grace: nothing may have been sent yet
+            assert sim.requests("cancel-all") == [], "cancel-all sent before the grace period ended"
+
+            wait_until(lambda: sim.requests("cancel-all"), "the cancel-all at the simulator", timeout=60)
+            assert len(sim.requests("cancel-all")) == 1
+            assert sim.requests("cancel-all")[0].time_ns - detached_ns >= 2 * 10**9
+            notes = journalled(journal, "cancel-on-hangup verdict:")
+            assert sim.open_orders() == []
+        finally:
+            session.kill(str(journal))
+    started = next(i for i, n in enumerate(notes) if "no screen client attached: cancel-all in 2 s" in n)
+    fired = next(i for i, n in enumerate(notes) if "screen: cancel-on-hangup fired" in n)
+    verdict = next(i for i, n in enumerate(notes) if "cancel-on-hangup verdict: nothing left open" in n)
+    assert started < fired < verdict

@@ -74,7 +74,7 @@ def build_status(
         parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
     elif desk.cancel_on_hangup:  # read-only sends nothing, on a hangup neither
         until, note = desk.hangup_countdown, desk.hangup_note  # set by the switch (blotter/cli/hangup.py)
-        if until is not None:  # no tmux client attached: counting down to the cancel-all
+        if until is not None:  # no tmux/screen client attached: counting down to the cancel-all
             parts.append(Text(f"DETACHED: CANCEL-ALL IN {math.ceil(max(0.0, until - now))} s", style=bad))
         else:
             shown = note and (desk.hangup_note_until is None or now < desk.hangup_note_until)
