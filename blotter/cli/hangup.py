@@ -138,6 +138,11 @@ class DetachCountdown:
             return Step.STARTED
         return self._maybe_fire(now)
 
+    def again(self) -> None:
+        """The cancel-all was not verified: while no client is attached, the next look
+        starts another countdown (a client back first leaves it to the trader)."""
+        self.seen_client = True
+
     def _maybe_fire(self, now: float) -> Step | None:
         if self.deadline is None or now < self.deadline:
             return None
@@ -316,6 +321,12 @@ def arm_hangup(
             mux["busy"] = False
             desk.hangup_note = "FIRED: " + ("nothing left open" if code == 0 else "NOT VERIFIED, see the log")
             desk.hangup_note_until = None
+            if code != 0:
+                countdown.again()
+                say(
+                    f"dead man's switch: not verified: it fires again in {grace:g} s while no client is attached",
+                    "warn",
+                )
 
     def watchdog() -> None:
         journal(f"cancel-on-hangup: no clean exit within {bound + SHUTDOWN_GRACE:g} s; exiting now")

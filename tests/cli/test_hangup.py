@@ -142,6 +142,21 @@ def test_countdown_fires_once_the_grace_has_passed_and_not_before():
     assert c.observe(0, 412.5) is Step.FIRED
 
 
+def test_an_unverified_verdict_tries_again_after_another_grace():
+    """The exchange was unreachable or refused: while nobody is attached, the switch
+    counts down again instead of giving up."""
+    c = DetachCountdown(grace=10.0)
+    c.observe(1, 0.0)
+    c.observe(0, 1.0)
+    assert c.observe(0, 11.0) is Step.FIRED
+    c.again()
+    assert c.observe(0, 20.0) is Step.STARTED
+    assert c.observe(0, 30.0) is Step.FIRED
+    c.again()
+    assert c.observe(1, 31.0) is None  # a client is back: no countdown (the trader decides)
+    assert c.deadline is None
+
+
 def test_countdown_never_starts_when_no_client_was_ever_attached():
     c = DetachCountdown(grace=1.0)
     assert [c.observe(0, float(t)) for t in range(100)] == [None] * 100

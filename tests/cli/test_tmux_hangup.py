@@ -288,6 +288,28 @@ def test_a_client_back_within_the_grace_disarms_the_countdown(tmp_path):
 
 @needs_tmux
 @pytest.mark.timeout(180)
+def test_an_unverified_cancel_all_is_tried_again_while_nobody_is_attached(tmp_path):
+    """The exchange holds the cancel-all (never answers): the verdict is "timed out",
+    and with still no client attached the switch fires again after another grace."""
+    journal = tmp_path / "journal.sqlite3"
+    with sim_in_thread(SimConfig(seed=35, initial_orders=3, rate=0, ping_interval=0, ack_delay=600)) as sim:
+        server = TmuxServer(tmp_path)
+        try:
+            command = blotter_command(sim, journal, grace=1)
+            command[command.index("--timeout") + 1] = "1"
+            server.start(command)
+            client = server.attach()
+            server.wait_screen(lambda t: "LIVE" in t and WATCHING in t, "the switch watching")
+            client.detach_key()
+            wait_until(lambda: len(sim.requests("cancel-all")) >= 2, "a second cancel-all", timeout=90)
+            notes = "\n".join(journalled(journal, "not verified: it fires again"))
+            assert notes.count("tmux: cancel-on-hangup fired") >= 2
+        finally:
+            server.kill()
+
+
+@needs_tmux
+@pytest.mark.timeout(180)
 def test_never_attached_never_fires_on_no_clients(tmp_path):
     """Started detached (a supervisor, a script): "no client" is how it has always
     been, not a trader gone. Then a client attaches and leaves: now it fires — the
