@@ -16,6 +16,7 @@ grace after the detach.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -138,6 +139,7 @@ class TmuxServer:
         self.env = env
         self.clients: list[Client] = []
         self.pid: int | None = None
+        self.path = ""
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -156,6 +158,7 @@ class TmuxServer:
         self.tmux("new-session", "-d", "-s", SESSION, "-x", str(COLS), "-y", str(ROWS), shlex.join(command))
         self.tmux("set-option", "-g", "remain-on-exit", "on")
         self.pid = int(self.tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}").stdout)
+        self.path = self.tmux("display-message", "-p", "#{socket_path}").stdout.strip()
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", SESSION, check=False).stdout
@@ -187,6 +190,9 @@ class TmuxServer:
         if self.pid is not None:  # the blotter (hung up by the server's end) finishes before the test does
             pid = self.pid
             wait_until(lambda: gone(pid), "the blotter ended after the tmux server")
+        if self.path:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # tmux leaves its socket file behind
 
 
 def blotter_command(sim, journal, grace: float) -> list[str]:
