@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench install install-demo install-test clean
+.PHONY: demo test lint bench install install-demo install-test clean test-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,15 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# Test set-up (dead man's switch, tests/cli/test_tmux_hangup.py): a real tmux and GNU screen.
+# Installed with apt-get when missing and we are root; otherwise those tests skip, saying why.
+test-tools:
+	@missing=""; for t in tmux screen; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1; }; } || \
+	  echo "note:$$missing missing and cannot be installed here (needs root and apt-get): their tests will skip"
+
+test: lint test-tools
 	$(BIN)/python -m pytest -q
 
 BENCH_STAMP := $(VENV)/.installed-bench

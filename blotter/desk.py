@@ -135,7 +135,16 @@ class DeskSettings(SessionSettings):
     )
     read_only: bool = Field(False, description="Disable every cancel key (monitoring screens).")
     cancel_on_hangup: bool = Field(
-        False, description="Dead man's switch: cancel all open orders (and verify) on SIGHUP or SIGTERM."
+        False,
+        description="Dead man's switch: cancel all open orders (and verify) on SIGHUP or SIGTERM, when the "
+        "terminal goes away, or inside tmux or GNU screen when the last client has been detached for --hangup-grace.",
+    )
+    hangup_grace: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds the last tmux or screen client may stay detached before the dead man's switch fires "
+        "(a client re-attaching within them disarms the countdown).",
     )
     max_final_orders: int = Field(20_000, gt=0, description="Final orders kept in the store.")
     log_lines: int = Field(5000, gt=0, description="Lines kept by the event log.")
@@ -203,6 +212,13 @@ class Desk:
         """Collateral and positions, from the account snapshot and updates (see :mod:`blotter.core.account`)."""
         self.read_only = settings.read_only
         self.cancel_on_hangup = settings.cancel_on_hangup
+        self.hangup_countdown: float | None = None
+        """When (this desk's clock) the dead man's switch fires unless a terminal comes
+        back; set by :mod:`blotter.cli.hangup` while no tmux or screen client is attached."""
+        self.hangup_note = ""
+        """What the dead man's switch did last ("countdown disarmed", "FIRED: ..."), for the header,
+        until ``hangup_note_until`` (this desk's clock; None: until the next note)."""
+        self.hangup_note_until: float | None = None
         self.stale_after = settings.stale_after
         self.snapshot_count = 0
         self.queries = SnapshotQueries(self.log, timeout=settings.request_timeout)

@@ -1,9 +1,23 @@
 """The client-side dead man's switch (opt-in: ``--cancel-on-hangup``).
 
-The exchange has no cancel-on-disconnect for this API. When armed, SIGHUP (the
-controlling terminal went away: the SSH session dropped) or SIGTERM runs the desk's
-one :meth:`~blotter.desk.Desk.cancel_all_and_verify`, journals its verdict, and
-quits: exit 0 when verified, 1 otherwise.
+The exchange has no cancel-on-disconnect for this API. When armed, the desk's one
+:meth:`~blotter.desk.Desk.cancel_all_and_verify` runs (and its verdict is logged and
+journalled) when:
+
+- SIGHUP (the controlling terminal went away: the SSH session dropped) or SIGTERM
+  arrives; or the terminal goes away without a signal (its input ends or fails: a
+  terminal that is not the controlling one, a supervisor ignoring SIGHUP). The
+  process then quits: exit 0 when verified, 1 otherwise.
+- Inside tmux or GNU screen, the last client detaches and none comes back within
+  the grace period (``--hangup-grace``). A dropped SSH connection there sends no
+  SIGHUP: the multiplexer keeps the session, and the blotter with it. The switch asks
+  the multiplexer whether a client is attached, from a thread, every second at most
+  (tmux: ``list-clients`` on the socket named in ``$TMUX``; screen: ``screen -ls``,
+  the line of the session in ``$STY``); it fires only if a client was attached
+  before, a client re-attaching within the grace disarms the countdown, and the
+  process keeps running so the trader who re-attaches reads the verdict. Polling was
+  chosen over tmux hooks: a hook changes the trader's tmux server for every session,
+  survives the blotter if it crashes, and needs a way back into this process.
 
 A terminal that hung up is hostile to the screen: reads from it return end-of-file
 at once (the input thread would spin a core) and writes fail (the output thread
@@ -19,10 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
+import select
 import signal
+import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -30,6 +48,13 @@ SIGNALS = tuple(s for s in (getattr(signal, "SIGHUP", None), signal.SIGTERM) if 
 SHUTDOWN_GRACE = 10.0
 """Seconds after the verdict's bound before the watchdog ends the process anyway."""
 EXIT_UNVERIFIED = 1
+TMUX_POLL = 1.0
+"""Longest wait between two questions to tmux or screen (a quarter of the grace if shorter)."""
+TMUX_ANSWER = 5.0
+"""Seconds tmux or screen has to answer one question."""
+NOTE_SHOWN = 30.0
+"""Seconds the header says "countdown disarmed" (a verdict stays until the next detach)."""
+TERMINAL_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 _kept_fds: list[int] = []
 """The write end of the pipe that replaced stdin: kept open, so reads wait instead of
@@ -70,23 +95,207 @@ def describe(outcome: Any) -> str:
     )
 
 
+class Step(enum.Enum):
+    """What one look at the multiplexer changed."""
+
+    FIRST_CLIENT = "a client is attached"
+    STARTED = "the last client detached: countdown started"
+    DISARMED = "a client re-attached: countdown disarmed"
+    FIRED = "no client for the grace period: fire"
+
+
+class DetachCountdown:
+    """The detach rule (tmux, screen), pure: fed the number of attached clients at each look (None:
+    the server did not answer), says when the switch fires.
+
+    It fires ``grace`` seconds after the last client detached, only if a client was
+    attached before (a blotter started detached, by a script, is not a trader gone),
+    once per detach (it re-arms when a client attaches again). A client back within
+    the grace disarms the countdown. An unanswered question is no evidence either
+    way: it neither starts nor stops a countdown, but a countdown running ends."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.deadline: float | None = None
+        self.detached_at: float | None = None
+        self.seen_client = False
+        self._ever = False
+
+    def observe(self, clients: int | None, now: float) -> Step | None:
+        if clients is None:
+            return self._maybe_fire(now)
+        if clients > 0:
+            first = not self._ever
+            self.seen_client = self._ever = True
+            if self.deadline is not None:
+                self.deadline = None
+                return Step.DISARMED
+            return Step.FIRST_CLIENT if first else None
+        if not self.seen_client:
+            return None
+        if self.deadline is None:
+            self.detached_at, self.deadline = now, now + self.grace
+            return Step.STARTED
+        return self._maybe_fire(now)
+
+    def again(self) -> None:
+        """The cancel-all was not verified: while no client is attached, the next look
+        starts another countdown (a client back first leaves it to the trader)."""
+        self.seen_client = True
+
+    def _maybe_fire(self, now: float) -> Step | None:
+        if self.deadline is None or now < self.deadline:
+            return None
+        self.deadline = None
+        self.seen_client = False  # once per detach: the next attach re-arms it
+        return Step.FIRED
+
+
+class AskError(Exception):
+    """tmux or screen could not be asked (one line, for the log)."""
+
+
+def _ask(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=timeout
+        )
+    except FileNotFoundError:
+        raise AskError(f"the {argv[0]} command is not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise AskError(f"{argv[0]} did not answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise AskError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+
+
+def tmux_socket(environ: Mapping[str, str]) -> str | None:
+    """The tmux server's socket from ``$TMUX`` (``path,pid,session``), as tmux itself
+    reads it: the path before the first comma. None outside tmux."""
+    value = environ.get("TMUX", "")
+    path = value.split(",", 1)[0]
+    return path or None
+
+
+def tmux_clients(socket: str, timeout: float = TMUX_ANSWER) -> int:
+    """How many clients are attached to the tmux server (any of its sessions: a
+    trader who switched to another session is still there)."""
+    proc = _ask(["tmux", "-S", socket, "list-clients", "-F", "#{client_name}"], timeout)
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[0]
+        raise AskError(f"tmux: {first[:160]}")
+    return sum(1 for line in proc.stdout.splitlines() if line.strip())
+
+
+def screen_status(listing: str, sty: str) -> int:
+    """1 if ``screen -ls`` says the session ``sty`` (``pid.name``) is attached, 0 if
+    detached. Found by its pid, which a rename (``sessionname``) keeps; screen tells
+    attached or not, not how many displays."""
+    pid = sty.split(".", 1)[0]
+    for line in listing.splitlines():
+        fields = [f.strip() for f in line.strip().split("\t")]
+        if not fields[0] or fields[0].split(".", 1)[0] != pid:
+            continue
+        status = fields[-1].strip("()").lower()  # "Attached", "Detached", "Multi, attached", ...
+        if status.endswith("detached"):
+            return 0
+        if status.endswith("attached"):
+            return 1
+        raise AskError(f"screen lists the session as {fields[-1][:40]!r}")
+    raise AskError(f"screen -ls does not list this session ({sty[:60]})")
+
+
+def screen_clients(sty: str, timeout: float = TMUX_ANSWER) -> int:
+    """1 when the GNU screen session ``$STY`` has a display attached, else 0."""
+    proc = _ask(["screen", "-ls"], timeout)  # its exit status is not an error code: read the listing
+    return screen_status(proc.stdout, sty)
+
+
+def multiplexer(environ: Mapping[str, str]) -> tuple[str, Callable[[], int]] | None:
+    """The terminal multiplexer the blotter runs in ("tmux" or "screen") and how to ask
+    it for the attached clients; None outside both. tmux when both are named."""
+    socket = tmux_socket(environ)
+    if socket is not None:
+        return "tmux", lambda: tmux_clients(socket)
+    sty = environ.get("STY", "")
+    if sty:
+        return "screen", lambda: screen_clients(sty)
+    return None
+
+
+def terminal_fds() -> list[int]:
+    """The standard streams that are terminals: the ones whose loss is watched."""
+    fds = []
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                fds.append(fd)
+    return fds
+
+
+def watch(
+    stop: threading.Event,
+    fds: list[int],
+    ask: Callable[[], int] | None,
+    interval: float,
+    terminal_gone: Callable[[], None],
+    clients: Callable[[int | None, str | None], None],
+) -> None:
+    """The watch thread: wakes at once when a terminal hangs up (poll reports HUP or
+    an error on it, without reading its input), and asks the multiplexer every
+    ``interval`` seconds. Never on the event loop: a slow tmux never holds the screen."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, 0)  # no events asked: only hang-up and error are reported
+    next_ask = 0.0
+    while not stop.is_set():
+        if fds:
+            ready = poller.poll(interval * 1000)
+            if any(mask & TERMINAL_GONE for _, mask in ready):
+                terminal_gone()
+                return
+            if ready:  # a hang-up later reported as readable only: do not spin
+                stop.wait(interval)
+        else:
+            stop.wait(interval)
+        if ask is not None and time.monotonic() >= next_ask and not stop.is_set():
+            next_ask = time.monotonic() + interval
+            try:
+                count, error = ask(), None
+            except AskError as exc:
+                count, error = None, str(exc)
+            clients(count, error)
+
+
 def arm_hangup(
-    desk: Any, app: Any, wait: float | None = None, on_fired: Callable[[str], None] | None = None
+    desk: Any,
+    app: Any,
+    wait: float | None = None,
+    environ: Mapping[str, str] | None = None,
+    on_fired: Callable[[str], None] | None = None,
 ) -> Callable[[], None]:
-    """Install the signal handlers; returns a function that restores the previous ones.
+    """Install the signal handlers and start the watch; returns a function that
+    restores the previous handlers and stops the watch. ``on_fired(name)`` is told when
+    the switch fires and the blotter will exit (a signal, the terminal gone): the exit
+    code is then the verdict's, whether or not the stream was ever live (the cancel-all
+    may have gone over REST).
 
     ``wait`` bounds the cancel-all and its verification (default: three request
-    timeouts and two seconds). ``on_fired(signal name)`` is told when the switch fires
-    (the exit code is then the verdict's, whether or not the stream was ever live: the
-    cancel-all may have gone over REST)."""
+    timeouts and two seconds)."""
     loop = asyncio.get_running_loop()
+    environ = os.environ if environ is None else environ
     bound = wait if wait is not None else desk.settings.request_timeout * 3 + 2
-    fired: list[str] = []
+    grace = float(desk.settings.hangup_grace)
+    final = threading.Lock()
+    """Taken once, by the first signal or terminal loss: the process then exits."""
     previous: dict[int, Any] = {}
     tasks: set[asyncio.Task[None]] = set()
+    countdown = DetachCountdown(grace)
+    mux: dict[str, Any] = {"error": None, "asked": False, "busy": False}
+    stop = threading.Event()
+    """Ends the watch thread."""
 
-    def start(name: str) -> None:
-        task = loop.create_task(on_signal(name))
+    def start(name: str, then_exit: bool) -> None:
+        task = loop.create_task(fire(name, then_exit))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -95,8 +304,12 @@ def arm_hangup(
             with contextlib.suppress(Exception):  # the cancel-all matters more than its note
                 desk.journal.record_note(text)
 
-    async def on_signal(name: str) -> None:
-        if on_fired is not None:
+    def say(text: str, level: str) -> None:
+        desk.log.add(text, level)
+        journal(text)
+
+    async def fire(name: str, then_exit: bool) -> None:
+        if then_exit and on_fired is not None:
             on_fired(name)
         desk.log.add(f"{name}: dead man's switch fired: cancelling all open orders", "error")
         journal(f"{name}: cancel-on-hangup fired")
@@ -110,8 +323,19 @@ def arm_hangup(
             code = 0 if outcome.verified else EXIT_UNVERIFIED
         desk.log.add(text, "ok" if code == 0 else "error")
         journal(text)
-        app.exit(return_code=code)
-        release_terminal()
+        if then_exit:
+            app.exit(return_code=code)
+            release_terminal()
+        else:
+            mux["busy"] = False
+            desk.hangup_note = "FIRED: " + ("nothing left open" if code == 0 else "NOT VERIFIED, see the log")
+            desk.hangup_note_until = None
+            if code != 0:
+                countdown.again()
+                say(
+                    f"dead man's switch: not verified: it fires again in {grace:g} s while no client is attached",
+                    "warn",
+                )
 
     def watchdog() -> None:
         journal(f"cancel-on-hangup: no clean exit within {bound + SHUTDOWN_GRACE:g} s; exiting now")
@@ -120,22 +344,87 @@ def arm_hangup(
                 desk.journal.close(timeout=2.0)
         os._exit(EXIT_UNVERIFIED)
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if fired:
+    def go(name: str, hung_up: bool) -> None:
+        """Fire and exit (a signal, or the terminal gone). Runs in a signal handler or
+        the watch thread, never waits: the lock is only ever tried."""
+        if not final.acquire(blocking=False):
             return  # already cancelling; the bound ends it
-        name = signal.Signals(signum).name
-        fired.append(name)
-        if signum == getattr(signal, "SIGHUP", None):
+        stop.set()
+        if hung_up:
             detach_terminal()
         timer = threading.Timer(bound + SHUTDOWN_GRACE, watchdog)
         timer.daemon = True
         timer.start()
-        loop.call_soon_threadsafe(start, name)
+        loop.call_soon_threadsafe(start, name, True)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        go(signal.Signals(signum).name, signum == getattr(signal, "SIGHUP", None))
+
+    def on_clients(count: int | None, error: str | None) -> None:
+        """On the event loop: one answer (or failure) of tmux or screen."""
+        if final.locked():
+            return
+        if error is not None and mux["error"] is None:
+            desk.log.add(
+                f"dead man's switch: cannot ask {name} whether a client is attached ({error}); "
+                "a detach is not noticed until it answers",
+                "warn",
+            )
+        elif error is None and mux["error"] is not None:
+            desk.log.add(f"dead man's switch: {name} answers again", "info")
+        mux["error"] = error
+        if count == 0 and not mux["asked"] and not countdown.seen_client:
+            say(f"dead man's switch: waiting for a {name} client (it fires only after one was attached)", "info")
+        if count is not None:
+            mux["asked"] = True
+        now = desk.clock()
+        step = countdown.observe(count, now)
+        if step is Step.FIRST_CLIENT:
+            say(f"dead man's switch: a {name} client is attached; armed for its detach", "info")
+        elif step is Step.STARTED:
+            desk.hangup_countdown = countdown.deadline
+            desk.hangup_note = ""
+            say(
+                f"dead man's switch: no {name} client attached: cancel-all in {grace:g} s unless one re-attaches",
+                "warn",
+            )
+        elif step is Step.DISARMED:
+            desk.hangup_countdown = None
+            desk.hangup_note, desk.hangup_note_until = "countdown disarmed", now + NOTE_SHOWN
+            away = now - (countdown.detached_at or now)
+            say(f"dead man's switch: a {name} client re-attached after {away:.1f} s: countdown disarmed", "ok")
+        elif step is Step.FIRED:
+            desk.hangup_countdown = None
+            if mux["busy"]:
+                return  # the previous cancel-all of this rule is still waiting for its verdict
+            mux["busy"] = True
+            desk.hangup_note, desk.hangup_note_until = "FIRED: cancelling all", None
+            start(name, False)
+
+    def on_clients_threadsafe(count: int | None, error: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed under us: the process is ending
+            loop.call_soon_threadsafe(on_clients, count, error)
 
     for sig in SIGNALS:
         previous[sig] = signal.signal(sig, handler)
 
+    watched = multiplexer(environ)
+    name, ask = watched if watched is not None else ("", None)
+    if watched is not None:
+        desk.log.add(
+            f"dead man's switch: inside {name}: cancel-all when no client has been attached for {grace:g} s", "info"
+        )
+    interval = min(TMUX_POLL, max(0.1, grace / 4))
+    thread = threading.Thread(
+        target=watch,
+        args=(stop, terminal_fds(), ask, interval, lambda: go("terminal closed", True), on_clients_threadsafe),
+        name="dead-man-watch",
+        daemon=True,
+    )
+    thread.start()
+
     def disarm() -> None:
+        stop.set()
         for sig, old in previous.items():
             with contextlib.suppress(ValueError, TypeError, OSError):
                 signal.signal(sig, old)

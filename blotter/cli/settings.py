@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     theme: str = option(UiSettings, "theme", flag="--theme", metavar="NAME", group="screen")
     read_only: bool = option(DeskSettings, "read_only", flag="--read-only", group="screen")
     cancel_on_hangup: bool = option(DeskSettings, "cancel_on_hangup", flag="--cancel-on-hangup", group="screen")
+    hangup_grace: float = option(DeskSettings, "hangup_grace", flag="--hangup-grace", metavar="SEC", group="screen")
     stale_after: float = option(DeskSettings, "stale_after", flag="--stale-after", metavar="SEC", group="screen")
     final_linger: float = option(UiSettings, "final_linger", flag="--final-linger", metavar="SEC", group="screen")
     keymap: dict[str, str] = option(UiSettings, "keymap", env=None, group="screen")

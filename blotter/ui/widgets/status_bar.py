@@ -6,6 +6,7 @@ outside (endpoint, account, detail) go through :func:`~blotter.ui.text.safe`.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from rich.style import Style
@@ -88,7 +89,13 @@ def build_status(
     if desk.read_only:
         parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
     elif desk.cancel_on_hangup:  # read-only sends nothing, on a hangup neither
-        parts.append(Text("CANCEL-ON-HANGUP ARMED", style=Style(color=theme.log.warn, bold=True, reverse=True)))
+        until, note = desk.hangup_countdown, desk.hangup_note  # set by the switch (blotter/cli/hangup.py)
+        if until is not None:  # no tmux/screen client attached: counting down to the cancel-all
+            parts.append(Text(f"DETACHED: CANCEL-ALL IN {math.ceil(max(0.0, until - now))} s", style=bad))
+        else:
+            shown = note and (desk.hangup_note_until is None or now < desk.hangup_note_until)
+            label = "CANCEL-ON-HANGUP ARMED" + (f" ({note})" if shown else "")
+            parts.append(Text(label, style=Style(color=theme.log.warn, bold=True, reverse=True)))
     journal = getattr(getattr(desk, "journal", None), "status", None)  # blotter.journal.JournalStatus
     if journal is not None and (journal.state != "writing" or journal.dropped or journal.summarised):
         losses = [f"{n} {what}" for n, what in ((journal.summarised, "summarised"), (journal.dropped, "dropped")) if n]
