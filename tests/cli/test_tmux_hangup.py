@@ -295,10 +295,12 @@ def test_a_client_back_within_the_grace_disarms_the_countdown(tmp_path):
 @needs_tmux
 @pytest.mark.timeout(180)
 def test_an_unverified_cancel_all_is_tried_again_while_nobody_is_attached(tmp_path):
-    """The exchange holds the cancel-all (never answers): the verdict is "timed out",
+    """The exchange holds the cancel-all on both roads (never answers): the verdict is "timed out",
     and with still no client attached the switch fires again after another grace."""
     journal = tmp_path / "journal.sqlite3"
-    with sim_in_thread(SimConfig(seed=35, initial_orders=3, rate=0, ping_interval=0, ack_delay=600)) as sim:
+    with sim_in_thread(
+        SimConfig(seed=35, initial_orders=3, rate=0, ping_interval=0, ack_delay=600, rest_delay=600)
+    ) as sim:
         server = TmuxServer(tmp_path)
         try:
             command = blotter_command(sim, journal, grace=1)
