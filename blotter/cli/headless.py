@@ -592,14 +592,14 @@ async def cmd_positions(args: argparse.Namespace) -> int:
                 printer.emit(r)
             return printer.result(summary, EXIT_OK, positions=open_count)
         rows: list[tuple[str, ...]] = [tuple(h for h, _ in POSITION_COLUMNS)]
-        for r in records:
-            rows.append(tuple(safe(r[k], 64) for _, k in POSITION_COLUMNS))
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for rec in records:
+            rows.append(tuple(safe(rec[k], 64) for _, k in POSITION_COLUMNS))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         text = {0, 1, 8}
-        for r in rows:
+        for row in rows:
             printer.write(
                 "  ".join(
-                    c.ljust(w) if i in text else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False))
+                    c.ljust(w) if i in text else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False))
                 ).rstrip()
             )
         for asset, balance in collaterals:
