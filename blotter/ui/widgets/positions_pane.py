@@ -160,14 +160,14 @@ class PositionsPane(Static, can_focus=True):
             chosen = p.symbol == self.selected_symbol
             pointer = "▶ " if chosen and self.has_focus else ("› " if chosen else "  ")
             mark = marks.get(p.symbol)
-            line = (
+            row = (
                 f"{pointer}{safe(p.symbol, 24)} {safe(p.side, 8) or '–'} {fmt_amount(p.position)}"
                 f"  avg {fmt_amount(p.avg_open_price)}  mark {fmt_amount(mark)}"
                 f"  uPnL {fmt_amount(p.unrealized_pnl)}  rPnL {fmt_amount(p.realized_pnl)}"
                 f"  {fmt_amount(p.leverage)}x {safe(p.margin_type, 12) or '–'}"
             )
             out.append("\n")
-            out.append(line, f"{'reverse' if chosen and self.has_focus else ''} {dim}".strip())
+            out.append(row, f"{'reverse' if chosen and self.has_focus else ''} {dim}".strip())
             if chosen:  # the rest of the selected position's fields: one more line, not one per position
                 out.append("\n")
                 out.append(
