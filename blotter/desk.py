@@ -254,6 +254,8 @@ class Desk:
         self.rest_positions_at: float | None = None
         self._positions_poll: asyncio.Task | None = None
         self._positions_polled_at = -1e9
+        self._marks_due = False
+        """Ask REST for the marks once the account shows a position (set at every connect)."""
         self._rest_position_said = False
         self._flattening: dict[str, str] = {}
         """symbol → request id of its latest close order."""
@@ -391,9 +393,13 @@ class Desk:
             ):
                 self._verifying.add(t.request_id)
                 self._snapshot_due = True
-        every = self.settings.reconcile_every
-        if every and self.session.connected and now - self._positions_polled_at >= every:
-            self.poll_positions_soon()  # the marks and a second opinion, at the reconcile pace
+        if self.session.connected and self.account_state.loaded and self.open_positions():
+            # the marks (REST only) once the account snapshot of this connection showed a
+            # position, then at the reconcile pace; no position, no call
+            every = self.settings.reconcile_every
+            if self._marks_due or (every and now - self._positions_polled_at >= every):
+                self._marks_due = False
+                self.poll_positions_soon()
         if self._snapshot_wanted() and self.session.connected and now >= self._next_snapshot_at:
             book = self._book_query
             if book is not None and book.state is QueryState.WAITING:
@@ -947,7 +953,7 @@ class Desk:
         self._last_auto_snapshot = self._clock()
         rid = await self.refresh()
         self._book_query = self.queries.get(rid)
-        self.poll_positions_soon()
+        self._marks_due = True
 
     def _on_state(self, state: ConnState, detail: str) -> None:
         level = {"live": "ok", "auth refused": "error", "reconnecting": "warn"}.get(state.value, "info")
