@@ -91,6 +91,7 @@ MAIN: tuple[KeySpec, ...] = (
         "Flatten",
         "Close the selected position with a reduce-only market order of its size (asks first; "
         "in an emergency cancel all orders first: X, then Z)",
+        show=False,  # (the footer must fit 80 columns; the positions pane names F and Z)
     ),
     KeySpec(
         "blotter.flatten_all",
@@ -99,6 +100,7 @@ MAIN: tuple[KeySpec, ...] = (
         "Flat all",
         "Flatten ALL positions, each by its own reduce-only market order, and verify they are at zero (asks first). "
         "Emergency sequence: cancel all (X) first, then flatten all (Z)",
+        show=False,
     ),
     KeySpec(
         "blotter.toggle_positions",

@@ -141,6 +141,8 @@ class PositionsPane(Static, can_focus=True):
             head += " (flat shown)"
         if warning:
             head += f" — {warning}"
+        if not self.desk.read_only:
+            head += " (F flatten, Z all)" if not self.collapsed else ""
         if self.collapsed:
             parts = [f"{safe(p.symbol, 24)} {safe(p.side, 8)} {fmt_amount(p.position)}" for p in rows]
             line = Text(f"{head} │ {self._collateral()} │ " + (" · ".join(parts) or "none") + " (p: expand)")
