@@ -159,6 +159,14 @@ async def test_read_only_hides_and_refuses_the_flatten_keys():
         assert place_frames(sim) == []
 
 
+async def test_an_untriggered_stop_order_row_shows_its_badge():
+    async with running(config()) as (sim, desk, app, pilot):
+        stops = [e for e in desk.store.open_entries() if e.order.status == "PendingNew"]
+        assert stops
+        cells = app.table.cells(stops[0], app.clock())
+        assert cells["status"].endswith(" STOP")
+
+
 def test_order_badges():
     assert order_badge("ReduceOnly", "New") == "RO"
     assert order_badge("PostReduceOnly", "New") == "PO RO"
