@@ -14,6 +14,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
@@ -27,6 +28,7 @@ from .net.rest import RestClient, RestSettings
 from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
     AccountSnapshot,
+    AccountSnapshotQuery,
     AccountUpdate,
     AuthResult,
     BadFrame,
@@ -38,6 +40,7 @@ from .protocol import (
     OpenOrders,
     OpenOrdersQuery,
     OrderUpdate,
+    PlaceOrder,
     Request,
     RequestAck,
     RequestError,
@@ -51,7 +54,7 @@ from .protocol.signing import mask_key
 from .reconcile import Context, Reconciler
 from .roads import RestRoad
 
-__all__ = ["CancelAllOutcome", "ConnState", "Desk", "DeskSettings", "Journal", "SnapshotState"]
+__all__ = ["CancelAllOutcome", "ConnState", "FlattenOutcome", "Desk", "DeskSettings", "Journal", "SnapshotState"]
 
 SKEW_WARN_MS = 5000
 MAX_UNKNOWN_TYPES = 50
@@ -109,6 +112,35 @@ class CancelAllOutcome:
     @property
     def request_id(self) -> str | None:
         return self.requests[-1].request_id if self.requests else None
+
+
+@dataclass
+class FlattenOutcome:
+    """The verdict of :meth:`Desk.flatten_and_verify`.
+
+    ``verified`` only when, after every close order was answered, the account channel
+    (an account update or snapshot) or REST ``futures/position`` showed each position in
+    scope at zero. ``left`` is what is still open: symbol → signed size."""
+
+    symbol: str | None
+    outcome: Outcome
+    reason: str = ""
+    """One line (raw exchange text inside: pass it through ``core.text.safe``)."""
+    requests: list[Tracked] = field(default_factory=list)
+    """One reduce-only market order per position, each under its own request id."""
+    closed: list[str] = field(default_factory=list)
+    """Symbols shown at zero."""
+    left: dict[str, Decimal] = field(default_factory=dict)
+    source: str = ""
+    """Who said so: "account channel" or "REST"."""
+
+    @property
+    def verified(self) -> bool:
+        return self.outcome is Outcome.VERIFIED
+
+
+FLATTEN_EXEC_INST = "ReduceOnly"
+"""``execInst`` of a close order: it can only shrink a position (PROTOCOL.md, enums)."""
 
 
 class Journal(Protocol):
@@ -245,6 +277,18 @@ class Desk:
         self.collector = Collector(enabled=manage_gc)
         """When the cyclic garbage collector may run (never in a burst): see :mod:`blotter.collector`."""
         self.counts: dict[str, int] = {"frames": 0, "bad_frames": 0, "invalid": 0, "unknown": 0, "disconnects": 0}
+        self.marks: dict[str, Decimal] = {}
+        """Mark price by symbol, from REST ``futures/position`` (the WebSocket sends none)."""
+        self.rest_positions: dict[str, Decimal] = {}
+        """Signed position by symbol as REST last said (a second opinion for the flatten verdict)."""
+        self.rest_positions_at: float | None = None
+        self._positions_poll: asyncio.Task | None = None
+        self._positions_polled_at = -1e9
+        self._marks_due = False
+        """Ask REST for the marks once the account shows a position (set at every connect)."""
+        self._rest_position_said = False
+        self._flattening: dict[str, str] = {}
+        """symbol → request id of its latest close order."""
         self.rest: RestClient | None = None
         """The second road to the exchange (REST on the same host), or None when it cannot be
         built (``rest_problem`` says why, and the log said so once)."""
@@ -381,6 +425,8 @@ class Desk:
             self._changed.set()
 
     async def stop(self) -> None:
+        if self._positions_poll is not None and not self._positions_poll.done():
+            self._positions_poll.cancel()
         await self.session.stop()
         await self.reconciler.aclose()
         await self.road.close()
@@ -417,6 +463,13 @@ class Desk:
                 self._verifying.add(t.request_id)
                 self._snapshot_due = True
         self.reconciler.tick(now, live=self.session.connected and self._book_loaded)
+        if self.session.connected and self.account_state.loaded and self.open_positions():
+            # the marks (REST only) once the account snapshot of this connection showed a
+            # position, then at the reconcile pace; no position, no call
+            every = self.settings.reconcile_every
+            if self._marks_due or (every and now - self._positions_polled_at >= every):
+                self._marks_due = False
+                self.poll_positions_soon()
         if self._snapshot_wanted() and self.session.connected and now >= self._next_snapshot_at:
             book = self._book_query
             if book is not None and book.state is QueryState.WAITING:
@@ -848,6 +901,188 @@ class Desk:
                 sent.append(tracked)
         return sent
 
+    # -- positions -------------------------------------------------------------------
+    def open_positions(self, symbol: str | None = None) -> dict[str, Decimal]:
+        """Signed size of every position not at zero (on ``symbol``), as the account channel said."""
+        out: dict[str, Decimal] = {}
+        for sym, pos in self.account_state.positions.items():
+            if (symbol is None or sym == symbol) and pos.position:
+                out[sym] = pos.position
+        return out
+
+    def poll_positions_soon(self) -> None:
+        """Ask REST ``futures/position`` in the background (mark prices; a second opinion on
+        the positions). At most one call at a time; never on the cancel path."""
+        if self._positions_poll is not None and not self._positions_poll.done():
+            return
+        self._positions_polled_at = self._clock()
+        self._positions_poll = asyncio.create_task(self.poll_positions(), name="blotter-positions")
+
+    async def poll_positions(self) -> bool:
+        """REST ``futures/position`` (ADDENDUM §2.8): mark prices and the positions. False
+        (and one log line) when there is no REST road or the call failed."""
+        if self.rest is None:
+            if not self._rest_position_said:
+                self._rest_position_said = True
+                self.log.add(
+                    f"positions: no mark prices, no REST road ({self.rest_problem or 'not configured'})", "warn"
+                )
+            return False
+        try:
+            reply = await self.rest.position()
+        except Exception as exc:  # every REST failure is a RestCallError; nothing here may kill the loop
+            self.log.add(f"positions: REST futures/position failed: {exc}", "warn")
+            return False
+        marks: dict[str, Decimal] = {}
+        sizes: dict[str, Decimal] = {}
+        for c in reply.contracts:
+            if c.mark_price is not None and c.mark_price > 0:  # the doc sample's "-1": none
+                marks[c.symbol] = c.mark_price
+            sizes[c.symbol] = c.position or Decimal(0)
+        self.marks = marks
+        self.rest_positions = sizes
+        self.rest_positions_at = self._clock()
+        self._changed.set()
+        return True
+
+    async def flatten(self, symbol: str) -> Tracked | None:
+        """Close the position on ``symbol``: a reduce-only MARKET order of exactly its size
+        on the opposite side. Returns the tracked request, or None when nothing was sent
+        (read-only, no position, a close already in flight: the log says why)."""
+        now = self._clock()
+        if self.read_only:
+            self.log.add("read-only: flatten is disabled", "warn")
+            return None
+        size = self.open_positions(symbol).get(symbol)
+        if not size:
+            self.log.add(f"flatten: no position on {symbol}; nothing sent", "warn")
+            return None
+        pending = self.tracker.get(self._flattening.get(symbol, ""))
+        if pending is not None and pending.in_flight:
+            self.log.add(
+                f"{pending.request_id} already closing {symbol}; not re-sent", "warn", request_id=pending.request_id
+            )
+            return None
+        side = "sell" if size > 0 else "buy"
+        request = PlaceOrder(symbol=symbol, side=side, qty=abs(size), order_type="market", exec_inst=FLATTEN_EXEC_INST)
+        note = f"flatten: {side} {abs(size)} market {FLATTEN_EXEC_INST}"
+        self._flattening[symbol] = request.request_id
+        if not self.session.connected:
+            tracked = self.tracker.not_sent(
+                request.request_id, "place-order", now, f"{note}: {self._offline_reason()}", symbol=symbol
+            )
+            self._changed.set()
+            return tracked
+        tracked = self.tracker.sent(request.request_id, "place-order", now, symbol=symbol, note=note)
+        if not await self.session.send(request):
+            self.tracker.send_failed(request.request_id, self._clock(), self._offline_reason())
+        self._changed.set()
+        return tracked
+
+    async def _load_account(self, deadline: float, loop: asyncio.AbstractEventLoop) -> bool:
+        """The account snapshot (asked at connect; asked again here if none came)."""
+        if self.account_state.loaded:
+            return True
+        await self.session.send(AccountSnapshotQuery())
+        while not self.account_state.loaded:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await self.wait_changed(min(0.1, left))
+        return True
+
+    async def flatten_and_verify(
+        self, symbol: str | None = None, rounds: int = 2, timeout: float | None = None
+    ) -> FlattenOutcome:
+        """Close every position (on ``symbol``), each with its own reduce-only market
+        order under its own request id, and verify: VERIFIED only when the account channel
+        (or, failing that, REST ``futures/position``) shows each one at zero. Reduce-only:
+        it never opens or flips a position. Positions left after a round are closed again
+        (up to ``rounds``). The sibling of :meth:`cancel_all_and_verify` (same outcomes)."""
+        per_step = self.settings.request_timeout
+        loop = asyncio.get_running_loop()
+        total = per_step * (2 * max(rounds, 1) + 1) + 1 if timeout is None else timeout
+        deadline = loop.time() + total
+        result = FlattenOutcome(symbol=symbol, outcome=Outcome.STILL_OPEN)
+        scope = symbol or "ALL symbols"
+        if self.read_only:
+            self.log.add("read-only: flatten is disabled", "warn")
+            result.outcome, result.reason = Outcome.NOT_SENT, "read-only: flatten is disabled"
+            return result
+        if not self.session.connected:
+            result.outcome, result.reason = Outcome.NOT_SENT, f"flatten {scope} not sent: {self._offline_reason()}"
+            self.log.add(result.reason, "error")
+            return result
+        if not await self._load_account(deadline, loop):
+            result.outcome, result.reason = Outcome.TIMED_OUT, "the account snapshot was not answered"
+            return result
+        start = dict(self.open_positions(symbol))
+        self.log.add(f"flatten {scope}: {len(start)} position(s) open", "warn" if start else "info")
+        refused: list[Tracked] = []
+        for _ in range(max(rounds, 1)):
+            targets = self.open_positions(symbol)
+            if not targets:
+                break
+            sent = [t for t in [await self.flatten(sym) for sym in sorted(targets)] if t is not None]
+            result.requests.extend(sent)
+            failed = [t for t in sent if t.state is State.FAILED]
+            if failed:
+                result.outcome, result.reason = Outcome.NOT_SENT, f"flatten {scope} not sent: {failed[0].message}"
+                self._flatten_report(result, start, symbol)
+                return result
+            settled_at: list[float] = []
+
+            def done(
+                sent: list[Tracked] = sent, targets: dict[str, Decimal] = targets, settled_at: list[float] = settled_at
+            ) -> bool:
+                if not all(t.state.final for t in sent):
+                    return False
+                if not settled_at:
+                    settled_at.append(loop.time())
+                still = self.open_positions(symbol).keys() & targets.keys()
+                return not still or loop.time() - settled_at[0] > per_step
+
+            while not done():
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await self.wait_changed(min(0.1, left))
+            refused = [t for t in sent if t.state is State.REFUSED]
+            if refused or loop.time() >= deadline:
+                break
+        left_now = self.open_positions(symbol)
+        if not left_now:
+            result.outcome, result.source = Outcome.VERIFIED, "account channel"
+        elif await self.poll_positions() and not any(self.rest_positions.get(s) for s in left_now):
+            result.outcome, result.source = Outcome.VERIFIED, "REST"
+        elif refused:
+            t = refused[0]
+            result.outcome = Outcome.REFUSED
+            result.reason = f"{t.request_id} close {t.symbol} refused: ERR {explain(t.code, t.reason, t.message)}"
+        elif any(t.state is State.TIMED_OUT for t in result.requests) or loop.time() >= deadline:
+            result.outcome = Outcome.TIMED_OUT
+            result.reason = f"{len(left_now)} position(s) on {scope} not shown closed in time"
+        else:
+            result.outcome = Outcome.STILL_OPEN
+            result.reason = f"{len(left_now)} position(s) still open on {scope}"
+        self._flatten_report(result, start, symbol)
+        return result
+
+    def _flatten_report(self, result: FlattenOutcome, start: dict[str, Decimal], symbol: str | None) -> None:
+        """Each position at zero, or what is left: in the outcome and the log."""
+        left = self.open_positions(symbol)
+        if result.verified:
+            left = {}
+        result.left = left
+        result.closed = [s for s in sorted(start) if s not in left]
+        for s in result.closed:
+            self.log.add(f"flatten: {s} position is 0 ({result.source or 'account channel'})", "ok")
+        for s, size in sorted(left.items()):
+            self.log.add(f"flatten: {s} position still {size} open", "error")
+        if result.verified:
+            self.log.add(f"flatten {symbol or 'ALL symbols'}: verified flat ({result.source})", "ok")
+        self._changed.set()
+
     def _hint_retry(self, t: Tracked) -> None:
         """After the latest cancel-all left orders open, say how to retry them."""
         if not self.retry_hint or t.action != "cancel-all":
@@ -924,6 +1159,7 @@ class Desk:
         self._last_auto_snapshot = now
         rid = await self.refresh()
         self._book_query = self.queries.get(rid)
+        self._marks_due = True
 
     def _on_state(self, state: ConnState, detail: str) -> None:
         level = {"live": "ok", "auth refused": "error", "reconnecting": "warn"}.get(state.value, "info")

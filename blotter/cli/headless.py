@@ -1,5 +1,5 @@
 """Headless commands for scripts and runbooks: ``cancel``, ``cancel-all``,
-``orders``, ``journal``. Same desk (session, store, tracker, journal) as the TUI,
+``orders``, ``positions``, ``flatten``, ``journal``. Same desk (session, store, tracker, journal) as the TUI,
 no screen.
 
 With the WebSocket not live within a short time (refused, unreachable) the commands
@@ -99,6 +99,36 @@ def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="one JSON object per order (decimals as strings), then the result"
     )
     p.set_defaults(handler=lambda args: _run(cmd_orders, args))
+
+    p = sub.add_parser(
+        "positions",
+        parents=[conn],
+        help="print the positions and the collateral",
+        description="Print the futures positions and collateral from the account snapshot the exchange "
+        "answered, with mark prices from REST futures/position when it answers. Exact decimals. Flat "
+        "positions are left out unless --all.",
+        epilog=epilog,
+    )
+    p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol; " + symbol_help)
+    p.add_argument("--all", action="store_true", help="also the flat positions (size 0)")
+    p.add_argument("--json", action="store_true", help="one JSON object per collateral and position, then the result")
+    p.set_defaults(handler=lambda args: _run(cmd_positions, args))
+
+    p = sub.add_parser(
+        "flatten",
+        parents=[conn],
+        help="close every position (on a symbol) with reduce-only market orders and verify it is flat",
+        description="For each open position (on --symbol), send a reduce-only MARKET order of exactly its "
+        "size on the opposite side, each under its own request id, then verify that the account channel (or "
+        "REST futures/position) shows it at zero. Reduce-only: it never opens or flips a position. In an "
+        "emergency run cancel-all first, then flatten (open orders could otherwise fill and re-open a "
+        "position). Exit 0 verified flat, 1 refused or something left, 3 timed out, 4 connection.",
+        epilog=epilog,
+    )
+    p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol's position; " + symbol_help)
+    p.add_argument("--retries", type=int, default=1, help="extra rounds while a position is left open (default 1)")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
+    p.set_defaults(handler=lambda args: _run(cmd_flatten, args))
 
     p = sub.add_parser(
         "journal",
@@ -523,6 +553,137 @@ async def cmd_orders(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         await _close(desk, journal, task)
+
+
+async def _account(desk: Any, printer: Printer) -> int | None:
+    """Connect, then wait for the account snapshot (asked at connect) within ``--timeout``."""
+    failed = await _connect(desk, printer)
+    if failed is not None:
+        return failed
+    timeout = desk.settings.request_timeout
+    if not await _until(desk, lambda: desk.account_state.loaded, timeout):
+        return printer.result(
+            "timed out", EXIT_TIMEOUT, error=f"the account snapshot was not answered in {timeout:g} s"
+        )
+    return None
+
+
+POSITION_COLUMNS = (
+    ("SYMBOL", "symbol"),
+    ("SIDE", "side"),
+    ("SIZE", "size"),
+    ("AVG-OPEN", "avg_open_price"),
+    ("MARK", "mark_price"),
+    ("UPNL", "unrealized_pnl"),
+    ("RPNL", "realized_pnl"),
+    ("LEV", "leverage"),
+    ("MARGIN", "margin_type"),
+    ("ISO-MARGIN", "isolated_margin"),
+    ("TP", "take_profit_price"),
+    ("SL", "stop_loss_price"),
+    ("BUY-OPEN", "buy_open_order_notional"),
+    ("SELL-OPEN", "sell_open_order_notional"),
+)
+
+
+def position_record(pos: Any, mark: Decimal | None) -> dict[str, Any]:
+    """One position as plain strings (exact decimals; wire text as sent: print it through safe/json_safe)."""
+    return {
+        "symbol": pos.symbol,
+        "side": pos.side or "",
+        "size": _dec(pos.position),
+        "avg_open_price": _dec(pos.avg_open_price),
+        "mark_price": _dec(mark),
+        "unrealized_pnl": _dec(pos.unrealized_pnl),
+        "realized_pnl": _dec(pos.realized_pnl),
+        "leverage": _dec(pos.leverage),
+        "margin_type": pos.margin_type or "",
+        "isolated_margin": _dec(pos.isolated_margin),
+        "take_profit_price": _dec(pos.take_profit_price),
+        "take_profit_trigger": pos.take_profit_trigger or "",
+        "stop_loss_price": _dec(pos.stop_loss_price),
+        "stop_loss_trigger": pos.stop_loss_trigger or "",
+        "buy_open_order_notional": _dec(pos.buy_open_order_notional),
+        "sell_open_order_notional": _dec(pos.sell_open_order_notional),
+    }
+
+
+async def cmd_positions(args: argparse.Namespace) -> int:
+    desk, journal, printer, task = await _open_desk(args)
+    printer.seen = 10**18  # only the positions (or a failure result), not the connection log
+    try:
+        failed = await _account(desk, printer)
+        if failed is not None:
+            return failed
+        if not await desk.poll_positions():  # the marks (REST only); without them the rest still stands
+            printer.seen = 0
+            printer.pump()
+            printer.seen = 10**18
+        state = desk.account_state
+        positions = [
+            p
+            for s, p in sorted(state.positions.items())
+            if (args.symbol is None or s == args.symbol) and (args.all or p.position)
+        ]
+        open_count = sum(1 for p in positions if p.position)
+        summary = f"{open_count} open position(s)" + (f" on {args.symbol}" if args.symbol else "")
+        collaterals = [(c.asset, _dec(c.balance)) for _, c in sorted(state.collaterals.items())]
+        records = [position_record(p, desk.marks.get(p.symbol)) for p in positions]
+        if args.json:
+            for asset, balance in collaterals:
+                printer.emit({"asset": asset, "balance": balance})
+            for r in records:
+                printer.emit(r)
+            return printer.result(summary, EXIT_OK, positions=open_count)
+        rows: list[tuple[str, ...]] = [tuple(h for h, _ in POSITION_COLUMNS)]
+        for rec in records:
+            rows.append(tuple(safe(rec[k], 64) for _, k in POSITION_COLUMNS))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        text = {0, 1, 8}
+        for row in rows:
+            printer.write(
+                "  ".join(
+                    c.ljust(w) if i in text else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False))
+                ).rstrip()
+            )
+        for asset, balance in collaterals:
+            printer.write(f"collateral: {safe(asset, 20)} {safe(balance, 60)}")
+        if not desk.marks:
+            printer.write("mark prices: none (REST futures/position did not answer)")
+        printer.write(summary)
+        return EXIT_OK
+    finally:
+        await _close(desk, journal, task)
+
+
+async def cmd_flatten(args: argparse.Namespace) -> int:
+    from ..desk import Outcome
+
+    desk, journal, printer, task = await _open_desk(args)
+    follower = asyncio.create_task(printer.follow())
+    symbol = args.symbol
+    try:
+        failed = await _connect(desk, printer)
+        if failed is not None:
+            return failed
+        verdict = await desk.flatten_and_verify(symbol, rounds=max(0, args.retries) + 1)
+        printer.pump()
+        rids = [t.request_id for t in verdict.requests]
+        left = {s: _dec(q) for s, q in verdict.left.items()}
+        extra: dict[str, Any] = {"closed": verdict.closed, "request_ids": rids}
+        if verdict.outcome is Outcome.VERIFIED:
+            return printer.result("flat", EXIT_OK, symbol=symbol or "ALL", source=verdict.source, **extra)
+        if printer.as_json:
+            extra["left"] = [f"{s} {q}" for s, q in sorted(left.items())]
+        if verdict.outcome in (Outcome.STILL_OPEN, Outcome.REFUSED):
+            outcome = "refused" if verdict.outcome is Outcome.REFUSED else f"{len(left)} position(s) still open"
+            return printer.result(outcome, EXIT_FAIL, error=verdict.reason, **extra)
+        if verdict.outcome is Outcome.NOT_SENT:
+            code = EXIT_FAIL if desk.read_only else EXIT_CONNECT
+            return printer.result("not sent", code, error=verdict.reason, **extra)
+        return printer.result("could not verify: timed out", EXIT_TIMEOUT, error=verdict.reason, **extra)
+    finally:
+        await _close(desk, journal, task, follower)
 
 
 def cmd_journal(args: argparse.Namespace) -> int:

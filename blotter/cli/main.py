@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and every request's fate in a log keyed by request id. Without a command, opens the blotter.",
         parents=[conn, screen],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="keys in the blotter: c cancel order, s cancel symbol, X cancel ALL, / filter, f final orders, "
+        epilog="keys in the blotter: c cancel order, s cancel symbol, X cancel ALL, F flatten position, "
+        "Z flatten ALL (emergency: X, then Z), Tab next pane, / filter, f final orders, "
         "l log filter, r refresh, ? help, q quit (blotter --list-bindings: every binding id for [keymap]).\n"
         "Every option can also be set in the environment or the config file (named after it in its help); "
         "flags win over the environment, the environment over the file.\n"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ..protocol.errors import explain
 from ..protocol.messages import (
     CANCELED,
+    FILLED,
     FINAL_STATUSES,
     Order,
     RequestAck,
@@ -105,6 +106,8 @@ class RequestTracker:
         self._requests: dict[str, Tracked] = {}
         self._cancel_by_order: dict[str, str] = {}
         """order id → request id of its latest cancel-order."""
+        self._placed: dict[str, str] = {}
+        """order id → request id of the place-order that made it (learnt from its ACK)."""
         self._counting: dict[str, Tracked] = {}
         """cancel-alls still counting confirmations of their targets: what an order
         update is checked against (not every request ever sent)."""
@@ -283,9 +286,9 @@ class RequestTracker:
                 t = None
         if t is None:
             return None
-        return self.acked(t.request_id, now)
+        return self.acked(t.request_id, now, order_id=ack.order_id)
 
-    def acked(self, request_id: str, now: float) -> Tracked | None:
+    def acked(self, request_id: str, now: float, order_id: str | None = None) -> Tracked | None:
         """The gateway accepted the request (by its road): not yet its outcome."""
         t = self._requests.get(request_id)
         if t is None:
@@ -296,6 +299,9 @@ class RequestTracker:
         t.acked_at = now
         if t.state is State.SENT:
             t.state = State.ACKED
+        if t.action == "place-order" and order_id:  # the exchange's id of the order placed
+            t.order_id = order_id
+            self._placed[order_id] = t.request_id
         self._log(t, f"ACK{t.via} ({_ms(now - t.sent_at)})", "ok")
         if t.action == "cancel-all" and not t.targets and t.state in (State.ACKED, State.TIMED_OUT):
             self._confirm(t, now, CANCELED, "nothing was open")
@@ -330,8 +336,14 @@ class RequestTracker:
             return []
         rid = self._cancel_by_order.get(order.order_id)
         if rid is None and not self._counting:
-            return []  # the burst's common case: nobody is waiting for this order
+            if not self._placed:
+                return []  # the burst's common case: nobody is waiting for this order
         resolved: list[Tracked] = []
+        placed = self._placed.pop(order.order_id, None) if self._placed else None
+        p = self._requests.get(placed) if placed else None
+        if p is not None and p.state in (State.SENT, State.ACKED, State.TIMED_OUT):
+            self._confirm(p, now, order.status)
+            resolved.append(p)
         t = self._requests.get(rid) if rid else None
         if t is not None and t.state in (State.SENT, State.ACKED, State.TIMED_OUT):
             self._confirm(t, now, order.status, f"by {source}" if source else "")
@@ -362,7 +374,7 @@ class RequestTracker:
         if note:
             detail += f", {note}"
         detail += ")"
-        level: Level = "ok" if status == CANCELED else "warn"
+        level: Level = "ok" if status == CANCELED or (t.action == "place-order" and status == FILLED) else "warn"
         if t.action == "cancel-order" and status != CANCELED:
             detail += f": order ended {status}, not by this cancel"
         self._log(t, detail, level)

@@ -70,6 +70,19 @@ ORDER_CHANNEL = "futures-order"
 ACCOUNT_CHANNEL = "futures-account-update"
 CHANNELS = frozenset({ORDER_CHANNEL, ACCOUNT_CHANNEL})
 ORDER_ACTIONS = frozenset({"cancel-order", "cancel-all", "place-order"})
+REDUCE_ONLY = frozenset(
+    {
+        "ReduceOnly",
+        "PostReduceOnly",
+        "ReduceOnlyMarket",
+        "ReduceOnlyMark",
+        "ReduceOnlyRef",
+        "PostReduceMarket",
+        "PostReduceMark",
+        "PostReduceRef",
+    }
+)
+"""The ``execInst`` values that can only shrink a position (PROTOCOL.md enums, by their names)."""
 
 MALFORMED_FRAME = '{"m":"futures-order","sn":'
 """What ``malformed_every`` sends: a truncated JSON object, as a broken proxy might deliver."""
@@ -859,6 +872,18 @@ class SimServer:
         if order_type.startswith("Stop") and not spec.on_tick(stop):
             return refuse(300008, "Stop orders need a positive stopPrice on tick")
 
+        qty = request.qty
+        exec_inst = request.exec_inst or ("Post" if request.post_only else "NULL_VAL")
+        if exec_inst in REDUCE_ONLY:
+            # Reduce-only can only shrink a position (the enum's name; the docs define
+            # nothing more). With nothing to reduce it is refused; larger than the
+            # position, it is trimmed to the position's size (the docs are silent; issue 15).
+            pos = self.book.account.positions.get(symbol)
+            held = pos.position if pos is not None else Decimal(0)
+            if held == 0 or (held > 0) == (side == "buy"):
+                return refuse(300008, f"Reduce-only order would not reduce the position on {symbol} ({held})")
+            qty = min(qty, abs(held))
+
         self.clock.advance(2)
         now = self.clock.now()
         cid = request.client_order_id or ""
@@ -869,13 +894,13 @@ class SimServer:
             side="Buy" if side == "buy" else "Sell",
             order_type=order_type,
             price=price if order_type in ("Limit", "StopLimit") else Decimal(0),
-            qty=request.qty,
+            qty=qty,
             status=PENDING_NEW if order_type.startswith("Stop") else NEW,
             create_ms=now,
             exec_ms=now,
             stop_price=stop,
             stop_by="ref-px" if order_type.startswith("Stop") else "",
-            exec_inst=request.exec_inst or ("Post" if request.post_only else "NULL_VAL"),
+            exec_inst=exec_inst,
         )
         self.book.add(order)
         if self.config.dialect == "2021":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
@@ -30,13 +31,14 @@ from ..core.view import OrderView, ViewChange
 from . import bindings
 from .bindings import textual_bindings
 from .nocolor import TEXTUAL_COLOUR_FILTERS, TEXTUAL_NO_COLOR_FILTERS, StripColour
-from .screens import ConfirmScreen, FilterScreen, HelpScreen, QuitChoice, QuitScreen
+from .screens import ConfirmScreen, FilterScreen, FlattenScreen, HelpScreen, QuitChoice, QuitScreen
 from .screens.raw import RawScreen
 from .settings import UiSettings
 from .text import safe
 from .themes import Theme, load_theme, theme_variables
-from .widgets import DetailLine, LogPane, OrdersTable, StatusBar
+from .widgets import DetailLine, LogPane, OrdersTable, PositionsPane, StatusBar
 from .widgets.orders_table import fmt_amount, fmt_time
+from .widgets.positions_pane import COLLAPSE_BELOW
 from .widgets.status_bar import build_status
 
 if TYPE_CHECKING:
@@ -49,8 +51,15 @@ BUSY_RATE = 5000
 """Frames a second from which the poll counts the session as in a burst."""
 BUSY_HZ = 20
 """Redraws a second at most during a burst (every 50 ms: fresh enough to read)."""
-CANCEL_KEYS = ("blotter.cancel", "blotter.cancel_all", "blotter.cancel_symbol", "blotter.retry")
-"""Bindings that send cancels: hidden (and answered with a line in the log) in read-only."""
+CANCEL_KEYS = (
+    "blotter.cancel",
+    "blotter.cancel_all",
+    "blotter.cancel_symbol",
+    "blotter.retry",
+    "blotter.flatten",
+    "blotter.flatten_all",
+)
+"""Bindings that send cancels or close orders: hidden (and answered with a line in the log) in read-only."""
 MOVED_GUARD = 1.0
 """Seconds after the cursor moved by itself (its order left the view, or a newer order
 took the first row) during which ``c`` sends nothing, however often it is pressed: the
@@ -131,6 +140,7 @@ class BlotterApp(App[None]):
             id="orders",
         )
         self.detail = DetailLine(id="detail")
+        self.positions = PositionsPane(self.desk, id="positions")
         self.log_pane = LogPane(
             self.desk.log,
             self.blotter_theme,
@@ -143,12 +153,14 @@ class BlotterApp(App[None]):
         yield self.banner
         yield self.table
         yield self.detail
+        yield self.positions
         yield self.log_pane
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.desk.on_folded = self._fold_view
         self.log_pane.border_title = "Log"
+        self.positions.set_collapsed(self.size.height < COLLAPSE_BELOW)
         self.table.focus()
         self.run_worker(self.desk.run(), name="session", group="session", exit_on_error=False)
         self.set_interval(1 / self.settings.poll_hz, self.poll)
@@ -212,6 +224,7 @@ class BlotterApp(App[None]):
         if seen != self._seen or slow:
             self._update_status(now)
             self._update_detail(now)
+        self.positions.sync(now)  # cheap: it compares a small key and redraws only on a change
         self._seen = seen
 
     def _fold_view(self) -> None:
@@ -478,6 +491,86 @@ class BlotterApp(App[None]):
             self.desk.log.add("raw: no order selected", "warn")
             return
         self.push_screen(RawScreen(entry))
+
+    # -- positions: flatten ------------------------------------------------------------------------
+    def action_toggle_positions(self) -> None:
+        self.positions.set_collapsed(not self.positions.collapsed)
+
+    def action_toggle_flat(self) -> None:
+        self.positions.toggle_flat()
+
+    def _flatten_keys(self) -> frozenset[str]:
+        keys: set[str] = set()
+        for spec in bindings.FLATTEN:
+            keys.update(k.strip() for k in self.settings.keymap.get(spec.id, spec.key).split(","))
+        return frozenset(keys)
+
+    def _estimate(self, symbol: str, size: Decimal) -> str:
+        """Size × mark price, or × the average open price when REST gave no mark (says which)."""
+        mark = self.desk.marks.get(symbol)
+        if mark is not None:
+            return f"≈ {fmt_amount(abs(size) * mark)} (size × mark price {fmt_amount(mark)})"
+        pos = self.desk.account_state.positions.get(symbol)
+        aop = pos.avg_open_price if pos is not None else None
+        if aop:
+            return f"≈ {fmt_amount(abs(size) * aop)} (size × average open price {fmt_amount(aop)}; no mark price)"
+        return "unknown (no mark price, no average open price)"
+
+    def _flatten_text(self, symbol: str | None) -> Text:
+        held = self.desk.open_positions(symbol)
+        if not held:
+            scope = f" on {safe(symbol, 40)}" if symbol else ""
+            return Text(f"No open position{scope} now: nothing would be sent.", style="bold")
+        if symbol is not None:
+            size = held[symbol]
+            side = "SELL" if size > 0 else "BUY"
+            text = Text(f"Flatten {safe(symbol, 40)}: {side} {fmt_amount(abs(size))} at market, reduce-only?", "bold")
+            text.append(f"\nclosing a {'LONG' if size > 0 else 'SHORT'} position of {fmt_amount(abs(size))}")
+            text.append(f"\nestimated notional {self._estimate(symbol, size)}")
+            return text
+        text = Text(f"Flatten ALL {len(held)} positions with reduce-only market orders?", "bold")
+        for sym, size in sorted(held.items()):
+            side = "SELL" if size > 0 else "BUY"
+            text.append(f"\n{safe(sym, 40)}: {side} {fmt_amount(abs(size))}, notional {self._estimate(sym, size)}")
+        text.append("\nOpen orders can re-open a position: cancel all (X) first.")
+        return text
+
+    def action_flatten(self) -> None:
+        if self.desk.read_only:
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
+            return
+        pos = self.positions.selected()
+        if pos is None or not pos.position:
+            self.desk.log.add("flatten: no open position selected; nothing sent", "warn")
+            return
+        self._ask_flatten(pos.symbol)
+
+    def action_flatten_all(self) -> None:
+        if self.desk.read_only:
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
+            return
+        self._ask_flatten(None)
+
+    def _ask_flatten(self, symbol: str | None) -> None:
+        scope = safe(symbol, 40) if symbol else "ALL symbols"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._flatten(symbol), group="flatten", exit_on_error=False)
+            else:
+                self.desk.log.add(f"flatten {scope}: aborted, nothing sent")
+
+        title = f"Flatten {scope}" if symbol else "Flatten ALL"
+        self.push_screen(
+            FlattenScreen(lambda: self._flatten_text(symbol), title=title, confirm_keys=self._flatten_keys()), answered
+        )
+
+    async def _flatten(self, symbol: str | None) -> None:
+        outcome = await self.desk.flatten_and_verify(symbol)
+        if not outcome.verified:
+            why = f"flatten {symbol or 'ALL symbols'} {outcome.outcome.value}: {safe(outcome.reason, 200)}"
+            self.desk.log.add(why, "error")
+            self.notify(why, severity="error", timeout=10)
 
     def action_help(self) -> None:
         sections = {

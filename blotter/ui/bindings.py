@@ -84,6 +84,35 @@ MAIN: tuple[KeySpec, ...] = (
         "Show the selected order's record (what was wrong with an UNREADABLE one, and the record as received)",
         show=False,
     ),
+    KeySpec(
+        "blotter.flatten",
+        "F",
+        "flatten",
+        "Flatten",
+        "Close the selected position with a reduce-only market order of its size (asks first; "
+        "in an emergency cancel all orders first: X, then Z)",
+        show=False,  # (the footer must fit 80 columns; the positions pane names F and Z)
+    ),
+    KeySpec(
+        "blotter.flatten_all",
+        "Z",
+        "flatten_all",
+        "Flat all",
+        "Flatten ALL positions, each by its own reduce-only market order, and verify they are at zero (asks first). "
+        "Emergency sequence: cancel all (X) first, then flatten all (Z)",
+        show=False,
+    ),
+    KeySpec(
+        "blotter.toggle_positions",
+        "p",
+        "toggle_positions",
+        "Positions",
+        "Positions pane: expand / collapse to one line",
+        show=False,
+    ),
+    KeySpec(
+        "blotter.toggle_flat", "0", "toggle_flat", "Flat", "Positions pane: show / hide flat positions", show=False
+    ),
     KeySpec("blotter.quit", "q", "quit_blotter", "Quit", "Quit (asks what to do with open orders)"),
     KeySpec(
         "blotter.quit_ctrl",
@@ -106,6 +135,17 @@ ORDERS: tuple[KeySpec, ...] = (
     KeySpec("orders.last", "end", "last", "Last row", "Orders table: last row", show=False),
 )
 """The orders table's cursor keys (while the table has focus)."""
+
+POSITIONS: tuple[KeySpec, ...] = (
+    KeySpec("positions.up", "up", "cursor_up", "Up", "Positions pane: select the position above", show=False),
+    KeySpec("positions.down", "down", "cursor_down", "Down", "Positions pane: select the position below", show=False),
+)
+"""The positions pane's keys (while it has focus; Tab moves focus between orders, positions and log)."""
+
+FLATTEN: tuple[KeySpec, ...] = (
+    KeySpec("flatten.yes", "y,enter", "confirm", "Yes", "Flatten dialog: yes, send the reduce-only market order(s)"),
+    KeySpec("flatten.no", "n,escape", "abort", "No", "Flatten dialog: no, send nothing (so does any other key)"),
+)
 
 CONFIRM: tuple[KeySpec, ...] = (
     KeySpec("confirm.yes", "y,enter", "confirm", "Yes", "Cancel-all dialog: yes, send it"),
@@ -139,7 +179,9 @@ own ``BINDINGS`` (tests check that the two agree)."""
 SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "main screen": MAIN,
     "orders table": ORDERS,
+    "positions pane": POSITIONS,
     "cancel-all dialog": CONFIRM,
+    "flatten dialog": FLATTEN,
     "filter box": FILTER,
     "keys screen": HELP,
     "record screen": RAW,

@@ -19,14 +19,24 @@ def test_binding_ids_need_neither_textual_nor_an_app():
 
 def test_binding_ids_cover_every_binding_of_every_class_with_its_key():
     from blotter.ui.app import BlotterApp
-    from blotter.ui.screens import ConfirmScreen, FilterScreen, HelpScreen, QuitScreen
+    from blotter.ui.screens import ConfirmScreen, FilterScreen, FlattenScreen, HelpScreen, QuitScreen
     from blotter.ui.screens.raw import RawScreen
-    from blotter.ui.widgets import OrdersTable
+    from blotter.ui.widgets import OrdersTable, PositionsPane
     from textual.binding import Binding
 
     ids = binding_ids()
     declared: dict[str, str] = {}
-    for cls in (BlotterApp, OrdersTable, ConfirmScreen, FilterScreen, HelpScreen, QuitScreen, RawScreen):
+    for cls in (
+        BlotterApp,
+        OrdersTable,
+        PositionsPane,
+        ConfirmScreen,
+        FlattenScreen,
+        FilterScreen,
+        HelpScreen,
+        QuitScreen,
+        RawScreen,
+    ):
         for binding in cls.BINDINGS:
             assert isinstance(binding, Binding) and binding.id, f"{cls.__name__}: a binding without an id"
             declared[binding.id] = binding.key
@@ -45,6 +55,10 @@ def test_binding_ids_cover_every_binding_of_every_class_with_its_key():
         "blotter.help",
         "blotter.quit",
         "blotter.raw",
+        "blotter.flatten",
+        "blotter.flatten_all",
+        "blotter.toggle_positions",
+        "blotter.toggle_flat",
     ):
         assert needed in ids
     assert len({s.id for s in specs()}) == len(specs())

@@ -24,7 +24,7 @@ def footer_actions(app) -> set[str]:
 async def test_c_cancels_the_selected_order_after_tab_moved_focus_to_the_log():
     async with running() as (sim, desk, app, pilot):
         target = app.table.selected_id
-        await pilot.press("tab")
+        await pilot.press("tab", "tab")  # orders → positions → log
         await until(pilot, lambda: app.focused is app.log_pane, what="log focused")
         await pilot.press("c")
         frame = await sim.wait_for(lambda f: isinstance(f.data, dict) and f.data.get("action") == "cancel-order", 3)

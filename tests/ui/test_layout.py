@@ -117,7 +117,7 @@ async def test_the_columns_keep_their_width_when_the_rows_outgrow_the_page():
 
     from blotter.protocol import PlaceOrder
 
-    async with running(size=(120, 40)) as (sim, desk, app, pilot):
+    async with running(size=(120, 50)) as (sim, desk, app, pilot):  # (50 rows: the positions pane takes some)
         table = app.table
         assert len(app.view) < table.scrollable_content_region.height - 1  # all rows fit
         width = table.scrollable_content_region.width

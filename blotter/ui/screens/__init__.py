@@ -2,7 +2,8 @@
 
 from .confirm import ConfirmScreen
 from .filter import FilterScreen
+from .flatten import FlattenScreen
 from .help import HelpScreen
 from .quit import QuitChoice, QuitScreen
 
-__all__ = ["ConfirmScreen", "FilterScreen", "HelpScreen", "QuitChoice", "QuitScreen"]
+__all__ = ["ConfirmScreen", "FilterScreen", "FlattenScreen", "HelpScreen", "QuitChoice", "QuitScreen"]

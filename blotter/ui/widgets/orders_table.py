@@ -23,6 +23,7 @@ value wider than its column's cap ends with ``…``.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,6 +90,27 @@ def fmt_amount(value: Decimal | None) -> str:
     if not value.is_finite() or abs(value.adjusted()) > 64:  # (orders hold bounded amounts only)
         return "out of range"
     return format(value, "f")
+
+
+@functools.lru_cache(maxsize=256)
+def order_badge(exec_inst: str | None, status: str | None) -> str:
+    """The short badge of an order row, from its ``execInst`` and status (computed once
+    per distinct pair): ``LIQ`` an order of the liquidation engine, ``POS-STOP`` a
+    position's own stop (``PosStop*``), ``STOP`` an untriggered stop (``PendingNew``),
+    ``PO`` post-only, ``RO`` reduce-only (PROTOCOL.md enums, by their names)."""
+    inst = exec_inst or ""
+    if inst == "Liquidation":
+        return "LIQ"
+    parts = []
+    if inst.startswith("PosStop"):
+        parts.append("POS-STOP")
+    elif status == "PendingNew":
+        parts.append("STOP")
+    if inst.startswith(("Post", "OpenPost")) or inst == "InternalPost":
+        parts.append("PO")
+    if "Reduce" in inst:
+        parts.append("RO")
+    return " ".join(parts)
 
 
 def fmt_time(ms: int | None, utc: bool) -> str:
@@ -382,6 +404,9 @@ class OrdersTable(ScrollView, can_focus=True):
         side = safe(o.side, 8).upper()
         if status is None:
             status, _ = self.status_of(entry, now)
+        badge = order_badge(o.exec_inst, o.status)
+        if badge:
+            status = f"{status} {badge}"
         return {
             "time": fmt_time(o.create_time_ms if o.create_time_ms is not None else o.exec_time_ms, self.utc),
             "symbol": safe(o.symbol, 40) or "?",
