@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 
 import orjson
-from blotter.protocol.signing import auth_headers, now_ms
 from websockets.asyncio.client import connect
+
+from blotter.protocol.signing import auth_headers, now_ms
 
 from .common import DEMO_API_KEY, DEMO_API_SECRET, SimProcess
 

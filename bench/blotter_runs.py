@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from pydantic import SecretStr
+from textual import events
+
 from blotter.desk import Desk, DeskSettings
 from blotter.journal import Journal
 from blotter.protocol import OrderUpdate
 from blotter.ui.app import BlotterApp, make_app
 from blotter.ui.settings import UiSettings
-from pydantic import SecretStr
-from textual import events
 
 from .common import DEMO_API_KEY, DEMO_API_SECRET, SimProcess, pct
 

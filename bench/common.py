@@ -11,6 +11,7 @@ from importlib import metadata
 from typing import Any
 
 import orjson
+
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 
 __all__ = ["DEMO_API_KEY", "DEMO_API_SECRET", "SimProcess", "machine", "pct"]

@@ -37,6 +37,7 @@ import time
 from typing import Any
 
 import orjson
+
 from blotter.sim import SimConfig, SimServer
 
 FIXED_MS = 1_700_000_000_000

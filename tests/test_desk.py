@@ -7,12 +7,12 @@ import base64
 import time
 
 import pytest
+from pydantic import SecretStr
+
 from blotter.core import State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
-from pydantic import SecretStr
-
 from tests.helpers import eventually, running_desk, running_sim
 
 
@@ -330,7 +330,6 @@ async def test_cancel_all_and_verify_is_verified_only_by_a_fresh_answered_query(
 async def test_cancel_all_and_verify_counts_orders_placed_since_and_retries():
     """The verdict counts every open order the answer lists, not only the cancel-all's targets."""
     from blotter.desk import Outcome
-
     from tests.helpers.exchange import record, scripted_exchange
 
     replies = [[], [record("s18f1a2b3c4dU1234567890lateAAAA1")], []]  # the book, round 1, round 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from blotter.desk import Desk
-
 from tests.helpers import eventually, running_desk, running_sim
 
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 from urllib.parse import parse_qsl
 
 import pytest
+
 from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk
 from blotter.protocol.rest import Threshold
 from blotter.sim.book import spec_for
-
 from tests.helpers import eventually, running_desk, running_sim
 
 

@@ -8,8 +8,8 @@ run must never make the desk ask for the open orders again after the first snaps
 from __future__ import annotations
 
 import pytest
-from blotter.desk import Desk
 
+from blotter.desk import Desk
 from tests.helpers import eventually, running_desk, running_sim
 
 

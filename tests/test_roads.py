@@ -8,7 +8,6 @@ import asyncio
 
 from blotter.core import State
 from blotter.desk import ConnState
-
 from tests.helpers import eventually, running_desk, running_sim
 
 

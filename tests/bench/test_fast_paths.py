@@ -15,11 +15,12 @@ import json
 from decimal import Decimal
 
 import orjson
-from blotter.protocol import UNREADABLE, BadFrame, InvalidMessage, Order, OrderUpdate, parse
-from blotter.protocol.parse import _channel_order, _reply_order, order_frame, parse_value, snapshot_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
+from blotter.protocol import UNREADABLE, BadFrame, InvalidMessage, Order, OrderUpdate, parse
+from blotter.protocol.parse import _channel_order, _reply_order, order_frame, parse_value, snapshot_frame
 
 BASE = {
     "m": "futures-order",

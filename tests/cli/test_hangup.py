@@ -18,11 +18,11 @@ import time
 import pexpect
 import pyte
 import pytest
+from pydantic import SecretStr
+
 from blotter.cli.hangup import AskError, DetachCountdown, Step, multiplexer, screen_status, tmux_socket
 from blotter.cli.settings import ConfigError, desk_settings, load
 from blotter.sim import SimConfig
-from pydantic import SecretStr
-
 from tests.cli.test_pty import Terminal, env_for
 from tests.helpers import sim_in_thread
 

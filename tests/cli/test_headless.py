@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 from tests.helpers import running_sim
 from tests.helpers.exchange import record, scripted_exchange
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import orjson
-from blotter.sim.book import fmt
 
+from blotter.sim.book import fmt
 from tests.cli.test_headless import assert_no_traceback, blotter, env_for
 from tests.helpers import running_sim
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
-
 from tests.cli.test_headless import assert_no_traceback, blotter
 from tests.helpers import running_sim
 

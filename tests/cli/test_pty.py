@@ -11,8 +11,8 @@ import time
 import pexpect
 import pyte
 import pytest
-from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 from tests.helpers import sim_in_thread
 
 COLS, ROWS = 120, 36

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 from tests.helpers import sim_in_thread
 
 DEAD_URL = "ws://127.0.0.1:9/1/api/pro/v2/stream"

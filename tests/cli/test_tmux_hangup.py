@@ -30,8 +30,8 @@ from collections.abc import Callable
 
 import pexpect
 import pytest
-from blotter.sim import SimConfig
 
+from blotter.sim import SimConfig
 from tests.cli.test_pty import env_for
 from tests.helpers import sim_in_thread
 

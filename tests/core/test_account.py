@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from blotter.core import AccountState
 from blotter.protocol import AccountSnapshot, AccountUpdate, parse
-
 from tests.helpers import PROTOCOL_FIXTURES
 
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import orjson
 import pytest
+
 from blotter.core import NOT_OPEN, OrderStore
 from blotter.protocol import UNREADABLE, OpenOrders, Order, OrderUpdate, parse
-
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES

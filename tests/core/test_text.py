@@ -6,6 +6,7 @@ import json
 import unicodedata
 
 import pytest
+
 from blotter.core.text import LINE_LIMIT, json_safe, safe, url_without_credentials
 
 ZERO_WIDTH = [

@@ -6,9 +6,9 @@ import re
 
 import orjson
 import pytest
+
 from blotter.core import EventLog, RequestTracker, State
 from blotter.protocol import Order, RequestAck, RequestError, parse
-
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from blotter.core import OrderStore
 from blotter.core.view import OrderView
 from blotter.protocol import Order

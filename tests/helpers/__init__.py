@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
+
 from blotter.desk import Desk, DeskSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
-from pydantic import SecretStr
 
 
 @contextlib.asynccontextmanager

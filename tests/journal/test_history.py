@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from blotter.core.text import LINE_LIMIT
 from blotter.journal import (
     Journal,

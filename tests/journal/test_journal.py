@@ -15,10 +15,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from pydantic import SecretStr
+
 from blotter.journal import Journal, JournalError
 from blotter.protocol import Auth, CancelOrder, Ping, encode, parse, sign
 from blotter.protocol.signing import mask_key
-from pydantic import SecretStr
 
 OID = "s177bab1b474U5051470287bbtcpKiOR"
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,10 +6,11 @@ and never displayed."""
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
+
 from blotter.desk import Desk, DeskSettings
 from blotter.net.endpoints import EndpointError, check_url, display_url, is_loopback
 from blotter.net.session import Session, SessionSettings
-from pydantic import SecretStr
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from pydantic import SecretStr
+
 from blotter.core.text import has_unsafe
 from blotter.net.endpoints import EndpointError
 from blotter.net.rest import (
@@ -33,8 +35,6 @@ from blotter.net.rest import (
 from blotter.protocol.rest import Threshold
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 from blotter.sim.rest import RestApi, RestServer, serve_rest
-from pydantic import SecretStr
-
 from tests.reliability.test_transport import make_cert
 
 

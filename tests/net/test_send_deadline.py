@@ -22,9 +22,9 @@ import sys
 from typing import Any, Self
 
 import orjson
-from blotter.desk import ConnState, Desk, DeskSettings
 from pydantic import SecretStr
 
+from blotter.desk import ConnState, Desk, DeskSettings
 from tests.helpers import eventually
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 import pytest
-from blotter.desk import ConnState, Desk, DeskSettings
-from blotter.protocol.signing import mask_key
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from blotter.desk import ConnState, Desk, DeskSettings
+from blotter.protocol.signing import mask_key
 from tests.helpers import eventually
 
 KEY = "kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"

@@ -14,9 +14,10 @@ import random
 import struct
 
 import pytest
-from blotter.net.transport import QueuedConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
+
+from blotter.net.transport import QueuedConnection
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from blotter.protocol import (
     BadFrame,
     Event,
@@ -16,9 +19,6 @@ from blotter.protocol import (
     parse,
     request_from_wire,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from tests.helpers import PROTOCOL_FIXTURES
 
 EVENT_TYPES = Event.__args__  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
+
 from blotter.protocol import (
     AccountSnapshot,
     AccountSnapshotQuery,
@@ -36,7 +37,6 @@ from blotter.protocol import (
     request_from_wire,
 )
 from blotter.protocol.messages import RAW_LIMIT, UNREADABLE
-
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from pydantic import ValidationError
+
 from blotter.protocol import (
     AccountSnapshotQuery,
     Auth,
@@ -26,8 +28,6 @@ from blotter.protocol import (
     request_from_wire,
     valid_request_id,
 )
-from pydantic import ValidationError
-
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES

@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl
 
 import orjson
 import pytest
-from blotter.protocol import Order, rest
-from blotter.protocol.signing import SigningError
 from pydantic import ValidationError
 
+from blotter.protocol import Order, rest
+from blotter.protocol.signing import SigningError
 from tests.conftest import fixture_bytes, fixture_json
 from tests.helpers import PROTOCOL_FIXTURES
 

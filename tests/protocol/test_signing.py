@@ -7,6 +7,7 @@ import hashlib
 import hmac
 
 import pytest
+
 from blotter.protocol import SECRET_ENCODINGS, SigningError, auth_headers, mask_key, now_ms, sign, sign_message
 from blotter.protocol.signing import key_bytes
 

@@ -11,12 +11,12 @@ import os
 
 import psutil
 import pytest
+from pydantic import SecretStr
+
 from blotter.core import EventLog, OrderStore
 from blotter.desk import ConnState
 from blotter.net.session import Session, SessionSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
-from pydantic import SecretStr
-
 from tests.helpers import eventually, running_desk, running_sim
 
 MB = 1024 * 1024

@@ -18,9 +18,9 @@ import random
 from decimal import Decimal
 
 import pytest
+
 from blotter.core import NOT_OPEN, State
 from blotter.desk import ConnState, Desk
-
 from tests.helpers import eventually, running_desk, running_sim
 
 
@@ -29,6 +29,7 @@ def rest_received(sim, tracked: dict) -> set:
     item's REST ``id`` (``rest_request_id`` of the request id); a REST cancel-all carries no id,
     so the ones the desk sent over REST count, but never more than the simulator received."""
     import orjson
+
     from blotter.roads import rest_request_id
 
     by_wire = {rest_request_id(rid): rid for rid in tracked}

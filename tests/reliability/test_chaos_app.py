@@ -13,7 +13,6 @@ import random
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 from blotter.ui.screens.confirm import ConfirmScreen
 from blotter.ui.settings import UiSettings
-
 from tests.ui.conftest import running, sim_config, until
 
 KEYS = ["down", "down", "up", "pagedown", "pageup", "home", "end", "c", "c", "c", "f", "l", "s", "X"]

@@ -19,12 +19,12 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from blotter.core import State
-from blotter.desk import ConnState, Desk, DeskSettings
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from blotter.core import State
+from blotter.desk import ConnState, Desk, DeskSettings
 from tests.helpers import eventually
 
 BIG = "A" * 100_000

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
+
 from blotter.desk import ConnState, Desk
 from blotter.net.session import AuthRefused, Session, SessionSettings
 from blotter.protocol import Auth
 from blotter.protocol.signing import key_bytes, mask_key, now_ms, sign
-from pydantic import SecretStr
-
 from tests.helpers import eventually, running_desk, running_sim
 
 KEY = "kEyQ7w3Zr9LmXv2Tb8NcHs5Jd4Pf6Ga1"

@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+
 from blotter.core import State
 from blotter.desk import ConnState, Desk, DeskSettings
 from blotter.net.endpoints import EndpointError
 from blotter.net.session import Session, SessionSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
-from pydantic import SecretStr
-
 from tests.helpers import eventually, running_desk, running_sim
 
 

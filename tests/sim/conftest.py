@@ -11,9 +11,10 @@ from typing import Any
 
 import orjson
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
 from blotter.protocol.signing import auth_headers, now_ms, sign
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
-from websockets.asyncio.client import ClientConnection, connect
 
 FAST = {"rate": 0, "ping_interval": 60, "seed": 7, "initial_orders": 12}
 """Quiet defaults for tests: no background flow, no pings, a small seeded book."""

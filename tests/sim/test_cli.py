@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET
 from blotter.sim.cli import add_arguments, build_parser, config_from_args, main
 

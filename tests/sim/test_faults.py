@@ -8,10 +8,11 @@ import time
 
 import orjson
 import pytest
-from blotter.protocol.signing import auth_headers, now_ms
-from blotter.sim import SimConfig, SimServer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from blotter.protocol.signing import auth_headers, now_ms
+from blotter.sim import SimConfig, SimServer
 
 
 def cancel_args(order):
@@ -268,8 +269,9 @@ async def test_odd_records_off_by_default(sim, open_client):
 
 
 def test_odd_records_names_are_checked():
-    from blotter.sim import SimConfig
     from pydantic import ValidationError
+
+    from blotter.sim import SimConfig
 
     with pytest.raises(ValidationError):
         SimConfig(odd_records=["not-an-oddity"])

@@ -17,11 +17,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
-from blotter.sim.rest import RestApi, RestFaults, rest_connection, serve_rest
 from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
+
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
+from blotter.sim.rest import RestApi, RestFaults, rest_connection, serve_rest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocol" / "rest"
 

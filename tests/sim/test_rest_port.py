@@ -7,6 +7,7 @@ import asyncio
 import ssl
 
 import pytest
+
 from blotter.net.rest import RestServerError, RestUnavailable
 from blotter.sim import SimConfig
 from blotter.sim.cli import build_parser, config_from_args

@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
 from blotter.protocol import parse
 from blotter.protocol.signing import auth_headers, now_ms, sign
 from blotter.sim import DEMO_API_SECRET
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 RAW_SECRET = "hV8FgjyJtpvVeAcMAgzgAFQCN36wmbWuN7o3WPcYcYhFd8qvE43gzFGVsFcCqMNk"
 

@@ -11,7 +11,6 @@ from blotter.desk import Desk, DeskSettings
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 from blotter.ui.app import BlotterApp, make_app
 from blotter.ui.settings import UiSettings
-
 from tests.helpers import sim_in_thread  # noqa: F401 - used by the snapshot tests
 
 FIXED_MS = 1_700_000_000_000

@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
+
 from blotter.protocol import PlaceOrder
 from blotter.ui.app import READ_ONLY_MESSAGE
 from blotter.ui.screens import ConfirmScreen, QuitScreen
@@ -223,8 +224,9 @@ async def test_filter_final_toggle_and_log_filter():
         assert len(app.view) == len(desk.store.open_by_symbol(symbol))
         assert all(desk.store.get(oid).order.symbol == symbol for oid in app.view)
         # Esc stops editing and keeps the filter (even with the box edited)
-        from blotter.ui.screens import FilterScreen
         from textual.widgets import Input
+
+        from blotter.ui.screens import FilterScreen
 
         await pilot.press("slash")
         await until(pilot, lambda: isinstance(app.focused, Input), what="filter box")

@@ -18,11 +18,12 @@ def test_binding_ids_need_neither_textual_nor_an_app():
 
 
 def test_binding_ids_cover_every_binding_of_every_class_with_its_key():
+    from textual.binding import Binding
+
     from blotter.ui.app import BlotterApp
     from blotter.ui.screens import ConfirmScreen, FilterScreen, FlattenScreen, HelpScreen, QuitScreen
     from blotter.ui.screens.raw import RawScreen
     from blotter.ui.widgets import OrdersTable, PositionsPane
-    from textual.binding import Binding
 
     ids = binding_ids()
     declared: dict[str, str] = {}

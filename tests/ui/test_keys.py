@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 
+from textual.widgets import Input
+
 from blotter.ui.app import READ_ONLY_MESSAGE
 from blotter.ui.screens import ConfirmScreen, FilterScreen
-from textual.widgets import Input
 
 from .conftest import running, until
 
@@ -109,9 +110,10 @@ async def test_the_footer_offers_the_cancel_keys_when_trading():
 
 
 async def test_help_lists_every_binding_with_its_key_and_id_and_scrolls_at_80x24():
+    from rich.console import Console
+
     from blotter.ui.bindings import binding_ids, key_display
     from blotter.ui.screens import HelpScreen
-    from rich.console import Console
 
     async with running(size=(80, 24)) as (sim, desk, app, pilot):
         await pilot.press("question_mark")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from blotter.ui.widgets.orders_table import COLUMNS, ID_MIN_TAIL, layout
 
 from .conftest import running, until

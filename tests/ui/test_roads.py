@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from blotter.ui.screens import ConfirmScreen
-
 from tests.ui.conftest import running, sim_config, until
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from blotter.ui.app import make_app
 from blotter.ui.settings import UiSettings
 from blotter.ui.themes import UnknownTheme
@@ -43,8 +44,9 @@ def test_make_app_rejects_an_unknown_theme_before_drawing():
 
 
 async def test_no_color_app_strips_every_colour_and_runs():
-    from blotter.ui.nocolor import StripColour
     from textual.filter import Monochrome, NoColor
+
+    from blotter.ui.nocolor import StripColour
 
     app = make_app(desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream", reconnect=False), UiSettings(no_color=True))
     filters = app.get_line_filters()

@@ -10,6 +10,7 @@ and look at the SVGs in tests/ui/__snapshots__/.
 from __future__ import annotations
 
 import pytest
+
 from blotter.ui.app import make_app
 from blotter.ui.settings import UiSettings
 

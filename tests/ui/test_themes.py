@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from blotter.ui.themes import ThemeFileError, UnknownTheme, builtin_dir, list_themes, load_theme
 
 REQUIRED = {"dark", "light", "high-contrast"}

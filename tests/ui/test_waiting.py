@@ -5,7 +5,6 @@ from __future__ import annotations
 from blotter.sim import SimServer
 from blotter.ui.app import make_app
 from blotter.ui.settings import UiSettings
-
 from tests.ui.conftest import desk_for, sim_config, until
 
 
