@@ -12,10 +12,11 @@ from websockets.asyncio.client import connect
 from .common import DEMO_API_KEY, DEMO_API_SECRET, SimProcess
 
 
-async def ingest(orders: int, updates: int, seed: int) -> dict[str, float]:
-    """Seconds from the simulator starting the burst to the last update parsed."""
+async def ingest(orders: int, updates: int, seed: int, marker: bool = False) -> dict[str, float]:
+    """Seconds from the simulator starting the burst to the last update parsed. With
+    ``marker``, the stream the terminal benchmark uses (it ends on a new order)."""
     async with SimProcess(orders, seed) as sim:
-        prepared = sim.call("prepare", n=updates)
+        prepared = sim.call("prepare", n=updates, marker=marker)
         ws = await connect(
             sim.url,
             additional_headers=auth_headers(DEMO_API_KEY, DEMO_API_SECRET),
@@ -44,7 +45,7 @@ async def ingest(orders: int, updates: int, seed: int) -> dict[str, float]:
                 if isinstance(data, dict) and data.get("m") == "futures-open-orders":
                     snapshot = time.perf_counter() - t0
                     break
-            await prepared
+            updates = (await prepared)["frames"]
             if updates <= 0:
                 return {"ingest_s": 0.0, "snapshot_s": snapshot}
             started_ns, done = await sim.burst()
