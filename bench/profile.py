@@ -66,7 +66,7 @@ def area(frames: list[tuple[str, str]]) -> str:
     if not frames:
         return "other"
     leaf_func, leaf_file = frames[-1]
-    if leaf_file.endswith("selectors.py") and leaf_func in ("select", "poll"):
+    if leaf_file.endswith("selectors.py") and leaf_func.rsplit(".", 1)[-1] in ("select", "poll"):
         return "idle (waiting in select)"
     for func, file in frames:
         if file.startswith("blotter/") and "snapshot" in func.lower():
@@ -117,8 +117,9 @@ def summarise(path: str, top: int = 12) -> str:
     out += [f"| {name} | {n / main:.0%} |" for name, n in per_area.most_common()]
     out += ["", f"Main thread: {main} samples. Top functions by self time:", ""]
     out += [f"- {n / main:5.1%}  {name}" for name, n in self_t.most_common(top)]
-    out += ["", "Top functions by total time (inclusive):", ""]
-    out += [f"- {n / main:5.1%}  {name}" for name, n in total_t.most_common(top + 8)]
+    out += ["", "Top functions by total time (inclusive; the loop's own frames, in every sample, left out):", ""]
+    inclusive = [(name, n) for name, n in total_t.most_common() if n < 0.9 * main]
+    out += [f"- {n / main:5.1%}  {name}" for name, n in inclusive[:top]]
     out += ["", "All threads (samples, idle included): " + ", ".join(f"{t} {n}" for t, n in threads.most_common())]
     return "\n".join(out)
 
