@@ -75,6 +75,15 @@ def run_one(name: str, args: dict[str, Any], timeout: float = 1800) -> dict[str,
     raise RuntimeError(f"benchmark {name} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
 
 
+def run_one_safe(name: str, args: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    """``run_one``, but a run that fails is recorded (``problems``) instead of ending the suite."""
+    try:
+        return run_one(name, args, timeout)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        known = {k: args[k] for k in ("cols", "rows", "orders") if k in args}
+        return {**known, "rate_bps": args.get("rate"), "problems": [f"{name} failed: {str(exc)[-2000:]}"]}
+
+
 def run_all(opts: argparse.Namespace) -> dict[str, Any]:
     only = set(opts.only.split(",")) if opts.only else None
 
@@ -157,12 +166,20 @@ def run_all(opts: argparse.Namespace) -> dict[str, Any]:
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per figure, the median over the runs (None where no run produced it)."""
+    """Per figure, the median over the runs that produced it (None where none did);
+    ``problems`` of every run are kept."""
     out: dict[str, Any] = {}
-    for key in runs[0]:
+    keys = dict.fromkeys(k for r in runs for k in r)
+    for key in keys:
         values = [r.get(key) for r in runs]
         nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        out[key] = statistics.median(nums) if nums and len(nums) == len(values) else values[0]
+        if nums:
+            out[key] = statistics.median(nums)
+        elif key == "problems":
+            out[key] = [p for r in runs for p in (r.get("problems") or [])]
+        else:
+            out[key] = next((v for v in values if v is not None), None)
+    out["n_runs"] = len(runs)
     return out
 
 
@@ -188,7 +205,7 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
             for n in range(opts.term_runs):
                 label = "as fast as it drains" if rate is None else f"drained at {rate / 1000:g} KB/s"
                 say(f"terminal {cols}x{rows}, {label}: flood run {n + 1}/{opts.term_runs} …")
-                r = run_one(
+                r = run_one_safe(
                     "terminal_flood",
                     {
                         "cols": cols,
@@ -202,7 +219,7 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
                         "seed": opts.seed,
                     },
                 )
-                r["ingest_ratio"] = r["ingest_s"] / base if base else None
+                r["ingest_ratio"] = r["ingest_s"] / base if base and r.get("ingest_s") else None
                 runs.append(r)
             med = _median_run(runs)
             med["runs"] = runs
@@ -235,7 +252,7 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
         for n in range(opts.term_runs):
             say(f"terminal {cols}x{rows}: {opts.scale_orders:,} orders, run {n + 1}/{opts.term_runs} …")
             runs.append(
-                run_one(
+                run_one_safe(
                     "terminal_scale",
                     {
                         "cols": cols,
@@ -265,6 +282,14 @@ def _ok(value: Any, target: float) -> str:
     return "✅" if value <= target else "❌"
 
 
+def _cell(fmt: Any, run: dict[str, Any]) -> str:
+    """One figure of a run; "–" where the run did not produce it (see its ``problems``)."""
+    try:
+        return str(fmt(run))
+    except (KeyError, TypeError, ValueError):
+        return "–"
+
+
 def _rate_label(rate: float | None) -> str:
     if rate is None:
         return ""
@@ -277,7 +302,7 @@ def terminal_table(res: dict[str, Any]) -> str:
     term = res["terminal"]
     floods = term["flood"]
     scales = {f"{r['cols']}×{r['rows']}": r for r in term["scale"]}
-    cols = [(f"{r['cols']}×{r['rows']}{_rate_label(r['rate_bps'])}", r) for r in floods]
+    cols = [(f"{r['cols']}×{r['rows']}{_rate_label(r.get('rate_bps'))}", r) for r in floods]
     fire = res.get("fire", {})
     ingest = res.get("ingest", {})
     hscale = res.get("scale", {}).get("blotter", {})
@@ -291,7 +316,7 @@ def terminal_table(res: dict[str, Any]) -> str:
 
     def row(name: str, fmt: Any, key: str, target: str, limit: float | None, headless: str = "–") -> None:
         vals = [r.get(key) for _, r in cols]
-        cells = [fmt(r) for _, r in cols]
+        cells = [_cell(fmt, r) for _, r in cols]
         mark = ok(vals, limit) if limit is not None else ""
         lines.append("| " + " | ".join([name, *cells, f"{target} {mark}".strip(), headless]) + " |")
 
@@ -387,7 +412,7 @@ def terminal_table(res: dict[str, Any]) -> str:
             if r is None or " @ " in label:
                 cells.append("")
                 continue
-            cells.append(fmt(r))
+            cells.append(_cell(fmt, r))
             vals.append(r.get(key))
         lines.append("| " + " | ".join([name, *cells, f"{target} {ok(vals, limit)}".strip(), headless]) + " |")
 
@@ -585,6 +610,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--term-size", default="", help="one size only, e.g. 80x24 (default: 80x24 and 200x50)")
     t.add_argument("--term-rates", default="", help="drain rates in bytes/s, 'max' for unlimited (default max,1e6,1e5)")
     t.add_argument(
+        "--keep-headless",
+        action="store_true",
+        help="with --only terminal: keep the headless figures already in --out",
+    )
+    t.add_argument(
         "--profile",
         action="store_true",
         help="py-spy the blotter during the first unthrottled flood of each size (raw stacks under /tmp) "
@@ -615,6 +645,13 @@ def main(argv: list[str] | None = None) -> int:
         if not opts.term_rates:
             opts.term_rates = "max,100000"
     res = run_all(opts)
+    if opts.keep_headless and Path(opts.out).exists():
+        # a terminal-only run keeps the headless figures already in the file (secondary column)
+        earlier = orjson.loads(Path(opts.out).read_bytes())
+        for key in ("ingest", "fire", "scale", "startup"):
+            if key not in res and key in earlier:
+                res[key] = earlier[key]
+                res.setdefault("headless_from_earlier_run", []).append(key)
     text = table(res)
     res["table_markdown"] = text
     Path(opts.out).write_bytes(orjson.dumps(res, option=orjson.OPT_INDENT_2))

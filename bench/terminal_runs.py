@@ -104,7 +104,7 @@ class Rows:
     """log lines drawn that report an applied snapshot"""
 
     def on_rows(self, t: int, rows: dict[int, str]) -> None:
-        if self.first_frame is None and len(rows) >= self.size[1] // 2:
+        if self.first_frame is None and 0 in rows:  # the header: the first frame is drawn
             self.first_frame = t
         for y, text in rows.items():
             tail = ""
@@ -217,6 +217,7 @@ async def flood(
     idle_presses: int,
     seed: int,
     profile: str | None = None,
+    marker_timeout: float = 240,
 ) -> dict[str, Any]:
     async with SimProcess(orders, seed) as sim:
         prep = await sim.call("prepare", n=updates, marker=True)
@@ -254,8 +255,15 @@ async def flood(
             term.key("home")
             finished = await done
             done_ns = int(finished["done_mono_ns"])
-            await _wait(term, "the flood's last order on screen", lambda: marker[-8:] in screen.draws, 600)
-            marker_ns = screen.draws[marker[-8:]][0][0]
+            problems: list[str] = []
+            marker_ns: int | None = None
+            try:
+                await _wait(
+                    term, "the flood's last order on screen", lambda: marker[-8:] in screen.draws, marker_timeout
+                )
+                marker_ns = screen.draws[marker[-8:]][0][0]
+            except TimeoutError as exc:
+                problems.append(f"ingest: {exc}")
             if profiler is not None:
                 profiler.stop()
             await asyncio.sleep(1.0)
@@ -351,7 +359,8 @@ async def flood(
         "startup_first_frame_s": (screen.first_frame - term.started_ns) / 1e9 if screen.first_frame else None,
         "startup_first_orders_s": (screen.first_orders - term.started_ns) / 1e9 if screen.first_orders else None,
         "first_table_s": (loaded_ns - term.started_ns) / 1e9,
-        "ingest_s": (marker_ns - burst_start) / 1e9,
+        "ingest_s": (marker_ns - burst_start) / 1e9 if marker_ns is not None else None,
+        "problems": problems,
         "sim_send_s": (done_ns - burst_start) / 1e9,
         "frames": prep["frames"],
         "cancel_burst_p50_ms": pct(burst_lat, 50),
