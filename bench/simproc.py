@@ -23,7 +23,7 @@ Commands (``{"id": 1, "cmd": "..."}``), each answered by ``{"id": 1, ...}``:
     Its id comes back as ``marker``: when that row is on screen, every update before it
     has been folded (the terminal benchmark's end-of-ingest mark).
 ``rest`` ``n``
-    Add ``n`` open orders older than all others, which the prepared stream never
+    Add ``n`` open orders older than all others (the table's last rows), which the prepared stream never
     touches (see :meth:`BenchSim.rest`); answers their ids (oldest first) and the open count.
 ``open``  ``n``
     The first ``n`` open orders of the live book as the blotter sorts them (newest
@@ -88,16 +88,15 @@ class BenchSim(SimServer):
         return time.perf_counter() - t0, (last_new or None) if marker else None
 
     def rest(self, n: int) -> list[str]:
-        """Add ``n`` open orders to the live book among the oldest ones: order ``i`` is
-        made 1 ms before the ``i``-th oldest open order, so the table's last rows
-        alternate between them and orders the flood updates. Call it after ``prepare``:
-        the prepared stream, generated from a copy of the book, never touches the added
-        orders, so they stay open through the flood (the rows a benchmark cancels,
-        walking up from the last row two rows a press). Oldest first."""
-        oldest = sorted(self.book.open_orders(), key=lambda o: (o.create_ms, o.order_id))[:n]
+        """Add ``n`` open orders to the live book, older than every open order and a
+        second apart: the table's last ``n`` rows, one block that no other order sorts
+        into. Call it after ``prepare``: the prepared stream, generated from a copy of
+        the book, never touches them, so they stay open through the flood (the rows a
+        benchmark cancels, walking up from the last row). Oldest first."""
+        oldest = min((o.create_ms for o in self.book.open_orders()), default=FIXED_MS)
         added = []
-        for other in oldest:
-            order = self.flow.make_order(other.create_ms - 1)
+        for i in range(n):
+            order = self.flow.make_order(oldest - (n - i) * 1000)
             self.book.add(order)
             added.append(order.order_id)
         return added

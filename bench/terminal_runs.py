@@ -7,19 +7,21 @@ processes on Linux): a key when its bytes are written to the pty master; a reque
 when the tap's reader thread got it off the socket; an update when the tap handed it
 on to the blotter's socket; a row when the pty reader read the bytes that drew it.
 
-``flood``: 5,000 open orders, then a flood of 100,000 updates. During the flood, one
-press of ``c`` then ``Down`` every ``gap`` seconds (the cursor starts on the newest
-order, so the n-th ``c`` must cancel the n-th row of the table as it was before the
-flood: new orders come in above it, finished ones stay in place). Then ``Home``; the
+``flood``: 5,000 open orders, then a flood of 100,000 updates. The table's last rows
+are a block of orders the flood never touches (``rest`` in the simulator process); the
+cursor starts on the last row (``End``) and during the flood one press of ``c`` then
+``Up`` every ``gap`` seconds walks up the block, so the n-th ``c`` must cancel the n-th
+order of the block (a press whose cancel for that order never reaches the wire is
+"unsent"; a cancel for any other order is a "wrong row"). Then ``Home``; the
 flood's last frame is a new order (the marker): when its row is on screen every
 update has been folded and drawn (ingest). Then presses at idle.
 
-Freshness: the rows on screen before the flood and the cancel targets are tracked.
-For each update the tap sees for them: from its send to the first time a row of that
-order is drawn showing that update's state, or a later one (its STATUS and FILLED
-text). Updates of a cancel target after its ``c`` are left out (the row then shows
-the cancel's fate). An update whose row is never drawn again (scrolled out of view)
-is counted as ``fresh_lost``.
+Freshness: the wire tap records every order update it hands to the blotter, the
+screen model every order row drawn. For each update to an order whose row was on
+screen when it was sent: from its send to the first time a row of that order is drawn
+showing that update's state or a later one (its STATUS and FILLED text). Updates of a
+block order after its ``c`` are left out (the row then shows the cancel's fate). An
+update whose row left the screen before showing it is counted as ``fresh_lost``.
 
 ``scale``: 100,000 open orders: start-up, first complete table (the header shows
 ``open 100000``), RSS of the blotter process, one ``r`` (re-request the snapshot) with
@@ -51,6 +53,8 @@ from .pty_term import Terminal, blotter_argv, blotter_env
 
 ROW = re.compile(r"^│[ ▶](\d\d:\d\d:\d\d) ")
 OPEN = re.compile(r"\bopen (\d+)\b")
+SNAPSHOT = re.compile(r"\d\d:\d\d:\d\d\.\d{3} snapshot: \d+ open orders")
+"""The log line of an applied snapshot (its time tells one from the next)."""
 FINAL = {"Filled", "Canceled", "Rejected"}
 
 
@@ -109,7 +113,9 @@ class Rows:
         for y, text in rows.items():
             tail = ""
             if "snapshot:" in text:
-                self.snapshot_lines.add(text.strip("│ "))
+                m = SNAPSHOT.search(text)
+                if m is not None:
+                    self.snapshot_lines.add(m.group(0))
             if ROW.match(text):
                 if self.first_orders is None:
                     self.first_orders = t
@@ -235,8 +241,8 @@ async def flood(
             term.start()
             await _wait(term, "the first complete table", lambda: _open_count(term) == resting["open"], 120)
             loaded_ns = time.monotonic_ns()
-            # the last row: the oldest of the orders the flood never touches; `c Up Up`
-            # walks them (every other row; new orders come in at the top, far above)
+            # the last row: the oldest of the orders the flood never touches; `c Up`
+            # walks them (new orders come in at the top, far above)
             term.key("end")
             tap.call(cmd="track", ids=None)
             await asyncio.sleep(0.5)
@@ -249,7 +255,6 @@ async def flood(
             for i in range(presses):
                 await asyncio.sleep(gap)
                 t = term.key("c")
-                term.key("up")
                 term.key("up")
                 press_log.append((t, targets[i]))
             term.key("home")
