@@ -5,6 +5,12 @@ Each benchmark runs in a fresh process (``python -m bench.run``) and starts its 
 simulator process (``python -m bench.simproc``) on loopback, so the blotter, the
 baseline client and the simulator never share a core's event loop.
 
+``terminal`` is the real ``blotter`` command in a real pseudo-terminal (80×24 and
+200×50, drained as fast as it can and at 1 MB/s and 100 KB/s, the journal on), through
+the wire tap (``python -m bench.wiretap``, a third process): see ``bench/terminal_runs``.
+Its figures are the median of ``--term-runs`` runs; ``--profile`` adds a py-spy'd run
+per size and prints where the main thread's time goes (``bench/profile``).
+
 Options: ``--out PATH`` (default ``bench/results.json``), ``--tiny`` (smoke sizes),
 and the sizes themselves (``--orders``, ``--updates``, ``--cancels``, ``--scale-orders``,
 ``--startup-runs``, ``--rounds`` of ingest), ``--only NAME[,NAME]`` to run a subset.
@@ -191,7 +197,13 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
         RATES if not opts.term_rates else tuple(None if r == "max" else float(r) for r in opts.term_rates.split(","))
     )
     out: dict[str, Any] = {"flood": [], "scale": [], "targets": TERMINAL_TARGETS}
-    base_args = {"orders": opts.term_orders, "updates": opts.term_updates, "seed": opts.seed, "marker": True}
+    base_args = {
+        "orders": opts.term_orders,
+        "updates": opts.term_updates,
+        "seed": opts.seed,
+        "marker": True,
+        "via_tap": True,
+    }
     baselines = []
     for n in range(opts.term_runs):
         say(f"terminal: baseline client on the flood's stream ({n + 1}/{opts.term_runs}) …")
