@@ -13,51 +13,70 @@ from blotter.protocol.signing import auth_headers, now_ms
 from .common import DEMO_API_KEY, DEMO_API_SECRET, SimProcess
 
 
-async def ingest(orders: int, updates: int, seed: int) -> dict[str, float]:
-    """Seconds from the simulator starting the burst to the last update parsed."""
+async def ingest(orders: int, updates: int, seed: int, marker: bool = False, via_tap: bool = False) -> dict[str, float]:
+    """Seconds from the simulator starting the burst to the last update parsed. With
+    ``marker``, the stream the terminal benchmark uses (it ends on a new order); with
+    ``via_tap``, through the wire tap, recording every update, as the blotter's terminal
+    runs do (so both sides pay the relay)."""
     async with SimProcess(orders, seed) as sim:
-        prepared = sim.call("prepare", n=updates)
-        ws = await connect(
-            sim.url,
-            additional_headers=auth_headers(DEMO_API_KEY, DEMO_API_SECRET),
-            compression=None,
-            ping_interval=None,
-            max_size=None,
-            max_queue=4096,
-        )
+        tap = None
+        url = sim.url
+        if via_tap:
+            from .terminal_runs import TapProcess
+
+            tap = TapProcess(sim.url)
+            url = tap.url
+            tap.call(cmd="track", ids=None)
         try:
-            assert orjson.loads(await ws.recv()).get("m") == "connected"
-            await ws.send(orjson.dumps({"op": "sub", "id": "sb1", "ch": "futures-order"}).decode())
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "op": "req",
-                        "action": "futures-open-orders",
-                        "ac": "futures",
-                        "id": "oo1",
-                        "args": {"time": now_ms()},
-                    }
-                ).decode()
-            )
-            t0 = time.perf_counter()
-            while True:
-                data = orjson.loads(await ws.recv())
-                if isinstance(data, dict) and data.get("m") == "futures-open-orders":
-                    snapshot = time.perf_counter() - t0
-                    break
-            await prepared
-            if updates <= 0:
-                return {"ingest_s": 0.0, "snapshot_s": snapshot}
-            started_ns, done = await sim.burst()
-            seen = 0
-            async for raw in ws:
-                data = orjson.loads(raw)
-                if data.get("m") == "futures-order":
-                    seen += 1
-                    if seen >= updates:
-                        break
-            end_ns = time.time_ns()
-            await done
+            return await _ingest(sim, url, updates, marker)
         finally:
-            await ws.close()
+            if tap is not None:
+                tap.close()
+
+
+async def _ingest(sim: SimProcess, url: str, updates: int, marker: bool) -> dict[str, float]:
+    prepared = sim.call("prepare", n=updates, marker=marker)
+    ws = await connect(
+        url,
+        additional_headers=auth_headers(DEMO_API_KEY, DEMO_API_SECRET),
+        compression=None,
+        ping_interval=None,
+        max_size=None,
+        max_queue=4096,
+    )
+    try:
+        assert orjson.loads(await ws.recv()).get("m") == "connected"
+        await ws.send(orjson.dumps({"op": "sub", "id": "sb1", "ch": "futures-order"}).decode())
+        await ws.send(
+            orjson.dumps(
+                {
+                    "op": "req",
+                    "action": "futures-open-orders",
+                    "ac": "futures",
+                    "id": "oo1",
+                    "args": {"time": now_ms()},
+                }
+            ).decode()
+        )
+        t0 = time.perf_counter()
+        while True:
+            data = orjson.loads(await ws.recv())
+            if isinstance(data, dict) and data.get("m") == "futures-open-orders":
+                snapshot = time.perf_counter() - t0
+                break
+        updates = (await prepared)["frames"]
+        if updates <= 0:
+            return {"ingest_s": 0.0, "snapshot_s": snapshot}
+        started_ns, done = await sim.burst()
+        seen = 0
+        async for raw in ws:
+            data = orjson.loads(raw)
+            if data.get("m") == "futures-order":
+                seen += 1
+                if seen >= updates:
+                    break
+        end_ns = time.time_ns()
+        await done
+    finally:
+        await ws.close()
     return {"ingest_s": (end_ns - started_ns) / 1e9, "snapshot_s": snapshot}

@@ -108,6 +108,7 @@ class SimProcess:
         done = self._expect(rid, "burst-done")
         self._send({"id": rid, "cmd": "burst"})
         msg = await asyncio.wait_for(started, 60)
+        self.burst_started_mono_ns: int = msg["started_mono_ns"]
         return msg["started_ns"], done
 
     async def cancels(self) -> dict[str, int]:

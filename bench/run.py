@@ -47,6 +47,14 @@ def _main(argv: list[str]) -> None:
         from .baseline import ingest
 
         result = asyncio.run(ingest(**args))
+    elif name == "terminal_flood":
+        from .terminal_runs import flood
+
+        result = asyncio.run(flood(**args))
+    elif name == "terminal_scale":
+        from .terminal_runs import scale
+
+        result = asyncio.run(scale(**args))
     elif name == "startup":
         from .startup import run
 

@@ -17,6 +17,17 @@ Commands (``{"id": 1, "cmd": "..."}``), each answered by ``{"id": 1, ...}``:
     to the event loop between small batches so requests are received (and
     timestamped) promptly. A second line ``{"id": .., "event": "burst-done", "done_ns": ..}``
     follows once everything is handed to the kernel.
+``prepare`` ``n`` ``marker``
+    With ``"marker": true`` the stream is cut (or extended) so that its last frame is a
+    brand-new order: the newest, drawn on the first row of a table scrolled to the top.
+    Its id comes back as ``marker``: when that row is on screen, every update before it
+    has been folded (the terminal benchmark's end-of-ingest mark).
+``rest`` ``n``
+    Add ``n`` open orders older than all others (the table's last rows), which the prepared stream never
+    touches (see :meth:`BenchSim.rest`); answers their ids (oldest first) and the open count.
+``open``  ``n``
+    The first ``n`` open orders of the live book as the blotter sorts them (newest
+    first): the rows a cursor walks down from the top.
 ``cancels``
     ``[[order_id, time_ns], ...]``: every ``cancel-order`` received, with the
     simulator-side receive time (``time.time_ns()`` when the frame was read).
@@ -38,6 +49,7 @@ from typing import Any
 
 import orjson
 
+from blotter.protocol.messages import NEW
 from blotter.sim import SimConfig, SimServer
 
 FIXED_MS = 1_700_000_000_000
@@ -51,19 +63,49 @@ class BenchSim(SimServer):
         super().__init__(config, host="127.0.0.1", port=0)
         self.prepared: list[tuple[bytes, bytes]] = []
 
-    def prepare(self, n: int) -> float:
+    def prepare(self, n: int, marker: bool = False) -> tuple[float, str | None]:
         t0 = time.perf_counter()
         flow = copy.deepcopy(self.flow)  # the copy's book is copied with it
         account = self.config.account_id
-        marker = b'"sn":' + str(SENTINEL).encode()
+        sentinel = b'"sn":' + str(SENTINEL).encode()
         frames: list[tuple[bytes, bytes]] = []
-        while len(frames) < n:
-            for order in flow.step():
+        seen: set[str] = set(self.book.orders)
+        last_new = ""
+        while True:
+            changed = flow.step()
+            for order in changed:
                 order.seq = SENTINEL
-                head, tail = orjson.dumps(order.to_short(account)).split(marker, 1)
+                head, tail = orjson.dumps(order.to_short(account)).split(sentinel, 1)
                 frames.append((head + b'"sn":', tail))
-        self.prepared = frames[:n]
-        return time.perf_counter() - t0
+            first = changed[-1]
+            fresh = first.order_id not in seen and first.status == NEW
+            seen.update(o.order_id for o in changed)
+            if len(frames) >= n and (not marker or fresh):
+                last_new = first.order_id if fresh else ""
+                break
+            if not marker and len(frames) >= n:
+                break
+        self.prepared = frames if marker else frames[:n]
+        return time.perf_counter() - t0, (last_new or None) if marker else None
+
+    def rest(self, n: int) -> list[str]:
+        """Add ``n`` open orders to the live book, older than every open order and a
+        second apart: the table's last ``n`` rows, one block that no other order sorts
+        into. Call it after ``prepare``: the prepared stream, generated from a copy of
+        the book, never touches them, so they stay open through the flood (the rows a
+        benchmark cancels, walking up from the last row). Oldest first."""
+        oldest = min((o.create_ms for o in self.book.open_orders()), default=FIXED_MS)
+        added = []
+        for i in range(n):
+            order = self.flow.make_order(oldest - (n - i) * 1000)
+            self.book.add(order)
+            added.append(order.order_id)
+        return added
+
+    def open_rows(self, n: int) -> list[str]:
+        """The first ``n`` open orders as the blotter's table sorts them (newest first)."""
+        rows = sorted(self.book.open_orders(), key=lambda o: (-o.create_ms, o.order_id))
+        return [o.order_id for o in rows[:n]]
 
     async def burst(self) -> int:
         frames, self.prepared = self.prepared, []
@@ -114,14 +156,27 @@ async def main() -> None:
             msg = orjson.loads(line)
             rid, cmd = msg.get("id"), msg.get("cmd")
             if cmd == "prepare":
-                secs = sim.prepare(int(msg["n"]))
-                emit({"id": rid, "frames": len(sim.prepared), "secs": secs})
+                secs, marker = sim.prepare(int(msg["n"]), bool(msg.get("marker")))
+                emit({"id": rid, "frames": len(sim.prepared), "secs": secs, "marker": marker})
+            elif cmd == "rest":
+                ids = sim.rest(int(msg["n"]))
+                emit({"id": rid, "ids": ids, "open": len(sim.book.open_orders())})
+            elif cmd == "open":
+                emit({"id": rid, "ids": sim.open_rows(int(msg["n"]))})
             elif cmd == "burst":
-                emit({"id": rid, "started_ns": time.time_ns()})
+                emit({"id": rid, "started_ns": time.time_ns(), "started_mono_ns": time.monotonic_ns()})
 
                 async def run(rid: Any = rid) -> None:
                     sent = await sim.burst()
-                    emit({"id": rid, "event": "burst-done", "done_ns": time.time_ns(), "sent": sent})
+                    emit(
+                        {
+                            "id": rid,
+                            "event": "burst-done",
+                            "done_ns": time.time_ns(),
+                            "done_mono_ns": time.monotonic_ns(),
+                            "sent": sent,
+                        }
+                    )
 
                 task = asyncio.create_task(run())
                 tasks.add(task)

@@ -5,6 +5,9 @@ never to bench/results.json."""
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +15,10 @@ from bench.__main__ import main
 
 
 @pytest.mark.timeout(120)
-def test_every_benchmark_produces_its_numbers(tmp_path, capsys):
+def test_every_headless_benchmark_produces_its_numbers(tmp_path, capsys):
     out = tmp_path / "results.json"
-    assert main(["--tiny", "--out", str(out)]) == 0
+    # the terminal benchmark has the next test to itself
+    assert main(["--tiny", "--out", str(out), "--only", "ingest,journal,fire,scale,startup"]) == 0
     res = json.loads(out.read_text())
     assert res["machine"]["cores"] and res["machine"]["python"] and res["machine"]["packages"]["textual"]
     ingest = res["ingest"]
@@ -35,4 +39,41 @@ def test_every_benchmark_produces_its_numbers(tmp_path, capsys):
     assert scale["first_table_s"] > 0 and scale["rss_mb"] > 0 and scale["filter_ms"] > 0 and scale["orders"] == 200
     assert res["startup"]["startup_s"] > 0
     assert "| Benchmark |" in res["table_markdown"]
-    assert "| Benchmark |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| Benchmark |" in printed
+
+
+@pytest.mark.timeout(300)
+def test_the_real_terminal_benchmark_produces_its_numbers(tmp_path, capsys):
+    """The real ``blotter`` in a pty, both sizes, unthrottled and through a slow link,
+    once at a tiny size, profiled with py-spy where it is installed (the bench extra)."""
+    out = tmp_path / "results.json"
+    argv = ["--tiny", "--only", "terminal", "--out", str(out), "--term-rates", "max,100000"]
+    profiled = shutil.which("py-spy", path=str(Path(sys.executable).parent)) is not None
+    if profiled:
+        argv.append("--profile")
+    assert main(argv) == 0
+    term = json.loads(out.read_text())["terminal"]
+    assert term["baseline_ingest_s"] > 0
+    sizes = {(r["cols"], r["rows"], r["rate_bps"]) for r in term["flood"]}
+    assert sizes == {(80, 24, None), (80, 24, 100_000.0), (200, 50, None), (200, 50, 100_000.0)}
+    for r in term["flood"]:
+        # every press produced a cancel on the wire, for the row it was meant for
+        assert r["cancel_burst_pressed"] == 3 and r["cancel_burst_n"] == 3, r
+        assert r["cancel_unsent"] == 0 and r["cancel_wrong_order"] == 0, r
+        assert r["cancel_burst_p50_ms"] > 0 and r["cancel_burst_max_ms"] >= r["cancel_burst_p99_ms"] > 0
+        assert r["cancel_idle_n"] >= 1 and r["cancel_idle_p50_ms"] > 0
+        assert r["ingest_s"] > 0 and r["ingest_ratio"] > 0
+        assert r["startup_first_orders_s"] > 0 and r["first_table_s"] > 0
+        assert r["fresh_n"] + r["fresh_lost"] > 0
+        assert r["terminal_output_mb"] > 0
+    assert {(r["cols"], r["rows"]) for r in term["scale"]} == {(80, 24), (200, 50)}
+    for r in term["scale"]:
+        assert r["orders"] == 200 and r["first_table_s"] > 0 and r["rss_mb"] > 0
+        assert r["refresh_key_to_wire_ms"] > 0 and r["snapshot_presses_sent"] >= 1
+        assert r["filter_ms"] is not None and r["filter_ms"] > 0, r["problems"]
+    text = capsys.readouterr().out
+    assert "| Cancel key → wire during the flood, p50 |" in text
+    assert "80×24 @ 100 KB/s" in text and "200×50" in text
+    if profiled:
+        assert "| Area (main thread) | share of samples |" in text

@@ -1,0 +1,199 @@
+"""The wire tap: ``python -m bench.wiretap --upstream HOST:PORT``, a TCP relay in its own
+process between the blotter and the simulator, that stamps what crosses it.
+
+Why a separate process: the simulator's event loop also writes the flood, so a request
+it reads is stamped only when the loop gets round to it; and a thread in the same
+process waits for the GIL. Here each direction of each connection has its own thread,
+which spends its time blocked in ``recv``: the client → exchange reader stamps a chunk
+with ``time.monotonic_ns()`` (``CLOCK_MONOTONIC``, the clock every process on the
+machine shares) the moment ``recv`` returns, before forwarding it, so a cancel is
+stamped when it reaches the exchange side of the socket, whatever the simulator is
+doing.
+
+What is recorded:
+
+* client → exchange: every WebSocket text frame (unmasked here) that is a request
+  (``op: req``): ``[time_ns, action, orderId or null, id]``;
+* exchange → client, once ``track`` is on (for the orders it names, or all): each ``futures-order``
+  update, ``[time_ns, orderId, st, cfq]``, stamped when its bytes were handed on to
+  the client's socket ("sent by the exchange").
+
+Control on stdin/stdout, one JSON object a line: ``{"cmd": "track", "ids": [...]}``,
+``{"cmd": "dump"}`` (answers ``{"requests": [...], "updates": [...]}``), ``{"cmd": "quit"}``.
+The first line written is ``{"port": N}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import orjson
+
+UPDATE = re.compile(rb'\{"m":"futures-order"[^{}]*\}')
+FIELDS = re.compile(rb'"orderId":"([^"]*)".*?"st":"([^"]*)".*?"cfq":"([^"]*)"')
+CARRY = 8192
+
+
+class Tap:
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.lock = threading.Lock()
+        self.requests: list[list[Any]] = []
+        self.updates: list[list[Any]] = []
+        self.tracked: frozenset[bytes] | None = frozenset()
+        """the orders whose updates are recorded (None: all)"""
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+
+    def serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            for s in (client, server):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._up, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client), daemon=True).start()
+
+    # client → exchange: stamp, forward, then parse
+    def _up(self, src: socket.socket, dst: socket.socket) -> None:
+        buf = b""
+        handshake = True
+        try:
+            while True:
+                data = src.recv(65536)
+                now = time.monotonic_ns()
+                if not data:
+                    break
+                dst.sendall(data)
+                buf += data
+                if handshake:
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        continue
+                    buf, handshake = buf[end + 4 :], False
+                buf = self._frames(buf, now)
+        except OSError:
+            pass
+        finally:
+            _close(dst)
+
+    def _frames(self, buf: bytes, now: int) -> bytes:
+        while len(buf) >= 2:
+            opcode = buf[0] & 0x0F
+            masked = buf[1] & 0x80
+            length = buf[1] & 0x7F
+            at = 2
+            if length == 126:
+                if len(buf) < 4:
+                    break
+                length, at = int.from_bytes(buf[2:4], "big"), 4
+            elif length == 127:
+                if len(buf) < 10:
+                    break
+                length, at = int.from_bytes(buf[2:10], "big"), 10
+            key = b""
+            if masked:
+                if len(buf) < at + 4:
+                    break
+                key, at = buf[at : at + 4], at + 4
+            if len(buf) < at + length:
+                break
+            payload = buf[at : at + length]
+            buf = buf[at + length :]
+            if opcode != 1:
+                continue
+            if key:
+                mask = (key * (length // 4 + 1))[:length]
+                payload = (int.from_bytes(payload, "big") ^ int.from_bytes(mask, "big")).to_bytes(length, "big")
+            try:
+                msg = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(msg, dict) and msg.get("op") == "req":
+                args = msg.get("args") if isinstance(msg.get("args"), dict) else {}
+                with self.lock:
+                    self.requests.append([now, msg.get("action"), args.get("orderId"), msg.get("id")])
+        return buf
+
+    # exchange → client: forward, stamp, then look for the tracked orders' updates
+    def _down(self, src: socket.socket, dst: socket.socket) -> None:
+        carry = b""
+        try:
+            while True:
+                data = src.recv(262144)
+                if not data:
+                    break
+                dst.sendall(data)
+                tracked = self.tracked
+                if tracked is not None and not tracked:
+                    carry = b""
+                    continue
+                now = time.monotonic_ns()
+                buf = carry + data
+                end = 0
+                found = []
+                for m in UPDATE.finditer(buf):
+                    end = m.end()
+                    f = FIELDS.search(m.group())
+                    if f is not None and (tracked is None or f.group(1) in tracked):
+                        found.append([now, f.group(1).decode(), f.group(2).decode(), f.group(3).decode()])
+                rest = buf[end:]
+                carry = rest[-CARRY:]
+                if found:
+                    with self.lock:
+                        self.updates.extend(found)
+        except OSError:
+            pass
+        finally:
+            _close(dst)
+
+
+def _close(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    s.close()
+
+
+def emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(message).decode() + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--upstream", required=True, help="HOST:PORT of the simulator")
+    args = parser.parse_args()
+    host, port = args.upstream.rsplit(":", 1)
+    # a reader thread that wakes must get the interpreter at once, not after 5 ms
+    sys.setswitchinterval(0.0002)
+    tap = Tap((host, int(port)))
+    threading.Thread(target=tap.serve, daemon=True).start()
+    emit({"port": tap.port})
+    for line in sys.stdin:
+        msg = orjson.loads(line)
+        cmd = msg.get("cmd")
+        if cmd == "track":
+            ids = msg.get("ids")
+            tap.tracked = None if ids is None else frozenset(i.encode() for i in ids)
+            emit({"ok": True})
+        elif cmd == "dump":
+            with tap.lock:
+                emit({"requests": list(tap.requests), "updates": list(tap.updates)})
+        elif cmd == "quit":
+            break
+    tap.listener.close()
+
+
+if __name__ == "__main__":
+    main()
