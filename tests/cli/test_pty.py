@@ -167,3 +167,29 @@ def test_an_exchange_never_reached_ends_with_exit_4(tmp_path):
         term.close()
     assert code == 4
     assert b"blotter: could not connect to ws://127.0.0.1:9" in term.raw
+
+
+@pytest.mark.timeout(90)
+def test_positions_pane_and_flatten_all_in_a_pty(tmp_path):
+    """The real command in a real terminal: the positions pane shows the account's open
+    positions, and Z then y closes every one with reduce-only market orders, verified."""
+    with sim_in_thread(SimConfig(seed=17, initial_orders=40, rate=0, ping_interval=0)) as sim:
+        before = {s: p.position for s, p in sim.book.account.positions.items() if p.position}
+        assert len(before) >= 2, before
+        term = Terminal(["--url", sim.url, "--no-journal"], env_for(tmp_path))
+        try:
+            screen = term.wait_for(lambda t: "LIVE" in t and f"Positions: {len(before)} open" in t)
+            first = sorted(before)[0]
+            assert first in screen.split("Positions:", 1)[1]
+            term.child.send("Z")
+            screen = term.wait_for(lambda t: "y" in t.lower() and "flatten" in t.lower() and first in t)
+            term.child.send("y")
+            term.wait_for(lambda t: "Positions: 0 open" in t, timeout=20)
+        finally:
+            term.close()
+    after = {s: p.position for s, p in sim.book.account.positions.items() if p.position}
+    assert after == {}
+    placed = [
+        f.data["args"] for f in sim.received if isinstance(f.data, dict) and f.data.get("action") == "place-order"
+    ]
+    assert len(placed) == len(before) and all(a["execInst"] == "ReduceOnly" for a in placed)
