@@ -970,22 +970,23 @@ def parse_batch_cancel(body: bytes) -> BatchCancelReply:
     )
 
 
-def parse_position(body: bytes) -> Positions:
-    """``futures/position``: collaterals and contracts (§2.8)."""
+def _data_object(model: type[M], body: bytes) -> M:
+    """A reply whose ``data`` is one object, read as ``model`` (with the reply's ``code``)."""
     data = _checked(body)
     inner = data.get("data")
     if not isinstance(inner, dict):
         raise RestFormatError("data is not an object", body)
-    return _validate(Positions, {**inner, "code": data["code"]}, body)
+    return _validate(model, {**inner, "code": data["code"]}, body)
+
+
+def parse_position(body: bytes) -> Positions:
+    """``futures/position``: collaterals and contracts (§2.8)."""
+    return _data_object(Positions, body)
 
 
 def parse_account_info(body: bytes) -> AccountInfo:
     """``account/info`` (§2.1)."""
-    data = _checked(body)
-    inner = data.get("data")
-    if not isinstance(inner, dict):
-        raise RestFormatError("data is not an object", body)
-    return _validate(AccountInfo, {**inner, "code": data["code"]}, body)
+    return _data_object(AccountInfo, body)
 
 
 def parse_risk_limit_info(body: bytes) -> RiskLimitInfo:
