@@ -72,7 +72,12 @@ class SimProcess:
         assert self.proc is not None and self.proc.stdout is not None
         while True:
             line = await self.proc.stdout.readline()
-            if not line:
+            if not line:  # the simulator process ended: nothing waiting on it may wait on
+                self._ended = True
+                for fut in self._waiting.values():
+                    if not fut.done():
+                        fut.set_exception(RuntimeError("the simulator process ended (see its stderr above)"))
+                self._waiting.clear()
                 return
             msg = orjson.loads(line)
             key = (msg.get("id"), msg.get("event"))
@@ -87,6 +92,8 @@ class SimProcess:
         key = (rid, event)
         if key in self._early:
             fut.set_result(self._early.pop(key))
+        elif getattr(self, "_ended", False):
+            fut.set_exception(RuntimeError("the simulator process ended (see its stderr above)"))
         else:
             self._waiting[key] = fut
         return fut

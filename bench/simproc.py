@@ -24,7 +24,7 @@ Commands (``{"id": 1, "cmd": "..."}``), each answered by ``{"id": 1, ...}``:
     has been folded (the terminal benchmark's end-of-ingest mark).
 ``rest`` ``n``
     Add ``n`` open orders older than all others (the table's last rows), which the prepared stream never
-    touches (see :meth:`BenchSim.rest`); answers their ids (oldest first) and the open count.
+    touches (see :meth:`BenchSim.resting_block`); answers their ids (oldest first) and the open count.
 ``open``  ``n``
     The first ``n`` open orders of the live book as the blotter sorts them (newest
     first): the rows a cursor walks down from the top.
@@ -88,7 +88,7 @@ class BenchSim(SimServer):
         self.prepared = frames if marker else frames[:n]
         return time.perf_counter() - t0, (last_new or None) if marker else None
 
-    def rest(self, n: int) -> list[str]:
+    def resting_block(self, n: int) -> list[str]:
         """Add ``n`` open orders to the live book, older than every open order and a
         second apart: the table's last ``n`` rows, one block that no other order sorts
         into. Call it after ``prepare``: the prepared stream, generated from a copy of
@@ -159,7 +159,7 @@ async def main() -> None:
                 secs, marker = sim.prepare(int(msg["n"]), bool(msg.get("marker")))
                 emit({"id": rid, "frames": len(sim.prepared), "secs": secs, "marker": marker})
             elif cmd == "rest":
-                ids = sim.rest(int(msg["n"]))
+                ids = sim.resting_block(int(msg["n"]))
                 emit({"id": rid, "ids": ids, "open": len(sim.book.open_orders())})
             elif cmd == "open":
                 emit({"id": rid, "ids": sim.open_rows(int(msg["n"]))})

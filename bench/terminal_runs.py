@@ -51,7 +51,9 @@ import psutil
 from .common import SimProcess, pct
 from .pty_term import Terminal, blotter_argv, blotter_env
 
-ROW = re.compile(r"^│[ ▶](\d\d:\d\d:\d\d) ")
+ROW = re.compile(r"^│[ ▶](?:\d\d:\d\d:\d\d |[A-Z0-9]+-[A-Z0-9]+ +(?:BUY|SELL) )")
+"""An order row of the table: it starts with its time, or with its symbol once the
+table has collapsed TIME (at 80 columns, when wider values need the room)."""
 OPEN = re.compile(r"\bopen (\d+)\b")
 SNAPSHOT = re.compile(r"\d\d:\d\d:\d\d\.\d{3} snapshot: \d+ open orders")
 """The log line of an applied snapshot (its time tells one from the next)."""
