@@ -27,6 +27,20 @@ def wait_then(*keys: str):
     async def run_before(pilot) -> None:
         app = pilot.app
         await until(pilot, lambda: app.desk.snapshot_count > 0 and len(app.view) == 20, what="orders")
+        desk = app.desk  # the positions pane: the account loaded, and the marks (REST) when there are positions
+        await until(
+            pilot,
+            lambda: desk.account_state.loaded and (not desk.open_positions() or bool(desk.marks)),
+            what="account and marks",
+        )
+        # Column widths follow the widest values *drawn* so far; which rows were drawn while
+        # the table loaded depends on timing, so draw every row once (End, Home) first.
+        await pilot.press("end")
+        app.poll(force=True)
+        await pilot.pause(0.05)
+        await pilot.press("home")
+        app.poll(force=True)
+        await pilot.pause(0.05)
         if keys:
             await pilot.press(*keys)
         app.poll(force=True)
