@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from pydantic import Field
 
@@ -24,6 +26,7 @@ from .collector import Collector
 from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
 from .core.tracker import REST, WEBSOCKET, QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import EndpointError, display_url
+from .net.loop_thread import LoopThread
 from .net.rest import RestClient, RestSettings
 from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
@@ -67,6 +70,22 @@ RATE_WARN_SHARE = 0.5
 threshold (housekeeping yields from ``hold_at``, 80 %; cancels never do)."""
 SNAPSHOT_HOLD_WAIT = 1.0
 """Wait before asking again for a snapshot held back near its threshold."""
+
+
+_log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+async def _as_coroutine(awaitable: Awaitable[_T]) -> _T:
+    return await awaitable
+
+
+def _start_task(loop: asyncio.AbstractEventLoop, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    task = loop.create_task(factory())
+    _tasks.add(task)  # (a reference, so the task is not collected before it ends)
+    task.add_done_callback(_tasks.discard)
 
 
 class SnapshotState(enum.Enum):
@@ -221,7 +240,12 @@ class Desk:
         self.settings = settings
         self.journal = journal
         self._clock = clock
-        self.log = EventLog(max_lines=settings.log_lines)
+        self.lock = threading.RLock()
+        """The book lock. Held by the desk's loop whenever it runs (see :meth:`start_thread`);
+        another thread takes it to read or change the store, tracker, log or account."""
+        self._thread: LoopThread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.log = EventLog(max_lines=settings.log_lines, lock=self.lock)
         self.store = OrderStore(max_final=settings.max_final_orders)
         self.tracker = RequestTracker(self.log, timeout=settings.request_timeout)
         self.session = Session(
@@ -413,6 +437,7 @@ class Desk:
     # -- running ---------------------------------------------------------------------
     async def run(self) -> None:
         """The connection loop plus housekeeping (timeouts, re-snapshots) until stop()."""
+        self._loop = asyncio.get_running_loop()
         self._housekeeper = asyncio.create_task(self._housekeeping(), name="blotter-housekeeping")
         try:
             await self.session.run()
@@ -424,7 +449,73 @@ class Desk:
                 pass
             self._changed.set()
 
+    # -- the desk on a thread of its own ------------------------------------------------
+    def start_thread(self, on_done: Callable[[BaseException | None], None] | None = None) -> None:
+        """Run the desk (:meth:`run`) on an event loop in a thread of its own, holding
+        :attr:`lock` while that loop works. From then on, every coroutine of the desk is
+        run there: call them through :meth:`call` (awaitable from another loop) or
+        :meth:`submit` (from any thread, nothing to wait for)."""
+        if self._thread is not None:
+            raise RuntimeError("the desk is already running on a thread")
+        self._thread = LoopThread(self.run, self.lock, on_done=on_done)
+        self._thread.start()
+
+    @property
+    def threaded(self) -> bool:
+        return self._thread is not None
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the desk's thread to end (after :meth:`stop`)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    async def call(self, fn: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``await fn(*args, **kwargs)`` on the desk's loop, from whichever loop calls this.
+        With the desk on its own thread the awaiting loop is free meanwhile; when that
+        thread has ended, it runs here (stop, a last verdict)."""
+        thread = self._thread
+        if thread is None or not thread.running or asyncio.get_running_loop() is thread.loop:
+            return await fn(*args, **kwargs)
+        future = thread.submit(_as_coroutine(fn(*args, **kwargs)))
+        if future is None:  # the thread ended meanwhile
+            return await fn(*args, **kwargs)
+        return await future
+
+    def submit(self, fn: Callable[_P, Awaitable[Any]], *args: _P.args, **kwargs: _P.kwargs) -> bool:
+        """Start ``fn(*args, **kwargs)`` on the desk's loop from any thread, without waiting
+        (a cancel key: the screen's loop is not in the way). An error is logged. False
+        when the desk is not running."""
+
+        async def guarded() -> None:
+            try:
+                await fn(*args, **kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.exception("desk call failed")
+                self.log.add(f"internal error in {getattr(fn, '__name__', 'a call')}: {type(exc).__name__}", "error")
+
+        thread = self._thread
+        if thread is not None:
+            if not thread.running:
+                return False
+            loop = thread.loop
+            assert loop is not None
+            try:
+                asyncio.run_coroutine_threadsafe(guarded(), loop)
+            except RuntimeError:
+                return False
+            return True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        loop.call_soon_threadsafe(_start_task, loop, guarded)
+        return True
+
     async def stop(self) -> None:
+        if self._thread is not None and self._thread.running and asyncio.get_running_loop() is not self._thread.loop:
+            await self.call(self.stop)
+            return
         if self._positions_poll is not None and not self._positions_poll.done():
             self._positions_poll.cancel()
         await self.session.stop()

@@ -315,7 +315,7 @@ def arm_hangup(
         journal(f"{name}: cancel-on-hangup fired")
         code = EXIT_UNVERIFIED
         try:
-            outcome = await desk.cancel_all_and_verify(None, timeout=bound)
+            outcome = await desk.call(desk.cancel_all_and_verify, None, timeout=bound)  # on the desk's loop
         except Exception as exc:
             text = f"cancel-on-hangup failed: {type(exc).__name__}: {exc}"
         else:

@@ -218,7 +218,7 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
             desk = Desk(settings, journal=journal)
             for line in warnings:
                 desk.log.add(line, "warn")
-            app = make_app(desk, ui)
+            app = make_app(desk, ui, threaded=True)  # the desk on a thread of its own (blotter/ui/keys.py)
             seen: dict[str, Any] = {"live": False, "state": None, "detail": "", "hangup": None}
             disarm = (
                 arm_hangup(desk, app, on_fired=lambda name: seen.update(hangup=name)) if desk.cancel_on_hangup else None
@@ -241,6 +241,7 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                 if disarm is not None:
                     disarm()
                 await desk.stop()
+                await asyncio.to_thread(desk.join, 5.0)
             code = app.return_code or 0
             if code == 0 and not seen["live"] and seen["state"] is not None and seen["hangup"] is None:
                 refused = seen["state"] is ConnState.AUTH_REFUSED

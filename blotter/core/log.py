@@ -7,6 +7,7 @@ number, so a renderer can ask for "what is new since N".
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -45,9 +46,12 @@ class LogLine:
 
 
 class EventLog:
-    def __init__(self, max_lines: int = 5000) -> None:
+    def __init__(self, max_lines: int = 5000, lock: threading.RLock | None = None) -> None:
         self._lines: deque[LogLine] = deque(maxlen=max_lines)
         self._seq = 0
+        self._lock = lock if lock is not None else threading.RLock()
+        """Lines are added from more than one thread (the session's, the screen's, the
+        input thread's): the desk passes its book lock, so adding and reading never interleave."""
 
     def add(
         self,
@@ -57,16 +61,14 @@ class EventLog:
         order_id: str | None = None,
         wall_ms: int | None = None,
     ) -> LogLine:
-        self._seq += 1
-        line = LogLine(
-            seq=self._seq,
-            wall_ms=time.time_ns() // 1_000_000 if wall_ms is None else wall_ms,
-            text=safe_text(text),
-            level=level,
-            request_id=_safe_id(request_id),
-            order_id=_safe_id(order_id),
-        )
-        self._lines.append(line)
+        wall = time.time_ns() // 1_000_000 if wall_ms is None else wall_ms
+        text, request_id, order_id = safe_text(text), _safe_id(request_id), _safe_id(order_id)
+        with self._lock:
+            self._seq += 1
+            line = LogLine(
+                seq=self._seq, wall_ms=wall, text=text, level=level, request_id=request_id, order_id=order_id
+            )
+            self._lines.append(line)
         return line
 
     @property
@@ -78,4 +80,7 @@ class EventLog:
 
     def lines(self, since: int = 0, order_id: str | None = None) -> list[LogLine]:
         """Lines with ``seq > since``; with ``order_id``, only that order's lines."""
-        return [line for line in self._lines if line.seq > since and (order_id is None or line.order_id == order_id)]
+        with self._lock:
+            return [
+                line for line in self._lines if line.seq > since and (order_id is None or line.order_id == order_id)
+            ]

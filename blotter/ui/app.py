@@ -6,14 +6,22 @@ only when ``store.version``, ``tracker.version`` or ``log.last_seq`` moved, plus
 ten times a second while a PENDING CANCEL age or a row highlight is on screen, and
 once a second for ages and staleness.
 
-Key presses go straight to the desk: ``c`` awaits ``desk.cancel_order`` in the
-action itself, before any redraw.
+In a real terminal the desk runs on a thread of its own (:meth:`Desk.start_thread`):
+the socket is read, frames are parsed and folded and the journal is fed there, while
+this app's loop composes frames and writes them to the terminal. Everything the two
+share (store, tracker, log, view, cursor) is read and changed under the desk's book
+lock. The cursor keys and ``c`` act in the terminal's input thread
+(:mod:`blotter.ui.keys`): a cancel is on the desk's loop, on its way to the socket,
+without waiting for this loop. Headless (tests), the desk runs on this app's loop and
+the same code handles the same keys here.
 
 Use :func:`make_app` — the CLI, the demo and the tests all build the app with it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -30,6 +38,7 @@ from textual.worker import Worker, WorkerState
 from ..core.view import OrderView, ViewChange
 from . import bindings
 from .bindings import textual_bindings
+from .keys import CANCEL, COUNTED, BlotterDriver, KeyRouter
 from .nocolor import TEXTUAL_COLOUR_FILTERS, TEXTUAL_NO_COLOR_FILTERS, StripColour
 from .screens import ConfirmScreen, FilterScreen, FlattenScreen, HelpScreen, QuitChoice, QuitScreen
 from .screens.raw import RawScreen
@@ -60,6 +69,9 @@ CANCEL_KEYS = (
     "blotter.flatten_all",
 )
 """Bindings that send cancels or close orders: hidden (and answered with a line in the log) in read-only."""
+FRAME_AHEAD = 3
+"""Writes a frame takes in the terminal's output queue (begin, content, end of a
+synchronized update): with more than that still queued, the poll draws nothing."""
 MOVED_GUARD = 1.0
 """Seconds after the cursor moved by itself (its order left the view, or a newer order
 took the first row) during which ``c`` sends nothing, however often it is pressed: the
@@ -75,9 +87,17 @@ class BlotterApp(App[None]):
     BINDINGS = textual_bindings(bindings.MAIN)
 
     def __init__(
-        self, desk: Desk, settings: UiSettings, theme: Theme, clock: Callable[[], float] | None = None
+        self,
+        desk: Desk,
+        settings: UiSettings,
+        theme: Theme,
+        clock: Callable[[], float] | None = None,
+        threaded: bool = False,
     ) -> None:
         self.desk = desk
+        self.threaded = threaded
+        """Run the desk on a thread of its own (the real terminal); else on this app's loop."""
+        self.book_lock = desk.lock
         self.settings = settings
         self.blotter_theme = theme
         self.clock: Callable[[], float] = clock or desk.clock
@@ -109,6 +129,17 @@ class BlotterApp(App[None]):
         self._banner_text: str | None = None
         self._detail_key: Any = None
         self._log_title = "Log"
+        self._ui_thread: threading.Thread | None = None
+        self._ui_loop: asyncio.AbstractEventLoop | None = None
+        self._skipped_frames = 0
+        self.key_router = KeyRouter(self)
+
+    def get_driver_class(self) -> type:
+        """Textual's terminal driver, with the cancel and cursor keys applied in its input thread."""
+        driver = super().get_driver_class()
+        from textual.drivers.linux_driver import LinuxDriver
+
+        return BlotterDriver if driver is LinuxDriver else driver
 
     def get_line_filters(self) -> list[LineFilter]:
         """With ``no_color``, no colour at all (Textual's own NO_COLOR filters only turn
@@ -137,6 +168,7 @@ class BlotterApp(App[None]):
             highlight=self.settings.highlight,
             utc=utc,
             frozen=self.settings.frozen,
+            lock=self.book_lock,
             id="orders",
         )
         self.detail = DetailLine(id="detail")
@@ -158,13 +190,31 @@ class BlotterApp(App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._ui_thread = threading.current_thread()
+        self._ui_loop = asyncio.get_running_loop()
         self.desk.on_folded = self._fold_view
         self.log_pane.border_title = "Log"
         self.positions.set_collapsed(self.size.height < COLLAPSE_BELOW)
         self.table.focus()
-        self.run_worker(self.desk.run(), name="session", group="session", exit_on_error=False)
+        if self.threaded:
+            self.desk.start_thread(on_done=lambda error: self.soon(self._session_done, error))
+        else:
+            self.run_worker(self.desk.run(), name="session", group="session", exit_on_error=False)
         self.set_interval(1 / self.settings.poll_hz, self.poll)
         self.poll()
+
+    def soon(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback(*args)`` on this app's loop, from any thread, without waiting."""
+        loop = self._ui_loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.current_thread() is self._ui_thread:
+            loop.call_soon(callback, *args)
+            return
+        try:
+            loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop closed meanwhile (quitting)
+            pass
 
     async def on_unmount(self) -> None:
         self.desk.on_folded = None
@@ -172,16 +222,25 @@ class BlotterApp(App[None]):
             await self.desk.stop()
         except Exception:
             pass
+        if self.threaded:
+            await asyncio.to_thread(self.desk.join, 5.0)
+
+    def _session_done(self, error: BaseException | None) -> None:
+        """The desk's run ended (on its own thread, or as this app's worker)."""
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            self.session_error = " ".join(f"{type(error).__name__}: {error}".split())
+            self.desk.log.add(f"session failed: {self.session_error}", "error")
+        elif not self.quitting:
+            self.desk.log.add("session ended", "warn")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group != "session":
             return
         if event.state is WorkerState.ERROR:
-            self.session_error = " ".join(f"{type(worker.error).__name__}: {worker.error}".split())
-            self.desk.log.add(f"session failed: {self.session_error}", "error")
-        elif event.state is WorkerState.SUCCESS and not self.quitting:
-            self.desk.log.add("session ended", "warn")
+            self._session_done(worker.error)
+        elif event.state is WorkerState.SUCCESS:
+            self._session_done(None)
 
     # -- drawing: poll the desk -------------------------------------------------------------
     def poll(self, force: bool = False) -> None:
@@ -194,6 +253,21 @@ class BlotterApp(App[None]):
         cursor and the cancel act at once, whatever the pace of the poll."""
         if not self.table.is_mounted or self.quitting:
             return
+        if not force and self._terminal_behind():
+            return  # the terminal has not taken the last frame yet: draw the newest state once it has
+        with self.book_lock:
+            self._poll(force)
+
+    def _terminal_behind(self) -> bool:
+        """More than one frame's writes are queued for the terminal (a slow SSH link):
+        drawing another would only wait behind them (and the loop with it)."""
+        backlog = getattr(self._driver, "backlog", None)
+        if backlog is None or backlog() <= FRAME_AHEAD:
+            return False
+        self._skipped_frames += 1
+        return True
+
+    def _poll(self, force: bool) -> None:
         desk = self.desk
         now = self.clock()
         frames = desk.session.frames_received
@@ -229,8 +303,9 @@ class BlotterApp(App[None]):
 
     def _fold_view(self) -> None:
         """Bring the sorted view up to the store (after every run of frames the desk
-        folds, and before each redraw). The table takes the changes at the next redraw;
-        until then its cursor stays pinned to its order id."""
+        folds — on the desk's thread when it has one, under the book lock — and before
+        each redraw). The table takes the changes at the next redraw; until then its
+        cursor stays pinned to its order id."""
         if self.quitting:
             return
         change = self.view.sync(self.clock())
@@ -240,11 +315,16 @@ class BlotterApp(App[None]):
         else:
             pending.reordered = pending.reordered or change.reordered
             pending.changed |= change.changed
-        if self.table.selected_id is None and len(self.view) and self.table.is_mounted:
+        table = self.table
+        if table.selected_id is None and len(self.view) and table.is_mounted:
             # the first rows: the cursor takes one at once (a key pressed before the next
             # redraw acts on it, never on "no order selected")
-            self._view_change = None
-            self.table.apply(pending)
+            if threading.current_thread() is self._ui_thread:
+                self._view_change = None
+                table.apply(pending)
+            else:
+                table.move_cursor(0)
+                self.soon(table.show_cursor)
 
     def _update_status(self, now: float) -> None:
         desk = self.desk
@@ -355,8 +435,9 @@ class BlotterApp(App[None]):
             self.log_pane.border_title = Text(title)
 
     def on_orders_table_selection_changed(self, event: OrdersTable.SelectionChanged) -> None:
-        self._update_detail(self.clock())
-        self._update_position()
+        with self.book_lock:
+            self._update_detail(self.clock())
+            self._update_position()
 
     # -- which keys act where ------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -389,16 +470,38 @@ class BlotterApp(App[None]):
         self.notify(f"To quit press {' or '.join(keys)}", title="Quit?")
 
     # -- actions: cancels go straight to the desk ------------------------------------------------
-    async def action_cancel(self) -> None:
-        """Cancel the selected order now (no confirmation)."""
+    async def on_event(self, event: events.Event) -> None:
+        """The cursor keys and ``c`` of the main screen are applied by the key router, in
+        the order they came (the input thread applies them itself while nothing else is
+        waiting here: see :mod:`blotter.ui.keys`); every other event goes to Textual."""
+        router = self.key_router
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            action = router.action_of(event)
+            if action is not None and router.applies(action) and not (action == CANCEL and self.desk.read_only):
+                event.stop()
+                event.prevent_default()
+                try:
+                    router.handle(action, in_ui=True)
+                finally:
+                    router.done(event)
+                return
+        try:
+            await super().on_event(event)
+        finally:
+            if getattr(event, COUNTED, False):
+                # once what it started has run (a screen pushed, focus moved, a click's cursor)
+                self.call_after_refresh(router.done, event)
+
+    def cancel_target(self) -> str | None:
+        """The order ``c`` cancels now (book lock held), or None — and then the log says why."""
         if self.desk.read_only:
             self.desk.log.add(READ_ONLY_MESSAGE, "warn")
-            return
+            return None
         table = self.table
         order_id = table.selected_id
         if order_id is None:
             self.desk.log.add("cancel: no order selected; nothing sent", "warn")
-            return
+            return None
         moved = table.implicit_move
         if moved is not None and self.clock() - moved[1] < MOVED_GUARD:
             # Held back for as long as the guard lasts, not for one press: a double tap
@@ -410,15 +513,24 @@ class BlotterApp(App[None]):
                 "warn",
                 order_id=order_id,
             )
-            return
-        await self.desk.cancel_order(order_id)
+            return None
+        return order_id
+
+    async def action_cancel(self) -> None:
+        """Cancel the selected order now (no confirmation). The key itself is applied by
+        the key router (:meth:`on_event`); this is the footer's and the keymap's way in."""
+        with self.book_lock:
+            order_id = self.cancel_target()
+        if order_id is not None:
+            await self.desk.call(self.desk.cancel_order, order_id)
 
     async def action_retry_cancel_all(self) -> None:
         """The one-key retry after a cancel-all that left orders open."""
-        await self.desk.retry_cancel_all()
+        await self.desk.call(self.desk.retry_cancel_all)
 
     def _confirm_text(self, symbol: str | None) -> Text:
-        entries = self.desk.store.open_by_symbol(symbol)
+        with self.book_lock:
+            entries = self.desk.store.open_by_symbol(symbol)
         counts = Counter(e.order.symbol for e in entries)
         n = len(entries)
         scope = f" on {safe(symbol, 40)}" if symbol else ""
@@ -441,8 +553,9 @@ class BlotterApp(App[None]):
         if self.desk.read_only:
             self.desk.log.add(READ_ONLY_MESSAGE, "warn")
             return
-        oid = self.table.selected_id
-        entry = self.desk.store.get(oid) if oid else None
+        with self.book_lock:
+            oid = self.table.selected_id
+            entry = self.desk.store.get(oid) if oid else None
         if entry is None:
             self.desk.log.add("cancel symbol: no order selected; nothing sent", "warn")
             return
@@ -451,7 +564,7 @@ class BlotterApp(App[None]):
     def _ask_cancel_all(self, symbol: str | None) -> None:
         async def answered(yes: bool | None) -> None:
             if yes:
-                await self.desk.cancel_all(symbol)
+                await self.desk.call(self.desk.cancel_all, symbol)
             else:
                 self.desk.log.add(f"cancel-all {safe(symbol, 40) if symbol else 'ALL symbols'}: aborted, nothing sent")
 
@@ -462,17 +575,19 @@ class BlotterApp(App[None]):
         def done(value: str | None) -> None:
             if value is None:  # Esc: editing cancelled, the filter stays as it was
                 return
-            self.view.set_filter(value)
+            with self.book_lock:
+                self.view.set_filter(value)
             self.poll(force=True)
 
         self.push_screen(FilterScreen(self.view.filter), done)
 
     def action_toggle_final(self) -> None:
-        self.view.set_show_final(not self.view.show_final)
+        with self.book_lock:
+            self.view.set_show_final(not self.view.show_final)
         self.poll(force=True)
 
     async def action_refresh(self) -> None:
-        await self.desk.refresh()
+        await self.desk.call(self.desk.refresh)
 
     def action_log_filter(self) -> None:
         pane = self.log_pane
@@ -481,12 +596,14 @@ class BlotterApp(App[None]):
         else:
             pane.set_order_filter(None)
         self._detail_key = None
-        self._update_detail(self.clock())
+        with self.book_lock:
+            self._update_detail(self.clock())
 
     def action_raw(self) -> None:
         """The selected order's record; for an UNREADABLE order, the problem and the raw record."""
-        oid = self.table.selected_id
-        entry = self.desk.store.get(oid) if oid else None
+        with self.book_lock:
+            oid = self.table.selected_id
+            entry = self.desk.store.get(oid) if oid else None
         if entry is None:
             self.desk.log.add("raw: no order selected", "warn")
             return
@@ -517,6 +634,10 @@ class BlotterApp(App[None]):
         return "unknown (no mark price, no average open price)"
 
     def _flatten_text(self, symbol: str | None) -> Text:
+        with self.book_lock:
+            return self._flatten_text_locked(symbol)
+
+    def _flatten_text_locked(self, symbol: str | None) -> Text:
         held = self.desk.open_positions(symbol)
         if not held:
             scope = f" on {safe(symbol, 40)}" if symbol else ""
@@ -539,7 +660,8 @@ class BlotterApp(App[None]):
         if self.desk.read_only:
             self.desk.log.add(READ_ONLY_MESSAGE, "warn")
             return
-        pos = self.positions.selected()
+        with self.book_lock:
+            pos = self.positions.selected()
         if pos is None or not pos.position:
             self.desk.log.add("flatten: no open position selected; nothing sent", "warn")
             return
@@ -566,7 +688,7 @@ class BlotterApp(App[None]):
         )
 
     async def _flatten(self, symbol: str | None) -> None:
-        outcome = await self.desk.flatten_and_verify(symbol)
+        outcome = await self.desk.call(self.desk.flatten_and_verify, symbol)
         if not outcome.verified:
             why = f"flatten {symbol or 'ALL symbols'} {outcome.outcome.value}: {safe(outcome.reason, 200)}"
             self.desk.log.add(why, "error")
@@ -581,7 +703,8 @@ class BlotterApp(App[None]):
 
     async def action_quit_blotter(self) -> None:
         def counts() -> tuple[int, int]:
-            return self.desk.store.open_count(), len(self.desk.tracker.in_flight())
+            with self.book_lock:
+                return self.desk.store.open_count(), len(self.desk.tracker.in_flight())
 
         if counts() == (0, 0):
             await self.shutdown()
@@ -600,7 +723,7 @@ class BlotterApp(App[None]):
         (the same condition as the dead man's switch and ``blotter cancel-all``);
         otherwise stay and say why."""
         self.notify("cancelling all open orders before quitting…")
-        outcome = await self.desk.cancel_all_and_verify(None)
+        outcome = await self.desk.call(self.desk.cancel_all_and_verify, None)
         if outcome.verified:
             await self.shutdown()
             return
@@ -623,12 +746,19 @@ def state_words(desk: Desk) -> str:
     return words
 
 
-def make_app(desk: Desk, settings: UiSettings | None = None, *, clock: Callable[[], float] | None = None) -> BlotterApp:
-    """The one way to build the app (CLI, demo, tests). Raises
+def make_app(
+    desk: Desk,
+    settings: UiSettings | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
+    threaded: bool = False,
+) -> BlotterApp:
+    """The one way to build the app (CLI, demo, tests); ``threaded``: the desk runs on a
+    thread of its own (the CLI), else on the app's loop (tests). Raises
     :class:`~blotter.ui.themes.UnknownTheme` / :class:`~blotter.ui.themes.ThemeFileError`
     for a bad theme before anything is drawn."""
     settings = settings or UiSettings()
     theme = load_theme(settings.theme, settings.theme_dir)
     if settings.no_color:
         theme = theme.model_copy(update={"no_color": True})
-    return BlotterApp(desk, settings, theme, clock=clock)
+    return BlotterApp(desk, settings, theme, clock=clock, threaded=threaded)

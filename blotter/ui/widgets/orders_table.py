@@ -24,6 +24,7 @@ value wider than its column's cap ends with ``…``.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -198,6 +199,7 @@ class OrdersTable(ScrollView, can_focus=True):
         utc: bool = False,
         frozen: bool = False,
         *,
+        lock: threading.RLock | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -208,8 +210,13 @@ class OrdersTable(ScrollView, can_focus=True):
         self.highlight = 0.0 if frozen else highlight
         self.utc = utc
         self.frozen = frozen
+        self.book_lock: threading.RLock = lock if lock is not None else threading.RLock()
+        """The desk's book lock: held while the view and the cursor are read or changed."""
         self.selected_id: str | None = None
+        self._announced: str | None = None
         self._index = 0
+        self.page_rows = 20
+        """Rows a page key moves (the rows on screen, as last laid out)."""
         self.implicit_move: tuple[str, float] | None = None
         """(order id the cursor was on, when): the cursor last moved by itself, not by the
         trader. Cleared when the trader moves the cursor."""
@@ -243,6 +250,9 @@ class OrdersTable(ScrollView, can_focus=True):
         self._styles = {name: role(name) for name in ("header", "cursor", "highlight", "dim", "fg")}
 
     # -- selection (pinned to the order id) -----------------------------------------
+    # The cursor's state (selected_id, its row, implicit_move) may be changed by the
+    # terminal's input thread (see blotter/ui/keys.py), always under ``book_lock``; scrolling
+    # to it and redrawing are the screen loop's (:meth:`show_cursor`).
     @property
     def row_count(self) -> int:
         return len(self.view)
@@ -253,26 +263,62 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def select(self, order_id: str | None) -> None:
         """Put the cursor on ``order_id`` (if shown)."""
-        index = self.view.index_of(order_id)
-        if index is not None:
-            self._move_to(index)
+        with self.book_lock:
+            index = self.view.index_of(order_id)
+            if index is None:
+                return
+            self.move_cursor(index)
+        self.show_cursor()
 
-    def _move_to(self, index: int) -> None:
+    def move_cursor(self, index: int) -> None:
+        """The cursor's state only (any thread, ``book_lock`` held): on row ``index``, clamped."""
         n = len(self.view)
         if n == 0:
-            self._set_selected(None, 0)
+            self._index, self.selected_id = 0, None
             return
         index = min(max(index, 0), n - 1)
         self.implicit_move = None
-        self._set_selected(self.view[index], index)
-        self._scroll_to_cursor()
+        self._index = index
+        self.selected_id = self.view[index]
+
+    def step(self, action: str) -> None:
+        """A cursor key (``cursor_up``, ``page_down``, ``first``…), in the view as it is
+        now (any thread, ``book_lock`` held)."""
+        here = self._here()
+        target = {
+            "cursor_up": here - 1,
+            "cursor_down": here + 1,
+            "page_up": here - self.page_rows,
+            "page_down": here + self.page_rows,
+            "first": 0,
+            "last": len(self.view) - 1,
+        }[action]
+        self.move_cursor(target)
+
+    def show_cursor(self) -> None:
+        """On the screen's loop, after the cursor moved: scroll to it, redraw, say so."""
+        if not self.is_mounted:
+            return
+        with self.book_lock:
+            self._index = self._here()
+            self._scroll_to_cursor()
+            self._announce()
         self.refresh()
+
+    def _announce(self) -> None:
+        if self.selected_id != self._announced:
+            self._announced = self.selected_id
+            self.post_message(self.SelectionChanged(self.selected_id))
+
+    def _move_to(self, index: int) -> None:
+        with self.book_lock:
+            self.move_cursor(index)
+        self.show_cursor()
 
     def _set_selected(self, order_id: str | None, index: int) -> None:
         self._index = index
-        if order_id != self.selected_id:
-            self.selected_id = order_id
-            self.post_message(self.SelectionChanged(order_id))
+        self.selected_id = order_id
+        self._announce()
 
     @property
     def _page(self) -> int:
@@ -280,6 +326,7 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def _scroll_to_cursor(self) -> None:
         page = self._page
+        self.page_rows = page
         top = round(self.scroll_y)
         if self._index < top:
             self.scroll_y = self._index
@@ -293,22 +340,27 @@ class OrdersTable(ScrollView, can_focus=True):
         return self._index if index is None else index
 
     def action_cursor_up(self) -> None:
-        self._move_to(self._here() - 1)
+        self._step("cursor_up")
 
     def action_cursor_down(self) -> None:
-        self._move_to(self._here() + 1)
+        self._step("cursor_down")
 
     def action_page_up(self) -> None:
-        self._move_to(self._here() - self._page)
+        self._step("page_up")
 
     def action_page_down(self) -> None:
-        self._move_to(self._here() + self._page)
+        self._step("page_down")
 
     def action_first(self) -> None:
-        self._move_to(0)
+        self._step("first")
 
     def action_last(self) -> None:
-        self._move_to(len(self.view) - 1)
+        self._step("last")
+
+    def _step(self, action: str) -> None:
+        with self.book_lock:
+            self.step(action)
+        self.show_cursor()
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
@@ -359,8 +411,9 @@ class OrdersTable(ScrollView, can_focus=True):
         set_virtual_size(self, Size(self.scrollable_content_region.width, height))
 
     def on_resize(self, event: events.Resize) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
-        self._scroll_to_cursor()
+        with self.book_lock:
+            self.virtual_size = Size(self.scrollable_content_region.width, len(self.view) + 1)
+            self._scroll_to_cursor()
 
     # -- cells -----------------------------------------------------------------------------
     def _pending_cancel_all(self) -> dict[str, float]:
@@ -487,8 +540,9 @@ class OrdersTable(ScrollView, can_focus=True):
         return None
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        self._prepare()
-        return super().render_lines(crop)
+        with self.book_lock:  # the session's thread changes the store, the input thread the cursor
+            self._prepare()
+            return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width, base = self._width, self._base

@@ -48,8 +48,9 @@ class PositionsPane(Static, can_focus=True):
     # -- what is shown ----------------------------------------------------------------------
     def rows(self) -> list[Position]:
         """The positions shown, by symbol (flat ones only when toggled)."""
-        positions = self.desk.account_state.positions
-        return [p for s, p in sorted(positions.items()) if self.show_flat or p.position]
+        with self.desk.lock:  # (the account is folded on the desk's thread)
+            positions = self.desk.account_state.positions
+            return [p for s, p in sorted(positions.items()) if self.show_flat or p.position]
 
     def selected(self) -> Position | None:
         rows = self.rows()
@@ -107,6 +108,10 @@ class PositionsPane(Static, can_focus=True):
 
     def sync(self, now: float | None = None, force: bool = False) -> None:
         """Rebuild the pane if anything it shows changed (called by the app's poll)."""
+        with self.desk.lock:
+            self._sync(now, force)
+
+    def _sync(self, now: float | None, force: bool) -> None:
         desk = self.desk
         now = desk.clock() if now is None else now
         warning = self._state_words(now)

@@ -1,0 +1,154 @@
+"""An asyncio event loop in a thread of its own, that holds a lock while it works.
+
+The exchange session (socket, parsing, folding, journal hand-off) runs on such a loop
+so that the screen's loop — composing frames, writing to a terminal that may drain
+slowly over SSH — never sits between a key and the socket.
+
+The loop holds ``lock`` whenever it runs Python code and lets go of it only while it
+waits in ``select``: every callback and every step of every task on it runs under the
+lock, with no code of its own having to take it. Other threads (the screen, the
+terminal's input thread) take the same lock for the short moments they read or change
+what the loop's code also touches. A step of the loop is short (the session yields to
+the loop every half millisecond of folding), so a waiting thread waits at most about
+that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+SWITCH_INTERVAL = 0.001
+"""Seconds a Python thread runs before it must hand the interpreter to another one that
+waits (CPython's default is 0.005). With the session, the screen and the input thread
+sharing one interpreter, this bounds how long a key waits for its turn to run."""
+
+
+class LockingSelector(selectors.BaseSelector):
+    """A selector that releases ``lock`` while it waits and takes it back before the
+    loop runs anything. The lock must be held when :meth:`select` is called (the
+    thread takes it before starting the loop)."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._inner = selectors.DefaultSelector()
+        self._lock = lock
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.modify(fileobj, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self._lock.release()
+        try:
+            return self._inner.select(timeout)
+        finally:
+            self._lock.acquire()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._inner.get_key(fileobj)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._inner.get_map()
+
+
+class LoopThread:
+    """Runs one coroutine on a new event loop in a daemon thread, under ``lock``.
+
+    ``on_done(error)`` is called in that thread when the coroutine ends (``error`` is
+    None when it returned). :meth:`call` and :meth:`submit` hand work to the loop from
+    any other thread."""
+
+    def __init__(
+        self,
+        main: Callable[[], Coroutine[Any, Any, Any]],
+        lock: threading.RLock,
+        name: str = "blotter-session",
+        on_done: Callable[[BaseException | None], None] | None = None,
+    ) -> None:
+        self._main = main
+        self.lock = lock
+        self._on_done = on_done
+        self._ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        self._thread.start()
+        self._ready.wait()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and self.loop is not None and not self.loop.is_closed()
+
+    def _run(self) -> None:
+        loop = asyncio.SelectorEventLoop(LockingSelector(self.lock))
+        asyncio.set_event_loop(loop)
+        self.loop = loop
+        error: BaseException | None = None
+        self.lock.acquire()
+        try:
+            self._ready.set()
+            try:
+                loop.run_until_complete(self._main())
+            except BaseException as exc:  # reported to on_done; the thread ends either way
+                error = exc
+            finally:
+                try:
+                    _cancel_all(loop)
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                finally:
+                    loop.close()
+        finally:
+            self.lock.release()
+            self.error = error
+            if self._on_done is not None:
+                self._on_done(error)
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | None:
+        """Run ``coro`` on the loop (from any thread); None, and ``coro`` closed, when the
+        loop has ended."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not self._thread.is_alive():
+            coro.close()
+            return None
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # closed between the check and the call
+            coro.close()
+            return None
+        return asyncio.wrap_future(future) if _in_a_loop() else None
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+
+def _in_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
