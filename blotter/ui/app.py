@@ -38,7 +38,7 @@ from textual.worker import Worker, WorkerState
 from ..core.view import OrderView, ViewChange
 from . import bindings
 from .bindings import textual_bindings
-from .keys import CANCEL, COUNTED, BlotterDriver, KeyRouter
+from .keys import COUNTED, BlotterDriver, KeyRouter
 from .nocolor import TEXTUAL_COLOUR_FILTERS, TEXTUAL_NO_COLOR_FILTERS, StripColour
 from .screens import ConfirmScreen, FilterScreen, FlattenScreen, HelpScreen, QuitChoice, QuitScreen
 from .screens.raw import RawScreen
@@ -450,15 +450,6 @@ class BlotterApp(App[None]):
                 return False
         return True
 
-    def on_key(self, event: events.Key) -> None:
-        """A cancel key in read-only mode is not bound (the footer does not offer it);
-        it still answers, with one line in the log."""
-        if not self.desk.read_only or len(self.screen_stack) > 1:
-            return
-        if event.key in self._cancel_keys or (event.character or "") in self._cancel_keys:
-            event.stop()
-            self.desk.log.add(READ_ONLY_MESSAGE, "warn")
-
     def key_of(self, binding_id: str) -> str:
         """The key(s) of a binding as the trader sees them, keymap included."""
         default = bindings.binding_ids()[binding_id][0]
@@ -471,26 +462,47 @@ class BlotterApp(App[None]):
 
     # -- actions: cancels go straight to the desk ------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
-        """The cursor keys and ``c`` of the main screen are applied by the key router, in
-        the order they came (the input thread applies them itself while nothing else is
-        waiting here: see :mod:`blotter.ui.keys`); every other event goes to Textual."""
+        """Keys of the main screen are applied here, one after the other, each to the end
+        before the next is looked at: the cursor keys and ``c`` by the key router (which
+        the input thread also uses while nothing waits here: see :mod:`blotter.ui.keys`),
+        every other binding (Tab, ``/``, ``X``…) by running its action now. Textual alone
+        would hand a key to the focused widget's queue and look at the next key before
+        that one took effect: under load, ``Tab Down`` could move the table's cursor, and
+        ``Down c`` cancel the row the cursor was leaving."""
         router = self.key_router
-        if isinstance(event, events.Key) and not event.is_forwarded:
-            action = router.action_of(event)
-            if action is not None and router.applies(action) and not (action == CANCEL and self.desk.read_only):
-                event.stop()
-                event.prevent_default()
-                try:
-                    router.handle(action, in_ui=True)
-                finally:
-                    router.done(event)
-                return
+        if isinstance(event, events.Key) and not event.is_forwarded and len(self.screen_stack) == 1:
+            try:
+                if await self._main_screen_key(event):
+                    event.stop()
+                    event.prevent_default()
+                    return
+                await super().on_event(event)
+            finally:
+                router.done(event)
+            return
         try:
             await super().on_event(event)
         finally:
             if getattr(event, COUNTED, False):
-                # once what it started has run (a screen pushed, focus moved, a click's cursor)
+                # a click (or a key for a dialog): once what it started has run
                 self.call_after_refresh(router.done, event)
+
+    async def _main_screen_key(self, event: events.Key) -> bool:
+        """Apply a key of the main screen now; False: not a binding here (Textual forwards it)."""
+        if self.quitting:
+            return False
+        if self.desk.read_only and (event.key in self._cancel_keys or (event.character or "") in self._cancel_keys):
+            self.desk.log.add(READ_ONLY_MESSAGE, "warn")  # not bound in read-only; it still answers
+            return True
+        router = self.key_router
+        action = router.action_of(event)
+        if action is not None and router.applies(action):
+            router.handle(action, in_ui=True)
+            return True
+        for key in dict.fromkeys((event.key, *event.aliases)):
+            if await self._check_bindings(key, priority=True) or await self._check_bindings(key):
+                return True
+        return False
 
     def cancel_target(self) -> str | None:
         """The order ``c`` cancels now (book lock held), or None — and then the log says why."""

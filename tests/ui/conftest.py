@@ -43,13 +43,15 @@ async def running(
     size: tuple[int, int] = (120, 40),
     wait_orders: int | None = None,
     notifications: bool = False,
+    threaded: bool = False,
     **desk_kw: Any,
 ) -> AsyncIterator[tuple[SimServer, Desk, BlotterApp, Any]]:
-    """Simulator + desk + app (same wiring as the CLI), with the first snapshot shown."""
+    """Simulator + desk + app (same wiring as the CLI), with the first snapshot shown.
+    ``threaded``: the desk on a thread of its own, as the CLI runs it."""
     config = config or sim_config()
     async with SimServer(config, port=0) as sim:
         desk = desk_for(sim.url, **desk_kw)
-        app = make_app(desk, ui or UiSettings(clock="utc"))
+        app = make_app(desk, ui or UiSettings(clock="utc"), threaded=threaded)
         async with app.run_test(size=size, notifications=notifications) as pilot:
             expected = len(sim.open_orders()) if wait_orders is None else wait_orders
             await until(pilot, lambda: desk.snapshot_count > 0 and len(app.view) >= expected, what="first snapshot")

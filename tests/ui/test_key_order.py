@@ -1,0 +1,97 @@
+"""Key order under load: ``Down c`` cancels the row below the one selected before, and
+``c Down c`` two adjacent orders — whichever thread applies the keys (the screen's loop,
+or the terminal's input thread while nothing else waits there), with the order flow
+running and the desk on the app's loop or on a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from textual import events
+
+from .conftest import running, sim_config, until
+
+
+def cancel_targets(desk) -> set[str]:
+    """Every order a cancel was tried for: sent (tracked), or refused with a log line."""
+    with desk.lock:
+        sent = {t.order_id for t in desk.tracker.all() if t.action == "cancel-order"}
+        refused = {
+            line.order_id
+            for line in desk.log.lines()
+            if line.order_id and (line.text.startswith("cancel:") or "already cancelling" in line.text)
+        }
+    return sent | refused
+
+
+def rows(app, *indices: int) -> list[str]:
+    with app.book_lock:
+        return [app.view[i] for i in indices]
+
+
+def put_cursor_on(app, index: int) -> str:
+    with app.book_lock:
+        oid = app.view[index]
+    app.table.select(oid)
+    return oid
+
+
+LOAD = dict(initial_orders=60, rate=3000, fixed_time_ms=None)
+"""Order updates all the time; new orders come in at the top, far above the rows used."""
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["desk-on-app-loop", "desk-on-own-thread"])
+async def test_down_c_and_c_down_c_cancel_the_rows_meant_under_load(threaded):
+    async with running(sim_config(**LOAD), size=(120, 60), threaded=threaded) as (sim, desk, app, pilot):
+        await until(pilot, lambda: desk.session.frames_received > 200, what="the flow running")
+        put_cursor_on(app, 30)
+        below = rows(app, 31)[0]
+        await pilot.press("down", "c")
+        await until(pilot, lambda: below in cancel_targets(desk), what="the cancel of the row below")
+        put_cursor_on(app, 40)
+        first, second = rows(app, 40, 41)
+        await pilot.press("c", "down", "c")
+        await until(pilot, lambda: {first, second} <= cancel_targets(desk), what="both cancels")
+        await pilot.pause(0.2)
+        assert cancel_targets(desk) == {below, first, second}
+
+
+def post_as_the_driver(app, loop, event: events.Event) -> None:
+    """What Textual's driver does with an event it did not keep (from its input thread)."""
+    event.set_sender(app)
+    asyncio.run_coroutine_threadsafe(app._post_message(event), loop)
+
+
+async def test_keys_read_in_the_input_thread_keep_their_order_around_keys_the_screen_handles():
+    """The input thread applies ``Down`` and ``c`` itself, but after a key it hands to the
+    screen's loop (Tab: focus leaves the table) every key waits its turn there: the
+    ``Down`` after Tab is the next pane's, not the table's, and the ``c`` after it cancels
+    the same order again (refused: already cancelling); back on the table (Shift+Tab),
+    ``Down c`` cancels the next row. Sent together, as a terminal delivers a burst."""
+    async with running(sim_config(**LOAD), size=(120, 60), threaded=True) as (sim, desk, app, pilot):
+        await until(pilot, lambda: desk.session.frames_received > 200, what="the flow running")
+        router = app.key_router
+        loop = asyncio.get_running_loop()
+        put_cursor_on(app, 20)
+        a, b = rows(app, 21, 22)
+        early_before = router.handled_early
+        keys = [("down", None), ("c", "c"), ("tab", "\t"), ("down", None), ("c", "c")]
+        keys += [("shift+tab", None), ("down", None), ("c", "c")]
+
+        def type_keys() -> None:
+            for key, char in keys:
+                event = events.Key(key, char)
+                if not router.read(event):
+                    post_as_the_driver(app, loop, event)
+
+        reader = threading.Thread(target=type_keys)
+        reader.start()
+        await asyncio.to_thread(reader.join)
+        await until(pilot, lambda: {a, b} <= cancel_targets(desk), what="both cancels")
+        await until(pilot, lambda: router.pending == 0, what="every posted key handled")
+        await pilot.pause(0.3)
+        assert cancel_targets(desk) == {a, b}
+        assert app.focused is app.table
+        assert router.handled_early > early_before, "no key was applied in the input thread"
