@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from .collector import Collector
 from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
 from .core.tracker import REST, WEBSOCKET, QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import EndpointError, display_url
-from .net.loop_thread import LoopThread
+from .net.loop_thread import BookLock, LoopThread
 from .net.rest import RestClient, RestSettings
 from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
@@ -240,7 +239,7 @@ class Desk:
         self.settings = settings
         self.journal = journal
         self._clock = clock
-        self.lock = threading.RLock()
+        self.lock = BookLock()
         """The book lock. Held by the desk's loop whenever it runs (see :meth:`start_thread`);
         another thread takes it to read or change the store, tracker, log or account."""
         self._thread: LoopThread | None = None

@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from .text import has_unsafe, safe
 
@@ -46,10 +47,10 @@ class LogLine:
 
 
 class EventLog:
-    def __init__(self, max_lines: int = 5000, lock: threading.RLock | None = None) -> None:
+    def __init__(self, max_lines: int = 5000, lock: AbstractContextManager[Any] | None = None) -> None:
         self._lines: deque[LogLine] = deque(maxlen=max_lines)
         self._seq = 0
-        self._lock = lock if lock is not None else threading.RLock()
+        self._lock: AbstractContextManager[Any] = lock if lock is not None else threading.RLock()
         """Lines are added from more than one thread (the session's, the screen's, the
         input thread's): the desk passes its book lock, so adding and reading never interleave."""
 

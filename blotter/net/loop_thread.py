@@ -28,12 +28,63 @@ waits (CPython's default is 0.005). With the session, the screen and the input t
 sharing one interpreter, this bounds how long a key waits for its turn to run."""
 
 
+GUEST_WAIT = 0.05
+"""Longest the loop waits, each time it lets go of the lock, for the other threads that
+asked for it meanwhile to have had it (it does not wait at all when none asked)."""
+
+
+class BookLock:
+    """A re-entrant lock that the loop's thread hands over fairly.
+
+    A plain lock is not fair: the loop lets go of it in ``select`` and, with data
+    waiting, takes it back a few microseconds later, before a thread woken to take it
+    has even run — a key could wait for hundreds of loop steps. Here the other threads
+    ("guests") say they are waiting, and the loop, each time it lets go, waits until
+    every guest that was waiting has had the lock once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._guests = 0
+        self._cv = threading.Condition(threading.Lock())
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._cv:
+            self._guests += 1
+        try:
+            return self._lock.acquire(blocking, timeout)
+        finally:
+            with self._cv:
+                self._guests -= 1
+                if not self._guests:
+                    self._cv.notify_all()
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    # -- the loop's side ----------------------------------------------------------------
+    def take(self) -> None:
+        """The loop takes the lock back: after every guest waiting now has had it."""
+        if self._guests:
+            with self._cv:
+                self._cv.wait_for(lambda: not self._guests, timeout=GUEST_WAIT)
+        self._lock.acquire()
+
+    def give(self) -> None:
+        self._lock.release()
+
+
 class LockingSelector(selectors.BaseSelector):
     """A selector that releases ``lock`` while it waits and takes it back before the
     loop runs anything. The lock must be held when :meth:`select` is called (the
     thread takes it before starting the loop)."""
 
-    def __init__(self, lock: threading.RLock) -> None:
+    def __init__(self, lock: BookLock) -> None:
         self._inner = selectors.DefaultSelector()
         self._lock = lock
 
@@ -47,11 +98,11 @@ class LockingSelector(selectors.BaseSelector):
         return self._inner.modify(fileobj, events, data)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        self._lock.release()
+        self._lock.give()
         try:
             return self._inner.select(timeout)
         finally:
-            self._lock.acquire()
+            self._lock.take()
 
     def close(self) -> None:
         self._inner.close()
@@ -73,7 +124,7 @@ class LoopThread:
     def __init__(
         self,
         main: Callable[[], Coroutine[Any, Any, Any]],
-        lock: threading.RLock,
+        lock: BookLock,
         name: str = "blotter-session",
         on_done: Callable[[BaseException | None], None] | None = None,
     ) -> None:
@@ -100,7 +151,7 @@ class LoopThread:
         asyncio.set_event_loop(loop)
         self.loop = loop
         error: BaseException | None = None
-        self.lock.acquire()
+        self.lock.take()
         try:
             self._ready.set()
             try:
@@ -114,7 +165,7 @@ class LoopThread:
                 finally:
                     loop.close()
         finally:
-            self.lock.release()
+            self.lock.give()
             self.error = error
             if self._on_done is not None:
                 self._on_done(error)

@@ -27,9 +27,10 @@ import functools
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -199,7 +200,7 @@ class OrdersTable(ScrollView, can_focus=True):
         utc: bool = False,
         frozen: bool = False,
         *,
-        lock: threading.RLock | None = None,
+        lock: AbstractContextManager[Any] | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -210,7 +211,7 @@ class OrdersTable(ScrollView, can_focus=True):
         self.highlight = 0.0 if frozen else highlight
         self.utc = utc
         self.frozen = frozen
-        self.book_lock: threading.RLock = lock if lock is not None else threading.RLock()
+        self.book_lock: AbstractContextManager[Any] = lock if lock is not None else threading.RLock()
         """The desk's book lock: held while the view and the cursor are read or changed."""
         self.selected_id: str | None = None
         self._announced: str | None = None
