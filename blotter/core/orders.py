@@ -464,7 +464,8 @@ class OrderStore:
 
     def begin_snapshot(self, now: float, symbol: str | None = None, requested_at: float | None = None) -> SnapshotFold:
         """Start folding a snapshot a slice at a time (see :class:`SnapshotFold`); the
-        arguments are those of :meth:`apply_snapshot`."""
+        arguments are those of :meth:`apply_snapshot`. From this call on, the fold learns
+        which orders the stream updates: call it when the snapshot arrives."""
         return SnapshotFold(self, now, symbol, requested_at)
 
     def apply_records(self, orders: Iterable[Order], now: float) -> list[Order]:
@@ -514,15 +515,22 @@ class SnapshotFold:
     * an order the stream updated after ``requested_at`` is never marked gone (the
       store's rule, which holds for updates between slices too).
 
+    The same holds for the records of a snapshot folded while an older one is still
+    being folded (a REST answer in one go): they came later.
+
     What is gone is worked out after the records are in (what the snapshot lists is
     then known). At the store's cap an open record that did not fit is put again once
     the gone orders (now final) can make room, as if they had been marked first."""
 
-    def __init__(self, store: OrderStore, now: float, symbol: str | None, requested_at: float | None) -> None:
+    def __init__(
+        self, store: OrderStore, now: float, symbol: str | None = None, requested_at: float | None = None
+    ) -> None:
         self._store = store
         self.now = now
         self.symbol = symbol
+        """The snapshot's scope (None: all symbols). May be set until the first slice."""
         self.requested_at = requested_at
+        """When it was asked for (see :meth:`OrderStore.apply_snapshot`). May be set until the first slice."""
         self.listed: set[str] = set()
         """Store keys of the orders the snapshot lists."""
         self.open_keys: set[str] = set()
@@ -537,15 +545,26 @@ class SnapshotFold:
         self._overflow: list[Order] = []
         self._keys: list[str] | None = None
         self._looked = 0
-        self._untracked = store.untracked
+        self._untracked = 0
+        self._started = False
         self._done = False
-        store.stats.snapshots += 1
-        if symbol is None:
-            store.untracked = 0  # recounted from what this snapshot lists
         store._folds.append(self)
 
-    def add(self, orders: Iterable[Order]) -> None:
-        """Fold a slice of the snapshot's records."""
+    def _start(self) -> None:
+        """The first slice: from here on :attr:`symbol` and :attr:`requested_at` hold."""
+        self._started = True
+        store = self._store
+        store.stats.snapshots += 1
+        self._untracked = store.untracked
+        if self.symbol is None:
+            store.untracked = 0  # recounted from what this snapshot lists
+
+    def add(self, orders: Iterable[Order], keep: list[Order] | None = None) -> None:
+        """Fold a slice of the snapshot's records. With ``keep``, each record is appended
+        to it — as the store's own object when the store holds that very state (so a
+        caller keeping the records keeps no second copy of an unchanged order)."""
+        if not self._started:
+            self._start()
         store = self._store
         locate = store._locate
         put = store._put
@@ -554,7 +573,12 @@ class SnapshotFold:
         open_keys = self.open_keys
         seen = self.seen
         finals = FINAL_STATUSES
+        folds = store._folds
+        older = [f.seen for f in folds[: folds.index(self)]] if self in folds and folds[0] is not self else []
         for order in orders:
+            if older:  # a later answer than the snapshots still being folded: newer than theirs
+                for other in older:
+                    other.add((order.order_id, order.symbol))
             self.records += 1
             status = order.status
             if status == UNREADABLE:
@@ -571,13 +595,23 @@ class SnapshotFold:
                 held = known.order.seq
                 if held is not None and order.seq is not None:
                     if order.seq < held:
+                        if keep is not None:
+                            keep.append(order)
                         continue  # the stream already told us something newer (seqNum and sn: one counter)
                     if order.seq == held and seen and (order.order_id, order.symbol) in seen:
+                        if keep is not None:
+                            keep.append(order)
                         continue  # the stream's record came after the snapshot
                 elif seen and (order.order_id, order.symbol) in seen:
+                    if keep is not None:
+                        keep.append(order)
                     continue  # no number to compare: the stream's record came after the snapshot
                 if not known.missing and known.order == order:
+                    if keep is not None:
+                        keep.append(known.order)
                     continue  # the same state (the same number): nothing to redraw
+            if keep is not None:
+                keep.append(order)
             # newer, or the same number read differently (e.g. the stream's record was
             # unreadable): the exchange's answer, asked for later, is taken
             if not put(order, now, known, key, rival) and status not in finals:
@@ -586,6 +620,8 @@ class SnapshotFold:
     def mark_gone(self, limit: int | None = None) -> bool:
         """Mark the orders open here that the snapshot does not list (looking at up to
         ``limit`` orders of the store per call). True once every order was looked at."""
+        if not self._started:
+            self._start()
         store = self._store
         if self._keys is None:
             self._keys = list(store._orders)  # the orders held when the records were all in
