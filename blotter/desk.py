@@ -1403,6 +1403,7 @@ class Desk:
         clock = time.perf_counter
         deadline = clock() + SNAPSHOT_STEP_SECONDS
         connection = self.session.connections
+        self.collector.before_snapshot()
         try:
             if isinstance(source, SnapshotSlices):
                 while (checked := source.check()) is None:
@@ -1447,6 +1448,7 @@ class Desk:
 
     async def _snapshot_pause(self) -> None:
         """Between two slices: what is folded so far is shown, and the loop runs the rest."""
+        self.collector.snapshot_slice()
         self._log_store_notices()
         self._changed.set()
         if self.on_folded is not None:
