@@ -690,8 +690,9 @@ class SnapshotSlices:
             target = a + 2 * (b - a)  # the cut was in a string: a longer part (amortised: linear)
 
     def read(self) -> list[Order] | None:
-        """The orders of the next part (after :meth:`check` said True); None when done."""
-        if self._read >= len(self._cuts):
+        """The orders of the next part (after :meth:`check` said True); None when done
+        (or when the frame is not all checked good)."""
+        if self._checked < self._end or self._read >= len(self._cuts):
             self._frame = b""  # (the caller may still hold the frame; this reader no longer does)
             return None
         a, b = self._cuts[self._read]
