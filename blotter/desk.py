@@ -280,7 +280,7 @@ class Desk:
         self._last_auto_snapshot = -1e9
         self._snapshot_due = False
         self._verifying: set[str] = set()
-        self._snapshot_jobs: deque[Callable[[], Awaitable[None]]] = deque()
+        self._snapshot_jobs: deque[tuple[SnapshotFold, Callable[[], Awaitable[None]]]] = deque()
         """Big snapshots waiting to be folded, in the order they came (see :meth:`_on_snapshot_frame`)."""
         self._snapshot_worker: asyncio.Task | None = None
         self._unknown_types: dict[str, int] = {}
@@ -1245,7 +1245,10 @@ class Desk:
             if len(event.orders) > SNAPSHOT_SLICE_ORDERS or self._snapshot_jobs or self._folding_snapshot():
                 # big, or behind a big one still being folded: a slice at a time, in order
                 fold = self.store.begin_snapshot(now)
-                self._queue_snapshot(partial(self._fold_in_slices, fold, event.request_id, event.orders, None, now))
+                self._queue_snapshot(
+                    fold,
+                    partial(self._fold_in_slices, fold, event.request_id, event.orders, None, self.session.connections),
+                )
             else:
                 self._on_snapshot(event, now)
                 if self.on_folded is not None:
@@ -1361,13 +1364,18 @@ class Desk:
         see :class:`~blotter.core.orders.SnapshotFold`)."""
         now = self._clock()
         fold = self.store.begin_snapshot(now)  # from now on it learns what the stream updates
-        self._queue_snapshot(partial(self._fold_in_slices, fold, slices.request_id, slices, (raw, received_ns), now))
+        self._queue_snapshot(
+            fold,
+            partial(
+                self._fold_in_slices, fold, slices.request_id, slices, (raw, received_ns), self.session.connections
+            ),
+        )
 
     def _folding_snapshot(self) -> bool:
         return self._snapshot_worker is not None and not self._snapshot_worker.done()
 
-    def _queue_snapshot(self, job: Callable[[], Awaitable[None]]) -> None:
-        self._snapshot_jobs.append(job)
+    def _queue_snapshot(self, fold: SnapshotFold, job: Callable[[], Awaitable[None]]) -> None:
+        self._snapshot_jobs.append((fold, job))
         if not self._folding_snapshot():
             self._snapshot_worker = asyncio.get_running_loop().create_task(
                 self._fold_snapshots(), name="blotter-snapshot-fold"
@@ -1376,7 +1384,7 @@ class Desk:
     async def _fold_snapshots(self) -> None:
         jobs = self._snapshot_jobs
         while jobs:
-            job = jobs.popleft()
+            _fold, job = jobs.popleft()
             try:
                 await job()
             except asyncio.CancelledError:
@@ -1385,7 +1393,8 @@ class Desk:
                 _log.exception("folding a snapshot failed")
 
     def _stop_snapshot_folds(self) -> None:
-        self._snapshot_jobs.clear()
+        while self._snapshot_jobs:
+            self._snapshot_jobs.popleft()[0].close()  # (it no longer listens to the stream)
         if self._snapshot_worker is not None:
             self._snapshot_worker.cancel()
 
@@ -1395,14 +1404,15 @@ class Desk:
         request_id: str | None,
         source: SnapshotSlices | list[Order],
         frame: tuple[bytes, int] | None,
-        now: float,
+        connection: int,
     ) -> None:
         """Fold one snapshot (``source``: its reply unread, or its orders), giving the loop
         back every :data:`SNAPSHOT_STEP_SECONDS`. ``frame`` (raw, received_ns): the reply
-        still to be journaled. ``now``: when it came (the time of each change it makes)."""
+        still to be journaled. ``fold`` was begun when it came (its ``now`` is the time of
+        each change it makes), on the session's ``connection``-th connection."""
         clock = time.perf_counter
         deadline = clock() + SNAPSHOT_STEP_SECONDS
-        connection = self.session.connections
+        now = fold.now
         self.collector.before_snapshot()
         try:
             if isinstance(source, SnapshotSlices):
