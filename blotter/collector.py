@@ -47,6 +47,25 @@ class Collector:
         self.last_full: float | None = None
         self.full_collections = 0
 
+    def before_snapshot(self) -> None:
+        """A big snapshot is about to be folded a slice at a time: no middle or full
+        collection until :meth:`after_snapshot` (each would walk the orders folded so
+        far, tens of milliseconds in one go, between two slices)."""
+        if not self.enabled:
+            return
+        gen0, _, _ = gc.get_threshold()
+        gc.set_threshold(gen0, NEVER, NEVER)
+
+    def snapshot_slice(self) -> None:
+        """Between two slices of a big snapshot: what the slices left alive is collected
+        young and frozen now, a slice's worth at a time (under a millisecond), so that
+        :meth:`after_snapshot` has only the last slice to walk, not the whole snapshot
+        (50 ms for 100,000 orders)."""
+        if not self.enabled:
+            return
+        gc.collect(1)
+        gc.freeze()
+
     def after_snapshot(self, orders: int, first: bool, now: float) -> None:
         """A snapshot was folded: what is alive now is long-lived."""
         if not self.enabled or not (first or orders >= FREEZE_AFTER_ORDERS):

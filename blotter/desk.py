@@ -13,6 +13,7 @@ import asyncio
 import enum
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +24,7 @@ from pydantic import Field
 
 from .collector import Collector
 from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
+from .core.orders import SnapshotFold
 from .core.tracker import REST, WEBSOCKET, QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import EndpointError, display_url
 from .net.loop_thread import BookLock, LoopThread
@@ -48,9 +50,11 @@ from .protocol import (
     RequestError,
     SubAck,
     Unknown,
+    parse,
 )
 from .protocol.errors import explain
-from .protocol.messages import UNREADABLE, Order
+from .protocol.messages import Order
+from .protocol.parse import SnapshotSlices
 from .protocol.rest import WS_THRESHOLDS, RequestCounter, Usage, ws_kind
 from .protocol.signing import mask_key
 from .reconcile import Context, Reconciler
@@ -69,6 +73,16 @@ RATE_WARN_SHARE = 0.5
 threshold (housekeeping yields from ``hold_at``, 80 %; cancels never do)."""
 SNAPSHOT_HOLD_WAIT = 1.0
 """Wait before asking again for a snapshot held back near its threshold."""
+SNAPSHOT_STEP_SECONDS = 0.002
+"""Folding a big snapshot, the desk lets the rest of its loop run (a cancel) after this
+much work: the cancel never waits behind a whole snapshot."""
+SNAPSHOT_SLICE_ORDERS = 256
+"""Records of an already read snapshot folded in one go; a snapshot with more is
+folded a slice at a time."""
+SNAPSHOT_GONE_STEP = 2048
+"""Orders of the store looked at in one go when marking what a snapshot no longer lists."""
+
+_log = logging.getLogger(__name__)
 
 
 _log = logging.getLogger(__name__)
@@ -255,6 +269,7 @@ class Desk:
             clock=clock,
             on_live=self._on_live,
             on_orders=self._on_orders,
+            on_snapshot=self._on_snapshot_frame,
         )
         if journal is not None:  # header-auth values never pass the journal as a frame: tell it
             self.session.redactor.on_login = lambda signature, timestamp: journal.redact_auth(
@@ -287,6 +302,9 @@ class Desk:
         self._last_auto_snapshot = -1e9
         self._snapshot_due = False
         self._verifying: set[str] = set()
+        self._snapshot_jobs: deque[tuple[SnapshotFold, Callable[[], Awaitable[None]]]] = deque()
+        """Big snapshots waiting to be folded, in the order they came (see :meth:`_on_snapshot_frame`)."""
+        self._snapshot_worker: asyncio.Task | None = None
         self._unknown_types: dict[str, int] = {}
         self._unknown_overflow = False
         self.retry_hint: str | None = None
@@ -515,6 +533,7 @@ class Desk:
         if self._thread is not None and self._thread.running and asyncio.get_running_loop() is not self._thread.loop:
             await self.call(self.stop)
             return
+        self._stop_snapshot_folds()
         if self._positions_poll is not None and not self._positions_poll.done():
             self._positions_poll.cancel()
         await self.session.stop()
@@ -1312,9 +1331,17 @@ class Desk:
             self._fold_orders([event.order], now)
             return
         if isinstance(event, OpenOrders):
-            self._on_snapshot(event, now)
-            if self.on_folded is not None:
-                self.on_folded()
+            if len(event.orders) > SNAPSHOT_SLICE_ORDERS or self._snapshot_jobs or self._folding_snapshot():
+                # big, or behind a big one still being folded: a slice at a time, in order
+                fold = self.store.begin_snapshot(now)
+                self._queue_snapshot(
+                    fold,
+                    partial(self._fold_in_slices, fold, event.request_id, event.orders, None, self.session.connections),
+                )
+            else:
+                self._on_snapshot(event, now)
+                if self.on_folded is not None:
+                    self.on_folded()
         elif isinstance(event, RequestAck):
             if self.tracker.on_ack(event, now) is None and event.request_id not in self.queries:
                 self.log.add(
@@ -1373,34 +1400,156 @@ class Desk:
         )
 
     def _on_snapshot(self, snap: OpenOrders, now: float) -> None:
-        symbol: str | None = None
-        requested_at: float | None = now
+        """An open-orders answer folded in one go (a small one: see :meth:`_fold_in_slices`)."""
+        fold = self.store.begin_snapshot(now)
+        q, after_reconnect = self._snapshot_scope(fold, snap.request_id)
+        fold.add(snap.orders)
+        self._snapshot_folded(fold, q, after_reconnect, now)
+
+    def _snapshot_scope(self, fold: SnapshotFold, request_id: str | None) -> tuple[SnapshotQuery | None, bool]:
+        """The query a snapshot answers (its scope and when it was asked for go to
+        ``fold``), and whether it is the first full one after a (re)connect."""
         # by id; 2021 dialect (a bare array, no id): the oldest query not yet answered
-        q = self.queries.match(snap.request_id)
+        q = self.queries.match(request_id)
         if q is not None and q.state is not QueryState.ANSWERED:
-            symbol, requested_at = q.symbol, q.asked_at
+            fold.symbol, fold.requested_at = q.symbol, q.asked_at
         else:
             q = None
-        gone = self.store.apply_snapshot(snap.orders, now, symbol=symbol, requested_at=requested_at)
-        self._log_store_notices()
+            fold.symbol, fold.requested_at = None, fold.now
         # the first full snapshot after a (re)connect: what it no longer lists ended while disconnected
-        after_reconnect = q is not None and symbol is None and not self._book_loaded
+        return q, q is not None and fold.symbol is None and not self._book_loaded
+
+    def _snapshot_folded(
+        self, fold: SnapshotFold, q: SnapshotQuery | None, after_reconnect: bool, now: float, connection: int = -1
+    ) -> None:
+        """A snapshot's records are in: mark what it no longer lists, resolve the requests
+        it settles, answer its query, say so."""
+        symbol = fold.symbol
+        gone = fold.finish()
+        self._log_store_notices()
         self.reconciler.orders_gone(gone, Context.RECONNECT if after_reconnect else Context.SNAPSHOT)
-        open_ids = {self.store.key_of(o) for o in snap.orders if o.is_open}  # store keys, as the targets
-        if self.account is None:
-            for o in snap.orders:
-                if o.account_id:
-                    self.account = o.account_id
-                    break
+        open_ids = fold.open_keys  # store keys, as the targets
+        if self.account is None and fold.account_id:
+            self.account = fold.account_id
         for t in self.tracker.resolve_with_snapshot(open_ids, now, symbol):
             if t.still_open:
                 self._hint_retry(t)
         if q is not None:
-            self.queries.answered(q, now, len(open_ids), sum(1 for o in snap.orders if o.status == UNREADABLE))
-            if symbol is None:
+            self.queries.answered(q, now, len(open_ids), fold.unreadable)
+            if symbol is None and connection in (-1, self.session.connections):
+                # (not one read on a connection since replaced: the new one asked for its own)
                 self._book_loaded = True
                 self._snapshot_failures = 0
         self.snapshot_count += 1
-        self.collector.after_snapshot(len(snap.orders), self.snapshot_count == 1, now)
+        self.collector.after_snapshot(fold.records, self.snapshot_count == 1, now)
         scope = symbol or "all symbols"
         self.log.add(f"snapshot: {len(open_ids)} open orders ({scope})", "info")
+
+    # -- big snapshots, a slice at a time ---------------------------------------------------
+    def _on_snapshot_frame(self, slices: SnapshotSlices, raw: bytes, received_ns: int) -> None:
+        """A big open-orders reply, handed over unread by the session: read and folded by
+        a task, a slice at a time, after any snapshot still being folded. The frames
+        after it are folded as they come meanwhile (the store's fold keeps them right:
+        see :class:`~blotter.core.orders.SnapshotFold`)."""
+        now = self._clock()
+        fold = self.store.begin_snapshot(now)  # from now on it learns what the stream updates
+        self._queue_snapshot(
+            fold,
+            partial(
+                self._fold_in_slices, fold, slices.request_id, slices, (raw, received_ns), self.session.connections
+            ),
+        )
+
+    def _folding_snapshot(self) -> bool:
+        return self._snapshot_worker is not None and not self._snapshot_worker.done()
+
+    def _queue_snapshot(self, fold: SnapshotFold, job: Callable[[], Awaitable[None]]) -> None:
+        self._snapshot_jobs.append((fold, job))
+        if not self._folding_snapshot():
+            self._snapshot_worker = asyncio.get_running_loop().create_task(
+                self._fold_snapshots(), name="blotter-snapshot-fold"
+            )
+
+    async def _fold_snapshots(self) -> None:
+        jobs = self._snapshot_jobs
+        while jobs:
+            _fold, job = jobs.popleft()
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("folding a snapshot failed")
+
+    def _stop_snapshot_folds(self) -> None:
+        while self._snapshot_jobs:
+            self._snapshot_jobs.popleft()[0].close()  # (it no longer listens to the stream)
+        if self._snapshot_worker is not None:
+            self._snapshot_worker.cancel()
+
+    async def _fold_in_slices(
+        self,
+        fold: SnapshotFold,
+        request_id: str | None,
+        source: SnapshotSlices | list[Order],
+        frame: tuple[bytes, int] | None,
+        connection: int,
+    ) -> None:
+        """Fold one snapshot (``source``: its reply unread, or its orders), giving the loop
+        back every :data:`SNAPSHOT_STEP_SECONDS`. ``frame`` (raw, received_ns): the reply
+        still to be journaled. ``fold`` was begun when it came (its ``now`` is the time of
+        each change it makes), on the session's ``connection``-th connection."""
+        clock = time.perf_counter
+        deadline = clock() + SNAPSHOT_STEP_SECONDS
+        now = fold.now
+        self.collector.before_snapshot()
+        try:
+            if isinstance(source, SnapshotSlices):
+                while (checked := source.check()) is None:
+                    if clock() >= deadline:
+                        await asyncio.sleep(0)
+                        deadline = clock() + SNAPSHOT_STEP_SECONDS
+                if not checked:  # not one JSON document after all: read (and reported) as any frame is
+                    fold.close()
+                    assert frame is not None
+                    self.counts["frames"] -= 1  # (counted again there)
+                    self._on_frame(parse(frame[0]), frame[0], frame[1])
+                    return
+                read = source.read
+            else:
+                slices = (source[i : i + SNAPSHOT_SLICE_ORDERS] for i in range(0, len(source), SNAPSHOT_SLICE_ORDERS))
+                read = partial(next, slices, None)
+            if frame is not None:
+                self.counts["frames"] += 1
+            q, after_reconnect = self._snapshot_scope(fold, request_id)
+            keep: list[Order] | None = [] if frame is not None and self.journal is not None else None
+            while (orders := read()) is not None:
+                fold.add(orders, keep)
+                if clock() >= deadline:
+                    await self._snapshot_pause()
+                    deadline = clock() + SNAPSHOT_STEP_SECONDS
+            while not fold.mark_gone(SNAPSHOT_GONE_STEP):
+                if clock() >= deadline:
+                    await self._snapshot_pause()
+                    deadline = clock() + SNAPSHOT_STEP_SECONDS
+            if frame is not None and self.journal is not None:
+                raw, received_ns = frame
+                event = OpenOrders.model_construct(
+                    request_id=request_id, code=0, orders=keep if keep is not None else [], dialect="current"
+                )
+                self.journal.record_received(event, raw, received_ns)
+            self._snapshot_folded(fold, q, after_reconnect, now, connection)
+        finally:
+            fold.close()
+        self._changed.set()
+        if self.on_folded is not None:
+            self.on_folded()
+
+    async def _snapshot_pause(self) -> None:
+        """Between two slices: what is folded so far is shown, and the loop runs the rest."""
+        self.collector.snapshot_slice()
+        self._log_store_notices()
+        self._changed.set()
+        if self.on_folded is not None:
+            self.on_folded()
+        await asyncio.sleep(0)

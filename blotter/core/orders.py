@@ -149,6 +149,8 @@ class OrderStore:
         self.stats = StoreStats()
         self._changed: set[str] = set()
         self._structure_changed = False
+        self._folds: list[SnapshotFold] = []
+        """Snapshots being folded a slice at a time (they learn which orders the stream updates)."""
         self.version = 0
         """Bumped on every applied change: cheap "anything new?" test for the renderer."""
         self.get = self._orders.get  # type: ignore[method-assign,assignment]  # the view calls it per change: no wrapper
@@ -266,6 +268,9 @@ class OrderStore:
         request tracker) and whether a re-snapshot is due: an update could not be read,
         so what its order is now is unknown. (A jump in ``sn`` is never a reason: see
         the module's docstring.)"""
+        folds = self._folds
+        if folds:
+            orders = list(orders)  # (read twice: see the end)
         stats = self.stats
         get = self._orders.get
         put = self._put
@@ -315,6 +320,10 @@ class OrderStore:
         stats.updates += n
         stats.applied += applied + inline
         self.version += inline
+        if folds:  # a snapshot is being folded: these updates came after it (see SnapshotFold.add)
+            seen = [(o.order_id, o.symbol) for o in orders]
+            for fold in folds:
+                fold.seen.update(seen)
         return final_updates, resnapshot
 
     def _dropped(self, sn: int, known_sn: int) -> None:
@@ -435,7 +444,7 @@ class OrderStore:
         symbol: str | None = None,
         requested_at: float | None = None,
     ) -> list[str]:
-        """Fold an open-orders snapshot (for all symbols, or for ``symbol`` only).
+        """Fold an open-orders snapshot (for all symbols, or for ``symbol`` only), in one go.
 
         Returns the keys of orders that were open here but are not in the snapshot:
         they are marked no longer open (status ``NotOpen``), kept visible. Every
@@ -446,49 +455,18 @@ class OrderStore:
         ``requested_at`` is when the snapshot was asked for (same clock as ``now``).
         An order whose last update arrived after that may be newer than the
         snapshot (created or changed while it was being built), so it is not marked;
-        an order last changed before it and absent from the snapshot is not open."""
-        self.stats.snapshots += 1
-        orders = list(orders)
-        # First what is gone (so that, at the cap, the room it leaves is there for what is listed).
-        listed = {self._locate(order)[0] for order in orders}
-        gone: list[str] = []
-        for entry in list(self._orders.values()):
-            if not entry.is_open or entry.order_id in listed:
-                continue
-            if symbol is not None and entry.order.symbol != symbol:
-                continue  # (an unreadable order without a symbol: not in this scope's say)
-            if requested_at is not None and entry.changed_at >= requested_at:
-                continue  # changed after the snapshot was asked for: it may postdate it
-            entry.missing = True
-            entry.is_open = False
-            self._open_count -= 1
-            entry.changed_at = now
-            entry.final_at = now
-            self._final_order[entry.order_id] = None
-            self._touch(entry.order_id, structural=True)
-            gone.append(entry.order_id)
-        untracked = self.untracked
-        if symbol is None:
-            self.untracked = 0  # recounted below, from what this snapshot lists
-        for order in orders:
-            key, known, rival = self._locate(order)
-            if (
-                known is not None
-                and known.order.seq is not None
-                and order.seq is not None
-                and order.seq < known.order.seq
-            ):
-                continue  # the stream already told us something newer (seqNum and sn: one counter)
-            if known is not None and not known.missing and known.order == order:
-                continue  # the same state (the same number): nothing to redraw
-            # newer, or the same number read differently (e.g. the stream's record was
-            # unreadable): the exchange's answer, asked for later, is taken
-            self._put(order, now, known, key, rival)
-        if self.untracked != untracked:
-            self.version += 1
-        self.stats.marked_missing += len(gone)
-        self._evict()
-        return gone
+        an order last changed before it and absent from the snapshot is not open.
+
+        A big snapshot is better folded a slice at a time: :meth:`begin_snapshot`."""
+        fold = self.begin_snapshot(now, symbol, requested_at)
+        fold.add(orders)
+        return fold.finish()
+
+    def begin_snapshot(self, now: float, symbol: str | None = None, requested_at: float | None = None) -> SnapshotFold:
+        """Start folding a snapshot a slice at a time (see :class:`SnapshotFold`); the
+        arguments are those of :meth:`apply_snapshot`. From this call on, the fold learns
+        which orders the stream updates: call it when the snapshot arrives."""
+        return SnapshotFold(self, now, symbol, requested_at)
 
     def apply_records(self, orders: Iterable[Order], now: float) -> list[Order]:
         """Fold records the exchange gave in answer to a query (REST order status or open
@@ -520,3 +498,189 @@ class OrderStore:
         """Bound memory: forget the oldest final orders beyond ``max_final``."""
         while len(self._final_order) > self.max_final:
             self._forget(next(iter(self._final_order)))
+
+
+class SnapshotFold:
+    """One open-orders snapshot folded into an :class:`OrderStore` a slice at a time
+    (:meth:`OrderStore.begin_snapshot`): :meth:`add` each slice of its records, then
+    :meth:`mark_gone` (in steps, or left to :meth:`finish`), then :meth:`finish`.
+    The outcome is that of :meth:`OrderStore.apply_snapshot`, which is this in one go.
+
+    Between two slices the store may fold stream updates. Each of them arrived after
+    the snapshot, so it is at least as new as the snapshot's record of its order:
+
+    * a record of an order the stream updated since :meth:`OrderStore.begin_snapshot`
+      replaces it only when its ``seqNum`` is strictly newer (otherwise the
+      snapshot's "newer or equal" rule, with a record without number taken);
+    * an order the stream updated after ``requested_at`` is never marked gone (the
+      store's rule, which holds for updates between slices too).
+
+    The same holds for the records of a snapshot folded while an older one is still
+    being folded (a REST answer in one go): they came later.
+
+    What is gone is worked out after the records are in (what the snapshot lists is
+    then known). At the store's cap an open record that did not fit is put again once
+    the gone orders (now final) can make room, as if they had been marked first."""
+
+    def __init__(
+        self, store: OrderStore, now: float, symbol: str | None = None, requested_at: float | None = None
+    ) -> None:
+        self._store = store
+        self.now = now
+        self.symbol = symbol
+        """The snapshot's scope (None: all symbols). May be set until the first slice."""
+        self.requested_at = requested_at
+        """When it was asked for (see :meth:`OrderStore.apply_snapshot`). May be set until the first slice."""
+        self.listed: set[str] = set()
+        """Store keys of the orders the snapshot lists."""
+        self.open_keys: set[str] = set()
+        """Store keys of the orders it lists as open (unreadable ones included)."""
+        self.records = 0
+        self.unreadable = 0
+        self.account_id: str | None = None
+        """The first account id a record gave."""
+        self.seen: set[tuple[str, str]] = set()
+        """(order id, symbol) of stream updates folded since the fold began."""
+        self.gone: list[str] = []
+        self._overflow: list[Order] = []
+        self._keys: list[str] | None = None
+        self._looked = 0
+        self._untracked = 0
+        self._started = False
+        self._done = False
+        store._folds.append(self)
+
+    def _start(self) -> None:
+        """The first slice: from here on :attr:`symbol` and :attr:`requested_at` hold."""
+        self._started = True
+        store = self._store
+        store.stats.snapshots += 1
+        self._untracked = store.untracked
+        if self.symbol is None:
+            store.untracked = 0  # recounted from what this snapshot lists
+
+    def add(self, orders: Iterable[Order], keep: list[Order] | None = None) -> None:
+        """Fold a slice of the snapshot's records. With ``keep``, each record is appended
+        to it — as the store's own object when the store holds that very state (so a
+        caller keeping the records keeps no second copy of an unchanged order)."""
+        if not self._started:
+            self._start()
+        store = self._store
+        locate = store._locate
+        put = store._put
+        now = self.now
+        listed = self.listed
+        open_keys = self.open_keys
+        seen = self.seen
+        finals = FINAL_STATUSES
+        folds = store._folds
+        older = [f.seen for f in folds[: folds.index(self)]] if self in folds and folds[0] is not self else []
+        for order in orders:
+            if older:  # a later answer than the snapshots still being folded: newer than theirs
+                for other in older:
+                    other.add((order.order_id, order.symbol))
+            self.records += 1
+            status = order.status
+            if status == UNREADABLE:
+                self.unreadable += 1
+            if self.account_id is None and order.account_id:
+                self.account_id = order.account_id
+            key, known, rival = locate(order)
+            if known is not None:
+                key = known.order_id  # (the store's own string: a set of 100,000 keys shares them)
+            listed.add(key)
+            if status not in finals:
+                open_keys.add(key)
+            if known is not None:
+                held = known.order.seq
+                if held is not None and order.seq is not None:
+                    if order.seq < held:
+                        if keep is not None:
+                            keep.append(order)
+                        continue  # the stream already told us something newer (seqNum and sn: one counter)
+                    if order.seq == held and seen and (order.order_id, order.symbol) in seen:
+                        if keep is not None:
+                            keep.append(order)
+                        continue  # the stream's record came after the snapshot
+                elif seen and (order.order_id, order.symbol) in seen:
+                    if keep is not None:
+                        keep.append(order)
+                    continue  # no number to compare: the stream's record came after the snapshot
+                if not known.missing and known.order == order:
+                    if keep is not None:
+                        keep.append(known.order)
+                    continue  # the same state (the same number): nothing to redraw
+            if keep is not None:
+                keep.append(order)
+            # newer, or the same number read differently (e.g. the stream's record was
+            # unreadable): the exchange's answer, asked for later, is taken
+            if not put(order, now, known, key, rival) and status not in finals:
+                self._overflow.append(order)  # at the cap: put again once the gone ones left room
+
+    def mark_gone(self, limit: int | None = None) -> bool:
+        """Mark the orders open here that the snapshot does not list (looking at up to
+        ``limit`` orders of the store per call). True once every order was looked at."""
+        if not self._started:
+            self._start()
+        store = self._store
+        if self._keys is None:
+            self._keys = list(store._orders)  # the orders held when the records were all in
+        keys = self._keys
+        start = self._looked
+        stop = len(keys) if limit is None else min(len(keys), start + limit)
+        get = store._orders.get
+        listed, seen = self.listed, self.seen
+        symbol, requested_at, now = self.symbol, self.requested_at, self.now
+        for i in range(start, stop):
+            key = keys[i]
+            entry = get(key)
+            if entry is None or not entry.is_open or key in listed:
+                continue
+            order = entry.order
+            if symbol is not None and order.symbol != symbol:
+                continue  # (an unreadable order without a symbol: not in this scope's say)
+            if requested_at is not None and entry.changed_at >= requested_at:
+                continue  # changed after the snapshot was asked for: it may postdate it
+            if seen and (order.order_id, order.symbol) in seen:
+                continue  # updated by the stream after the snapshot came
+            entry.missing = True
+            entry.is_open = False
+            store._open_count -= 1
+            entry.changed_at = now
+            entry.final_at = now
+            store._final_order[key] = None
+            store._touch(key, structural=True)
+            self.gone.append(key)
+        self._looked = stop
+        if stop >= len(keys):
+            self._keys = []
+            return True
+        return False
+
+    def finish(self) -> list[str]:
+        """End the fold (marking what is gone, if not done yet). Returns the keys of the
+        orders marked no longer open, as :meth:`OrderStore.apply_snapshot` does."""
+        store = self._store
+        if self._done:
+            return self.gone
+        while not self.mark_gone():
+            pass
+        for order in self._overflow:
+            key, known, rival = store._locate(order)
+            if store.untracked > 0:
+                store.untracked -= 1  # counted when it did not fit; counted again below if it still does not
+            if known is None:
+                store._put(order, self.now, None, key, rival)
+        self._overflow = []
+        self.close()
+        if store.untracked != self._untracked:
+            store.version += 1
+        store.stats.marked_missing += len(self.gone)
+        store._evict()
+        return self.gone
+
+    def close(self) -> None:
+        """Stop learning from the stream (the fold ended, or was given up)."""
+        self._done = True
+        if self in self._store._folds:
+            self._store._folds.remove(self)

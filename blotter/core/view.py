@@ -25,6 +25,7 @@ import heapq
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from .orders import OrderEntry, OrderStore
 
@@ -175,6 +176,8 @@ class OrderView:
         """Final orders still shown in their open-order place: order id → final_at."""
         self._expiries: list[tuple[float, str]] = []
         """Heap of (final_at, order id) for the lingering ones, to end their linger."""
+        self._pending: set[str] = set()
+        """Changed orders a budgeted :meth:`sync` left for the next call."""
 
     # -- settings ---------------------------------------------------------------
     @property
@@ -278,6 +281,7 @@ class OrderView:
     def rebuild(self, now: float) -> None:
         """Recompute every row from the store (after a filter change, or a big burst)."""
         self.store.take_changes()
+        self._pending = set()
         keys: list[Key] = []
         key_of: dict[str, Key] = {}
         self._lingering = {}
@@ -393,14 +397,39 @@ class OrderView:
                 moved = True
         return moved
 
-    def sync(self, now: float) -> ViewChange:
-        """Fold the store's changes since the last call into the rows."""
+    @property
+    def pending(self) -> int:
+        """Changed orders not yet folded into the rows (left by a budgeted :meth:`sync`)."""
+        return len(self._pending)
+
+    def sync(self, now: float, budget: int | None = None) -> ViewChange:
+        """Fold the store's changes since the last call into the rows.
+
+        With ``budget``, at most that many changed orders are folded by this call and
+        the others wait for the next one (:attr:`pending`): a big change — a
+        100,000-order snapshot — never costs one long call (a rebuild of every row is
+        50-100 ms), but a few bounded ones, the rows catching up over a few frames.
+        Until then, a row waiting its turn is drawn at its old place from the store's
+        current record (an order the store no longer holds is skipped by the table).
+        A filter or show-final change still rebuilds at once."""
         if self._dirty:
             self.rebuild(now)
             return ViewChange(reordered=True)
         changed, _structural = self.store.take_changes()
+        pending = self._pending
+        if pending:
+            pending |= changed
+            changed, self._pending = pending, set()
+        if budget is not None and len(changed) > budget:
+            now_changed = set(islice(changed, max(budget, 1)))
+            changed -= now_changed
+            self._pending = changed
+            changed = now_changed
+            big = len(self.store) <= budget  # (a rebuild then costs about the budget)
+        else:
+            big = len(changed) > max(256, int(len(self.store) * self.full_rebuild_ratio))
         result = ViewChange()
-        if len(changed) > max(256, int(len(self.store) * self.full_rebuild_ratio)):
+        if big:
             self.rebuild(now)
             result.reordered = True
         elif len(changed) > self.batch_threshold:

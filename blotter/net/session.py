@@ -49,7 +49,7 @@ from ..protocol import (
     parse,
 )
 from ..protocol.messages import Order
-from ..protocol.parse import ORDER_FRAME, order_frame
+from ..protocol.parse import ORDER_FRAME, SLICED_BYTES, SNAPSHOT_FRAME, SnapshotSlices, order_frame, snapshot_slices
 from ..protocol.signing import SigningError, auth_headers, check_key, now_ms, sign
 from .endpoints import check_url, display_url, ssl_context
 from .redaction import Redactor
@@ -185,6 +185,12 @@ OrdersHandler = Callable[[list[Order], list[bytes], int], None]
 """``handler(orders, raws, received_ns)`` — a run of consecutive ``futures-order``
 frames, folded in one call (the burst's hot path); ``received_ns`` is when the first
 of them was read from the socket."""
+SnapshotHandler = Callable[[SnapshotSlices, bytes, int], None]
+"""``handler(slices, raw, received_ns)`` — a big open-orders reply (over
+:data:`~blotter.protocol.parse.SLICED_BYTES`), handed over unread: read at once, it
+would hold the event loop for most of a second. The handler reads it a slice at a
+time (:class:`~blotter.protocol.parse.SnapshotSlices`) while this session goes on
+reading the frames after it."""
 SentHandler = Callable[[Request, str], None]
 """``on_sent(request, text)`` — called just before a frame is handed to the socket
 (so the audit journal holds every request the exchange may have received)."""
@@ -205,6 +211,7 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         on_live: Callable[[], Awaitable[None]] | None = None,
         on_orders: OrdersHandler | None = None,
+        on_snapshot: SnapshotHandler | None = None,
     ) -> None:
         check_url(settings.url)
         self.settings = settings
@@ -213,6 +220,7 @@ class Session:
         self._on_sent = on_sent or (lambda request, text: None)
         self._on_live = on_live
         self._on_orders = on_orders
+        self._on_snapshot = on_snapshot
         self._clock = clock
         self._ssl = ssl_context(settings.url, settings.ca_file)
         self._ws: QueuedConnection | None = None
@@ -481,6 +489,8 @@ class Session:
         # frame (and an order frame the fast reader does not vouch for) goes through
         # ``parse`` and ``on_frame``, in the order received.
         #
+        # A big open-orders reply goes to ``on_snapshot`` unread (see SnapshotHandler).
+        #
         # A connection that brought back a secret (see :mod:`blotter.net.redaction`) is
         # ``tainted``: all its frames go the general way, redacted first.
         clock = time.perf_counter
@@ -494,6 +504,7 @@ class Session:
                 return
             tainted = ws.tainted
             on_orders = None if tainted else self._on_orders
+            on_snapshot = None if tainted else self._on_snapshot
             deadline = clock() + YIELD_EVERY
             orders: list[Order] = []
             raws: list[bytes] = []
@@ -516,6 +527,13 @@ class Session:
                     orders, raws = [], []
                 received = ws.head_arrival_ns()
                 messages.popleft()
+                if on_snapshot is not None and len(raw) > SLICED_BYTES and raw.startswith(SNAPSHOT_FRAME):
+                    slices = snapshot_slices(raw)
+                    if slices is not None:
+                        self._hand_snapshot(slices, raw, received)
+                        if clock() >= deadline:
+                            break
+                        continue
                 event = deliver(raw, received, tainted)
                 kind = type(event)
                 if kind is ServerPing:
@@ -531,6 +549,14 @@ class Session:
             ws.caught_up()
             if messages:
                 await asyncio.sleep(0)
+
+    def _hand_snapshot(self, slices: SnapshotSlices, raw: bytes, received_ns: int) -> None:
+        self.last_frame_at = self._clock()
+        self.frames_received += 1
+        try:
+            self._on_snapshot(slices, raw, received_ns)  # type: ignore[misc]
+        except Exception:
+            log.exception("snapshot handler failed")
 
     def _fold_orders(self, orders: list[Order], raws: list[bytes], received_ns: int) -> None:
         self.last_frame_at = self._clock()

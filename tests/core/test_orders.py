@@ -543,3 +543,66 @@ def test_query_records_fold_by_the_per_order_rule_and_settle_not_open_orders():
     no_seq = Order.model_validate({"orderId": "A", "s": "BTC-PERP", "sd": "Buy", "st": "New", "ot": "Limit"})
     assert store.apply_records([no_seq], now=5.0) == [] and store.get("A").status == "Filled"  # final stays final
     assert store.open_count() == 2
+
+
+# -- a snapshot folded a slice at a time (SnapshotFold), stream updates in between ----------------
+
+
+def test_an_update_between_slices_wins_over_the_snapshots_record():
+    store = OrderStore()
+    store.apply_update(order("REPEAT", 8), now=1.0)
+    fold = store.begin_snapshot(now=2.0, requested_at=1.5)  # the snapshot arrived
+    fold.add([order("A", 5)])
+    # the stream, after the snapshot: same number as the snapshot's record, or no number at all
+    store.apply_update(order("B", 7, status="PartiallyFilled", cfq="0.5"), now=2.1)
+    store.apply_update(Order.unreadable({"orderId": "C", "s": "BTC-PERP"}, "st: bad"), now=2.1)
+    store.apply_update(order("REPEAT", 8), now=2.1)  # a repeat: dropped, nothing newer known
+    fold.add([order("B", 7), order("C", None), order("REPEAT", 9, status="PartiallyFilled", cfq="0.1")])
+    assert fold.finish() == []
+    assert store.get("B").order.status == "PartiallyFilled"  # not the snapshot's "New"
+    assert store.get("C").unreadable  # the stream's word, later than the snapshot's
+    assert store.get("REPEAT").order.seq == 9  # a strictly newer record is still taken
+    assert fold.open_keys == {"A", "B", "C", "REPEAT"} and fold.records == 4
+
+
+def test_the_gone_rule_holds_when_folded_in_slices():
+    store = OrderStore()
+    for name, sn in (("A", 1), ("B", 2), ("OLD", 3), ("UPD", 4)):
+        store.apply_update(order(name, sn), now=1.0)
+    fold = store.begin_snapshot(now=3.0)  # no requested_at: only what the stream said after it protects
+    fold.add([order("A", 1)])
+    store.apply_update(order("NEW", 10), now=3.1)  # created after the snapshot: not in it
+    store.apply_update(order("UPD", 11, status="PartiallyFilled", cfq="0.5"), now=3.1)
+    fold.add([order("B", 2)])
+    assert not fold.mark_gone(limit=2)  # in steps
+    store.apply_update(order("NEW2", 12), now=3.2)  # between two steps of the marking
+    assert fold.finish() == ["OLD"]
+    assert store.get("OLD").status == NOT_OPEN
+    assert all(store.get(k).is_open for k in ("A", "B", "NEW", "UPD", "NEW2"))
+    assert store.stats.snapshots == 1 and store.stats.marked_missing == 1
+    store.apply_update(order("LATER", 13), now=4.0)  # the fold ended: it no longer listens
+    assert ("LATER", "BTC-PERP") not in fold.seen
+
+
+def test_a_later_snapshot_folded_meanwhile_wins_over_the_older_one():
+    # e.g. a REST answer folded in one go while a big WebSocket snapshot is still in slices
+    store = OrderStore()
+    older = store.begin_snapshot(now=2.0)
+    older.add([order("A", None)])
+    store.apply_snapshot([order("B", None, status="PartiallyFilled", cfq="0.5")], now=2.5)
+    older.add([order("B", None)])
+    older.finish()
+    assert store.get("B").order.status == "PartiallyFilled"
+
+
+def test_the_cap_makes_room_from_what_a_sliced_snapshot_no_longer_lists():
+    store = OrderStore(max_orders=2)
+    store.apply_update(order("A", 1), now=1.0)
+    store.apply_update(order("B", 2), now=1.0)
+    fold = store.begin_snapshot(now=3.0, requested_at=2.0)
+    fold.add([order("C", 3)])  # A and B are still open here: no room yet
+    fold.add([order("D", 4)])
+    assert store.untracked == 2
+    assert sorted(fold.finish()) == ["A", "B"]
+    # as if A and B had been marked first: C and D are tracked, nothing is counted untracked
+    assert "C" in store and "D" in store and store.untracked == 0 and store.open_count() == 2

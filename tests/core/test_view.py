@@ -193,10 +193,33 @@ def test_big_burst_rebuilds_and_matches_incremental():
     assert view.ids == expected.ids
 
 
+def test_a_budgeted_sync_spreads_a_big_snapshot_over_several_calls_without_a_rebuild():
+    store = OrderStore()
+    view = OrderView(store, final_linger=30.0)
+    view.sync(0.0)
+    store.apply_snapshot([order(f"o{i:05d}", ct=i) for i in range(5000)], 1.0)
+    calls = 0
+    while True:
+        view.sync(1.0, budget=600)
+        calls += 1
+        assert view.pending <= 5000 - 600 * calls or view.pending == 0
+        if not view.pending:
+            break
+    assert calls == 9 and view.rebuilds == 1  # (the first sync, of the empty store)
+    store.apply_snapshot([order(f"o{i:05d}", ct=i) for i in range(0, 5000, 2)], 2.0)  # half of them gone
+    while view.sync(2.0, budget=600) and view.pending:
+        pass
+    fresh = OrderView(store, final_linger=30.0)
+    fresh.sync(2.0)
+    assert view.ids == fresh.ids and len(view) == 5000 and view.open_count() == 2500 and view.rebuilds == 1
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("show_final", [False, True])
-@pytest.mark.parametrize("batch_threshold", [64, 0], ids=["one-by-one", "batch"])
-def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final, batch_threshold):
+@pytest.mark.parametrize(
+    ("batch_threshold", "budget"), [(64, None), (0, None), (0, 7)], ids=["one-by-one", "batch", "budgeted"]
+)
+def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final, batch_threshold, budget):
     """Random updates over time (new, fills, finals, re-opens, snapshots, eviction):
     the incrementally kept rows equal what a rebuild from the store gives — through
     the one-change-at-a-time path and through the batch path (which works keys out
@@ -217,7 +240,9 @@ def test_incremental_view_always_equals_a_fresh_rebuild(seed, show_final, batch_
             store.apply_update(order(oid, status=status, ct=int(oid[1:])), now)
         if step % 37 == 0:
             store.apply_snapshot([e.order for e in store.open_entries() if rng.random() < 0.7], now, requested_at=now)
-        view.sync(now)
+        view.sync(now, budget)
+        while view.pending:  # (a budgeted view catches up over a few calls)
+            view.sync(now, budget)
         fresh = OrderView(store, final_linger=3.0, show_final=show_final)
         fresh.sync(now)
         assert view.ids == fresh.ids, f"step {step}"

@@ -37,6 +37,7 @@ from blotter.protocol import (
     request_from_wire,
 )
 from blotter.protocol.messages import RAW_LIMIT, UNREADABLE
+from blotter.protocol.parse import snapshot_slices
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES
@@ -875,3 +876,69 @@ def test_an_amount_beyond_the_bounds_cannot_be_made_in_python_either():
         Order(order_id="a", symbol="BTC-PERP", side="Buy", status="New", price=Decimal("1e999999999999999999"))
     with pytest.raises(ValueError):
         Order(order_id="a", symbol="BTC-PERP", side="Buy", status="New", price=Decimal("NaN"))
+
+
+# -- a big open-orders reply read a slice at a time ------------------------------------------------
+
+
+def _big_reply(n: int, **envelope) -> tuple[bytes, list[dict]]:
+    good = orjson.loads(load("open-orders-reply.json"))["data"][0]
+    records = [{**good, "orderId": f"r1782f04c58aU3792951278sbtcp{i:05d}", "seqNum": 100 + i} for i in range(n)]
+    head = {"m": "futures-open-orders", "code": 0, "id": "oo-big", "ac": "FUTURES", **envelope}
+    return orjson.dumps({**head, "data": records}), records
+
+
+def _read_all(slices) -> tuple[list, int]:
+    checks = 0
+    while (ok := slices.check()) is None:
+        checks += 1
+    assert ok is True
+    orders, parts = [], 0
+    while (part := slices.read()) is not None:
+        orders.extend(part)
+        parts += 1
+    return orders, parts
+
+
+def test_a_big_open_orders_reply_read_in_slices_gives_what_parse_gives():
+    raw, records = _big_reply(3000)
+    records[10]["execInst"] = 'x},{"orderId":"fake"}'  # a cut inside a string: the part is taken longer
+    records[1500]["price"] = "abc"  # unreadable: its part is read the general way
+    records[2000] = [1, 2]  # not even an object
+    raw = orjson.dumps({"m": "futures-open-orders", "code": 0, "id": "oo-big", "ac": "FUTURES", "data": records})
+    slices = snapshot_slices(raw, chunk=4096)
+    assert slices is not None and slices.request_id == "oo-big"
+    orders, parts = _read_all(slices)
+    assert parts > 50  # a slice at a time
+    whole = parse(raw)
+    assert isinstance(whole, OpenOrders) and len(whole.orders) == 3000
+    assert orders == whole.orders
+    assert orders[1500].status == UNREADABLE and orders[2000].status == UNREADABLE
+    assert orders[10].exec_inst == 'x},{"orderId":"fake"}'
+
+
+def test_a_broken_big_reply_is_found_before_any_record_is_read():
+    raw, _ = _big_reply(2000)
+    broken = raw[: len(raw) // 2] + b"]}"  # cut in the middle of a record
+    slices = snapshot_slices(broken, chunk=4096)
+    assert slices is not None
+    while (ok := slices.check()) is None:
+        pass
+    assert ok is False and slices.read() is None
+    assert isinstance(parse(broken), BadFrame)  # the general path says what it is
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"m":"futures-open-orders","code":0,"id":"x","data":[]}',  # no records
+        b'{"m":"futures-open-orders","code":300012,"id":"x","data":[{"orderId":"a"}]}',  # an error code
+        b'{"m":"futures-open-orders","id":"x","code":0,"code":0,"data":[{"orderId":"a"}]}',  # a key twice
+        b'{"m":"futures-open-orders","id":"x\\"","code":0,"data":[{"orderId":"a"}]}',  # an escape in the id
+        b'{"m":"futures-open-orders","code":0,"data":[{"orderId":"a"}],"id":"x"}',  # data not last
+        b'{"m":"futures-open-orders","code":0,"other":1,"data":[{"orderId":"a"}]}',  # an unknown key
+        b'[{"orderId":"a"}]',  # the 2021 bare array
+    ],
+)
+def test_only_a_plain_open_orders_reply_is_read_in_slices(frame):
+    assert snapshot_slices(frame) is None
