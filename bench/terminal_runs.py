@@ -375,6 +375,7 @@ async def flood(
         "cancel_burst_max_ms": max(burst_lat) if burst_lat else None,
         "cancel_burst_n": len(burst_lat),
         "cancel_burst_pressed": len(press_log),
+        "cancel_burst_ms": [round(x, 2) for x in burst_lat],
         "cancel_unsent": unsent,
         "cancel_unsent_already_final": unsent_final,
         "cancel_wrong_order": wrong,

@@ -50,6 +50,7 @@ from .protocol import (
     RequestError,
     SubAck,
     Unknown,
+    encode,
     parse,
 )
 from .protocol.errors import explain
@@ -178,7 +179,7 @@ FLATTEN_EXEC_INST = "ReduceOnly"
 class Journal(Protocol):
     """Where every frame sent and received is recorded (see :mod:`blotter.journal`)."""
 
-    def record_sent(self, request: Request, text: str) -> None: ...
+    def record_sent(self, request: Request, text: str, wait: float = ...) -> None: ...
     def record_received(self, event: Event, raw: bytes | str, received_ns: int) -> None: ...
     def record_note(self, text: str, request_id: str | None = None, order_id: str | None = None) -> None: ...
     def take_notices(self) -> list[str]: ...
@@ -528,6 +529,65 @@ class Desk:
             return False
         loop.call_soon_threadsafe(_start_task, loop, guarded)
         return True
+
+    def submit_cancel(self, order_id: str) -> bool:
+        """From any thread: cancel ``order_id`` (the cancel key). With the desk on its own
+        thread the request is written at that loop's very next turn, ahead of whatever it
+        has queued (:meth:`_cancel_at_once`); every case that needs a decision (not open,
+        a cancel already in flight, REST road…) takes :meth:`cancel_order`, which says why."""
+        thread = self._thread
+        if thread is not None and thread.urgent(partial(self._cancel_at_once, order_id)):
+            return True
+        return self.submit(self.cancel_order, order_id)
+
+    def _cancel_at_once(self, order_id: str) -> None:
+        """On the desk's thread, between two turns of its loop, without the book lock: it
+        only reads what that thread alone changes (store, tracker, session) and writes to
+        the socket. The tracker, the request counts and the log follow on the loop, before
+        anything it reads next (an ACK cannot be among it: the request has only just left)."""
+        loop = self._loop
+        if loop is None:
+            return
+        now = self._clock()
+        entry = self.store.get(order_id)
+        order = entry.order if entry is not None else None
+        if (
+            entry is None
+            or order is None
+            or self.read_only
+            or not entry.is_open
+            or not order.symbol
+            or order.order_id.startswith("?")
+            or self.tracker.cancel_for(order_id) is not None
+            or self.cancel_road() != WEBSOCKET
+            or not self.session.connected
+        ):
+            loop.call_soon(_start_task, loop, partial(self._cancel_guarded, order_id))
+            return
+        request = CancelOrder(order_id=order.order_id, symbol=order.symbol)
+        text = encode(request)
+        if self.journal is not None:
+            # journaled before it can reach the exchange, unless a batch of received frames is
+            # being written this very moment: then first in line for the writer thread (the
+            # cancel never waits for the journal)
+            self.journal.record_sent(request, text, wait=0)
+        written = self.session.write_now(text)
+        loop.call_soon(self._cancel_written, request, order_id, now, written)
+
+    async def _cancel_guarded(self, order_id: str) -> None:
+        try:
+            await self.cancel_order(order_id)
+        except Exception as exc:
+            _log.exception("cancel failed")
+            self.log.add(f"internal error in cancel: {type(exc).__name__}", "error", order_id=order_id)
+
+    def _cancel_written(self, request: CancelOrder, order_id: str, now: float, written: bool) -> None:
+        """The bookkeeping of a cancel :meth:`_cancel_at_once` wrote (on the loop, under the lock)."""
+        self.limits.record(ws_kind(request.action), now)
+        self.tracker.sent(request.request_id, "cancel-order", now, symbol=request.symbol, order_id=order_id)
+        if not written:
+            self.tracker.send_failed(request.request_id, self._clock(), self._offline_reason())
+        self._changed.set()
 
     async def stop(self) -> None:
         if self._thread is not None and self._thread.running and asyncio.get_running_loop() is not self._thread.loop:

@@ -378,10 +378,12 @@ class Journal:
             self._wake.set()
         return True
 
-    def record_sent(self, request: Any, text: str) -> None:
+    def record_sent(self, request: Any, text: str, wait: float = OUTBOUND_WAIT) -> None:
         """A frame about to be handed to the socket: committed before this returns
         (unless the file is busy, see the module doc). An auth frame is stored with
-        the key masked and without its signature."""
+        the key masked and without its signature. ``wait``: longest to wait for a batch
+        being written (0: the cancel key's, never: the row then goes first in line to the
+        writer thread)."""
         if self._stopped or self._closing:
             return
         ts = self._clock() // 1_000_000
@@ -391,11 +393,14 @@ class Journal:
             row = self._unrecordable(ts, "sent", exc)
         conn = self._conn
         if conn is not None and self._state == WRITING:
-            self._senders_waiting += 1  # the writer thread lets us go first between batches
-            try:
-                acquired = self._conn_lock.acquire(timeout=OUTBOUND_WAIT)
-            finally:
-                self._senders_waiting -= 1
+            if wait <= 0:
+                acquired = self._conn_lock.acquire(blocking=False)
+            else:
+                self._senders_waiting += 1  # the writer thread lets us go first between batches
+                try:
+                    acquired = self._conn_lock.acquire(timeout=wait)
+                finally:
+                    self._senders_waiting -= 1
             if acquired:
                 try:
                     conn.execute(INSERT, row)

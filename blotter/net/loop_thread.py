@@ -16,11 +16,15 @@ that long.
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
 import selectors
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
+
+_log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.001
 """Seconds a Python thread runs before it must hand the interpreter to another one that
@@ -84,9 +88,10 @@ class LockingSelector(selectors.BaseSelector):
     loop runs anything. The lock must be held when :meth:`select` is called (the
     thread takes it before starting the loop)."""
 
-    def __init__(self, lock: BookLock) -> None:
+    def __init__(self, lock: BookLock, urgent: collections.deque[Callable[[], object]] | None = None) -> None:
         self._inner = selectors.DefaultSelector()
         self._lock = lock
+        self._urgent = urgent if urgent is not None else collections.deque()
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._inner.register(fileobj, events, data)
@@ -100,7 +105,11 @@ class LockingSelector(selectors.BaseSelector):
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         self._lock.give()
         try:
-            return self._inner.select(timeout)
+            if self._urgent:
+                timeout = 0
+            ready = self._inner.select(timeout)
+            run_urgent(self._urgent)
+            return ready
         finally:
             self._lock.take()
 
@@ -112,6 +121,17 @@ class LockingSelector(selectors.BaseSelector):
 
     def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
         return self._inner.get_map()
+
+
+def run_urgent(urgent: collections.deque[Callable[[], object]]) -> None:
+    """Run what :meth:`LoopThread.urgent` queued, oldest first (on the loop's thread,
+    between two waits, without the lock)."""
+    while urgent:
+        job = urgent.popleft()
+        try:
+            job()
+        except Exception:
+            _log.exception("urgent job failed")
 
 
 class LoopThread:
@@ -135,6 +155,7 @@ class LoopThread:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._urgent: collections.deque[Callable[[], object]] = collections.deque()
 
     def start(self) -> None:
         if sys.getswitchinterval() > SWITCH_INTERVAL:
@@ -147,7 +168,7 @@ class LoopThread:
         return self._thread.is_alive() and self.loop is not None and not self.loop.is_closed()
 
     def _run(self) -> None:
-        loop = asyncio.SelectorEventLoop(LockingSelector(self.lock))
+        loop = asyncio.SelectorEventLoop(LockingSelector(self.lock, self._urgent))
         asyncio.set_event_loop(loop)
         self.loop = loop
         error: BaseException | None = None
@@ -184,9 +205,28 @@ class LoopThread:
             return None
         return asyncio.wrap_future(future) if _in_a_loop() else None
 
+    def urgent(self, job: Callable[[], object]) -> bool:
+        """Run ``job()`` on the loop's thread at its very next turn, before the loop takes
+        the lock back or runs anything else (a cancel going out). ``job`` must touch only
+        what that thread alone changes, and hand the rest to the loop (``call_soon``).
+        False when the loop has ended."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not self._thread.is_alive():
+            return False
+        self._urgent.append(job)
+        try:
+            loop.call_soon_threadsafe(_wake)
+        except RuntimeError:  # closed meanwhile
+            return False
+        return True
+
     def join(self, timeout: float | None = None) -> None:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+
+def _wake() -> None:
+    """Scheduled only to wake the loop from its wait."""
 
 
 def _in_a_loop() -> bool:

@@ -269,6 +269,15 @@ class Session:
             return False
         return self._send(request)
 
+    def write_now(self, text: str) -> bool:
+        """Write an already encoded request on the live connection, and nothing else (no
+        callback): the desk's urgent cancel, which journals it itself before and counts it
+        after. False, nothing written, unless live."""
+        ws = self._ws
+        if self.state is not ConnState.LIVE or ws is None:
+            return False
+        return ws.send_text_now(text)
+
     def _send(self, request: Request) -> bool:
         """Send on whatever connection is open (the handshake and keep-alive use this)."""
         ws = self._ws

@@ -505,7 +505,8 @@ class BlotterApp(App[None]):
         return False
 
     def cancel_target(self) -> str | None:
-        """The order ``c`` cancels now (book lock held), or None — and then the log says why."""
+        """The order ``c`` cancels now, or None — and then the log says why. Any thread, no
+        lock needed: the cursor's order id and the guard are each one attribute, set whole."""
         if self.desk.read_only:
             self.desk.log.add(READ_ONLY_MESSAGE, "warn")
             return None
@@ -518,7 +519,9 @@ class BlotterApp(App[None]):
         if moved is not None and self.clock() - moved[1] < MOVED_GUARD:
             # Held back for as long as the guard lasts, not for one press: a double tap
             # meant for the order that just went must not reach its neighbour.
-            why = "just left the view" if self.view.index_of(moved[0]) is None else "moved down as newer orders arrived"
+            with self.book_lock:
+                gone = self.view.index_of(moved[0]) is None
+            why = "just left the view" if gone else "moved down as newer orders arrived"
             self.desk.log.add(
                 f"cancel: nothing sent — {moved[0]} {why} and the cursor moved by itself to {order_id}; "
                 f"check the row, then press {self.key_of('blotter.cancel')} again (or move the cursor first)",
@@ -531,8 +534,7 @@ class BlotterApp(App[None]):
     async def action_cancel(self) -> None:
         """Cancel the selected order now (no confirmation). The key itself is applied by
         the key router (:meth:`on_event`); this is the footer's and the keymap's way in."""
-        with self.book_lock:
-            order_id = self.cancel_target()
+        order_id = self.cancel_target()
         if order_id is not None:
             await self.desk.call(self.desk.cancel_order, order_id)
 

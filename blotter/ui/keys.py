@@ -117,19 +117,19 @@ class KeyRouter:
         app = self.app
         desk = app.desk
         table = app.table
-        order_id: str | None = None
+        if action == CANCEL:
+            # No lock: the selected order id is one attribute, changed whole; the desk's
+            # thread writes the cancel at its next turn (Desk.submit_cancel).
+            order_id = app.cancel_target()
+            if order_id is not None:
+                desk.submit_cancel(order_id)
+            return
         with desk.lock:
-            if action == CANCEL:
-                order_id = app.cancel_target()
-            else:
-                table.step(action)
-        if order_id is not None:
-            desk.submit(desk.cancel_order, order_id)
-        if action != CANCEL:
-            if in_ui:
-                table.show_cursor()
-            else:
-                app.soon(table.show_cursor)
+            table.step(action)
+        if in_ui:
+            table.show_cursor()
+        else:
+            app.soon(table.show_cursor)
 
 
 class BlotterDriver(LinuxDriver):

@@ -227,6 +227,9 @@ class OrdersTable(ScrollView, can_focus=True):
         self._sep = SEP
         self._layout_width = -1
         self._rows: dict[str, tuple[dict[str, str] | None, OrderEntry, tuple]] = {}
+        self._row_ids: dict[int, str] = {}
+        """Row number → order id of the rows prepared for this redraw (drawn without the lock)."""
+        self._status_keys: dict[str, str] = {}
         self._width = 0
         self._base = Style()
         self._strips: dict[str, tuple[tuple, Strip]] = {}
@@ -495,12 +498,16 @@ class OrdersTable(ScrollView, can_focus=True):
         highlight = self.highlight
         selected_id = self.selected_id
         layout_key = self._layout_key
+        row_ids: dict[int, str] = {}
+        status_keys: dict[str, str] = {}
         for index in self._visible_range():
             oid = view[index]
+            row_ids[index] = oid
             entry = store_get(oid)
             if entry is None:
                 continue
-            status, _ = self.status_of(entry, now)
+            status, status_key = self.status_of(entry, now)
+            status_keys[oid] = status_key
             if status.startswith("PENDING"):
                 pending = True
             highlighted = bool(highlight) and now - entry.changed_at < highlight
@@ -521,6 +528,8 @@ class OrdersTable(ScrollView, can_focus=True):
                     natural[column] = w
                     grew = True
         self._rows = rows
+        self._row_ids = row_ids
+        self._status_keys = status_keys
         if len(strips) > 4 * max(len(rows), 64):
             self._strips = {oid: v for oid, v in strips.items() if oid in rows}
         if self.render_hook is not None:
@@ -541,24 +550,23 @@ class OrdersTable(ScrollView, can_focus=True):
         return None
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        with self.book_lock:  # the session's thread changes the store, the input thread the cursor
+        # What the rows show is read under the book lock (the session's thread changes the
+        # store and the view, the input thread the cursor); the strips are built after it.
+        with self.book_lock:
             self._prepare()
-            return super().render_lines(crop)
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         width, base = self._width, self._base
         if y == 0:
             return self._header_strip(width, base)
         index = round(self.scroll_y) + y - 1
-        if index >= len(self.view):
+        oid = self._row_ids.get(index)
+        if oid is None:
             return Strip.blank(width, base)
-        oid = self.view[index]
         row = self._rows.get(oid)
-        if row is None:  # not among the rows prepared for this redraw
-            entry = self.view.store.get(oid)
-            if entry is None:
-                return Strip.blank(width, base)
-            return self._row_strip(self.cells(entry, self._now), entry, oid == self.selected_id, width, base)
+        if row is None:  # its order is no longer known
+            return Strip.blank(width, base)
         cells, entry, key = row
         if key[-1] is not self._layout_key:  # the columns were laid out again since
             key = (*key[:-1], self._layout_key)
@@ -567,7 +575,7 @@ class OrdersTable(ScrollView, can_focus=True):
             return cached
         if cells is None:
             cells = self.cells(entry, self._now, key[4])
-        strip = self._row_strip(cells, entry, key[2], width, base)
+        strip = self._row_strip(cells, entry, key[2], width, base, self._status_keys.get(oid, entry.status))
         self._strips[oid] = (key, strip)
         return strip
 
@@ -581,7 +589,18 @@ class OrdersTable(ScrollView, can_focus=True):
             segments.append(Segment(fit(title, w, col.align), style))
         return Strip(segments).crop_extend(0, width, base)
 
-    def _row_strip(self, cells: dict[str, str], entry: OrderEntry, selected: bool, width: int, base: Style) -> Strip:
+    def _row_strip(
+        self,
+        cells: dict[str, str],
+        entry: OrderEntry,
+        selected: bool,
+        width: int,
+        base: Style,
+        status_key: str | None = None,
+    ) -> Strip:
+        """One row; ``status_key``: the STATUS cell's theme key as prepared (default: worked out now)."""
+        if status_key is None:
+            status_key = self.status_of(entry, self._now)[1]
         theme = self.blotter_theme
         row_base = base
         if selected:
@@ -599,8 +618,7 @@ class OrdersTable(ScrollView, can_focus=True):
             else:
                 text = fit(text, w, col.align)
             if key == "status":
-                _, status_key = self.status_of(entry, self._now) if not final else (None, entry.status)
-                style = theme.status_style(status_key)
+                style = theme.status_style(entry.status if final else status_key)
                 if final:
                     style = style + Style(dim=True)
             elif key == "side":
