@@ -1,7 +1,11 @@
-"""Where the blotter's main thread spends its time: a summary of a ``py-spy record
---format raw --threads --idle`` file (``python -m bench.profile FILE`` prints it).
+"""Where the blotter's threads spend their time: a summary of a ``py-spy record
+--format raw --threads --idle`` file (``python -m bench.profile FILE`` prints it), for
+the main thread (the screen: Textual's loop) and the session's thread (``blotter-session``:
+socket, parsing, folding, journal hand-off).
 
-Each main-thread sample goes to one area, by these rules, first match wins:
+Each sample of those threads goes to one area, by these rules, first match wins:
+
+0. waiting for the book lock: a frame in ``blotter/net/loop_thread.py`` acquiring it;
 
 1. idle: the innermost frame waits in ``select``/``epoll`` (the loop has nothing to do);
 2. snapshot application: a ``blotter`` frame whose function names a snapshot;
@@ -66,6 +70,13 @@ def area(frames: list[tuple[str, str]]) -> str:
     if not frames:
         return "other"
     leaf_func, leaf_file = frames[-1]
+    for func, file in frames:
+        if file.startswith("blotter/net/loop_thread.py") and func.rsplit(".", 1)[-1] in (
+            "acquire",
+            "take",
+            "__enter__",
+        ):
+            return "waiting for the book lock"
     if leaf_file.endswith("selectors.py") and leaf_func.rsplit(".", 1)[-1] in ("select", "poll"):
         return "idle (waiting in select)"
     for func, file in frames:
@@ -87,14 +98,16 @@ def area(frames: list[tuple[str, str]]) -> str:
     return "other"
 
 
+THREADS = (("MainThread", "main thread"), ("blotter-session", "session thread"))
+
+
 def summarise(path: str, top: int = 12) -> str:
-    """A markdown summary: the main thread's time per area, its top functions by self and
-    by total time, and the other threads' shares."""
-    per_area: Counter[str] = Counter()
-    self_t: Counter[str] = Counter()
-    total_t: Counter[str] = Counter()
+    """A markdown summary per thread (the main thread, then the session's): time per area,
+    top functions by self and by total time; then every thread's share."""
+    per_area: dict[str, Counter[str]] = {name: Counter() for name, _ in THREADS}
+    self_t: dict[str, Counter[str]] = {name: Counter() for name, _ in THREADS}
+    total_t: dict[str, Counter[str]] = {name: Counter() for name, _ in THREADS}
     threads: Counter[str] = Counter()
-    main = 0
     for line in Path(path).read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -102,26 +115,30 @@ def summarise(path: str, top: int = 12) -> str:
         n = int(count)
         thread, frames = _frames(stack)
         threads[thread] += n
-        if thread != "MainThread":
+        if thread not in per_area:
             continue
-        main += n
-        per_area[area(frames)] += n
+        per_area[thread][area(frames)] += n
         if frames:
             f, file = frames[-1]
-            self_t[f"{f} ({file})"] += n
+            self_t[thread][f"{f} ({file})"] += n
         for key in {f"{f} ({file})" for f, file in frames}:
-            total_t[key] += n
-    if not main:
+            total_t[thread][key] += n
+    if not threads["MainThread"]:
         return f"(no main-thread samples in {path})"
-    out = ["| Area (main thread) | share of samples |", "|---|---|"]
-    out += [f"| {name} | {n / main:.0%} |" for name, n in per_area.most_common()]
-    out += ["", f"Main thread: {main} samples. Top functions by self time:", ""]
-    out += [f"- {n / main:5.1%}  {name}" for name, n in self_t.most_common(top)]
-    out += ["", "Top functions by total time (inclusive; the loop's own frames, in every sample, left out):", ""]
-    inclusive = [(name, n) for name, n in total_t.most_common() if n < 0.9 * main]
-    out += [f"- {n / main:5.1%}  {name}" for name, n in inclusive[:top]]
+    out: list[str] = []
+    for name, label in THREADS:
+        samples = threads[name]
+        if not samples:
+            continue
+        out += ["" if out else "", f"| Area ({label}) | share of samples |", "|---|---|"]
+        out += [f"| {a} | {k / samples:.0%} |" for a, k in per_area[name].most_common()]
+        out += ["", f"{label.capitalize()}: {samples} samples. Top functions by self time:", ""]
+        out += [f"- {k / samples:5.1%}  {f}" for f, k in self_t[name].most_common(top)]
+        out += ["", "Top functions by total time (inclusive; the loop's own frames, in every sample, left out):", ""]
+        inclusive = [(f, k) for f, k in total_t[name].most_common() if k < 0.9 * samples]
+        out += [f"- {k / samples:5.1%}  {f}" for f, k in inclusive[:top]]
     out += ["", "All threads (samples, idle included): " + ", ".join(f"{t} {n}" for t, n in threads.most_common())]
-    return "\n".join(out)
+    return "\n".join(out).lstrip("\n")
 
 
 if __name__ == "__main__":
