@@ -14,7 +14,7 @@ how many reads the frame came in, and the process's RSS before and at its peak.
 ``small``: N frames of about 300 bytes (the order-update flood), cut into
 256 KiB reads as asyncio reads them, fed to ``data_received`` of an open
 connection, the queue emptied after each read. Printed: ns per frame, the median of
-seven runs.
+15 runs.
 """
 
 from __future__ import annotations
@@ -47,9 +47,17 @@ def frame(payload: bytes) -> bytes:
     return bytes([0x81, 127]) + struct.pack("!Q", n) + payload
 
 
-def _serve(port_out: multiprocessing.connection.Connection, stream: bytes) -> None:
+def _snapshot(mb: float) -> bytes:
+    record = b'{"orderId":"a1234567890","symbol":"BTC-PERP","price":"50000.5","orderQty":"0.01","side":"Buy"},'
+    return b'{"m":"futures-open-orders","data":[' + record * int(mb * 1e6 / len(record)) + b"{}]}"
+
+
+def _serve(port_out: multiprocessing.connection.Connection, mb: float) -> None:
+    # The frame is made here, in the server's process: the client's RSS is the reader's.
+    payload = _snapshot(mb) if mb else b""
+    stream = frame(payload) + frame(b"after") if mb else b""
     listener = socket.create_server(("127.0.0.1", 0))
-    port_out.send(listener.getsockname()[1])
+    port_out.send((listener.getsockname()[1], hashlib.sha256(payload).digest(), len(payload)))
     conn, _ = listener.accept()
     request = b""
     while b"\r\n\r\n" not in request:
@@ -89,16 +97,10 @@ class _Timed(QueuedConnection):
 
 
 async def _big(mb: float) -> None:
-    record = b'{"orderId":"a1234567890","symbol":"BTC-PERP","price":"50000.5","orderQty":"0.01","side":"Buy"},'
-    payload = b'{"m":"futures-open-orders","data":[' + record * int(mb * 1e6 / len(record)) + b"{}]}"
-    stream = frame(payload) + frame(b"after")
-    digest, size = hashlib.sha256(payload).digest(), len(payload)
-    del payload  # not held by the client: its RSS is the reader's
     mine, theirs = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve, args=(theirs, stream), daemon=True)
+    server = multiprocessing.Process(target=_serve, args=(theirs, mb), daemon=True)
     server.start()
-    port = mine.recv()
-    del stream
+    port, digest, size = mine.recv()
     loop = asyncio.get_running_loop()
     ws = await connect(
         f"ws://127.0.0.1:{port}/", create_connection=_Timed, compression=None, ping_interval=None, max_size=2**27
@@ -130,10 +132,10 @@ async def _big(mb: float) -> None:
 
 async def _small(count: int) -> None:
     mine, theirs = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve, args=(theirs, b""), daemon=True)
+    server = multiprocessing.Process(target=_serve, args=(theirs, 0), daemon=True)
     server.start()
     ws = await connect(
-        f"ws://127.0.0.1:{mine.recv()}/",
+        f"ws://127.0.0.1:{mine.recv()[0]}/",
         create_connection=QueuedConnection,
         compression=None,
         ping_interval=None,
@@ -150,7 +152,7 @@ async def _small(count: int) -> None:
     stream = b"".join(frame(p) for p in payloads)
     reads = [stream[i : i + READ] for i in range(0, len(stream), READ)]
     runs = []
-    for _ in range(7):
+    for _ in range(15):
         messages = ws.messages
         got = 0
         t = time.perf_counter_ns()
