@@ -141,3 +141,18 @@ async def test_a_close_started_while_a_big_frame_is_read_hands_websockets_the_re
         assert ws.closing is not None
         await asyncio.wait_for(ws.closing, 10)
         assert ws.close_code == 1000
+
+
+async def test_without_a_size_limit_a_huge_claimed_length_is_not_allocated_on_the_headers_word():
+    # max_size=None (not the blotter's setting, but the class allows it): a header that
+    # claims a terabyte must not make the reader allocate a terabyte (MemoryError in
+    # the read, the connection lost); the pieces are kept as they come, as before.
+    async with RawServer([frame(b"hello")]) as url:
+        ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None, max_size=None)
+        assert isinstance(ws, QueuedConnection)
+        assert await asyncio.wait_for(ws.next_message(), 5) == b"hello"
+        ws.transport.pause_reading()  # only what is fed below
+        ws.data_received(bytes([0x81, 127]) + (1 << 40).to_bytes(8, "big") + b"x" * 1000)
+        ws.data_received(b"y" * 1000)
+        assert not ws.messages and not ws.transport.is_closing()
+        done(ws)
