@@ -1,8 +1,8 @@
 """Two measurements of the reader's connection (:mod:`blotter.net.transport`), run by
 hand (not a test: nothing here asserts a time)::
 
-    .venv/bin/python -m tests.net.bench_transport big [MB]     # one huge frame
-    .venv/bin/python -m tests.net.bench_transport small [N]    # N small frames
+    .venv/bin/python -m bench.transport_frames big [MB]     # one huge frame
+    .venv/bin/python -m bench.transport_frames small [N]    # N small frames
 
 ``big``: a raw WebSocket server in its own process writes one text frame of MB
 megabytes (an open-orders reply's size) as fast as loopback takes it; the client
