@@ -438,6 +438,15 @@ class Desk:
             if u.level1 and u.last_minute >= u.level1 * RATE_WARN_SHARE
         ]
 
+    BEHIND_LAG = 0.2
+    """Seconds the oldest frame not yet folded may wait before the desk counts as behind."""
+
+    def behind(self) -> bool:
+        """Frames wait to be folded (the oldest for over :attr:`BEHIND_LAG` seconds, or the
+        connection stopped reading): what the screen shows lags the wire."""
+        session = self.session
+        return session.read_paused or session.lag > self.BEHIND_LAG
+
     def is_stale(self, now: float | None = None) -> bool:
         """No frame for longer than ``stale_after`` (or none yet once connected)."""
         now = self._clock() if now is None else now

@@ -235,6 +235,10 @@ class Session:
         self.skew_ms: int | None = None
         self.last_frame_at: float | None = None
         self.frames_received = 0
+        self.lag = 0.0
+        """Seconds the oldest frame received and not yet folded has waited (0: caught up)."""
+        self.read_paused = False
+        """The connection stopped reading: ``max_queue`` frames wait to be folded, more in the socket."""
         self._pings = _PingTrack()
         self._closing_reason: str | None = None
         self._last_pong_at: float | None = None
@@ -555,6 +559,10 @@ class Session:
                     break
             if orders:
                 self._fold_orders(orders, raws, received_ns)
+            # how far behind the wire the folding is: the oldest frame still waiting, and
+            # whether the socket itself holds more (read paused)
+            self.lag = (time.time_ns() - ws.head_arrival_ns()) / 1e9 if messages else 0.0
+            self.read_paused = ws.read_paused
             ws.caught_up()
             if messages:
                 await asyncio.sleep(0)

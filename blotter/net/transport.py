@@ -446,6 +446,12 @@ class QueuedConnection(ClientConnection):
             chunks.popleft()
         return chunks[0][1] if chunks else time.time_ns()
 
+    @property
+    def read_paused(self) -> bool:
+        """Reading stopped: the reader has ``max_queue`` messages left to take out (it is
+        behind the wire; the rest waits in the socket)."""
+        return self._read_paused
+
     def caught_up(self) -> None:
         """The reader took messages out: read the socket again once few are left."""
         if self._read_paused and len(self.messages) <= self.max_queue_high_water // 4:

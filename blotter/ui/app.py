@@ -69,6 +69,10 @@ CANCEL_KEYS = (
     "blotter.flatten_all",
 )
 """Bindings that send cancels or close orders: hidden (and answered with a line in the log) in read-only."""
+BEHIND_HZ = 4
+"""Redraws a second at most while the session is behind the wire (frames wait to be
+folded): the screen shares one interpreter with the session's thread, and a redraw it
+does not make is time the session catches up with (the header says CATCHING UP)."""
 FRAME_AHEAD = 3
 """Writes a frame takes in the terminal's output queue (begin, content, end of a
 synchronized update): with more than that still queued, the poll draws nothing."""
@@ -276,8 +280,15 @@ class BlotterApp(App[None]):
             busy = elapsed > 0 and (frames - self._polled_frames) > BUSY_RATE * elapsed
             if busy and elapsed < 1 / BUSY_HZ:
                 return
+            if self.threaded and desk.behind() and elapsed < 1 / BEHIND_HZ:
+                return  # the session is behind the wire: its thread gets the time a redraw would take
         self._polled_at = now
         self._polled_frames = frames
+        self._redraw(now, force)
+
+    def _redraw(self, now: float, force: bool) -> None:
+        """Bring every pane up to the desk (book lock held)."""
+        desk = self.desk
         seen = (desk.store.version, desk.tracker.version, desk.log.last_seq)
         slow = force or now >= self._next_slow
         if slow:
@@ -345,6 +356,7 @@ class BlotterApp(App[None]):
             desk.rtt_ms,
             desk.skew_ms,
             width,
+            None if frozen or not desk.behind() else round(desk.session.lag, 1),
         )
         if key != self._status_key:
             self._status_key = key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import blotter.ui.app
 from blotter.desk import Desk, DeskSettings
 from blotter.sim import DEMO_API_KEY, SimConfig, SimServer
 from blotter.ui.app import make_app
@@ -89,3 +90,31 @@ async def test_click_selects_a_row():
         await pilot.click("#orders", offset=(5, 2 + 4))
         await pilot.pause(0.05)
         assert app.table.selected_id == app.view[4]
+
+
+async def test_a_session_behind_the_wire_says_catching_up_and_redraws_less():
+    """While frames wait to be folded (the transport stopped reading, or the oldest frame
+    waited long), the header says CATCHING UP (with the lag), and the threaded screen
+    redraws at most BEHIND_HZ times a second; caught up, both end."""
+    async with running(threaded=True) as (sim, desk, app, pilot):
+        assert "CATCHING UP" not in str(app.status_bar.render())
+        with desk.lock:
+            desk.session.read_paused = True  # what the session sets when the transport paused reading
+            desk.session.lag = 1.25
+        assert desk.behind()
+        await until(pilot, lambda: "CATCHING UP 1.2 s" in str(app.status_bar.render()), what="the header")
+        redraws = []
+        original = app._redraw
+
+        def counting(now: float, force: bool) -> None:
+            redraws.append(now)
+            original(now, force)
+
+        app._redraw = counting
+        await pilot.pause(1.0)
+        assert 1 <= len(redraws) <= blotter.ui.app.BEHIND_HZ + 1, redraws
+        app._redraw = original
+        with desk.lock:
+            desk.session.read_paused = False
+            desk.session.lag = 0.0
+        await until(pilot, lambda: "CATCHING UP" not in str(app.status_bar.render()), what="caught up")
