@@ -599,9 +599,13 @@ class Desk:
         self._changed.set()
 
     async def stop(self) -> None:
-        if self._thread is not None and self._thread.running and asyncio.get_running_loop() is not self._thread.loop:
-            await self.call(self.stop)
-            return
+        thread = self._thread
+        if thread is not None:
+            if not thread.running:
+                return  # its loop has ended: nothing left running to stop
+            if asyncio.get_running_loop() is not thread.loop:
+                await self.call(self.stop)
+                return
         self._stop_snapshot_folds()
         if self._positions_poll is not None and not self._positions_poll.done():
             self._positions_poll.cancel()

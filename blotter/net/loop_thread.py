@@ -32,6 +32,8 @@ waits (CPython's default is 0.005). With the session, the screen and the input t
 sharing one interpreter, this bounds how long a key waits for its turn to run."""
 
 
+URGENT_POLL = 0.0005
+"""While another thread holds the lock, the loop's thread runs urgent jobs this often."""
 GUEST_WAIT = 0.05
 """Longest the loop waits, each time it lets go of the lock, for the other threads that
 asked for it meanwhile to have had it (it does not wait at all when none asked)."""
@@ -72,12 +74,17 @@ class BookLock:
         self._lock.release()
 
     # -- the loop's side ----------------------------------------------------------------
-    def take(self) -> None:
-        """The loop takes the lock back: after every guest waiting now has had it."""
+    def take(self, urgent: collections.deque[Callable[[], object]] | None = None) -> None:
+        """The loop takes the lock back: after every guest waiting now has had it. While a
+        guest holds it, ``urgent`` jobs that arrive meanwhile still run (every 0.5 ms)."""
         if self._guests:
             with self._cv:
                 self._cv.wait_for(lambda: not self._guests, timeout=GUEST_WAIT)
-        self._lock.acquire()
+        if urgent is None:
+            self._lock.acquire()
+            return
+        while not self._lock.acquire(timeout=URGENT_POLL):
+            run_urgent(urgent)
 
     def give(self) -> None:
         self._lock.release()
@@ -111,7 +118,7 @@ class LockingSelector(selectors.BaseSelector):
             run_urgent(self._urgent)
             return ready
         finally:
-            self._lock.take()
+            self._lock.take(self._urgent)
 
     def close(self) -> None:
         self._inner.close()

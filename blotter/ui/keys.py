@@ -121,8 +121,8 @@ class KeyRouter:
             # No lock: the selected order id is one attribute, changed whole; the desk's
             # thread writes the cancel at its next turn (Desk.submit_cancel).
             order_id = app.cancel_target()
-            if order_id is not None:
-                desk.submit_cancel(order_id)
+            if order_id is not None and not desk.submit_cancel(order_id):
+                desk.log.add(f"cancel: the session has ended; nothing sent for {order_id}", "error", order_id=order_id)
             return
         with desk.lock:
             table.step(action)
