@@ -440,12 +440,16 @@ class Desk:
 
     BEHIND_LAG = 0.2
     """Seconds the oldest frame not yet folded may wait before the desk counts as behind."""
+    BEHIND_BYTES = 256 * 1024
+    """Bytes the socket may hold unread (a few hundred order updates) before the desk
+    counts as behind."""
 
     def behind(self) -> bool:
-        """Frames wait to be folded (the oldest for over :attr:`BEHIND_LAG` seconds, or the
-        connection stopped reading): what the screen shows lags the wire."""
+        """Frames wait to be folded (the oldest for over :attr:`BEHIND_LAG` seconds, the
+        connection stopped reading, or the socket holds more than :attr:`BEHIND_BYTES`
+        unread): what the screen shows lags the wire."""
         session = self.session
-        return session.read_paused or session.lag > self.BEHIND_LAG
+        return session.read_paused or session.lag > self.BEHIND_LAG or session.unread > self.BEHIND_BYTES
 
     def is_stale(self, now: float | None = None) -> bool:
         """No frame for longer than ``stale_after`` (or none yet once connected)."""

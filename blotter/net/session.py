@@ -239,6 +239,8 @@ class Session:
         """Seconds the oldest frame received and not yet folded has waited (0: caught up)."""
         self.read_paused = False
         """The connection stopped reading: ``max_queue`` frames wait to be folded, more in the socket."""
+        self.unread = 0
+        """Bytes the socket held unread when the last run of frames was folded."""
         self._pings = _PingTrack()
         self._closing_reason: str | None = None
         self._last_pong_at: float | None = None
@@ -563,6 +565,7 @@ class Session:
             # whether the socket itself holds more (read paused)
             self.lag = (time.time_ns() - ws.head_arrival_ns()) / 1e9 if messages else 0.0
             self.read_paused = ws.read_paused
+            self.unread = ws.unread_bytes()
             ws.caught_up()
             if messages:
                 await asyncio.sleep(0)

@@ -58,9 +58,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import time
 from collections import deque
 from typing import Any
+
+try:  # (POSIX: how much the socket holds unread)
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+    termios = None  # type: ignore[assignment]
 
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
@@ -120,6 +128,7 @@ class QueuedConnection(ClientConnection):
         self._fragments: list[bytes] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._read_paused = False
+        self._fionread_fd: int | None = None if fcntl is not None else -1
         self._pushed = 0
         self._chunks: deque[tuple[int, int]] = deque()
         """(index of the first message completed by a read from the socket, its time_ns)."""
@@ -445,6 +454,21 @@ class QueuedConnection(ClientConnection):
         while len(chunks) > 1 and chunks[1][0] <= head:
             chunks.popleft()
         return chunks[0][1] if chunks else time.time_ns()
+
+    def unread_bytes(self) -> int:
+        """Bytes the kernel holds for this socket that were not read yet (``FIONREAD``;
+        0 where that cannot be asked): the part of a backlog that is not in ``messages``."""
+        if self._fionread_fd is None:
+            sock = self.transport.get_extra_info("socket")
+            self._fionread_fd = sock.fileno() if sock is not None else -1
+        fd = self._fionread_fd
+        if fd < 0:
+            return 0
+        try:
+            return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+        except (OSError, ValueError):
+            self._fionread_fd = -1
+            return 0
 
     @property
     def read_paused(self) -> bool:

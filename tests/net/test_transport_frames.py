@@ -267,3 +267,25 @@ async def test_a_backslash_taints_the_connection():
             assert ws.tainted
         finally:
             done(ws)
+
+
+async def test_unread_bytes_counts_what_the_socket_holds_while_reading_is_paused():
+    """What the kernel holds unread (FIONREAD): the part of a backlog the session cannot
+    see in its queue (the header's CATCHING UP counts it)."""
+    first = frame(b"first")
+    backlog = [frame(b"x" * 1000) for _ in range(200)]  # 200 kB the client will not read yet
+    async with RawServer([first, b"".join(backlog)]) as url:
+        ws = await connect(url, create_connection=QueuedConnection, compression=None, ping_interval=None)
+        try:
+            assert await asyncio.wait_for(ws.next_message(), 5) == b"first"
+            ws.transport.pause_reading()
+            deadline = asyncio.get_running_loop().time() + 5
+            while ws.unread_bytes() < 60_000:  # (the rest may wait in the sender's buffer)
+                assert asyncio.get_running_loop().time() < deadline, ws.unread_bytes()
+                await asyncio.sleep(0.01)
+            ws.transport.resume_reading()
+            for _ in range(200):
+                await asyncio.wait_for(ws.next_message(), 5)
+            assert ws.unread_bytes() == 0
+        finally:
+            done(ws)  # type: ignore[arg-type]
