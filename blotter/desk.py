@@ -258,6 +258,7 @@ class Desk:
         """The book lock. Held by the desk's loop whenever it runs (see :meth:`start_thread`);
         another thread takes it to read or change the store, tracker, log or account."""
         self._thread: LoopThread | None = None
+        self._behind = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.log = EventLog(max_lines=settings.log_lines, lock=self.lock)
         self.store = OrderStore(max_final=settings.max_final_orders)
@@ -447,9 +448,16 @@ class Desk:
     def behind(self) -> bool:
         """Frames wait to be folded (the oldest for over :attr:`BEHIND_LAG` seconds, the
         connection stopped reading, or the socket holds more than :attr:`BEHIND_BYTES`
-        unread): what the screen shows lags the wire."""
+        unread): what the screen shows lags the wire. It ends only once well caught up
+        (a quarter of each), so the header does not flicker at the edge."""
         session = self.session
-        return session.read_paused or session.lag > self.BEHIND_LAG or session.unread > self.BEHIND_BYTES
+        if self._behind:
+            self._behind = (
+                session.read_paused or session.lag > self.BEHIND_LAG / 4 or session.unread > self.BEHIND_BYTES / 4
+            )
+        else:
+            self._behind = session.read_paused or session.lag > self.BEHIND_LAG or session.unread > self.BEHIND_BYTES
+        return self._behind
 
     def is_stale(self, now: float | None = None) -> bool:
         """No frame for longer than ``stale_after`` (or none yet once connected)."""

@@ -356,7 +356,7 @@ class BlotterApp(App[None]):
             desk.rtt_ms,
             desk.skew_ms,
             width,
-            None if frozen or not desk.behind() else (round(desk.session.lag, 1), desk.session.unread // 100_000),
+            None if frozen or not desk.behind() else round(desk.session.lag, 1),
         )
         if key != self._status_key:
             self._status_key = key

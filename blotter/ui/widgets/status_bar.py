@@ -76,11 +76,8 @@ def build_status(
         stale = desk.is_stale(now)
         parts.append(Text(f"last msg {age:.1f} s", style=bad if stale else Style()))
     if not frozen and desk.behind():  # frames wait to be folded: the table lags the wire
-        lag, unread = desk.session.lag, desk.session.unread
-        detail = f" {lag:.1f} s" if lag >= 0.05 else ""
-        if unread >= 100_000:
-            detail += f" +{unread / 1e6:.1f} MB unread"
-        parts.append(Text("CATCHING UP" + detail, style=warn))
+        lag = desk.session.lag
+        parts.append(Text(f"CATCHING UP {lag:.1f} s" if lag >= 0.05 else "CATCHING UP", style=warn))
     rtt = desk.rtt_ms
     parts.append(Text("rtt –" if frozen or rtt is None else f"rtt {rtt:.0f} ms"))
     skew = desk.skew_ms
