@@ -497,6 +497,7 @@ class Desk:
         if self._thread is not None:
             raise RuntimeError("the desk is already running on a thread")
         self._thread = LoopThread(self.run, self.lock, on_done=on_done)
+        self.session.urgent = self._thread.urgent_jobs
         self._thread.start()
 
     @property

@@ -212,6 +212,11 @@ class LoopThread:
             return None
         return asyncio.wrap_future(future) if _in_a_loop() else None
 
+    @property
+    def urgent_jobs(self) -> collections.deque[Callable[[], object]]:
+        """The queue :meth:`urgent` fills (a reader that folds for long runs it between frames)."""
+        return self._urgent
+
     def urgent(self, job: Callable[[], object]) -> bool:
         """Run ``job()`` on the loop's thread at its very next turn, before the loop takes
         the lock back or runs anything else (a cancel going out). ``job`` must touch only

@@ -9,6 +9,7 @@ by :class:`blotter.desk.Desk`, which owns a session.
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import functools
 import logging
@@ -52,6 +53,7 @@ from ..protocol.messages import Order
 from ..protocol.parse import ORDER_FRAME, SLICED_BYTES, SNAPSHOT_FRAME, SnapshotSlices, order_frame, snapshot_slices
 from ..protocol.signing import SigningError, auth_headers, check_key, now_ms, sign
 from .endpoints import check_url, display_url, ssl_context
+from .loop_thread import run_urgent
 from .redaction import Redactor
 from .transport import QueuedConnection, SendStalled
 
@@ -241,6 +243,9 @@ class Session:
         """The connection stopped reading: ``max_queue`` frames wait to be folded, more in the socket."""
         self.unread = 0
         """Bytes the socket held unread when the last run of frames was folded."""
+        self.urgent: collections.deque[Callable[[], object]] | None = None
+        """On a loop thread of its own (:class:`~blotter.net.loop_thread.LoopThread`), its
+        urgent jobs: run between two frames, not only between two turns of the loop."""
         self._pings = _PingTrack()
         self._closing_reason: str | None = None
         self._last_pong_at: float | None = None
@@ -524,7 +529,10 @@ class Session:
             orders: list[Order] = []
             raws: list[bytes] = []
             received_ns = 0
+            urgent = self.urgent
             while messages:
+                if urgent:  # a cancel key: out before the next frame is folded
+                    run_urgent(urgent)
                 raw = messages[0]
                 if on_orders is not None and raw.startswith(ORDER_FRAME):
                     order = read_order(raw)

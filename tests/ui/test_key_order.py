@@ -26,6 +26,12 @@ def cancel_targets(desk) -> set[str]:
     return sent | refused
 
 
+def cancel_lines(desk) -> list[str]:
+    """What the log says about cancels (a failure shows it)."""
+    with desk.lock:
+        return [line.text for line in desk.log.lines() if "cancel" in line.text]
+
+
 def rows(app, *indices: int) -> list[str]:
     with app.book_lock:
         return [app.view[i] for i in indices]
@@ -49,13 +55,13 @@ async def test_down_c_and_c_down_c_cancel_the_rows_meant_under_load(threaded):
         put_cursor_on(app, 30)
         below = rows(app, 31)[0]
         await pilot.press("down", "c")
-        await until(pilot, lambda: below in cancel_targets(desk), what="the cancel of the row below")
+        await until(pilot, lambda: below in cancel_targets(desk), timeout=15, what="the cancel of the row below")
         put_cursor_on(app, 40)
         first, second = rows(app, 40, 41)
         await pilot.press("c", "down", "c")
-        await until(pilot, lambda: {first, second} <= cancel_targets(desk), what="both cancels")
+        await until(pilot, lambda: {first, second} <= cancel_targets(desk), timeout=15, what="both cancels")
         await pilot.pause(0.2)
-        assert cancel_targets(desk) == {below, first, second}
+        assert cancel_targets(desk) == {below, first, second}, cancel_lines(desk)
 
 
 def post_as_the_driver(app, loop, event: events.Event) -> None:
@@ -89,9 +95,9 @@ async def test_keys_read_in_the_input_thread_keep_their_order_around_keys_the_sc
         reader = threading.Thread(target=type_keys)
         reader.start()
         await asyncio.to_thread(reader.join)
-        await until(pilot, lambda: {a, b} <= cancel_targets(desk), what="both cancels")
+        await until(pilot, lambda: {a, b} <= cancel_targets(desk), timeout=15, what="both cancels")
         await until(pilot, lambda: router.pending == 0, what="every posted key handled")
         await pilot.pause(0.3)
-        assert cancel_targets(desk) == {a, b}
+        assert cancel_targets(desk) == {a, b}, cancel_lines(desk)
         assert app.focused is app.table
         assert router.handled_early > early_before, "no key was applied in the input thread"
