@@ -26,6 +26,10 @@ from blotter.sim import SimConfig
 from tests.cli.test_pty import Terminal, env_for
 from tests.helpers import sim_in_thread
 
+# Real blotters in pseudo-terminals (and tmux, screen): under pytest-xdist these tests
+# share one worker (`--dist loadgroup`), one after the other, so they never starve each other.
+pytestmark = pytest.mark.xdist_group("terminal")
+
 
 def journal_text(path) -> str:
     with sqlite3.connect(path) as conn:
@@ -288,7 +292,8 @@ def test_hangup_with_the_websocket_refused_cancels_all_via_rest_and_verifies(tmp
         )
         code = None
         try:
-            term.wait_for(lambda t: "VIA REST" in t and "ARMED" in t)
+            # the status line wraps where it will ("CANCELS VIA" / "REST" once it says RECONNECTING)
+            term.wait_for(lambda t: "VIA REST" in " ".join(t.split()) and "ARMED" in t)
             os.close(term.child.child_fd)
             code = wait_exit(term.child)
         finally:
