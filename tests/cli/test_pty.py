@@ -90,9 +90,9 @@ def test_blotter_in_a_pty_cancels_the_selected_order(tmp_path):
         target = cancels[0].data["args"]["orderId"]
         assert target in opened and target not in {o["orderId"] for o in sim.open_orders()}
         lines = screen.splitlines()
-        assert any(f"{rid} sent cancel-order" in line and target in line for line in lines)
-        assert any(f"{rid} ACK" in line for line in lines)
-        assert any(f"{rid} confirmed Canceled" in line for line in lines)
+        assert any(f"{rid} sent cancel-order" in line and target in line for line in lines), screen
+        assert any(f"{rid} ACK" in line for line in lines), screen
+        assert any(f"{rid} confirmed Canceled" in line for line in lines), screen
 
 
 @pytest.mark.timeout(90)
