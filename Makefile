@@ -45,8 +45,11 @@ test-tools:
 	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1; }; } || \
 	  echo "note:$$missing missing and cannot be installed here (needs root and apt-get): their tests will skip"
 
+# The suite in parallel (pytest-xdist): most tests wait on loopback I/O, so more workers
+# than cores; tests marked xdist_group run on one worker, one after the other.
+PYTEST_WORKERS ?= 4
 test: lint test-tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

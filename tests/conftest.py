@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import PROTOCOL_FIXTURES
+
+# A pytest-xdist worker has COLUMNS=80 and LINES=24 in its environment. A blotter that a
+# test starts in a pseudo-terminal (or tmux, screen, the terminal benchmark) inherits them,
+# and Textual takes its size from them before its terminal's: an 80x24 layout in a 120x36
+# pty. The size of a child's terminal is its pty's, as for a trader.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
 
 
 def fixture_path(name: str) -> Path:

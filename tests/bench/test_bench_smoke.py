@@ -13,6 +13,10 @@ import pytest
 
 from bench.__main__ import main
 
+# Real blotters in pseudo-terminals (and tmux, screen): under pytest-xdist these tests
+# share one worker (`--dist loadgroup`), one after the other, so they never starve each other.
+pytestmark = pytest.mark.xdist_group("terminal")
+
 
 @pytest.mark.timeout(120)
 def test_every_headless_benchmark_produces_its_numbers(tmp_path, capsys):

@@ -26,11 +26,22 @@ from blotter.sim import SimConfig
 from tests.cli.test_pty import Terminal, env_for
 from tests.helpers import sim_in_thread
 
+# Real blotters in pseudo-terminals (and tmux, screen): under pytest-xdist these tests
+# share one worker (`--dist loadgroup`), one after the other, so they never starve each other.
+pytestmark = pytest.mark.xdist_group("terminal")
+
 
 def journal_text(path) -> str:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT * FROM frames").fetchall()
     return "\n".join(" ".join(str(v) for v in row if v is not None) for row in rows)
+
+
+def hang_up(term: Terminal) -> None:
+    """The terminal goes away: its master side is closed. Closed through pexpect's own file
+    object, never ``os.close`` on its number: pexpect would close that number again when the
+    spawn object is collected, by then another test's file (its event loop's epoll: EBADF)."""
+    term.child.ptyproc.fileobj.close()
 
 
 def wait_exit(child, timeout: float = 40.0) -> int | None:
@@ -54,7 +65,7 @@ def test_terminal_closed_cancels_all_journals_and_exits(tmp_path):
         code = None
         try:
             term.wait_for(lambda t: "LIVE" in t and "ARMED" in t)
-            os.close(term.child.child_fd)  # the terminal goes away: the kernel hangs up the session
+            hang_up(term)  # the terminal goes away: the kernel hangs up the session
             code = wait_exit(term.child)
         finally:
             if code is None:
@@ -109,7 +120,7 @@ def test_terminal_gone_without_a_sighup_still_fires(tmp_path):
         code = None
         try:
             term.wait_for(lambda t: "LIVE" in t and "ARMED" in t)
-            os.close(term.child.child_fd)
+            hang_up(term)
             code = wait_exit(term.child)
         finally:
             if code is None:
@@ -267,7 +278,7 @@ def test_hangup_whose_verdict_never_comes_still_exits(tmp_path):
         code = None
         try:
             term.wait_for(lambda t: "LIVE" in t and "ARMED" in t)
-            os.close(term.child.child_fd)
+            hang_up(term)
             code = wait_exit(term.child)
         finally:
             if code is None:
@@ -289,7 +300,7 @@ def test_hangup_with_the_websocket_refused_cancels_all_via_rest_and_verifies(tmp
         code = None
         try:
             term.wait_for(lambda t: "VIA REST" in t and "ARMED" in t)
-            os.close(term.child.child_fd)
+            hang_up(term)
             code = wait_exit(term.child)
         finally:
             if code is None:

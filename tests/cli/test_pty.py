@@ -15,6 +15,10 @@ import pytest
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 from tests.helpers import sim_in_thread
 
+# Real blotters in pseudo-terminals (and tmux, screen): under pytest-xdist these tests
+# share one worker (`--dist loadgroup`), one after the other, so they never starve each other.
+pytestmark = pytest.mark.xdist_group("terminal")
+
 COLS, ROWS = 120, 36
 
 
@@ -86,9 +90,9 @@ def test_blotter_in_a_pty_cancels_the_selected_order(tmp_path):
         target = cancels[0].data["args"]["orderId"]
         assert target in opened and target not in {o["orderId"] for o in sim.open_orders()}
         lines = screen.splitlines()
-        assert any(f"{rid} sent cancel-order" in line and target in line for line in lines)
-        assert any(f"{rid} ACK" in line for line in lines)
-        assert any(f"{rid} confirmed Canceled" in line for line in lines)
+        assert any(f"{rid} sent cancel-order" in line and target in line for line in lines), screen
+        assert any(f"{rid} ACK" in line for line in lines), screen
+        assert any(f"{rid} confirmed Canceled" in line for line in lines), screen
 
 
 @pytest.mark.timeout(90)

@@ -23,6 +23,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -34,6 +35,10 @@ import pytest
 from blotter.sim import SimConfig
 from tests.cli.test_pty import env_for
 from tests.helpers import sim_in_thread
+
+# Real blotters in pseudo-terminals (and tmux, screen): under pytest-xdist these tests
+# share one worker (`--dist loadgroup`), one after the other, so they never starve each other.
+pytestmark = pytest.mark.xdist_group("terminal")
 
 TMUX = shutil.which("tmux")
 SCREEN = shutil.which("screen")
@@ -356,9 +361,10 @@ class ScreenSession:
         env = env_for(tmp_path)
         for name in ("TMUX", "TMUX_PANE", "STY", "WINDOW"):
             env.pop(name, None)
-        screendir = tmp_path / "screens"
-        screendir.mkdir(mode=0o700)
-        env["SCREENDIR"] = str(screendir)
+        # screen's socket is SCREENDIR/<pid>.<name>, and a socket path must fit in 108 bytes:
+        # tmp_path is too deep for that under pytest-xdist (…/popen-gw0/…), so a short private dir.
+        self.screendir = tempfile.mkdtemp(prefix="scr-")  # mode 0700, as screen wants
+        env["SCREENDIR"] = self.screendir
         self.env = env
         self.hardcopy = tmp_path / "hardcopy.txt"
         self.clients: list[Client] = []
@@ -409,6 +415,7 @@ class ScreenSession:
             client.close()
         self.screen("-S", self.name, "-X", "quit")
         wait_until(lambda: not running(marker), "the blotter ended after the screen session")
+        shutil.rmtree(self.screendir, ignore_errors=True)
 
 
 @needs_screen

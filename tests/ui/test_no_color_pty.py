@@ -16,6 +16,10 @@ import pytest
 from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 from tests.helpers import sim_in_thread
 
+# Real blotters in pseudo-terminals (and tmux, screen): under pytest-xdist these tests
+# share one worker (`--dist loadgroup`), one after the other, so they never starve each other.
+pytestmark = pytest.mark.xdist_group("terminal")
+
 COLS, ROWS = 120, 36
 SGR = re.compile(rb"\x1b\[([0-9;:]*)m")
 
