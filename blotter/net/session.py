@@ -351,6 +351,26 @@ class Session:
         if ws is not None:
             await self._close(ws)
 
+    async def _unless_stopped(self, opening: Awaitable[object]) -> object | None:
+        """``await opening``, unless :meth:`stop` comes first: then it is cancelled and this
+        is None (a stop never waits for ``open_timeout`` on a server that does not answer)."""
+        task = asyncio.ensure_future(opening)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            stopping.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.wait({task})  # (its end, whatever it is, is given up; our own cancel still raises)
+        if not task.cancelled():
+            task.exception()  # (retrieved: never "exception was never retrieved")
+        return None
+
     async def _close(self, ws: QueuedConnection, code: int = 1000, reason: str = "") -> None:
         """The closing handshake, bounded: a server that does not read cannot hold it up."""
         try:
@@ -369,22 +389,24 @@ class Session:
         except SigningError as exc:
             raise AuthRefused(str(exc)) from None
         try:
-            ws = await _connect_no_redirects(
-                s.url,
-                additional_headers=headers,
-                ssl=self._ssl,
-                open_timeout=s.open_timeout,
-                close_timeout=s.close_timeout,
-                ping_interval=None,  # the exchange has its own JSON pings
-                max_size=s.max_frame_bytes,
-                max_queue=s.max_queue,
-                compression=None,
-                proxy=None,
-                user_agent_header="blotter",
-                logger=_wire_log,
-                create_connection=functools.partial(  # type: ignore[arg-type]
-                    QueuedConnection, send_timeout=s.send_timeout, watch=self.redactor.needles()
-                ),
+            opened = await self._unless_stopped(
+                _connect_no_redirects(
+                    s.url,
+                    additional_headers=headers,
+                    ssl=self._ssl,
+                    open_timeout=s.open_timeout,
+                    close_timeout=s.close_timeout,
+                    ping_interval=None,  # the exchange has its own JSON pings
+                    max_size=s.max_frame_bytes,
+                    max_queue=s.max_queue,
+                    compression=None,
+                    proxy=None,
+                    user_agent_header="blotter",
+                    logger=_wire_log,
+                    create_connection=functools.partial(  # type: ignore[arg-type]
+                        QueuedConnection, send_timeout=s.send_timeout, watch=self.redactor.needles()
+                    ),
+                )
             )
         except InvalidStatus as exc:
             code = exc.response.status_code
@@ -403,7 +425,13 @@ class Session:
                     f"HTTP 429 rate limited at the WebSocket upgrade; trying again in {when}", retry_after
                 ) from None
             raise
+        if opened is None:
+            return  # stopped while the connection was being opened
+        ws = opened
         assert isinstance(ws, QueuedConnection)
+        if self._stopping.is_set():  # opened just as stop() came: it did not see this one
+            await self._close(ws)
+            return
         self._ws = ws
         self.connections += 1
         try:

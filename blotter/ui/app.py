@@ -334,8 +334,10 @@ class BlotterApp(App[None]):
                 self._view_change = None
                 table.apply(pending)
             else:
+                # on the desk's thread: the state now, the drawing at the next poll, whose
+                # apply() sees the cursor on row 0 and keeps it on the newest order while
+                # the rest of a big snapshot comes in above
                 table.move_cursor(0)
-                self.soon(table.show_cursor)
 
     def _update_status(self, now: float) -> None:
         desk = self.desk

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 
-from blotter.net.session import Session, SessionSettings
+from blotter.net.session import ConnState, Session, SessionSettings
 from blotter.protocol import OpenOrders, OrderUpdate
 from blotter.protocol.parse import SLICED_BYTES, SnapshotSlices
 from tests.helpers import eventually
@@ -89,3 +89,35 @@ async def test_a_big_snapshot_is_handed_over_unread_and_the_frames_after_it_stil
         assert first[0].request_id is not None
     # in the order they came: the update after the snapshot
     assert seen.index(first) < next(i for i, e in enumerate(seen) if isinstance(e, OrderUpdate))
+
+
+async def test_stop_does_not_wait_for_a_server_that_never_answers_the_upgrade():
+    """A server that accepts the TCP connection and never answers the WebSocket upgrade:
+    stop() ends the session at once, not when open_timeout (30 s here) runs out."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = SessionSettings(
+        url=f"ws://127.0.0.1:{port}/1/api/pro/v2/stream",
+        api_key=SecretStr("k" * 32),
+        api_secret=SecretStr("c2VjcmV0"),
+        open_timeout=30,
+    )
+    session = Session(settings, on_frame=lambda *a: None)
+    run = asyncio.create_task(session.run())
+    try:
+        while not held:
+            await asyncio.sleep(0.01)
+        assert session.state is ConnState.CONNECTING
+        await session.stop()
+        await asyncio.wait_for(run, 10)  # (before the fix: 30 s, the open_timeout)
+        assert session.state is ConnState.STOPPED
+    finally:
+        run.cancel()
+        for writer in held:
+            writer.close()
+        server.close()

@@ -101,3 +101,17 @@ async def test_keys_read_in_the_input_thread_keep_their_order_around_keys_the_sc
         assert cancel_targets(desk) == {a, b}, cancel_lines(desk)
         assert app.focused is app.table
         assert router.handled_early > early_before, "no key was applied in the input thread"
+
+
+async def test_the_cursor_on_the_first_row_stays_on_the_newest_order_while_a_big_snapshot_comes_in():
+    """With the desk on its own thread, the first rows of a big snapshot (folded a slice at
+    a time, newer orders landing above) take the cursor at once; it must stay on the first
+    row — the newest order — not on the order that happened to come first, so that ``c``
+    after the load cancels the order shown on top."""
+    config = sim_config(initial_orders=20_000, fixed_time_ms=None)
+    async with running(config, size=(120, 40), threaded=True) as (sim, desk, app, pilot):
+        await pilot.pause(0.3)
+        with app.book_lock:
+            top = app.view[0]
+        assert app.table.selected_id == top
+        assert app.table.cursor_row == 0
