@@ -447,10 +447,13 @@ class Desk:
 
     def behind(self) -> bool:
         """Frames wait to be folded (the oldest for over :attr:`BEHIND_LAG` seconds, the
-        connection stopped reading, or the socket holds more than :attr:`BEHIND_BYTES`
-        unread): what the screen shows lags the wire. It ends only once well caught up
+        connection stopped reading, the socket holds more than :attr:`BEHIND_BYTES`
+        unread, or a big snapshot is being folded): what the screen shows lags the wire. It ends only once well caught up
         (a quarter of each), so the header does not flicker at the edge."""
         session = self.session
+        if self._folding_snapshot():  # a big snapshot is being folded a slice at a time
+            self._behind = True
+            return True
         if self._behind:
             self._behind = (
                 session.read_paused or session.lag > self.BEHIND_LAG / 4 or session.unread > self.BEHIND_BYTES / 4
