@@ -63,13 +63,20 @@ class BenchSim(SimServer):
         super().__init__(config, host="127.0.0.1", port=0)
         self.prepared: list[tuple[bytes, bytes]] = []
 
-    def prepare(self, n: int, marker: bool = False) -> tuple[float, str | None]:
+    def prepare(self, n: int, marker: bool = False, skip: int = 0) -> tuple[float, str | None]:
+        """``skip``: updates to generate and drop first (those of a burst prepared before,
+        so that a second burst goes on from where the first left the book)."""
         t0 = time.perf_counter()
         flow = copy.deepcopy(self.flow)  # the copy's book is copied with it
         account = self.config.account_id
         sentinel = b'"sn":' + str(SENTINEL).encode()
         frames: list[tuple[bytes, bytes]] = []
         seen: set[str] = set(self.book.orders)
+        skipped = 0
+        while skipped < skip:
+            changed = flow.step()
+            skipped += len(changed)
+            seen.update(o.order_id for o in changed)
         last_new = ""
         while True:
             changed = flow.step()
@@ -156,7 +163,7 @@ async def main() -> None:
             msg = orjson.loads(line)
             rid, cmd = msg.get("id"), msg.get("cmd")
             if cmd == "prepare":
-                secs, marker = sim.prepare(int(msg["n"]), bool(msg.get("marker")))
+                secs, marker = sim.prepare(int(msg["n"]), bool(msg.get("marker")), int(msg.get("skip", 0)))
                 emit({"id": rid, "frames": len(sim.prepared), "secs": secs, "marker": marker})
             elif cmd == "rest":
                 ids = sim.resting_block(int(msg["n"]))
