@@ -302,6 +302,19 @@ def _cell(fmt: Any, run: dict[str, Any]) -> str:
         return "–"
 
 
+def _journal_missing(med: dict[str, Any]) -> str:
+    runs = med.get("runs") or [med]
+    gaps = [
+        (r["wire_order_frames"] - r["journal_order_rows"], r["wire_order_frames"])
+        for r in runs
+        if r.get("journal_order_rows") is not None and r.get("wire_order_frames") is not None
+    ]
+    if not gaps:
+        return "–"
+    missing, of = max(gaps)
+    return f"{max(missing, 0):,} (of {of:,})"
+
+
 def _rate_label(rate: float | None) -> str:
     if rate is None:
         return ""
@@ -406,6 +419,30 @@ def terminal_table(res: dict[str, Any]) -> str:
         "≤ 1 s",
         1.0,
         _f(res.get("startup", {}).get("startup_s"), " s (demo)"),
+    )
+    row(
+        "CPU during the second flood: blotter in all (session thread / screen / journal writer)",
+        lambda r: (
+            f"{_f(r['cpu_blotter_s'], ' s')} ({r['cpu_session_s']:.2f} / {r['cpu_screen_s']:.2f} / "
+            f"{r['cpu_journal_s']:.2f})"
+        ),
+        "cpu_blotter_s",
+        "",
+        None,
+    )
+    row(
+        "… simulator / wire tap (same flood)",
+        lambda r: f"{r['cpu_simulator_s']:.2f} s / {r['cpu_tap_s']:.2f} s",
+        "cpu_simulator_s",
+        "",
+        None,
+    )
+    row(
+        "Journal: order frames not recorded, worst run (of frames received)",
+        lambda r: _journal_missing(r),
+        "journal_order_rows",
+        "0",
+        None,
     )
     row(
         "Terminal output during the run",

@@ -40,6 +40,7 @@ import asyncio
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -291,6 +292,13 @@ async def flood(
             marker2: str = prep2["marker"]
             term.key("home")
             await asyncio.sleep(0.5)
+            pids = {
+                "blotter": term.pid,
+                "simulator": sim.proc.pid if sim.proc else 0,
+                "tap": tap.proc.pid,
+                "harness": os.getpid(),
+            }
+            cpu_before = _cpu_of(pids)
             _, done2 = await sim.burst()
             burst2_start = sim.burst_started_mono_ns
             marker2_ns: int | None = None
@@ -305,6 +313,7 @@ async def flood(
             except TimeoutError as exc:
                 problems.append(f"ingest (second flood): {exc}")
             finished2 = await done2
+            cpu = _cpu_spent(cpu_before, _cpu_of(pids))
             await asyncio.sleep(0.5)
             term.catch_up()
             wire = tap.call(cmd="dump")
@@ -314,6 +323,7 @@ async def flood(
                 profiler.stop()
             term.stop()
             tap.close()
+    journal_rows = _journal_order_rows(journal)
     if os.environ.get("BENCH_TERMINAL_DEBUG"):  # a developer's aid: the raw material of one run
         Path(os.environ["BENCH_TERMINAL_DEBUG"]).write_bytes(
             orjson.dumps(
@@ -419,7 +429,77 @@ async def flood(
         "terminal_output_mb": out_mb,
         "rss_mb": rss / 2**20,
         "profile": profile,
+        "cpu_second_flood_s": cpu,
+        **_cpu_figures(cpu),
+        "journal_order_rows": journal_rows,
+        "wire_order_frames": len(wire["updates"]),
     }
+
+
+def _task_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each thread of ``pid``, by its OS name
+    (threads of one name summed; the main thread is "MainThread"): ``/proc/<pid>/task/*/stat``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = "MainThread" if tid == str(pid) else stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _journal_order_rows(path: str) -> int | None:
+    """Order-update frames the blotter's journal holds once it has exited (its rows are
+    written by a thread of their own, at a lower pace than the frames come in a flood)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = conn.execute(
+                "SELECT count(*) FROM frames WHERE direction = 'received' AND kind = 'order-update'"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0])
+
+
+def _cpu_figures(cpu: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The CPU seconds of the second flood, flat (a median is taken of each)."""
+    blotter = dict(cpu.get("blotter", {}))
+    out = {
+        "cpu_session_s": blotter.pop("blotter-session", 0.0),
+        "cpu_screen_s": blotter.pop("MainThread", 0.0),
+        "cpu_journal_s": blotter.pop("journal-writer", 0.0),
+    }
+    out["cpu_blotter_other_s"] = round(sum(blotter.values()), 3)
+    out["cpu_blotter_s"] = round(sum(out.values()), 3)
+    out["cpu_simulator_s"] = round(sum(cpu.get("simulator", {}).values()), 3)
+    out["cpu_tap_s"] = round(sum(cpu.get("tap", {}).values()), 3)
+    return out
+
+
+def _cpu_of(pids: dict[str, int]) -> dict[str, dict[str, float]]:
+    return {who: _task_cpu(pid) for who, pid in pids.items()}
+
+
+def _cpu_spent(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    spent: dict[str, dict[str, float]] = {}
+    for who, threads in after.items():
+        was = before.get(who, {})
+        spent[who] = {
+            name: round(t - was.get(name, 0.0), 3) for name, t in threads.items() if t - was.get(name, 0.0) > 0
+        }
+    return spent
 
 
 class _RssPeak(threading.Thread):

@@ -14,7 +14,7 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -181,6 +181,7 @@ class Journal(Protocol):
 
     def record_sent(self, request: Request, text: str, wait: float = ...) -> None: ...
     def record_received(self, event: Event, raw: bytes | str, received_ns: int) -> None: ...
+    def record_orders(self, orders: Sequence[Order], raws: Sequence[bytes], received_ns: int) -> None: ...
     def record_note(self, text: str, request_id: str | None = None, order_id: str | None = None) -> None: ...
     def take_notices(self) -> list[str]: ...
     def redact_auth(
@@ -1384,8 +1385,7 @@ class Desk:
         self.counts["frames"] += len(orders)
         journal = self.journal
         if journal is not None:
-            for order, raw in zip(orders, raws, strict=False):
-                journal.record_received(OrderUpdate(order), raw, received_ns)
+            journal.record_orders(orders, raws, received_ns)
         self._fold_orders(orders, self._clock())
 
     def _fold_orders(self, orders: list[Order], now: float, source: str = "") -> None:

@@ -49,7 +49,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ from pydantic import SecretStr
 
 from .. import __version__
 from ..core.text import url_without_credentials
-from ..protocol.messages import OrderUpdate
+from ..protocol.messages import Order, OrderUpdate
 from ..protocol.requests import Auth
 from ..protocol.signing import mask_key
 from .redaction import Redactor
@@ -425,6 +425,41 @@ class Journal:
             return
         self._put(("received", received_ns, event, raw, size + ROW_OVERHEAD))
 
+    def record_orders(self, orders: Sequence[Order], raws: Sequence[Any], received_ns: int) -> None:
+        """A run of ``futures-order`` frames and their orders, received together: the
+        same rows as :meth:`record_received` of each, queued in one call (the session's
+        hot path: at 100,000 frames a second, the calls per frame are what costs)."""
+        if self._stopped or self._closing:
+            return
+        cap = self._max_frame_bytes
+        items: list[_Item] = []
+        added = 0
+        for order, raw in zip(orders, raws, strict=True):
+            size = len(raw)
+            if size > cap:  # rare: in order, through the general way
+                self._put_many(items, added)
+                items, added = [], 0
+                self.record_received(OrderUpdate(order), raw, received_ns)
+                continue
+            size += ROW_OVERHEAD
+            items.append(("order", received_ns, order, raw, size))
+            added += size
+        self._put_many(items, added)
+
+    def _put_many(self, items: list[_Item], added: int) -> None:
+        if not items:
+            return
+        q = self._queue
+        n = len(q)
+        if n + len(items) > self._max_pending or self._bytes_in - self._bytes_out + added > self._max_pending_bytes:
+            for item in items:  # as many as there is room for, each counted
+                self._put(item)
+            return
+        q.extend(items)
+        self._bytes_in += added
+        if n < self._batch_rows <= n + len(items):
+            self._wake.set()
+
     def _put_summarised(self, event: Any, raw: Any, received_ns: int, size: int) -> None:
         """A frame too big to keep whole: its row is built now (so the big event is
         not held by the queue) with the start of the frame and its full size."""
@@ -551,7 +586,10 @@ class Journal:
                 continue
             size += item[4]
             self._bytes_out += item[4]
-            if item[0] == "row":
+            kind = item[0]
+            if kind == "order":
+                rows.append(self._order_row(item[1] // 1_000_000, item[2], item[3]))
+            elif kind == "row":
                 rows.append(item[2])
             else:
                 rows.append(self._row(item))
@@ -765,27 +803,64 @@ class Journal:
                 return '{"op":"auth","withheld":"an auth frame that is not a JSON object"}'
         return self._redact(text)
 
+    def _order_row(self, ts: int, order: Order, raw: Any) -> tuple:
+        """The row of one frame of :meth:`record_orders` (the same as its event's)."""
+        try:
+            return self._update_row(ts, order, raw)
+        except Exception as exc:
+            return self._unrecordable(ts, "received", exc)
+
     def _received_row(self, ts: int, event: Any, raw: Any) -> tuple:
         if type(event) is OrderUpdate:  # the burst's frames: the same row, without the search below
-            order = event.order
-            if isinstance(raw, (bytes, bytearray, memoryview)):
-                raw = bytes(raw).decode("utf-8", "replace")
-            r = self._redact
+            return self._update_row(ts, event.order, raw)
+        return self._event_row(ts, event, raw)
+
+    def _update_row(self, ts: int, order: Order, raw: Any) -> tuple:
+        if isinstance(raw, (bytes, bytearray, memoryview)):
+            raw = bytes(raw).decode("utf-8", "replace")
+        r = self._redact
+        order_id, symbol, status = order.order_id, order.symbol, order.status
+        if (
+            isinstance(raw, str)
+            and isinstance(order_id, str)
+            and isinstance(symbol, str)
+            and isinstance(status, str)
+            and len(order_id) + len(symbol) + len(status) <= COLUMN_CAP
+            and r.clean(f"{raw}\n{order_id}\n{symbol}\n{status}")
+        ):
+            # nothing to redact in any of the four (one test for them all)
             return (
                 ts,
                 "received",
                 "order-update",
                 None,
                 None,
-                r(_text(order.order_id)),
-                r(_text(order.symbol)),
-                r(_text(order.status)),
+                order_id,
+                symbol,
+                status,
                 None,
                 None,
                 None,
-                r(raw),
+                raw,
                 self.session,
             )
+        return (
+            ts,
+            "received",
+            "order-update",
+            None,
+            None,
+            r(_text(order_id)),
+            r(_text(symbol)),
+            r(_text(status)),
+            None,
+            None,
+            None,
+            r(raw),
+            self.session,
+        )
+
+    def _event_row(self, ts: int, event: Any, raw: Any) -> tuple:
         g = getattr
         kind = g(event, "kind", None) or type(event).__name__
         action = g(event, "action", None)

@@ -255,3 +255,21 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
         task.cancel()
     if tasks:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def name_os_threads() -> None:
+    """Give each of this process's Python threads its name at the OS level too (Linux:
+    ``/proc/self/task/<tid>/comm``, 15 bytes), so ``top -H``, ``ps -L`` and a profiler
+    tell the screen, the session, the journal and the terminal's threads apart. Does
+    nothing where there is no such file."""
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        tid = thread.native_id
+        if tid is None or thread is main:
+            continue  # the main thread's name is the process's (``pgrep blotter`` finds it)
+        name = thread.name.split()[0].encode("ascii", "replace")[:15]
+        try:
+            with open(f"/proc/self/task/{tid}/comm", "wb") as f:
+                f.write(name)
+        except OSError:
+            pass

@@ -36,6 +36,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ..core.view import OrderView, ViewChange
+from ..net.loop_thread import name_os_threads
 from . import bindings
 from .bindings import textual_bindings
 from .keys import COUNTED, BlotterDriver, KeyRouter
@@ -206,6 +207,7 @@ class BlotterApp(App[None]):
             self.run_worker(self.desk.run(), name="session", group="session", exit_on_error=False)
         self.set_interval(1 / self.settings.poll_hz, self.poll)
         self.poll()
+        self.set_timer(0.5, name_os_threads)
 
     def soon(self, callback: Callable[..., object], *args: object) -> None:
         """Run ``callback(*args)`` on this app's loop, from any thread, without waiting."""

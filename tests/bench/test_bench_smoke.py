@@ -71,6 +71,10 @@ def test_the_real_terminal_benchmark_produces_its_numbers(tmp_path, capsys):
         assert r["startup_first_orders_s"] > 0 and r["first_table_s"] > 0
         assert r["fresh_n"] + r["fresh_lost"] > 0
         assert r["terminal_output_mb"] > 0
+        # the journal holds every order frame the blotter was sent, once it has exited
+        assert r["wire_order_frames"] > 0 and r["journal_order_rows"] == r["wire_order_frames"], r
+        # (CPU is counted in clock ticks of 10 ms: a tiny flood may take none)
+        assert r["cpu_blotter_s"] >= r["cpu_session_s"] >= 0 and r["cpu_simulator_s"] >= 0
     assert {(r["cols"], r["rows"]) for r in term["scale"]} == {(80, 24), (200, 50)}
     for r in term["scale"]:
         assert r["orders"] == 200 and r["first_table_s"] > 0 and r["rss_mb"] > 0
@@ -79,5 +83,6 @@ def test_the_real_terminal_benchmark_produces_its_numbers(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| Cancel key → wire during the flood, p50 |" in text
     assert "80×24 @ 100 KB/s" in text and "200×50" in text
+    assert "| Journal: order frames not recorded, worst run (of frames received) | 0 (of " in text
     if profiled:
         assert "| Area (main thread) | share of samples |" in text

@@ -678,3 +678,86 @@ def test_a_lock_held_when_opening_is_waited_out_too(path: Path) -> None:
     assert journal.status.state == "writing"
     journal.close()
     assert "while waiting" in [r["message"] for r in rows(path)]
+
+
+# -- a run of order frames in one call (the session's hot path) ------------------------------
+def _order_frames(n: int, secret_at: int | None = None, wide_at: int | None = None) -> list[bytes]:
+    from blotter.protocol.parse import order_frame
+
+    base = orjson.loads((ROOT / "tests" / "fixtures" / "protocol" / "order-update.json").read_bytes())
+    frames = []
+    for i in range(n):
+        data = dict(base)
+        data["sn"] = 1000 + i
+        data["orderId"] = f"a{i:08d}U5051470287bbtcpKiOR"
+        if i == secret_at:
+            data["err"] = "KEY" * 11  # the API key, echoed in a field
+        if i == wide_at:
+            data["err"] = "prix élevé"  # not ASCII
+        frame = orjson.dumps(data)
+        assert order_frame(frame) is not None, "the fixture must take the fast path"
+        frames.append(frame)
+    return frames
+
+
+def test_a_run_of_order_frames_gives_the_rows_of_each_frame(path: Path, tmp_path: Path) -> None:
+    from blotter.protocol.messages import OrderUpdate
+    from blotter.protocol.parse import order_frame
+
+    frames = _order_frames(40, secret_at=7, wide_at=11)
+    orders = [order_frame(f) for f in frames]
+    key = "KEY" * 11
+    one = Journal.open(path, session="s", mask=[key])
+    try:
+        one.record_orders(orders, frames, 1_700_000_000_000_000_000)
+    finally:
+        one.close()
+    other_path = tmp_path / "other.sqlite3"
+    each = Journal.open(other_path, session="s", mask=[key])
+    try:
+        for order, frame in zip(orders, frames, strict=True):
+            each.record_received(OrderUpdate(order), frame, 1_700_000_000_000_000_000)
+    finally:
+        each.close()
+    got, want = rows(path), rows(other_path)
+    assert len(got) == len(want) == 40
+    assert [{k: v for k, v in r.items() if k != "id"} for r in got] == [
+        {k: v for k, v in r.items() if k != "id"} for r in want
+    ]
+    assert key not in _db_bytes(path).decode("latin-1")
+    assert mask_key(key) in got[7]["raw"]
+    assert "élevé" in got[11]["raw"]
+    assert got[0]["order_id"] == "a00000000U5051470287bbtcpKiOR" and got[0]["kind"] == "order-update"
+
+
+def test_a_run_with_an_oversized_frame_keeps_the_order_and_summarises_it(path: Path) -> None:
+    from blotter.protocol.parse import order_frame
+
+    frames = _order_frames(5)
+    orders = [order_frame(f) for f in frames]
+    j = Journal.open(path, session="s", max_frame_bytes=len(frames[0]) + 10)
+    frames[2] = frames[2].replace(b'"err":""', b'"err":"' + b"x" * 64 + b'"')
+    try:
+        j.record_orders(orders, frames, 1_700_000_000_000_000_000)
+    finally:
+        j.close()
+    got = rows(path, "kind = 'order-update'")
+    assert [r["order_id"] for r in got] == [o.order_id for o in orders]
+    assert "summarised" in got[2]["raw"] and "summarised" not in got[1]["raw"]
+
+
+def test_a_run_over_the_backlog_counts_each_frame_it_drops(path: Path, monkeypatch) -> None:
+    from blotter.protocol.parse import order_frame
+
+    frames = _order_frames(10)
+    orders = [order_frame(f) for f in frames]
+    j = Journal.open(path, session="s", max_pending=6)
+    blocked = _blocked_writer(j, monkeypatch)
+    try:
+        j.record_orders(orders, frames, 1_700_000_000_000_000_000)
+        assert j.dropped == 4
+    finally:
+        blocked.set()
+        j.close()
+    got = rows(path, "kind = 'order-update'")
+    assert [r["order_id"] for r in got] == [o.order_id for o in orders[:6]]

@@ -4,10 +4,13 @@ fairly to a waiting thread, and runs urgent jobs before it takes the lock back."
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 
-from blotter.net.loop_thread import BookLock, LoopThread
+import pytest
+
+from blotter.net.loop_thread import BookLock, LoopThread, name_os_threads
 
 
 def busy_loop_thread(lock: BookLock, stop: threading.Event, steps: list[int]) -> LoopThread:
@@ -90,3 +93,28 @@ def test_the_loop_reports_how_it_ended():
     thread.start()
     assert done.wait(5)
     assert isinstance(ended[0], ValueError)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/<pid>/task/<tid>/comm is Linux's")
+def test_threads_carry_their_names_to_the_os():
+    """``top -H`` and a profiler tell the session, the screen and the journal apart."""
+    started, release = threading.Event(), threading.Event()
+
+    def run() -> None:
+        started.set()
+        release.wait(5)
+
+    worker = threading.Thread(target=run, name="journal-writer journal.sqlite3", daemon=True)
+    with open(f"/proc/self/task/{threading.main_thread().native_id}/comm") as f:
+        process_name = f.read().strip()
+    worker.start()
+    try:
+        assert started.wait(5)
+        name_os_threads()
+        with open(f"/proc/self/task/{worker.native_id}/comm") as f:
+            assert f.read().strip() == "journal-writer"
+        with open(f"/proc/self/task/{threading.main_thread().native_id}/comm") as f:
+            assert f.read().strip() == process_name  # the process keeps its name
+    finally:
+        release.set()
+        worker.join(5)
