@@ -28,6 +28,7 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
 from . import bindings
+from .sgr import SgrMinimizer
 
 if TYPE_CHECKING:
     from .app import BlotterApp
@@ -136,6 +137,22 @@ class BlotterDriver(LinuxDriver):
     """Textual's Linux terminal driver, with the keys of :class:`KeyRouter` applied in its
     input thread, and the depth of its output queue readable (the screen draws at most
     one frame ahead of what the terminal has taken)."""
+
+    _sgr: SgrMinimizer | None = None
+
+    def write(self, data: str) -> None:
+        """What Textual writes, each colour change written once (:mod:`blotter.ui.sgr`:
+        the same cells on screen, about half the bytes: a frame reaches a terminal at
+        the end of a slow link in half the time)."""
+        sgr = self._sgr
+        if sgr is None:
+            sgr = self._sgr = SgrMinimizer()
+        super().write(sgr.feed(data))
+
+    def start_application_mode(self) -> None:
+        if self._sgr is not None:
+            self._sgr.reset()  # a new screen: its style is not known
+        super().start_application_mode()
 
     def process_message(self, message: Message) -> None:
         router: KeyRouter | None = getattr(self._app, "key_router", None)
