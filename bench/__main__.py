@@ -192,6 +192,9 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
     """The real ``blotter`` in a real pty: both sizes, every drain rate, ``--term-runs``
     runs each (the median of each figure is reported, every run is kept)."""
+    from .pty_term import compile_blotter
+
+    compile_blotter()
     sizes = SIZES if not opts.term_size else (tuple(int(x) for x in opts.term_size.split("x")),)
     rates = (
         RATES if not opts.term_rates else tuple(None if r == "max" else float(r) for r in opts.term_rates.split(","))

@@ -819,44 +819,31 @@ class Journal:
         if isinstance(raw, (bytes, bytearray, memoryview)):
             raw = bytes(raw).decode("utf-8", "replace")
         r = self._redact
-        order_id, symbol, status = order.order_id, order.symbol, order.status
-        if (
+        order_id: str | None = order.order_id
+        symbol: str | None = order.symbol
+        status: str | None = order.status
+        if not (
             isinstance(raw, str)
             and isinstance(order_id, str)
             and isinstance(symbol, str)
             and isinstance(status, str)
             and len(order_id) + len(symbol) + len(status) <= COLUMN_CAP
             and r.clean(f"{raw}\n{order_id}\n{symbol}\n{status}")
-        ):
-            # nothing to redact in any of the four (one test for them all)
-            return (
-                ts,
-                "received",
-                "order-update",
-                None,
-                None,
-                order_id,
-                symbol,
-                status,
-                None,
-                None,
-                None,
-                raw,
-                self.session,
-            )
+        ):  # (nearly always clean: one test for the four texts)
+            order_id, symbol, status, raw = r(_text(order_id)), r(_text(symbol)), r(_text(status)), r(raw)
         return (
             ts,
             "received",
             "order-update",
             None,
             None,
-            r(_text(order_id)),
-            r(_text(symbol)),
-            r(_text(status)),
+            order_id,
+            symbol,
+            status,
             None,
             None,
             None,
-            r(raw),
+            raw,
             self.session,
         )
 

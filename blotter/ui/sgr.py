@@ -53,6 +53,7 @@ Style = tuple[tuple[int, object], ...]
 a style, and the sequence from one style to another, are each worked out once."""
 EMPTY: Style = ()
 _CACHE_SIZE = 4096
+_MISSING = object()
 
 
 def _apply(params: str, before: Style) -> Style | None:
@@ -117,26 +118,20 @@ _MOVE: dict[tuple[Style | None, Style], str] = {}
 
 
 def _next(style: Style, params: str) -> Style | None:
-    key = (style, params)
-    try:
-        return _NEXT[key]
-    except KeyError:
-        pass
-    if len(_NEXT) >= _CACHE_SIZE:
-        _NEXT.clear()
-    result = _NEXT[key] = _apply(params, style)
-    return result
+    found = _NEXT.get((style, params), _MISSING)
+    if found is _MISSING:
+        if len(_NEXT) >= _CACHE_SIZE:
+            _NEXT.clear()
+        found = _NEXT[(style, params)] = _apply(params, style)
+    return found  # type: ignore[return-value]
 
 
 def _move(have: Style | None, want: Style) -> str:
-    key = (have, want)
-    try:
-        return _MOVE[key]
-    except KeyError:
-        pass
-    if len(_MOVE) >= _CACHE_SIZE:
-        _MOVE.clear()
-    text = _MOVE[key] = _transition(have, want)
+    text = _MOVE.get((have, want))
+    if text is None:
+        if len(_MOVE) >= _CACHE_SIZE:
+            _MOVE.clear()
+        text = _MOVE[(have, want)] = _transition(have, want)
     return text
 
 
