@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from .common import machine
+from .common import machine, pct
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -214,6 +214,23 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
     base = statistics.median(baselines)
     out["baseline_ingest_s"] = base
     out["baseline_runs_s"] = baselines
+    bare = []
+    for n in range(opts.term_runs):
+        say(f"terminal: the cancel key's baseline, a bare client in the same flood ({n + 1}/{opts.term_runs}) …")
+        bare.append(
+            run_one_safe(
+                "terminal_bare_cancel",
+                {
+                    "orders": opts.term_orders,
+                    "updates": opts.term_updates,
+                    "presses": opts.term_presses,
+                    "gap": 0.1,
+                    "idle_presses": opts.term_idle,
+                    "seed": opts.seed,
+                },
+            )
+        )
+    out["bare_cancel"] = {**_median_run(bare), "runs": bare}
     for cols, rows in sizes:
         for rate in rates:
             runs = []
@@ -509,6 +526,18 @@ def terminal_table(res: dict[str, Any]) -> str:
         "≤ 1 s",
         1.0,
     )
+    bare = term.get("bare_cancel")
+    if bare and bare.get("cancel_burst_n"):
+        every = sorted(x for r in bare.get("runs") or [bare] for x in r.get("cancel_burst_ms") or [])
+        lines.append("")
+        lines.append(
+            "The cancel key's floor (`bench/bare_cancel.py`: a bare Python client, the same flood, the same "
+            f"pty, tap and presses; it reads every frame and draws nothing), median of {len(bare.get('runs') or [1])} "
+            f"runs: key → wire p50 {_f(bare['cancel_burst_p50_ms'], ' ms', 1)}, "
+            f"p99 {_f(bare['cancel_burst_p99_ms'], ' ms', 1)}, max {_f(bare['cancel_burst_max_ms'], ' ms', 1)} "
+            f"(all {len(every)} presses: p99 {_f(pct(every, 99), ' ms', 1)}, max {_f(max(every), ' ms', 1)}); "
+            f"at idle p50 {_f(bare['cancel_idle_p50_ms'], ' ms', 1)}."
+        )
     return "\n".join(lines)
 
 

@@ -51,6 +51,10 @@ def _main(argv: list[str]) -> None:
         from .terminal_runs import flood
 
         result = asyncio.run(flood(**args))
+    elif name == "terminal_bare_cancel":
+        from .terminal_runs import bare_cancel
+
+        result = asyncio.run(bare_cancel(**args))
     elif name == "terminal_scale":
         from .terminal_runs import scale
 

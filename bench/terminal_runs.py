@@ -502,6 +502,61 @@ def _cpu_spent(before: dict[str, dict[str, float]], after: dict[str, dict[str, f
     return spent
 
 
+async def bare_cancel(
+    orders: int, updates: int, presses: int, gap: float, idle_presses: int, seed: int
+) -> dict[str, Any]:
+    """The cancel key's baseline (:mod:`bench.bare_cancel`) in the same flood, pressed and
+    measured as the blotter is: each ``c`` written to a pty, stamped by the wire tap."""
+    async with SimProcess(orders, seed) as sim:
+        await sim.call("prepare", n=updates, marker=True)
+        resting = await sim.call("rest", n=presses + idle_presses + 2)
+        targets: list[str] = resting["ids"]
+        tap = TapProcess(sim.url)
+        home = tempfile.mkdtemp(prefix="termbench-bare-")
+        argv = [sys.executable, "-m", "bench.bare_cancel", "--url", tap.url, "--orders", ",".join(targets)]
+        term = Terminal(argv, 80, 24, blotter_env(home))
+        try:
+            term.start()
+            await _wait(term, "the bare client's READY", lambda: "READY" in term.text(), 60)
+            tap.call(cmd="track", ids=None)
+            await asyncio.sleep(0.5)
+            _, done = await sim.burst()
+            pressed: list[tuple[int, str]] = []
+            for i in range(presses):
+                await asyncio.sleep(gap)
+                pressed.append((term.key("c"), targets[i]))
+            await done
+            await asyncio.sleep(1.0)
+            idle: list[tuple[int, str]] = []
+            for i in range(presses, presses + idle_presses):
+                await asyncio.sleep(0.1)
+                idle.append((term.key("c"), targets[i]))
+            await asyncio.sleep(0.5)
+            wire = tap.call(cmd="dump")
+        finally:
+            term.stop()
+            tap.close()
+    sent: dict[str, int] = {}
+    for t, action, oid, _ in wire["requests"]:
+        if action == "cancel-order":
+            sent.setdefault(oid, t)
+
+    def latencies(log: list[tuple[int, str]]) -> list[float]:
+        return [_ms(sent[oid] - t) for t, oid in log if oid in sent and sent[oid] >= t]
+
+    burst, calm = latencies(pressed), latencies(idle)
+    return {
+        "cancel_burst_p50_ms": pct(burst, 50),
+        "cancel_burst_p99_ms": pct(burst, 99),
+        "cancel_burst_max_ms": max(burst) if burst else None,
+        "cancel_burst_n": len(burst),
+        "cancel_burst_pressed": len(pressed),
+        "cancel_burst_ms": [round(x, 2) for x in burst],
+        "cancel_idle_p50_ms": pct(calm, 50),
+        "cancel_idle_n": len(calm),
+    }
+
+
 class _RssPeak(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)

@@ -430,3 +430,59 @@ def arm_hangup(
                 signal.signal(sig, old)
 
     return disarm
+
+
+QUIT_BOUND = 20.0
+"""Seconds a quit on a signal has to end (the screen, the session, the journal written
+to the end) before the process ends anyway."""
+
+
+def arm_quit_on_signal(desk: Any, app: Any) -> Callable[[], None]:
+    """Without the dead man's switch: SIGTERM (``kill``, a supervisor stopping the
+    blotter) and SIGHUP (the terminal went away) quit the way ``q`` does — the terminal
+    given back as it was, the session closed, every frame received written to the
+    journal — instead of the interpreter's default, which ends the process at once
+    (the frames still queued for the journal lost, the terminal left in the blotter's
+    modes). Nothing is cancelled. Exit code 128 + the signal's number, as a shell
+    reports a process ended by it. A watchdog ends the process if the quit takes longer
+    than :data:`QUIT_BOUND`. Returns a function that restores the previous handlers."""
+    final = threading.Lock()
+    previous: dict[int, Any] = {}
+    loop = asyncio.get_running_loop()
+
+    def watchdog(code: int) -> None:
+        if desk.journal is not None:
+            with contextlib.suppress(Exception):
+                desk.journal.record_note(f"quit on a signal: no clean exit within {QUIT_BOUND:g} s; exiting now")
+                desk.journal.close(timeout=2.0)
+        os._exit(code)
+
+    def quit_now(name: str, code: int) -> None:
+        text = f"{name}: quitting (nothing cancelled; the journal is written to the end)"
+        desk.log.add(text, "warn")
+        if desk.journal is not None:
+            with contextlib.suppress(Exception):
+                desk.journal.record_note(text)
+        app.exit(return_code=code)
+        release_terminal()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not final.acquire(blocking=False):
+            return  # already quitting
+        if signum == getattr(signal, "SIGHUP", None):
+            detach_terminal()  # the terminal is gone: nothing may wait on it
+        code = 128 + signum
+        timer = threading.Timer(QUIT_BOUND, watchdog, args=(code,))
+        timer.daemon = True
+        timer.start()
+        loop.call_soon_threadsafe(quit_now, signal.Signals(signum).name, code)
+
+    for sig in SIGNALS:
+        previous[sig] = signal.signal(sig, handler)
+
+    def disarm() -> None:
+        for sig, old in previous.items():
+            with contextlib.suppress(ValueError, TypeError, OSError):
+                signal.signal(sig, old)
+
+    return disarm

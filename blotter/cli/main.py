@@ -207,7 +207,7 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
     from ..desk import Desk
     from ..net.session import ConnState
     from ..ui.app import make_app
-    from .hangup import arm_hangup
+    from .hangup import arm_hangup, arm_quit_on_signal
 
     async def main() -> int:
         nonlocal settings, journal
@@ -221,7 +221,9 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
             app = make_app(desk, ui, threaded=True)  # the desk on a thread of its own (blotter/ui/keys.py)
             seen: dict[str, Any] = {"live": False, "state": None, "detail": "", "hangup": None}
             disarm = (
-                arm_hangup(desk, app, on_fired=lambda name: seen.update(hangup=name)) if desk.cancel_on_hangup else None
+                arm_hangup(desk, app, on_fired=lambda name: seen.update(hangup=name))
+                if desk.cancel_on_hangup
+                else arm_quit_on_signal(desk, app)
             )
 
             async def watch() -> None:

@@ -75,6 +75,8 @@ def test_the_real_terminal_benchmark_produces_its_numbers(tmp_path, capsys):
         assert r["wire_order_frames"] > 0 and r["journal_order_rows"] == r["wire_order_frames"], r
         # (CPU is counted in clock ticks of 10 ms: a tiny flood may take none)
         assert r["cpu_blotter_s"] >= r["cpu_session_s"] >= 0 and r["cpu_simulator_s"] >= 0
+    bare = term["bare_cancel"]  # the cancel key's floor: a bare client, the same presses
+    assert bare["cancel_burst_n"] == bare["cancel_burst_pressed"] == 3 and bare["cancel_burst_p50_ms"] > 0, bare
     assert {(r["cols"], r["rows"]) for r in term["scale"]} == {(80, 24), (200, 50)}
     for r in term["scale"]:
         assert r["orders"] == 200 and r["first_table_s"] > 0 and r["rss_mb"] > 0
@@ -83,6 +85,15 @@ def test_the_real_terminal_benchmark_produces_its_numbers(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| Cancel key → wire during the flood, p50 |" in text
     assert "80×24 @ 100 KB/s" in text and "200×50" in text
+    assert "The cancel key's floor" in text
     assert "| Journal: order frames not recorded, worst run (of frames received) | 0 (of " in text
     if profiled:
         assert "| Area (main thread) | share of samples |" in text
+
+
+def test_the_journal_hot_path_benchmark_measures_both_ways():
+    from bench.journal_hotpath import measure
+
+    m = measure(300)
+    assert set(m) == {"handoff_each", "handoff_run", "rows_field_by_field", "rows_tested_once"}
+    assert all(v >= 0 for v in m.values())

@@ -197,3 +197,45 @@ def test_positions_pane_and_flatten_all_in_a_pty(tmp_path):
         f.data["args"] for f in sim.received if isinstance(f.data, dict) and f.data.get("action") == "place-order"
     ]
     assert len(placed) == len(before) and all(a["execInst"] == "ReduceOnly" for a in placed)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_without_the_switch_quits_cleanly_and_the_journal_is_written_to_the_end(tmp_path, sig):
+    """``kill`` (or the terminal going away) while updates flow: no order is cancelled, the
+    process ends with 128 + the signal's number, the terminal is given back (SIGTERM),
+    and the journal holds every frame received up to the quit (its note is written
+    after them, in order)."""
+    import sqlite3
+
+    journal = tmp_path / "journal.sqlite3"
+    with sim_in_thread(SimConfig(seed=14, initial_orders=20, rate=300, ping_interval=0)) as sim:
+        term = Terminal(["--url", sim.url, "--journal", str(journal)], env_for(tmp_path))
+        try:
+            term.wait_for(lambda t: "LIVE" in t)
+            time.sleep(1.0)  # updates flowing into the journal
+            os.kill(term.child.pid, sig)
+            deadline = time.monotonic() + 30
+            while term.child.isalive() and time.monotonic() < deadline:
+                term.pump()
+            term.child.close()
+        finally:
+            term.close()
+        cancels = sim.requests("cancel-all") + sim.requests("cancel-order")
+    assert cancels == []
+    assert term.child.signalstatus is None and term.child.exitstatus == 128 + sig
+    name = signal.Signals(sig).name
+    conn = sqlite3.connect(journal)
+    try:
+        notes = [m for (m,) in conn.execute("SELECT message FROM frames WHERE kind = 'note' ORDER BY id")]
+        last_update, quit_note = conn.execute(
+            "SELECT (SELECT max(id) FROM frames WHERE kind = 'order-update'),"
+            " (SELECT max(id) FROM frames WHERE kind = 'note' AND message LIKE ?)",
+            (f"{name}: quitting%",),
+        ).fetchone()
+    finally:
+        conn.close()
+    assert any(n.startswith(f"{name}: quitting") for n in notes), notes
+    assert last_update is not None and quit_note is not None
+    if sig == signal.SIGTERM:
+        assert b"\x1b[?1049l" in term.raw  # the terminal's own screen back
