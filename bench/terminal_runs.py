@@ -318,6 +318,7 @@ async def flood(
             term.catch_up()
             wire = tap.call(cmd="dump")
             rss = psutil.Process(term.pid).memory_info().rss
+            journal_rows_running = _journal_order_rows(journal)  # before the quit: how far behind it is
         finally:
             if profiler is not None and profiler.proc.poll() is None:
                 profiler.stop()
@@ -432,6 +433,8 @@ async def flood(
         "cpu_second_flood_s": cpu,
         **_cpu_figures(cpu),
         "journal_order_rows": journal_rows,
+        "journal_order_rows_running": journal_rows_running,
+        "blotter_exit": term.proc.returncode if term.proc is not None else None,
         "wire_order_frames": len(wire["updates"]),
     }
 
