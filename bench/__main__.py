@@ -231,6 +231,15 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
             )
         )
     out["bare_cancel"] = {**_median_run(bare), "runs": bare}
+    snaps = []
+    for n in range(opts.term_runs):
+        say(
+            f"terminal: a bare client's {opts.scale_orders:,}-order snapshot through the tap ({n + 1}/{opts.term_runs}) …"
+        )
+        snap_args = {"orders": opts.scale_orders, "updates": 0, "seed": opts.seed, "via_tap": True}
+        snaps.append(run_one("baseline", snap_args)["snapshot_s"])
+    out["baseline_snapshot_s"] = statistics.median(snaps)
+    out["baseline_snapshot_runs_s"] = snaps
     for cols, rows in sizes:
         for rate in rates:
             runs = []
@@ -487,7 +496,12 @@ def terminal_table(res: dict[str, Any]) -> str:
 
     n = term["scale"][0]["orders"] if term["scale"] else 0
     scale_row(
-        f"{n:,} orders: first complete table (from start)",
+        f"{n:,} orders: first complete table (from start)"
+        + (
+            f"; a bare client, from its request to the reply read: {term['baseline_snapshot_s']:.2f} s"
+            if term.get("baseline_snapshot_s")
+            else ""
+        ),
         lambda r: _f(r["first_table_s"], " s"),
         "first_table_s",
         "≤ 2 s",

@@ -75,6 +75,7 @@ def test_the_real_terminal_benchmark_produces_its_numbers(tmp_path, capsys):
         assert r["wire_order_frames"] > 0 and r["journal_order_rows"] == r["wire_order_frames"], r
         # (CPU is counted in clock ticks of 10 ms: a tiny flood may take none)
         assert r["cpu_blotter_s"] >= r["cpu_session_s"] >= 0 and r["cpu_simulator_s"] >= 0
+    assert term["baseline_snapshot_s"] > 0 and len(term["baseline_snapshot_runs_s"]) >= 1
     bare = term["bare_cancel"]  # the cancel key's floor: a bare client, the same presses
     assert bare["cancel_burst_n"] == bare["cancel_burst_pressed"] == 3 and bare["cancel_burst_p50_ms"] > 0, bare
     assert {(r["cols"], r["rows"]) for r in term["scale"]} == {(80, 24), (200, 50)}
