@@ -21,9 +21,9 @@ the same cells, characters and attributes, with fewer bytes:
   and change nothing;
 - anything it does not read fully (a style with ``:`` sub-parameters or a code it does
   not know, another private mode, an escape that saves or restores the cursor and its
-  attributes, OSC strings) is written as it is, after the pending style, and the
-  terminal's style is then taken as unknown: the next style is written whole, after a
-  reset.
+  attributes, a sequence with intermediate bytes such as the soft reset ``CSI ! p``,
+  OSC strings) is written as it is, after the pending style, and the terminal's style
+  is then taken as unknown: the next style is written whole, after a reset.
 
 Exactness is tested against a terminal emulator (pyte), cell by cell, on random streams
 and on the blotter's own output.
@@ -203,6 +203,10 @@ class SgrMinimizer:
                 continue
             out.append(self._flush())  # erase, scroll, insert, queries: cells painted with the style
             out.append(seq)
+            if inter or (final in "su" and not params):
+                # a soft reset (CSI ! p), a request, a cursor saved or restored with its
+                # attributes (CSI s / CSI u in some terminals): the style is not known after it
+                self._have = self._want = None
         if pos < len(data):
             out.append(self._flush())
             out.append(data[pos:])

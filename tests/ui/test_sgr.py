@@ -80,6 +80,10 @@ PIECES = [
     "\x1b[?25l",
     "\x1b[?7l",
     "\x1b]0;title\x07",
+    "\x1b[s",
+    "\x1b[u",
+    "\x1b[!p",
+    "\x1b[?2026$p",
 ]
 
 
@@ -267,3 +271,9 @@ def test_the_terminal_restoring_a_saved_cursor_makes_the_style_unknown() -> None
 def test_what_is_written_for_each_change(data: str, expected: str) -> None:
     """(pyte keeps no dim attribute: these are checked against the bytes themselves.)"""
     assert minimised([data]) == expected
+
+
+def test_after_a_soft_reset_or_a_restored_cursor_the_style_is_written_whole() -> None:
+    for middle in ("\x1b[!p", "\x1b[u", "\x1b8"):
+        out = minimised([f"\x1b[0;31mA{middle}\x1b[0;31mB"])
+        assert out == f"\x1b[0;31mA{middle}\x1b[0;31mB", middle
