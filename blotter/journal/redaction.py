@@ -82,17 +82,20 @@ class Redactor:
             escaped = value.replace("/", "\\/")  # as some JSON encoders write it
             if escaped != value:
                 fixed[escaped] = replacement
+            self._renew_needles(fixed)  # (the needles first: clean() never lags the replacements)
             self.fixed = fixed
-            self._renew_needles()
 
-    def _renew_needles(self) -> None:
-        sigs = tuple(self.signatures)
-        self._needles = (*self.fixed, *sigs, *(s.replace("/", "\\/") for s in sigs if "/" in s))
+    def _renew_needles(self, fixed: dict[str, str] | None = None, sigs: tuple[str, ...] | None = None) -> None:
+        sigs = tuple(self.signatures) if sigs is None else sigs
+        fixed = self.fixed if fixed is None else fixed
+        self._needles = (*fixed, *sigs, *(s.replace("/", "\\/") for s in sigs if "/" in s))
 
     def add_signature(self, sig: str) -> None:
         if sig and sig not in self.signatures:
+            after = deque(self.signatures, maxlen=self.MAX_SIGNATURES)
+            after.append(sig)
+            self._renew_needles(sigs=tuple(after))  # before the signature is in: clean() never lags
             self.signatures.append(sig)
-            self._renew_needles()
 
     def add_auth(
         self, key: str | None = None, signature: str | None = None, timestamp: str | int | None = None
@@ -106,8 +109,9 @@ class Redactor:
         if timestamp not in (None, ""):
             ts = str(timestamp)
             if ts not in self.fixed:
-                self.fixed = {**self.fixed, ts: "***"}
-                self._renew_needles()
+                fixed = {**self.fixed, ts: "***"}
+                self._renew_needles(fixed)
+                self.fixed = fixed
 
     def clean(self, text: str) -> bool:
         """True when ``text`` holds nothing this would replace, so that calling it would
