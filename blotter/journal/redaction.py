@@ -92,10 +92,11 @@ class Redactor:
 
     def add_signature(self, sig: str) -> None:
         if sig and sig not in self.signatures:
-            after = deque(self.signatures, maxlen=self.MAX_SIGNATURES)
-            after.append(sig)
-            self._renew_needles(sigs=tuple(after))  # before the signature is in: clean() never lags
+            # clean() looks for the old and the new signatures while the deque changes (it
+            # never lags what a call replaces), then for what the deque holds
+            self._renew_needles(sigs=(*self.signatures, sig))
             self.signatures.append(sig)
+            self._renew_needles()
 
     def add_auth(
         self, key: str | None = None, signature: str | None = None, timestamp: str | int | None = None
