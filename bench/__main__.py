@@ -207,61 +207,44 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
         "marker": True,
         "via_tap": True,
     }
-    baselines = []
-    for n in range(opts.term_runs):
-        say(f"terminal: baseline client on the flood's stream ({n + 1}/{opts.term_runs}) …")
-        baselines.append(run_one("baseline", base_args)["ingest_s"])
+    presses = {
+        "orders": opts.term_orders,
+        "updates": opts.term_updates,
+        "presses": opts.term_presses,
+        "gap": 0.1,
+        "idle_presses": opts.term_idle,
+        "seed": opts.seed,
+    }
+
+    def repeat(what: str, name: str, args: dict[str, Any], safe: bool = True) -> list[dict[str, Any]]:
+        """``--term-runs`` runs of one benchmark, each said as it starts."""
+        results = []
+        for n in range(opts.term_runs):
+            say(f"terminal: {what} ({n + 1}/{opts.term_runs}) …")
+            results.append(run_one_safe(name, args) if safe else run_one(name, args))
+        return results
+
+    baselines = [r["ingest_s"] for r in repeat("baseline client on the flood's stream", "baseline", base_args, False)]
     base = statistics.median(baselines)
     out["baseline_ingest_s"] = base
     out["baseline_runs_s"] = baselines
-    bare = []
-    for n in range(opts.term_runs):
-        say(f"terminal: the cancel key's baseline, a bare client in the same flood ({n + 1}/{opts.term_runs}) …")
-        bare.append(
-            run_one_safe(
-                "terminal_bare_cancel",
-                {
-                    "orders": opts.term_orders,
-                    "updates": opts.term_updates,
-                    "presses": opts.term_presses,
-                    "gap": 0.1,
-                    "idle_presses": opts.term_idle,
-                    "seed": opts.seed,
-                },
-            )
-        )
+    bare = repeat("the cancel key's baseline, a bare client in the same flood", "terminal_bare_cancel", presses)
     out["bare_cancel"] = {**_median_run(bare), "runs": bare}
-    snaps = []
-    for n in range(opts.term_runs):
-        say(
-            f"terminal: a bare client's {opts.scale_orders:,}-order snapshot through the tap ({n + 1}/{opts.term_runs}) …"
-        )
-        snap_args = {"orders": opts.scale_orders, "updates": 0, "seed": opts.seed, "via_tap": True}
-        snaps.append(run_one("baseline", snap_args)["snapshot_s"])
+    snap_args = {"orders": opts.scale_orders, "updates": 0, "seed": opts.seed, "via_tap": True}
+    what = f"a bare client's {opts.scale_orders:,}-order snapshot through the tap"
+    snaps = [r["snapshot_s"] for r in repeat(what, "baseline", snap_args, False)]
     out["baseline_snapshot_s"] = statistics.median(snaps)
     out["baseline_snapshot_runs_s"] = snaps
     for cols, rows in sizes:
         for rate in rates:
-            runs = []
-            for n in range(opts.term_runs):
-                label = "as fast as it drains" if rate is None else f"drained at {rate / 1000:g} KB/s"
-                say(f"terminal {cols}x{rows}, {label}: flood run {n + 1}/{opts.term_runs} …")
-                r = run_one_safe(
-                    "terminal_flood",
-                    {
-                        "cols": cols,
-                        "rows": rows,
-                        "rate": rate,
-                        "orders": opts.term_orders,
-                        "updates": opts.term_updates,
-                        "presses": opts.term_presses,
-                        "gap": 0.1,
-                        "idle_presses": opts.term_idle,
-                        "seed": opts.seed,
-                    },
-                )
+            label = "as fast as it drains" if rate is None else f"drained at {rate / 1000:g} KB/s"
+            runs = repeat(
+                f"{cols}x{rows}, {label}: flood run",
+                "terminal_flood",
+                {"cols": cols, "rows": rows, "rate": rate, **presses},
+            )
+            for r in runs:
                 r["ingest_ratio"] = r["ingest_s"] / base if base and r.get("ingest_s") else None
-                runs.append(r)
             med = _median_run(runs)
             med["runs"] = runs
             out["flood"].append(med)
@@ -271,40 +254,22 @@ def run_terminal(opts: argparse.Namespace, say: Any) -> dict[str, Any]:
 
                 path = f"/tmp/blotter-profile-{cols}x{rows}-{os.getpid()}.txt"
                 say(f"terminal {cols}x{rows}: one more flood run under py-spy → {path} …")
-                prof = run_one(
-                    "terminal_flood",
-                    {
-                        "cols": cols,
-                        "rows": rows,
-                        "rate": None,
-                        "orders": opts.term_orders,
-                        "updates": opts.term_updates,
-                        "presses": opts.term_presses,
-                        "gap": 0.1,
-                        "idle_presses": opts.term_idle,
-                        "seed": opts.seed,
-                        "profile": path,
-                    },
-                )
+                prof = run_one("terminal_flood", {"cols": cols, "rows": rows, "rate": None, **presses, "profile": path})
                 out.setdefault("profiles", []).append(
                     {"size": f"{cols}x{rows}", "path": path, "summary": summarise(path), "run": prof}
                 )
-        runs = []
-        for n in range(opts.term_runs):
-            say(f"terminal {cols}x{rows}: {opts.scale_orders:,} orders, run {n + 1}/{opts.term_runs} …")
-            runs.append(
-                run_one_safe(
-                    "terminal_scale",
-                    {
-                        "cols": cols,
-                        "rows": rows,
-                        "orders": opts.scale_orders,
-                        "seed": opts.seed,
-                        "presses": opts.term_snapshot_presses,
-                        "gap": 0.025,
-                    },
-                )
-            )
+        runs = repeat(
+            f"{cols}x{rows}: {opts.scale_orders:,} orders, run",
+            "terminal_scale",
+            {
+                "cols": cols,
+                "rows": rows,
+                "orders": opts.scale_orders,
+                "seed": opts.seed,
+                "presses": opts.term_snapshot_presses,
+                "gap": 0.025,
+            },
+        )
         med = _median_run(runs)
         med["runs"] = runs
         out["scale"].append(med)

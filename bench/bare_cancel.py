@@ -26,11 +26,11 @@ import threading
 import tty
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
-from blotter.protocol.signing import auth_headers, now_ms
+from blotter.protocol.signing import now_ms
 
-from .common import DEMO_API_KEY, DEMO_API_SECRET
+from .baseline import connect_bare
 
 
 def _keys(loop: asyncio.AbstractEventLoop, ws: ClientConnection, orders: list[str]) -> None:
@@ -59,21 +59,8 @@ def _keys(loop: asyncio.AbstractEventLoop, ws: ClientConnection, orders: list[st
 
 
 async def main(url: str, orders: list[str]) -> None:
-    ws = await connect(
-        url,
-        additional_headers=auth_headers(DEMO_API_KEY, DEMO_API_SECRET),
-        compression=None,
-        ping_interval=None,
-        max_size=None,
-        max_queue=4096,
-    )
+    ws = await connect_bare(url)
     try:
-        await ws.send(orjson.dumps({"op": "sub", "id": "sb1", "ch": "futures-order"}).decode())
-        await ws.send(
-            orjson.dumps(
-                {"op": "req", "action": "futures-open-orders", "ac": "futures", "id": "oo1", "args": {"time": now_ms()}}
-            ).decode()
-        )
         while True:
             data = orjson.loads(await ws.recv())
             if isinstance(data, dict) and data.get("m") == "futures-open-orders":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import orjson
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from blotter.protocol.signing import auth_headers, now_ms
 
@@ -34,8 +34,9 @@ async def ingest(orders: int, updates: int, seed: int, marker: bool = False, via
                 tap.close()
 
 
-async def _ingest(sim: SimProcess, url: str, updates: int, marker: bool) -> dict[str, float]:
-    prepared = sim.call("prepare", n=updates, marker=marker)
+async def connect_bare(url: str) -> ClientConnection:
+    """Connected, logged in (the upgrade's headers) and subscribed to the order channel;
+    the open orders asked for (their reply is the caller's to read)."""
     ws = await connect(
         url,
         additional_headers=auth_headers(DEMO_API_KEY, DEMO_API_SECRET),
@@ -44,20 +45,17 @@ async def _ingest(sim: SimProcess, url: str, updates: int, marker: bool) -> dict
         max_size=None,
         max_queue=4096,
     )
+    assert orjson.loads(await ws.recv()).get("m") == "connected"
+    await ws.send(orjson.dumps({"op": "sub", "id": "sb1", "ch": "futures-order"}).decode())
+    request = {"op": "req", "action": "futures-open-orders", "ac": "futures", "id": "oo1", "args": {"time": now_ms()}}
+    await ws.send(orjson.dumps(request).decode())
+    return ws
+
+
+async def _ingest(sim: SimProcess, url: str, updates: int, marker: bool) -> dict[str, float]:
+    prepared = sim.call("prepare", n=updates, marker=marker)
+    ws = await connect_bare(url)
     try:
-        assert orjson.loads(await ws.recv()).get("m") == "connected"
-        await ws.send(orjson.dumps({"op": "sub", "id": "sb1", "ch": "futures-order"}).decode())
-        await ws.send(
-            orjson.dumps(
-                {
-                    "op": "req",
-                    "action": "futures-open-orders",
-                    "ac": "futures",
-                    "id": "oo1",
-                    "args": {"time": now_ms()},
-                }
-            ).decode()
-        )
         t0 = time.perf_counter()
         while True:
             data = orjson.loads(await ws.recv())

@@ -409,12 +409,7 @@ async def flood(
         "sim_send_s": (int(finished2["done_mono_ns"]) - burst2_start) / 1e9,
         "sim_send_pressing_s": (done_ns - burst_start) / 1e9,
         "frames": prep["frames"],
-        "cancel_burst_p50_ms": pct(burst_lat, 50),
-        "cancel_burst_p99_ms": pct(burst_lat, 99),
-        "cancel_burst_max_ms": max(burst_lat) if burst_lat else None,
-        "cancel_burst_n": len(burst_lat),
-        "cancel_burst_pressed": len(press_log),
-        "cancel_burst_ms": [round(x, 2) for x in burst_lat],
+        **_burst_figures(burst_lat, len(press_log)),
         "cancel_unsent": unsent,
         "cancel_unsent_already_final": unsent_final,
         "cancel_wrong_order": wrong,
@@ -458,6 +453,18 @@ def _task_cpu(pid: int) -> dict[str, float]:
         fields = stat[stat.rindex(")") + 2 :].split()
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
+
+
+def _burst_figures(lat: list[float], pressed: int) -> dict[str, Any]:
+    """Key → wire of the presses during a flood (ms), and how many were pressed."""
+    return {
+        "cancel_burst_p50_ms": pct(lat, 50),
+        "cancel_burst_p99_ms": pct(lat, 99),
+        "cancel_burst_max_ms": max(lat) if lat else None,
+        "cancel_burst_n": len(lat),
+        "cancel_burst_pressed": pressed,
+        "cancel_burst_ms": [round(x, 2) for x in lat],
+    }
 
 
 def _journal_order_rows(path: str) -> int | None:
@@ -549,12 +556,7 @@ async def bare_cancel(
 
     burst, calm = latencies(pressed), latencies(idle)
     return {
-        "cancel_burst_p50_ms": pct(burst, 50),
-        "cancel_burst_p99_ms": pct(burst, 99),
-        "cancel_burst_max_ms": max(burst) if burst else None,
-        "cancel_burst_n": len(burst),
-        "cancel_burst_pressed": len(pressed),
-        "cancel_burst_ms": [round(x, 2) for x in burst],
+        **_burst_figures(burst, len(pressed)),
         "cancel_idle_p50_ms": pct(calm, 50),
         "cancel_idle_n": len(calm),
     }
