@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -325,6 +326,7 @@ async def flood(
             term.stop()
             tap.close()
     journal_rows = _journal_order_rows(journal)
+    shutil.rmtree(home, ignore_errors=True)  # the journal of a flood run is 100+ MB
     if os.environ.get("BENCH_TERMINAL_DEBUG"):  # a developer's aid: the raw material of one run
         Path(os.environ["BENCH_TERMINAL_DEBUG"]).write_bytes(
             orjson.dumps(
@@ -546,6 +548,7 @@ async def bare_cancel(
         finally:
             term.stop()
             tap.close()
+            shutil.rmtree(home, ignore_errors=True)
     sent: dict[str, int] = {}
     for t, action, oid, _ in wire["requests"]:
         if action == "cancel-order":
@@ -660,6 +663,7 @@ async def scale(cols: int, rows: int, orders: int, seed: int, presses: int, gap:
                 peak.stopping.set()
             term.stop()
             tap.close()
+            shutil.rmtree(home, ignore_errors=True)
     first_cancel: dict[str, int] = {}
     refresh_wire = None
     for t, action, oid, _ in wire["requests"]:
