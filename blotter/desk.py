@@ -27,7 +27,7 @@ from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker
 from .core.orders import SnapshotFold
 from .core.tracker import REST, WEBSOCKET, QueryState, SnapshotQueries, SnapshotQuery
 from .net.endpoints import EndpointError, display_url
-from .net.loop_thread import BookLock, LoopThread
+from .net.loop_thread import BookLock, LoopThread, run_urgent
 from .net.rest import RestClient, RestSettings
 from .net.session import ConnState, Session, SessionSettings
 from .protocol import (
@@ -503,6 +503,13 @@ class Desk:
         self._thread = LoopThread(self.run, self.lock, on_done=on_done)
         self.session.urgent = self._thread.urgent_jobs
         self._thread.start()
+
+    def when_thread_done(self, callback: Callable[[BaseException | None], None]) -> None:
+        """``callback(error)`` when the desk's thread ends (at once, here, if it already
+        has): for a screen that comes up after the desk was started."""
+        if self._thread is None:
+            raise RuntimeError("the desk is not running on a thread")
+        self._thread.when_done(callback)
 
     @property
     def threaded(self) -> bool:
@@ -1591,10 +1598,13 @@ class Desk:
         clock = time.perf_counter
         deadline = clock() + SNAPSHOT_STEP_SECONDS
         now = fold.now
+        urgent = self.session.urgent  # (a cancel key: run between two parts, not only between two steps)
         self.collector.before_snapshot()
         try:
             if isinstance(source, SnapshotSlices):
                 while (checked := source.check()) is None:
+                    if urgent:
+                        run_urgent(urgent)
                     if clock() >= deadline:
                         await asyncio.sleep(0)
                         deadline = clock() + SNAPSHOT_STEP_SECONDS
@@ -1614,10 +1624,14 @@ class Desk:
             keep: list[Order] | None = [] if frame is not None and self.journal is not None else None
             while (orders := read()) is not None:
                 fold.add(orders, keep)
+                if urgent:
+                    run_urgent(urgent)
                 if clock() >= deadline:
                     await self._snapshot_pause()
                     deadline = clock() + SNAPSHOT_STEP_SECONDS
             while not fold.mark_gone(SNAPSHOT_GONE_STEP):
+                if urgent:
+                    run_urgent(urgent)
                 if clock() >= deadline:
                     await self._snapshot_pause()
                     deadline = clock() + SNAPSHOT_STEP_SECONDS

@@ -206,7 +206,6 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
     stderr and exit 4 (nothing was ever live, so nothing on screen can be trusted)."""
     from ..desk import Desk
     from ..net.session import ConnState
-    from ..ui.app import make_app
     from .hangup import arm_hangup, arm_quit_on_signal
 
     async def main() -> int:
@@ -214,11 +213,18 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
         stop_before = None
         if before is not None:
             settings, stop_before, journal = await before()
+        desk: Desk | None = None
         try:
             desk = Desk(settings, journal=journal)
             for line in warnings:
                 desk.log.add(line, "warn")
-            app = make_app(desk, ui, threaded=True)  # the desk on a thread of its own (blotter/ui/keys.py)
+            # The desk on a thread of its own (blotter/ui/keys.py), started before the screen
+            # is even imported: connected, logged in and asking for the open orders while
+            # Textual starts (a big account's table is complete that much sooner).
+            desk.start_thread()
+            from ..ui.app import make_app
+
+            app = make_app(desk, ui, threaded=True)
             seen: dict[str, Any] = {"live": False, "state": None, "detail": "", "hangup": None}
             disarm = (
                 arm_hangup(desk, app, on_fired=lambda name: seen.update(hangup=name))
@@ -242,8 +248,6 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                 watcher.cancel()
                 if disarm is not None:
                     disarm()
-                await desk.stop()
-                await asyncio.to_thread(desk.join, 5.0)
             code = app.return_code or 0
             if code == 0 and not seen["live"] and seen["state"] is not None and seen["hangup"] is None:
                 refused = seen["state"] is ConnState.AUTH_REFUSED
@@ -253,6 +257,9 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                 return EXIT_CONNECT
             return code
         finally:
+            if desk is not None:
+                await desk.stop()
+                await asyncio.to_thread(desk.join, 5.0)
             if journal is not None:
                 journal.close()
             if stop_before is not None:

@@ -145,8 +145,8 @@ class LoopThread:
     """Runs one coroutine on a new event loop in a daemon thread, under ``lock``.
 
     ``on_done(error)`` is called in that thread when the coroutine ends (``error`` is
-    None when it returned). :meth:`call` and :meth:`submit` hand work to the loop from
-    any other thread."""
+    None when it returned); :meth:`when_done` adds such a callback later. :meth:`call`
+    and :meth:`submit` hand work to the loop from any other thread."""
 
     def __init__(
         self,
@@ -157,7 +157,9 @@ class LoopThread:
     ) -> None:
         self._main = main
         self.lock = lock
-        self._on_done = on_done
+        self._on_done: list[Callable[[BaseException | None], None]] = [on_done] if on_done is not None else []
+        self._done_lock = threading.Lock()
+        self._ended = False
         self._ready = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.error: BaseException | None = None
@@ -194,9 +196,22 @@ class LoopThread:
                     loop.close()
         finally:
             self.lock.give()
-            self.error = error
-            if self._on_done is not None:
-                self._on_done(error)
+            with self._done_lock:
+                self.error = error
+                self._ended = True
+                callbacks = list(self._on_done)
+            for callback in callbacks:
+                callback(error)
+
+    def when_done(self, callback: Callable[[BaseException | None], None]) -> None:
+        """``callback(error)`` when the coroutine ends: in the loop's thread then, or at
+        once in this one when it already has (nothing is missed, nothing said twice)."""
+        with self._done_lock:
+            if not self._ended:
+                self._on_done.append(callback)
+                return
+            error = self.error
+        callback(error)
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | None:
         """Run ``coro`` on the loop (from any thread); None, and ``coro`` closed, when the

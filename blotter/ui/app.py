@@ -202,7 +202,11 @@ class BlotterApp(App[None]):
         self.positions.set_collapsed(self.size.height < COLLAPSE_BELOW)
         self.table.focus()
         if self.threaded:
-            self.desk.start_thread(on_done=lambda error: self.soon(self._session_done, error))
+            # the CLI starts the desk before the screen (connected, logged in and asking for
+            # the open orders while Textual starts); else it starts here
+            if not self.desk.threaded:
+                self.desk.start_thread()
+            self.desk.when_thread_done(lambda error: self.soon(self._session_done, error))
         else:
             self.run_worker(self.desk.run(), name="session", group="session", exit_on_error=False)
         self.set_interval(1 / self.settings.poll_hz, self.poll)

@@ -95,6 +95,31 @@ def test_the_loop_reports_how_it_ended():
     assert isinstance(ended[0], ValueError)
 
 
+def test_a_callback_added_later_hears_the_end_once_whenever_it_is_added():
+    """The CLI starts the desk before the screen exists; the screen asks to hear of its end
+    when it mounts, which may be after the end already came (a refused endpoint)."""
+    release = threading.Event()
+
+    async def waits_then_fails() -> None:
+        await asyncio.to_thread(release.wait, 5)
+        raise ValueError("boom")
+
+    thread = LoopThread(waits_then_fails, BookLock())
+    thread.start()
+    before: list[tuple[BaseException | None, str]] = []
+    thread.when_done(lambda e: before.append((e, threading.current_thread().name)))
+    release.set()
+    thread.join(5)
+    assert len(before) == 1 and isinstance(before[0][0], ValueError)
+    assert before[0][1] == "blotter-session", "told in the loop's thread as it ended"
+
+    after: list[tuple[BaseException | None, str]] = []
+    thread.when_done(lambda e: after.append((e, threading.current_thread().name)))
+    assert len(after) == 1 and after[0][0] is before[0][0], "told at once, with the same error"
+    assert after[0][1] == threading.current_thread().name
+    assert len(before) == 1, "never told twice"
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/<pid>/task/<tid>/comm is Linux's")
 def test_threads_carry_their_names_to_the_os():
     """``top -H`` and a profiler tell the session, the screen and the journal apart."""

@@ -47,10 +47,13 @@ async def running(
     **desk_kw: Any,
 ) -> AsyncIterator[tuple[SimServer, Desk, BlotterApp, Any]]:
     """Simulator + desk + app (same wiring as the CLI), with the first snapshot shown.
-    ``threaded``: the desk on a thread of its own, as the CLI runs it."""
+    ``threaded``: the desk on a thread of its own, started before the app, as the CLI
+    runs it."""
     config = config or sim_config()
     async with SimServer(config, port=0) as sim:
         desk = desk_for(sim.url, **desk_kw)
+        if threaded:
+            desk.start_thread()  # (the app's unmount stops it and waits for its thread)
         app = make_app(desk, ui or UiSettings(clock="utc"), threaded=threaded)
         async with app.run_test(size=size, notifications=notifications) as pilot:
             expected = len(sim.open_orders()) if wait_orders is None else wait_orders

@@ -118,3 +118,22 @@ async def test_a_session_behind_the_wire_says_catching_up_and_redraws_less():
             desk.session.read_paused = False
             desk.session.lag = 0.0
         await until(pilot, lambda: "CATCHING UP" not in str(app.status_bar.render()), what="caught up")
+
+
+async def test_a_desk_that_ended_before_the_screen_came_up_is_reported_once():
+    """The CLI starts the desk before the screen (connected and asking while Textual
+    starts). A desk whose thread ended before the app mounted (nothing listens on the
+    port, no reconnect) is still reported in the log, once."""
+    import asyncio
+
+    from .conftest import desk_for
+
+    desk = desk_for("ws://127.0.0.1:1/1/api/pro/v2/stream", reconnect=False)
+    desk.start_thread()
+    await asyncio.to_thread(desk.join, 10)
+    app = make_app(desk, UiSettings(clock="utc"), threaded=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        ended = [line.text for line in desk.log.lines() if line.text.startswith("session ")]
+        assert len(ended) == 1, ended
+        assert ended[0] in ("session ended",) or ended[0].startswith("session failed: "), ended
