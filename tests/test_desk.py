@@ -486,3 +486,49 @@ async def test_a_big_resnapshot_is_folded_in_slices_and_answers_its_query_once_a
 
 def _requests(sim) -> list[dict]:
     return [f.data for f in sim.received if isinstance(f.data, dict)]
+
+
+async def test_a_cancel_key_runs_between_two_parts_of_a_big_snapshot_fold(monkeypatch):
+    """On its own thread the desk folds a big snapshot a part at a time; a cancel key
+    (an urgent job) runs after the part being folded, not at the end of the step (2 ms of
+    parts) nor of the fold."""
+    import collections
+
+    import blotter.desk as desk_module
+    from blotter.protocol.messages import Order
+
+    monkeypatch.setattr(desk_module, "SNAPSHOT_STEP_SECONDS", 60.0)  # no pause: only the parts
+    desk = Desk(
+        DeskSettings(url="ws://127.0.0.1:1/1/api/pro/v2/stream", api_key=DEMO_API_KEY, api_secret=DEMO_API_SECRET)
+    )
+    urgent: collections.deque = collections.deque()
+    desk.session.urgent = urgent
+    slice_ = desk_module.SNAPSHOT_SLICE_ORDERS
+    orders = [
+        Order.model_validate(
+            {
+                "orderId": f"o{i:06d}",
+                "s": "BTC-PERP",
+                "sd": "Buy",
+                "st": "New",
+                "ot": "Limit",
+                "p": "1",
+                "q": "1",
+                "sn": 1,
+            }
+        )
+        for i in range(3 * slice_)
+    ]
+    ran_at: list[int] = []
+    fold = desk.store.begin_snapshot(time.monotonic())
+    real_add = fold.add
+
+    def add(part, keep=None):
+        real_add(part, keep)
+        if len(desk.store) == slice_:  # the first part is in: the key comes now
+            urgent.append(lambda: ran_at.append(len(desk.store)))
+
+    monkeypatch.setattr(fold, "add", add)
+    await desk._fold_in_slices(fold, None, orders, None, 0)
+    assert ran_at == [slice_], "the key ran right after the part it came during"
+    assert len(desk.store) == 3 * slice_
