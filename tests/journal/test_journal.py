@@ -761,3 +761,137 @@ def test_a_run_over_the_backlog_counts_each_frame_it_drops(path: Path, monkeypat
         j.close()
     got = rows(path, "kind = 'order-update'")
     assert [r["order_id"] for r in got] == [o.order_id for o in orders[:6]]
+
+
+def _feed_orders(j: Journal, frames: list[bytes], orders: list, seconds: float, stop: threading.Event) -> int:
+    """Runs of order frames, as the session hands them over, for ``seconds`` (or until
+    ``stop``): one frame a call, as fast as they come. Returns how many."""
+    end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < end and not stop.is_set():
+        k = i % len(frames)
+        j.record_orders(orders[k : k + 1], frames[k : k + 1], time.time_ns())
+        i += 1
+        if i % 200 == 0:
+            time.sleep(0.001)
+    return i
+
+
+@pytest.mark.parametrize("burst_rate", [200.0, 1e12])
+def test_in_a_burst_the_frames_wait_and_are_all_written_once_it_ends(path: Path, monkeypatch, burst_rate) -> None:
+    """A burst (order frames far faster than BURST_RATE): the writer leaves them queued —
+    the session's thread has the interpreter to itself — and writes every one once the
+    burst ends. (With BURST_RATE out of reach, the writer writes as they come: the
+    same check then fails, which shows it can.)"""
+    import blotter.journal.writer as writer
+    from blotter.protocol.parse import order_frame
+
+    monkeypatch.setattr(writer, "BURST_RATE", burst_rate)
+    monkeypatch.setattr(writer, "BURST_DEFER", 60.0)
+    frames = _order_frames(50)
+    orders = [order_frame(f) for f in frames]
+    j = Journal.open(path, session="s", batch_rows=100, max_pending_bytes=1 << 30, max_pending=10_000_000)
+    try:
+        fed = _feed_orders(j, frames, orders, 0.6, threading.Event())
+        during = len(rows(path, "kind = 'order-update'"))
+        assert _until(lambda: len(rows(path, "kind = 'order-update'")) == fed, 20), "all written once it ended"
+    finally:
+        j.close()
+    deferred = during <= 4 * 100  # the first batches only, before the writer saw the burst
+    assert deferred == (burst_rate < 1e12), (during, fed)
+    assert (j.bursts_deferred > 0) == (burst_rate < 1e12)
+
+
+def test_a_request_a_note_or_a_flush_in_a_burst_is_written_at_once(path: Path, monkeypatch) -> None:
+    import blotter.journal.writer as writer
+    from blotter.protocol.parse import order_frame
+
+    monkeypatch.setattr(writer, "BURST_RATE", 200.0)
+    monkeypatch.setattr(writer, "BURST_DEFER", 60.0)
+    frames = _order_frames(50)
+    orders = [order_frame(f) for f in frames]
+    j = Journal.open(path, session="s")
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed_orders, args=(j, frames, orders, 30.0, stop))
+    try:
+        feeder.start()
+        assert _until(lambda: j.bursts_deferred > 0, 10), "the burst was never seen"
+        j.record_note("in the burst")
+        assert _until(lambda: len(rows(path, "kind = 'note' AND message = 'in the burst'")) == 1, 10)
+        before = len(rows(path, "kind = 'order-update'"))
+        assert j.flush(10), "a flush in a burst writes everything queued before it"
+        assert len(rows(path, "kind = 'order-update'")) > before
+    finally:
+        stop.set()
+        feeder.join()
+        j.close()
+
+
+def test_a_burst_waits_no_longer_than_burst_defer(path: Path, monkeypatch) -> None:
+    import blotter.journal.writer as writer
+    from blotter.protocol.parse import order_frame
+
+    monkeypatch.setattr(writer, "BURST_RATE", 200.0)
+    monkeypatch.setattr(writer, "BURST_DEFER", 0.3)
+    frames = _order_frames(50)
+    orders = [order_frame(f) for f in frames]
+    j = Journal.open(path, session="s")
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed_orders, args=(j, frames, orders, 30.0, stop))
+    try:
+        feeder.start()
+        assert _until(lambda: j.bursts_deferred > 0, 10)
+        # the burst goes on; rows are written anyway, BURST_DEFER after the last time the writer caught up
+        assert _until(lambda: len(rows(path, "kind = 'order-update'")) > 0, 10)
+    finally:
+        stop.set()
+        feeder.join()
+        j.close()
+
+
+def test_what_ends_the_wait_of_a_burst(path: Path, monkeypatch) -> None:
+    """The writer's decision, step by step (its thread held in a batch meanwhile): a
+    burst waits; a slow stream, a note, a flush marker, BURST_DEFER or half the backlog's
+    bound each end the wait."""
+    import blotter.journal.writer as writer
+    from blotter.protocol.parse import order_frame
+
+    frames = _order_frames(10)
+    orders = [order_frame(f) for f in frames]
+    j = Journal.open(path, session="s")
+    release = _blocked_writer(j, monkeypatch)
+    clock = [1000.0]
+    monkeypatch.setattr(writer.time, "monotonic", lambda: clock[0])
+    try:
+        j._prompt = False
+        j._burst_seen, j._drained_at = (j._orders_in, clock[0]), clock[0]
+
+        def look(frames_in: int, seconds: float) -> bool:
+            for k in range(frames_in):
+                j.record_orders(orders[k % 10 : k % 10 + 1], frames[k % 10 : k % 10 + 1], 1)
+            clock[0] += seconds
+            return j._in_burst()
+
+        assert look(10, 0.001)  # 10,000 a second: a burst, it waits
+        assert not look(1, 0.05)  # 20 a second: not a burst
+        j._drained_at = clock[0]
+        assert look(5, 0.001)
+        j.record_note("a note")
+        assert not look(5, 0.001)  # a note goes at once (and what is before it)
+        j._prompt = False
+        clock[0] += writer.BURST_DEFER
+        assert not look(5, 0.001)  # waited BURST_DEFER since the writer last caught up
+        j._drained_at = clock[0]
+        assert not look(0, 0.001)  # nothing new: the burst is over
+        assert look(5, 0.001)  # a burst again
+        j._max_pending = 2 * (len(j._queue) + 5)  # the queue reaches half its bound in rows
+        assert not look(5, 0.001)
+        j._max_pending = 10_000
+        assert look(5, 0.001)
+        j._max_pending_bytes = 2 * (j._bytes_in - j._bytes_out)  # the bytes reach half their bound
+        assert not look(5, 0.001)
+        j._max_pending_bytes = 1 << 30
+        assert look(5, 0.001)
+    finally:
+        release.set()
+        j.close()
