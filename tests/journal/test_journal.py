@@ -3,6 +3,7 @@ thread (never blocking the caller), failures, and surviving SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -763,16 +764,18 @@ def test_a_run_over_the_backlog_counts_each_frame_it_drops(path: Path, monkeypat
     assert [r["order_id"] for r in got] == [o.order_id for o in orders[:6]]
 
 
-def _feed_orders(j: Journal, frames: list[bytes], orders: list, seconds: float, stop: threading.Event) -> int:
+def _feed_orders(
+    j: Journal, frames: list[bytes], orders: list, seconds: float, stop: threading.Event, pause_every: int = 200
+) -> int:
     """Runs of order frames, as the session hands them over, for ``seconds`` (or until
-    ``stop``): one frame a call, as fast as they come. Returns how many."""
+    ``stop``): one frame a call, a millisecond's pause every ``pause_every``. Returns how many."""
     end = time.monotonic() + seconds
     i = 0
     while time.monotonic() < end and not stop.is_set():
         k = i % len(frames)
         j.record_orders(orders[k : k + 1], frames[k : k + 1], time.time_ns())
         i += 1
-        if i % 200 == 0:
+        if i % pause_every == 0:
             time.sleep(0.001)
     return i
 
@@ -802,51 +805,46 @@ def test_in_a_burst_the_frames_wait_and_are_all_written_once_it_ends(path: Path,
     assert (j.bursts_deferred > 0) == (burst_rate < 1e12)
 
 
-def test_a_request_a_note_or_a_flush_in_a_burst_is_written_at_once(path: Path, monkeypatch) -> None:
+@contextlib.contextmanager
+def _a_long_burst(path: Path, monkeypatch, defer: float):
+    """A journal fed order frames far faster than BURST_RATE (lowered to 200 a second)
+    from another thread, until the block ends; yields it once the writer saw the burst."""
     import blotter.journal.writer as writer
     from blotter.protocol.parse import order_frame
 
     monkeypatch.setattr(writer, "BURST_RATE", 200.0)
-    monkeypatch.setattr(writer, "BURST_DEFER", 60.0)
+    monkeypatch.setattr(writer, "BURST_DEFER", defer)
     frames = _order_frames(50)
     orders = [order_frame(f) for f in frames]
-    j = Journal.open(path, session="s")
+    j = Journal.open(path, session="s", max_pending_bytes=1 << 30, max_pending=10_000_000)  # (no bound reached)
     stop = threading.Event()
-    feeder = threading.Thread(target=_feed_orders, args=(j, frames, orders, 30.0, stop))
+    feeder = threading.Thread(target=_feed_orders, args=(j, frames, orders, 60.0, stop, 20))
     try:
         feeder.start()
         assert _until(lambda: j.bursts_deferred > 0, 10), "the burst was never seen"
+        yield j
+    finally:
+        stop.set()
+        feeder.join()
+        j.close()
+
+
+def test_a_request_a_note_or_a_flush_in_a_burst_is_written_at_once(path: Path, monkeypatch) -> None:
+    with _a_long_burst(path, monkeypatch, defer=60.0) as j:
         j.record_note("in the burst")
         assert _until(lambda: len(rows(path, "kind = 'note' AND message = 'in the burst'")) == 1, 10)
         before = len(rows(path, "kind = 'order-update'"))
         assert j.flush(10), "a flush in a burst writes everything queued before it"
         assert len(rows(path, "kind = 'order-update'")) > before
-    finally:
-        stop.set()
-        feeder.join()
-        j.close()
 
 
-def test_a_burst_waits_no_longer_than_burst_defer(path: Path, monkeypatch) -> None:
-    import blotter.journal.writer as writer
-    from blotter.protocol.parse import order_frame
-
-    monkeypatch.setattr(writer, "BURST_RATE", 200.0)
-    monkeypatch.setattr(writer, "BURST_DEFER", 0.3)
-    frames = _order_frames(50)
-    orders = [order_frame(f) for f in frames]
-    j = Journal.open(path, session="s")
-    stop = threading.Event()
-    feeder = threading.Thread(target=_feed_orders, args=(j, frames, orders, 30.0, stop))
-    try:
-        feeder.start()
-        assert _until(lambda: j.bursts_deferred > 0, 10)
-        # the burst goes on; rows are written anyway, BURST_DEFER after the last time the writer caught up
-        assert _until(lambda: len(rows(path, "kind = 'order-update'")) > 0, 10)
-    finally:
-        stop.set()
-        feeder.join()
-        j.close()
+@pytest.mark.parametrize("defer", [0.3, 60.0])
+def test_a_burst_waits_no_longer_than_burst_defer(path: Path, monkeypatch, defer: float) -> None:
+    with _a_long_burst(path, monkeypatch, defer=defer) as j:
+        seen = len(rows(path, "kind = 'order-update'"))  # the batches before the writer saw the burst
+        written = _until(lambda: len(rows(path, "kind = 'order-update'")) > seen, 1.5)
+        assert written == (defer < 1), "written BURST_DEFER after the writer last caught up, not before"
+        assert j.bursts_deferred > 0
 
 
 def test_what_ends_the_wait_of_a_burst(path: Path, monkeypatch) -> None:
