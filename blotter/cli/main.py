@@ -225,7 +225,7 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
             from ..ui.app import make_app
 
             app = make_app(desk, ui, threaded=True)
-            seen: dict[str, Any] = {"live": False, "state": None, "detail": "", "hangup": None}
+            seen: dict[str, Any] = {"live": False, "state": None, "detail": "", "hangup": None, "attempt": 0}
             disarm = (
                 arm_hangup(desk, app, on_fired=lambda name: seen.update(hangup=name))
                 if desk.cancel_on_hangup
@@ -238,7 +238,7 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                     if state is ConnState.LIVE:
                         seen["live"] = True
                     elif state in (ConnState.AUTH_REFUSED, ConnState.RECONNECTING, ConnState.CONNECTING):
-                        seen["state"], seen["detail"] = state, desk.detail
+                        seen["state"], seen["detail"], seen["attempt"] = state, desk.detail, desk.attempt
                     await asyncio.sleep(0.1)
 
             watcher = asyncio.create_task(watch())
@@ -250,6 +250,10 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                     disarm()
             code = app.return_code or 0
             if code == 0 and not seen["live"] and seen["state"] is not None and seen["hangup"] is None:
+                if seen["state"] is ConnState.CONNECTING and seen["attempt"] == 0:
+                    # quit during the first attempt, which had not failed (yet): nothing was live
+                    print(f"blotter: quit while still connecting to {desk.endpoint_label}", file=sys.stderr)
+                    return EXIT_CONNECT
                 refused = seen["state"] is ConnState.AUTH_REFUSED
                 what = "login refused" if refused else f"could not connect to {desk.endpoint_label}"
                 detail = f": {seen['detail']}" if seen["detail"] else ""

@@ -174,6 +174,31 @@ def test_an_exchange_never_reached_ends_with_exit_4(tmp_path):
 
 
 @pytest.mark.timeout(90)
+def test_quitting_during_the_first_connection_attempt_says_so_not_could_not_connect(tmp_path):
+    """The desk starts before the screen: a trader who quits while the first attempt is
+    still under way (here: a server that takes the connection and never answers the
+    handshake) is told that, not that the exchange could not be reached."""
+    import socket
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # never accepted: the kernel completes the TCP handshake, nobody answers
+    port = listener.getsockname()[1]
+    try:
+        term = Terminal(["--url", f"ws://127.0.0.1:{port}/1/api/pro/v2/stream", "--no-journal"], env_for(tmp_path))
+        try:
+            term.wait_for(lambda t: "connecting" in t.lower())
+            code = _quit_and_wait(term)
+        finally:
+            term.close()
+    finally:
+        listener.close()
+    assert code == 4
+    assert f"blotter: quit while still connecting to ws://127.0.0.1:{port}".encode() in term.raw
+    assert b"could not connect" not in term.raw
+
+
+@pytest.mark.timeout(90)
 def test_positions_pane_and_flatten_all_in_a_pty(tmp_path):
     """The real command in a real terminal: the positions pane shows the account's open
     positions, and Z then y closes every one with reduce-only market orders, verified."""
