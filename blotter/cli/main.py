@@ -11,7 +11,7 @@ import asyncio
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .. import __version__
@@ -43,8 +43,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _connection_options() -> _Parser:
-    p = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+class _LazyParser(_Parser):
+    """A subcommand whose options are added the first time it parses or prints its
+    help (``options``: a function of the parser). The ``sim`` and ``demo`` options
+    come from the simulator's settings, and importing the simulator takes tens of
+    milliseconds that ``blotter`` itself, connecting to the exchange, has no use for."""
+
+    options: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def _add_options(self) -> None:
+        options, self.options = self.options, None
+        if options is not None:
+            options(self)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        self._add_options()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_help(self) -> str:
+        self._add_options()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._add_options()
+        return super().format_usage()
+
+
+def _connection_options() -> _LazyParser:
+    p = _LazyParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_options(
         p,
         "connection",
@@ -54,8 +80,8 @@ def _connection_options() -> _Parser:
     return p
 
 
-def _screen_options() -> _Parser:
-    p = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+def _screen_options() -> _LazyParser:
+    p = _LazyParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_options(p, "screen", "screen")
     return p
 
@@ -93,6 +119,12 @@ def _demo_options(demo: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--no-journal", action="store_true", default=argparse.SUPPRESS, help="do not write the audit journal"
     )
+
+
+def _sim_options(sim: argparse.ArgumentParser) -> None:
+    from ..sim import cli as sim_cli
+
+    sim_cli.add_arguments(sim)
 
 
 def _sim_type(name: str, flag: str) -> Any:
@@ -139,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="list every key binding (id, key, what it does) for the [keymap] section, and exit",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_LazyParser)
 
     demo = sub.add_parser(
         "demo",
@@ -149,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and live order flow, and open the blotter against it. The demo reads neither your config "
         "file nor your credentials, and writes its own journal, never your real one.",
     )
-    _demo_options(demo)
+    demo.options = _demo_options
 
     sim = sub.add_parser(
         "sim",
@@ -157,9 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the exchange simulator: a real WebSocket server on loopback that speaks the "
         "AscendEX futures protocol, with an order-flow generator and fault switches for tests and drills.",
     )
-    from ..sim import cli as sim_cli
-
-    sim_cli.add_arguments(sim)
+    sim.options = _sim_options
 
     _add_headless(sub, conn)
     return parser
@@ -222,6 +252,11 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
             # is even imported: connected, logged in and asking for the open orders while
             # Textual starts (a big account's table is complete that much sooner).
             desk.start_thread()
+            # The REST road's libraries, imported here while the desk's thread connects: not
+            # before (they are not on the way to the WebSocket), and not on that thread at its
+            # first REST call (100 ms in which a cancel key would wait: blotter/net/rest.py).
+            if desk.rest is not None:
+                desk.rest.warm_up()
             from ..ui.app import make_app
 
             app = make_app(desk, ui, threaded=True)

@@ -500,6 +500,11 @@ class OrderStore:
             self._forget(next(iter(self._final_order)))
 
 
+INLINE_NEW_OPEN = True
+""":meth:`SnapshotFold.add` puts an open order the store has never held inline (a test
+turns it off to check the outcome is what :meth:`OrderStore._put` gives)."""
+
+
 class SnapshotFold:
     """One open-orders snapshot folded into an :class:`OrderStore` a slice at a time
     (:meth:`OrderStore.begin_snapshot`): :meth:`add` each slice of its records, then
@@ -575,16 +580,38 @@ class SnapshotFold:
         finals = FINAL_STATUSES
         folds = store._folds
         older = [f.seen for f in folds[: folds.index(self)]] if self in folds and folds[0] is not self else []
+        by_key = store._orders
+        by_key_get = by_key.get
+        changed = store._changed
+        unreadable_keys = store._unreadable
+        cap = store.max_orders if INLINE_NEW_OPEN else 0
+        records = 0
         for order in orders:
             if older:  # a later answer than the snapshots still being folded: newer than theirs
                 for other in older:
                     other.add((order.order_id, order.symbol))
-            self.records += 1
+            records += 1
             status = order.status
-            if status == UNREADABLE:
-                self.unreadable += 1
             if self.account_id is None and order.account_id:
                 self.account_id = order.account_id
+            order_id = order.order_id
+            if status not in finals and status != UNREADABLE and by_key_get(order_id) is None and len(by_key) < cap:
+                # An open order the store has never held (all of a first snapshot): what
+                # ``_put`` does for it, inline (a third of the cost of a record here).
+                listed.add(order_id)
+                open_keys.add(order_id)
+                if keep is not None:
+                    keep.append(order)
+                by_key[order_id] = OrderEntry(order, now, key=order_id)
+                store._open_count += 1
+                store._structure_changed = True
+                if unreadable_keys:
+                    unreadable_keys.discard(order_id)
+                changed.add(order_id)
+                store.version += 1
+                continue
+            if status == UNREADABLE:
+                self.unreadable += 1
             key, known, rival = locate(order)
             if known is not None:
                 key = known.order_id  # (the store's own string: a set of 100,000 keys shares them)
@@ -616,6 +643,7 @@ class SnapshotFold:
             # unreadable): the exchange's answer, asked for later, is taken
             if not put(order, now, known, key, rival) and status not in finals:
                 self._overflow.append(order)  # at the cap: put again once the gone ones left room
+        self.records += records
 
     def mark_gone(self, limit: int | None = None) -> bool:
         """Mark the orders open here that the snapshot does not list (looking at up to

@@ -113,6 +113,40 @@ class SortedKeys:
             blocks[i : i + 1] = [block[:half], block[half:]]
             maxes[i : i + 1] = [block[half - 1], block[-1]]
 
+    def update(self, keys: list[Key]) -> None:
+        """Add many keys (none of them there yet); ``keys`` is sorted here, in place.
+
+        A run that sorts wholly before the first key or after the last one goes in as
+        whole blocks: the records of a big snapshot come in time order, so each of its
+        slices is such a run, and so are a burst's new orders (newest first). Any
+        other run is added a key at a time, in order: merging it into each block it
+        touches would cost a block's length per key when the keys are spread."""
+        if not keys:
+            return
+        keys.sort()
+        blocks, maxes = self._blocks, self._maxes
+        if blocks and keys[0] <= maxes[-1] and keys[-1] >= blocks[0][0]:
+            for key in keys:
+                self.add(key)
+            return
+        load = self.LOAD
+        n = len(keys)
+        if not blocks or keys[0] > maxes[-1]:
+            new = [keys[i : i + load] for i in range(0, n, load)]
+            if blocks and new and len(blocks[-1]) + len(new[0]) <= 2 * load:
+                blocks[-1].extend(new.pop(0))
+                maxes[-1] = blocks[-1][-1]
+            blocks.extend(new)
+            maxes.extend(block[-1] for block in new)
+        else:
+            new = [keys[max(0, i - load) : i] for i in range(n, 0, -load)][::-1]
+            if len(new[-1]) + len(blocks[0]) <= 2 * load:
+                blocks[0][:0] = new.pop()
+            blocks[:0] = new
+            maxes[:0] = [block[-1] for block in new]
+        self._len += n
+        self._offsets = None
+
     def remove(self, key: Key) -> None:
         """Remove ``key`` (it must be there)."""
         blocks, maxes = self._blocks, self._maxes
@@ -333,6 +367,7 @@ class OrderView:
         linger = self.final_linger
         show_final = self._show_final
         moved = False
+        added: list[Key] = []
         new: Key | None
         for order_id in changed:
             old = key_of.get(order_id)
@@ -372,8 +407,10 @@ class OrderView:
                 keys.remove(old)
                 del key_of[order_id]
             if new is not None:
-                keys.add(new)
+                added.append(new)
                 key_of[order_id] = new
+        if added:
+            keys.update(added)
         return moved
 
     def _reposition_each(self, changed: set[str], now: float) -> bool:

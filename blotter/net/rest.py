@@ -25,15 +25,16 @@ before it is put into a message; no message ever holds a key, secret or signatur
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import SecretStr
 
 from blotter.core.text import safe
@@ -56,6 +57,9 @@ from blotter.protocol.rest import (
     code_text,
 )
 from blotter.protocol.signing import SigningError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "BatchResult",
@@ -233,6 +237,23 @@ class _Stats:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
+WARM_MODULES = ("httpx", "httpcore._backends.anyio", "anyio._backends._asyncio")
+"""What a first REST call imports (httpx, then at the call httpcore's and anyio's asyncio
+backends): about 100 ms, in which the thread that imports stands still."""
+
+
+def warm_up() -> None:
+    """Import :data:`WARM_MODULES` on the calling thread. The CLI calls it on the screen's
+    thread as soon as the desk's thread is connecting, so that the desk's first REST call
+    (the positions, once the account shows one; a cancel on the REST road) does not stop
+    that thread — and every cancel key behind it — for the imports."""
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - (a backend moved: imported at the first call)
+            pass
+
+
 class RestClient:
     """Async client for the private futures REST endpoints. Use ``async with RestClient(s) as rest:``
     or call :meth:`aclose`. Safe to share between tasks (the pool is shared)."""
@@ -254,18 +275,41 @@ class RestClient:
             context = ssl_context("wss://" + self.base_url.removeprefix("https://"), settings.ca_file)
             assert context is not None
             verify = context
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            verify=verify,
-            follow_redirects=False,
-            trust_env=False,
-            timeout=httpx.Timeout(settings.deadline, connect=min(settings.connect_timeout, settings.deadline)),
-            limits=httpx.Limits(
-                max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
-            ),
-            headers={"User-Agent": "blotter"},
-            transport=transport,
-        )
+        self._verify = verify
+        self._transport = transport
+        self._http_client: httpx.AsyncClient | None = None
+        self._http_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Import what the first call imports and make the connection pool, on the
+        calling thread (see :func:`warm_up`)."""
+        warm_up()
+        self._http  # noqa: B018  (made now, not at the first call)
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The connection pool, made by :meth:`warm_up` or at the first call: httpx is
+        not on the way from the command to the WebSocket connection."""
+        client = self._http_client
+        if client is not None:
+            return client
+        with self._http_lock:  # (warm_up on one thread, the first call on another)
+            if self._http_client is not None:
+                return self._http_client
+            import httpx
+
+            s = self.settings
+            client = self._http_client = httpx.AsyncClient(
+                base_url=self.base_url,
+                verify=self._verify,
+                follow_redirects=False,
+                trust_env=False,
+                timeout=httpx.Timeout(s.deadline, connect=min(s.connect_timeout, s.deadline)),
+                limits=httpx.Limits(max_connections=s.max_connections, max_keepalive_connections=s.max_connections),
+                headers={"User-Agent": "blotter"},
+                transport=self._transport,
+            )
+        return client
 
     async def __aenter__(self) -> RestClient:
         return self
@@ -274,7 +318,8 @@ class RestClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http_client is not None:
+            await self._http_client.aclose()
 
     def usage(self) -> dict[str, Usage]:
         """Calls per type in the last minute, with each type's documented thresholds."""
@@ -422,6 +467,8 @@ class RestClient:
             if name.endswith("send_request_headers.started"):
                 sent()
 
+        import httpx
+
         try:
             try:
                 async with asyncio.timeout(limit):
@@ -444,6 +491,8 @@ class RestClient:
             raise
 
     def _transport_message(self, exc: httpx.HTTPError, request: RestRequest) -> str:
+        import httpx
+
         text = str(exc) or type(exc).__name__
         if _caused_by(exc, ssl.SSLCertVerificationError):
             return (

@@ -15,6 +15,7 @@ import json
 from decimal import Decimal
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -384,6 +385,53 @@ def test_sorted_keys_behaves_like_a_sorted_list():
                 i = rng.randrange(len(ref))
                 assert keys[i] == ref[i] and keys[-1] == ref[-1]
         assert list(keys) == ref
+    finally:
+        SortedKeys.LOAD = load
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sorted_keys_take_many_keys_at_once_like_a_sorted_list(seed):
+    """``update``: runs before the first key, after the last, spread among them, empty
+    and single — with removals between — keep the blocks what a sorted list holds."""
+    import random
+    from bisect import bisect_left
+
+    from blotter.core.view import SortedKeys
+
+    rng = random.Random(seed)
+    SortedKeys.LOAD, load = 4, SortedKeys.LOAD
+    try:
+        keys, ref = SortedKeys(), []
+        serial = 0
+        for _ in range(400):
+            shape = rng.choice(["before", "after", "spread", "spread", "remove", "empty", "one"])
+            if shape == "remove" and ref:
+                for k in rng.sample(ref, min(len(ref), rng.randint(1, 9))):
+                    ref.remove(k)
+                    keys.remove(k)
+                continue
+            if shape in ("before", "after") and ref:
+                edge = ref[0][1] if shape == "before" else ref[-1][1]
+                step = -1 if shape == "before" else 1
+                times = [edge + step * rng.randint(1, 50) for _ in range(rng.randint(1, 40))]
+            else:
+                n = {"empty": 0, "one": 1}.get(shape, rng.randint(1, 40))
+                times = [rng.randint(-500, 500) for _ in range(n)]
+            run = []
+            for t in times:
+                serial += 1
+                run.append((0, t, f"k{serial:06d}"))
+            rng.shuffle(run)
+            keys.update(run)
+            ref.extend(run)
+            ref.sort()
+            assert len(keys) == len(ref)
+            assert list(keys) == ref
+            assert all(0 < len(block) <= 2 * SortedKeys.LOAD for block in keys._blocks)
+            assert keys._maxes == [block[-1] for block in keys._blocks]
+            if ref:
+                i = rng.randrange(len(ref))
+                assert keys[i] == ref[i] and keys.bisect_left(ref[i]) == bisect_left(ref, ref[i]) == i
     finally:
         SortedKeys.LOAD = load
 

@@ -378,3 +378,26 @@ def test_reconcile_every_out_of_range_is_a_usage_error(tmp_path, value):
     r = blotter(tmp_path, "orders", "--url", DEAD_URL, "--no-journal", "--reconcile-every", value)
     assert r.returncode == 2, r.stderr
     assert "--reconcile-every" in one_line(r.stderr)
+
+
+def test_the_command_reaches_the_desks_thread_without_the_screen_rest_or_simulator_libraries(tmp_path):
+    """What ``blotter`` imports before its desk's thread starts connecting (the theme and
+    the settings checked, the journal opened): neither Textual (the screen), httpx and its
+    backends (the REST road), nor the simulator. Each is tens of milliseconds by which
+    the connection, and a big account's first complete table, would come later."""
+    script = (
+        "import os, sys\n"
+        "import blotter.cli.main as main\n"
+        "import blotter.desk as desk\n"
+        "def started(self, *args, **kwargs):\n"
+        "    names = ('textual', 'httpx', 'httpcore', 'anyio', 'blotter.sim', 'blotter.ui.app')\n"
+        "    print('loaded:' + ','.join(n for n in names if n in sys.modules), flush=True)\n"
+        "    os._exit(0)\n"
+        "desk.Desk.start_thread = started\n"
+        f"sys.exit(main.main(['--url', {DEAD_URL!r}, '--theme', 'light']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env_for(tmp_path), timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "loaded:", done.stdout

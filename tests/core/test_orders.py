@@ -548,6 +548,72 @@ def test_query_records_fold_by_the_per_order_rule_and_settle_not_open_orders():
 # -- a snapshot folded a slice at a time (SnapshotFold), stream updates in between ----------------
 
 
+def _fold_state(inline: bool, monkeypatch, seed: int) -> tuple:
+    import random
+
+    from blotter.core import orders as orders_module
+
+    monkeypatch.setattr(orders_module, "INLINE_NEW_OPEN", inline)
+    rng = random.Random(seed)
+    store = OrderStore(max_final=5, max_orders=rng.choice([12, 40]))
+    first = seed % 3 == 0  # the first snapshot: every record a new open order
+    for i in range(0 if first else 6):  # some known before the snapshot, open and final
+        store.apply_update(order(f"K{i}", 10, status=rng.choice(["New", "Filled"])), now=1.0)
+    store.take_changes()
+    records = [order(f"N{i}", 3, a="acct") for i in range(30)] if first else []
+    for i in range(0 if first else 30):
+        oid = rng.choice([f"N{i}", f"N{i}", f"K{rng.randrange(6)}", f"N{rng.randrange(max(i, 1))}"])
+        status = rng.choice(["New", "New", "PartiallyFilled", "Filled", "Canceled"])
+        symbol = rng.choice(["BTC-PERP", "BTC-PERP", "BTC-PERP", "ETH-PERP"])
+        if rng.random() < 0.1:
+            records.append(Order.unreadable({"orderId": oid, "s": symbol}, "st: bad"))
+        else:
+            records.append(order(oid, rng.choice([5, 10, 20, None]), status=status, symbol=symbol, a=f"acct{seed}"))
+    fold = store.begin_snapshot(now=2.0, requested_at=1.5)
+    keep: list[Order] = []
+    between = []
+    for i in range(0, len(records), 7):
+        fold.add(records[i : i + 7], keep)
+        between.append((store.take_changes(), store.version, store.open_count()))  # (as a view's sync does)
+    gone = fold.finish()
+    entries = {
+        key: (
+            e.order.model_dump(),
+            next((i for i, r in enumerate(records) if r is e.order), None),
+            e.changed_at,
+            e.missing,
+            e.final_at,
+            e.is_open,
+            e.order_id,
+            e.conflict,
+        )
+        for key, e in store._orders.items()
+    }
+    return (
+        entries,
+        list(store._orders),
+        store.open_count(),
+        store.version,
+        store.take_changes(),
+        store.untracked,
+        store.take_notices(),
+        sorted(store._unreadable),
+        list(store._final_order),
+        (fold.records, fold.unreadable, fold.account_id, sorted(fold.listed), sorted(fold.open_keys)),
+        [next((i for i, r in enumerate(records) if r is o), None) for o in keep],  # the record itself, or the store's
+        between,
+        gone,
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_snapshot_puts_new_open_orders_inline_as_the_general_path_would(monkeypatch, seed):
+    """SnapshotFold.add's inline put of an order the store never held: the same store,
+    changes, counts, notices and kept records as the general path (``_put``), with
+    repeats, finals, unreadable records, an id on two symbols and the store's cap."""
+    assert _fold_state(True, monkeypatch, seed) == _fold_state(False, monkeypatch, seed)
+
+
 def test_an_update_between_slices_wins_over_the_snapshots_record():
     store = OrderStore()
     store.apply_update(order("REPEAT", 8), now=1.0)

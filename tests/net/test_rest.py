@@ -141,6 +141,32 @@ async def test_status_of_several_ids_in_one_call():
         assert api.calls[0].path == "/1/api/pro/v2/futures/order/status" and api.calls[0].method == "GET"
 
 
+async def test_the_connection_pool_is_made_once_by_warm_up_or_the_first_call_from_any_thread():
+    """httpx is not imported for a client made on the way to the WebSocket; ``warm_up`` (the
+    CLI, on the screen's thread) or else the first call makes the one pool, and a call on
+    another thread at the same moment uses that same pool."""
+    import threading
+
+    async with rest_sim() as (sim, api, server):
+        rest = client_for(server.url)
+        assert rest._http_client is None
+        pools: list[object] = []
+        threads = [threading.Thread(target=lambda: (rest.warm_up(), pools.append(rest._http))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({id(p) for p in pools}) == 1 and pools[0] is rest._http_client
+        ids = [o.order_id for o in sim.book.open_orders()[:2]]
+        assert [r.order_id for r in await rest.order_status(ids)] == ids
+        assert rest._http is pools[0]
+        await rest.aclose()
+        fresh = client_for(server.url)  # no warm-up: the first call makes it
+        assert [r.order_id for r in await fresh.order_status(ids)] == ids and fresh._http_client is not None
+        await fresh.aclose()
+        await client_for(server.url).aclose()  # never used: nothing to close
+
+
 async def test_status_of_23_ids_takes_three_calls_of_at_most_ten():
     async with rest_sim() as (sim, api, server), client_for(server.url) as rest:
         ids = [o.order_id for o in sim.book.open_orders()[:23]]

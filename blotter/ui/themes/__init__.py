@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.color import Color, ColorParseError
 from rich.style import Style
-from textual.theme import Theme as TextualTheme
+
+if TYPE_CHECKING:
+    # Textual only to make the screen's theme: the command line checks a theme (and
+    # says what is wrong with it) before the desk's thread starts, and Textual is
+    # imported after that (blotter/cli/main.py).
+    from textual.theme import Theme as TextualTheme
 
 
 def builtin_dir() -> Path:
@@ -142,6 +148,8 @@ class Theme(BaseModel):
 
     def to_textual(self) -> TextualTheme:
         """The same colours as a Textual theme (CSS variables ``$blotter-*``)."""
+        from textual.theme import Theme as TextualTheme
+
         c = self.colors
         return TextualTheme(
             name=self.textual_name,
