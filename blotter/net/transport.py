@@ -58,10 +58,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import struct
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 try:  # (POSIX: how much the socket holds unread)
     import fcntl
@@ -74,7 +76,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
-__all__ = ["QueuedConnection", "SendStalled"]
+__all__ = ["BigFrameWatch", "QueuedConnection", "SendStalled"]
+
+log = logging.getLogger(__name__)
 
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 MAX_FRAGMENTS = 10_000
@@ -88,6 +92,12 @@ FILL_UNLIMITED = 1 << 28
 whole size at once on its header's word: its pieces are kept as they come instead."""
 MAX_WRITE_BUFFER = 1 << 20
 """Bytes waiting to be sent past which the peer is deemed not to read (our frames are small)."""
+
+
+class BigFrameWatch(Protocol):
+    """What looks at a big message while it arrives (:attr:`QueuedConnection.big_frames`)."""
+
+    def feed(self, data: bytes | memoryview) -> None: ...
 
 
 class SendStalled(Exception):
@@ -106,9 +116,16 @@ class QueuedConnection(ClientConnection):
         send_timeout: float | None = None,
         watch: tuple[bytes, ...] = (),
         max_write_buffer: int = MAX_WRITE_BUFFER,
+        big_frames: Callable[[int], BigFrameWatch] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.big_frames = big_frames
+        """Made (with the payload's size) for each whole message that does not end in
+        the read its header is in, and given each read of it as it arrives (see the
+        module's docstring); None: nothing looks at a big message before it is whole."""
+        self._big_watch: BigFrameWatch | None = None
+        self._big_watched: tuple[bytes, BigFrameWatch] | None = None
         self.send_timeout = send_timeout
         """Seconds within which every byte written must leave the process (None: no deadline)."""
         self.max_write_buffer = max_write_buffer
@@ -234,18 +251,38 @@ class QueuedConnection(ClientConnection):
         message = self._filling
         assert message is not None
         message.write(data)
+        watch = self._big_watch
+        if watch is not None:
+            try:
+                watch.feed(data)
+            except Exception:  # a watcher never costs the connection: the message is whole anyway
+                log.exception("big frame watcher failed")
+                watch = self._big_watch = None
         left = self._fill_left - len(data)
         self._fill_left = left
         if not left:
             self._filling = None
             self._fill_head = b""
-            self._push(message.getvalue())
+            value = message.getvalue()
+            if watch is not None:
+                self._big_watch = None
+                self._big_watched = (value, watch)
+            self._push(value)
+
+    def watched(self, message: bytes) -> BigFrameWatch | None:
+        """The watcher that saw ``message`` arrive (once), or None."""
+        watched = self._big_watched
+        if watched is None or watched[0] is not message:
+            return None
+        self._big_watched = None
+        return watched[1]
 
     def _take_filling(self) -> bytes:
         """The frame being filled as read so far, header included; filling stops."""
         message = self._filling
         assert message is not None
         self._filling = None
+        self._big_watch = None
         so_far = message.tell()
         head, self._fill_head = self._fill_head, b""
         return head + message.getvalue()[:so_far]
@@ -297,6 +334,8 @@ class QueuedConnection(ClientConnection):
                     self._fill_head = data[pos : pos + header]
                     self._filling = io.BytesIO(bytes(length))
                     self._fill_left = length
+                    if self.big_frames is not None:
+                        self._big_watch = self.big_frames(length)
                     self._fill(memoryview(data)[pos + header :])
                     return
             if end > n:

@@ -87,6 +87,8 @@ async def test_a_big_snapshot_is_handed_over_unread_and_the_frames_after_it_stil
     else:  # big: handed over unread, to be read a slice at a time
         assert isinstance(first, tuple) and isinstance(first[0], SnapshotSlices) and first[1] > SLICED_BYTES
         assert first[0].request_id is not None
+        # checked while it arrived, in more than one read: folding starts with most of it checked
+        assert 0 < first[0].prechecked < first[1]
     # in the order they came: the update after the snapshot
     assert seen.index(first) < next(i for i, e in enumerate(seen) if isinstance(e, OrderUpdate))
 

@@ -156,3 +156,53 @@ async def test_without_a_size_limit_a_huge_claimed_length_is_not_allocated_on_th
         ws.data_received(b"y" * 1000)
         assert not ws.messages and not ws.transport.is_closing()
         done(ws)
+
+
+class Recorder:
+    """A big-frame watcher that keeps what it is given (and can be made to fail)."""
+
+    made: list[Recorder] = []
+    fail_after = -1
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pieces: list[bytes] = []
+        Recorder.made.append(self)
+
+    def feed(self, data: bytes | memoryview) -> None:
+        if len(self.pieces) == Recorder.fail_after and self is Recorder.made[0]:
+            raise RuntimeError("watcher bug")
+        self.pieces.append(bytes(data))
+
+
+@pytest.mark.parametrize("fail_after", [-1, 3])
+async def test_a_big_frame_watcher_is_given_each_read_of_it_and_is_handed_over_with_it_once(fail_after):
+    """``big_frames``: a watcher is made for each message that does not end in the read
+    its header is in, fed every piece of it in order, and handed over (once) with the
+    message; one that fails is dropped and costs nothing else (the message comes whole)."""
+    Recorder.made, Recorder.fail_after = [], fail_after
+    big, other = big_payload(3 * MB), big_payload(MB)[::-1]
+    stream = frame(b"small") + frame(big) + frame(b"between") + frame(other) + frame(b"after")
+    start = len(frame(b"small")) + 5
+    async with RawServer(cut(stream, list(range(start, len(stream), 65_521)))) as url:
+        ws = await connect(
+            url,
+            create_connection=lambda *a, **k: QueuedConnection(*a, big_frames=Recorder, **k),
+            compression=None,
+            ping_interval=None,
+            max_size=4 * MB,
+        )
+        assert isinstance(ws, QueuedConnection)
+        got = [await asyncio.wait_for(ws.next_message(), 10) for _ in range(5)]
+        assert got == [b"small", big, b"between", other, b"after"]
+        assert ws.watched(got[0]) is None and ws.watched(got[1]) is None  # (kept only for the latest)
+        last = ws.watched(got[3])
+        done(ws)
+    assert [r.size for r in Recorder.made] == [len(big), len(other)]
+    first, second = Recorder.made
+    if fail_after < 0:
+        assert b"".join(first.pieces) == big and b"".join(second.pieces) == other
+        assert last is second and len(second.pieces) > 10
+    else:  # the first one dropped at its failure; the next one made and handed over as usual
+        assert len(first.pieces) == fail_after and last is second and b"".join(second.pieces) == other
+    assert ws.watched(got[3]) is None  # once

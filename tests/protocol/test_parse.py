@@ -37,7 +37,7 @@ from blotter.protocol import (
     request_from_wire,
 )
 from blotter.protocol.messages import RAW_LIMIT, UNREADABLE
-from blotter.protocol.parse import snapshot_slices
+from blotter.protocol.parse import CARRY_LIMIT, SnapshotPrecheck, snapshot_slices
 from tests.helpers import PROTOCOL_FIXTURES
 
 FIXTURE_DIR = PROTOCOL_FIXTURES
@@ -926,6 +926,88 @@ def test_a_broken_big_reply_is_found_before_any_record_is_read():
         pass
     assert ok is False and slices.read() is None
     assert isinstance(parse(broken), BadFrame)  # the general path says what it is
+
+
+def _fed(raw: bytes, seed: int, chunk: int = 4096) -> SnapshotPrecheck:
+    """A precheck given ``raw`` as a socket gives it: reads of any size, some of one byte."""
+    import random
+
+    rng = random.Random(seed)
+    precheck = SnapshotPrecheck(len(raw), chunk)
+    pos = 0
+    while pos < len(raw):
+        n = rng.choice([1, 2, 9, 300, 4096, 65536])
+        piece = raw[pos : pos + n]
+        precheck.feed(memoryview(piece) if rng.random() < 0.5 else piece)
+        pos += n
+    return precheck
+
+
+def _odd_big_reply() -> bytes:
+    raw, records = _big_reply(3000)
+    records[10]["execInst"] = 'x},{"orderId":"fake"}'  # a cut inside a string: the part is taken longer
+    records[11]["execInst"] = "},{" * 3000  # a string longer than a part, cuts all through it
+    records[1500]["price"] = "abc"  # unreadable: its part is read the general way
+    records[2000] = [1, 2]  # not even an object
+    return orjson.dumps({"m": "futures-open-orders", "code": 0, "id": "oo-big", "ac": "FUTURES", "data": records})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_reply_checked_while_it_arrives_is_cut_and_read_as_after_it_arrived(seed):
+    """SnapshotPrecheck: the parts it checked as the reads came are the parts
+    SnapshotSlices.check cuts, so the slices read (and the orders) are the same."""
+    raw = _odd_big_reply()
+    after = snapshot_slices(raw, chunk=4096)
+    while after.check() is None:
+        pass
+    precheck = _fed(raw, seed)
+    assert not precheck.idle and len(precheck.cuts) > 50
+    during = snapshot_slices(raw, chunk=4096, checked=precheck)
+    assert during is not None and during.prechecked > 0.9 * len(raw)
+    checks = 0
+    while (ok := during.check()) is None:
+        checks += 1
+    assert ok is True and checks <= 2  # what was left: the last part
+    assert during._cuts == after._cuts
+    assert _read_all(during)[0] == _read_all(snapshot_slices(raw, chunk=4096))[0] == parse(raw).orders
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_broken_reply_checked_while_it_arrives_is_still_found_before_any_record_is_read(seed):
+    raw, _ = _big_reply(2000)
+    broken = raw[: len(raw) // 2] + b"]}"
+    precheck = _fed(broken, seed)
+    slices = snapshot_slices(broken, chunk=4096, checked=precheck)
+    assert slices is not None and 0 < slices.prechecked < len(broken)  # (the break is in the last record)
+    while (ok := slices.check()) is None:
+        pass
+    assert ok is False and slices.read() is None
+
+
+def test_a_precheck_leaves_what_is_not_a_plain_reply_and_a_part_that_never_checks_to_after_arrival():
+    raw, _ = _big_reply(2000)
+    for other in (
+        b'{"m":"futures-order"' + b" " * 300_000,
+        b" " + raw,
+        b'{"m":"futures-open-orders","code":0' + b" " * 5000,
+    ):
+        precheck = _fed(other, 1)
+        assert precheck.idle and precheck.cuts == []
+    # a record that will not check (not JSON) early on: the carry is let go at CARRY_LIMIT
+    raw, _ = _big_reply(16_000)  # (longer than CARRY_LIMIT)
+    broken = raw.replace(b"},{", b"},#{", 1)  # not JSON in the first part
+    precheck = SnapshotPrecheck(len(broken), 4096)
+    for i in range(0, len(broken), 65536):
+        precheck.feed(broken[i : i + 65536])
+        assert len(precheck._carry) <= CARRY_LIMIT + 65536
+    assert precheck.idle
+    slices = snapshot_slices(broken, chunk=4096, checked=precheck)
+    while (ok := slices.check()) is None:
+        pass
+    assert ok is False
+    # a precheck of another chunk size, or of another frame, is not taken
+    assert snapshot_slices(raw, chunk=8192, checked=_fed(raw, 2)).prechecked == 0
+    assert snapshot_slices(raw, chunk=4096, checked=SnapshotPrecheck(len(raw), 4096)).prechecked == 0
 
 
 @pytest.mark.parametrize(
