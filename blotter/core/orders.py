@@ -659,10 +659,11 @@ class SnapshotFold:
         get = store._orders.get
         listed, seen = self.listed, self.seen
         symbol, requested_at, now = self.symbol, self.requested_at, self.now
-        for i in range(start, stop):
-            key = keys[i]
+        for key in keys[start:stop]:
+            if key in listed:  # (most of them: looked at first)
+                continue
             entry = get(key)
-            if entry is None or not entry.is_open or key in listed:
+            if entry is None or not entry.is_open:
                 continue
             order = entry.order
             if symbol is not None and order.symbol != symbol:
