@@ -273,6 +273,7 @@ class Desk:
             on_live=self._on_live,
             on_orders=self._on_orders,
             on_snapshot=self._on_snapshot_frame,
+            read_ahead=self._read_ahead,
         )
         if journal is not None:  # header-auth values never pass the journal as a frame: tell it
             self.session.redactor.on_login = lambda signature, timestamp: journal.redact_auth(
@@ -1555,6 +1556,19 @@ class Desk:
                 self._fold_in_slices, fold, slices.request_id, slices, (raw, received_ns), self.session.connections
             ),
         )
+
+    def _read_ahead(self) -> Callable[[], object] | None:
+        """A big frame starts to arrive: read its records as they come when the store holds
+        nothing (the first snapshot: what is read is what the store will hold; nothing is
+        folded before the whole reply is checked). The collector then treats it as a
+        snapshot being folded: no middle or full collection (two full ones, 40–60 ms each,
+        came in the middle of it), and what the parts left alive collected young and
+        frozen every few parts (the function returned). Should the frame not be a reply
+        after all, the collector stays so until the next snapshot is folded."""
+        if len(self.store) or self._folding_snapshot():
+            return None
+        self.collector.before_snapshot()
+        return self.collector.snapshot_slice
 
     def _folding_snapshot(self) -> bool:
         return self._snapshot_worker is not None and not self._snapshot_worker.done()

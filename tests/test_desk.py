@@ -532,3 +532,33 @@ async def test_a_cancel_key_runs_between_two_parts_of_a_big_snapshot_fold(monkey
     await desk._fold_in_slices(fold, None, orders, None, 0)
     assert ran_at == [slice_], "the key ran right after the part it came during"
     assert len(desk.store) == 3 * slice_
+
+
+def test_only_the_first_snapshot_is_read_while_it_arrives_and_the_collector_then_holds_off():
+    """Desk._read_ahead: with nothing in the store, a big reply's records are read as they
+    arrive, no middle or full collection runs meanwhile, and the parts read are collected
+    young and frozen every few parts; once the store holds orders, a re-snapshot is only
+    checked as it arrives (its records mostly repeat the store's: not held twice)."""
+    import gc
+
+    from blotter.collector import NEVER
+    from blotter.protocol.messages import Order
+
+    desk = Desk(
+        DeskSettings(url="ws://127.0.0.1:1/1/api/pro/v2/stream", api_key=DEMO_API_KEY, api_secret=DEMO_API_SECRET)
+    )
+    before = gc.get_threshold()
+    try:
+        pause = desk._read_ahead()
+        assert pause is not None and pause == desk.collector.snapshot_slice
+        assert gc.get_threshold()[1:] == (NEVER, NEVER)
+        gc.set_threshold(*before)
+        desk.store.apply_update(
+            Order.model_validate(
+                {"orderId": "o1", "s": "BTC-PERP", "sd": "Buy", "st": "New", "ot": "Limit", "p": "1", "q": "1", "sn": 1}
+            ),
+            0.0,
+        )
+        assert desk._read_ahead() is None and gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)

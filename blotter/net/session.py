@@ -222,8 +222,13 @@ class Session:
         on_live: Callable[[], Awaitable[None]] | None = None,
         on_orders: OrdersHandler | None = None,
         on_snapshot: SnapshotHandler | None = None,
+        read_ahead: Callable[[], Callable[[], object] | None] | None = None,
     ) -> None:
         check_url(settings.url)
+        self._read_ahead = read_ahead
+        """Asked when a big frame starts to arrive: a function to call every few parts to
+        read an open-orders reply's records as they arrive, or None to only check them
+        (see :class:`~blotter.protocol.parse.SnapshotPrecheck`)."""
         self.settings = settings
         self._on_frame = on_frame
         self._on_state = on_state or (lambda state, detail: None)
@@ -417,7 +422,7 @@ class Session:
                         watch=self.redactor.needles(),
                         # a big open-orders reply is checked while it arrives (its records
                         # can be folded that much sooner: SnapshotPrecheck)
-                        big_frames=SnapshotPrecheck if self._on_snapshot is not None else None,
+                        big_frames=self._big_frame if self._on_snapshot is not None else None,
                     ),
                 )
             )
@@ -619,6 +624,12 @@ class Session:
             ws.caught_up()
             if messages:
                 await asyncio.sleep(0)
+
+    def _big_frame(self, size: int) -> SnapshotPrecheck:
+        """The watcher of a big frame arriving: an open-orders reply is checked as it comes
+        (and read too, when ``read_ahead`` says so)."""
+        pause = self._read_ahead() if self._read_ahead is not None and size > SLICED_BYTES else None
+        return SnapshotPrecheck(size, read_ahead=pause is not None, pause=pause)
 
     def _hand_snapshot(self, slices: SnapshotSlices, raw: bytes, received_ns: int) -> None:
         self.last_frame_at = self._clock()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -650,7 +651,19 @@ class SnapshotSlices:
     call does one part's work. The orders are those :func:`parse` would have given,
     in the same order."""
 
-    __slots__ = ("request_id", "size", "prechecked", "_frame", "_start", "_end", "_checked", "_cuts", "_read", "_chunk")
+    __slots__ = (
+        "request_id",
+        "size",
+        "prechecked",
+        "_frame",
+        "_start",
+        "_end",
+        "_checked",
+        "_cuts",
+        "_read",
+        "_chunk",
+        "_ready",
+    )
 
     def __init__(
         self,
@@ -675,10 +688,14 @@ class SnapshotSlices:
         self._chunk = chunk
         self.prechecked = 0
         """Bytes of records checked while the frame arrived (:class:`SnapshotPrecheck`)."""
+        self._ready: list[list[Order] | None] | None = None
+        """The orders of the first parts, read while the frame arrived (``read_ahead``)."""
         if checked is not None and checked.start == start and checked.chunk == chunk and checked.checked <= end:
             self._cuts = checked.cuts
             self._checked = checked.checked
             self.prechecked = checked.checked - start
+            if checked.orders is not None:
+                self._ready = checked.orders
 
     @property
     def checked(self) -> bool:
@@ -708,30 +725,47 @@ class SnapshotSlices:
         (or when the frame is not all checked good)."""
         if self._checked < self._end or self._read >= len(self._cuts):
             self._frame = b""  # (the caller may still hold the frame; this reader no longer does)
+            self._ready = None
             return None
-        a, b = self._cuts[self._read]
+        i = self._read
         self._read += 1
-        data = b"[" + self._frame[a:b] + b"]"
-        try:
-            records = _reply_records(data)
-        except ValidationError:
-            records = None
-        if records is not None:
-            complete = len(_FIELDS)
-            last = _FIELDS[-1]
-            of = Order._of
-            orders = []
-            for values in records:
-                if len(values) != complete or next(reversed(values)) != last or _odd(values):
-                    break  # (see snapshot_frame)
-                orders.append(of(values))
-            else:
+        ready = self._ready
+        if ready is not None and i < len(ready):
+            orders = ready[i]
+            ready[i] = None  # (the part's orders are the caller's now)
+            if orders is not None:
                 return orders
-        # An unusual record: every record of this part is read as the general path reads it.
-        loaded = _json_list(data)
-        if loaded is None:  # JSON to pydantic-core only (a literal orjson refuses): read as it reads it
-            loaded = _any_values(data)
-        return _orders_from(loaded)
+        a, b = self._cuts[i]
+        orders = _read_part(b"[" + self._frame[a:b] + b"]")
+        assert orders is not None  # (checked: JSON)
+        return orders
+
+
+def _read_part(data: bytes) -> list[Order] | None:
+    """The orders of one part of a reply (``data``: its records in ``[]``), or None when
+    ``data`` is not JSON (a cut that fell in a string)."""
+    try:
+        records = _reply_records(data)
+    except ValidationError:
+        records = None
+    if records is not None:
+        complete = len(_FIELDS)
+        last = _FIELDS[-1]
+        of = Order._of
+        orders = []
+        for values in records:
+            if len(values) != complete or next(reversed(values)) != last or _odd(values):
+                break  # (see snapshot_frame)
+            orders.append(of(values))
+        else:
+            return orders
+    elif not _is_json(data):
+        return None
+    # An unusual record: every record of this part is read as the general path reads it.
+    loaded = _json_list(data)
+    if loaded is None:  # JSON to pydantic-core only (a literal orjson refuses): read as it reads it
+        loaded = _any_values(data)
+    return _orders_from(loaded)
 
 
 def snapshot_slices(
@@ -770,6 +804,8 @@ HEAD_BYTES = 4096
 after it arrived (its head is a few dozen bytes)."""
 
 
+PAUSE_PARTS = 16
+"""Parts read ahead between two calls of a :class:`SnapshotPrecheck`'s ``pause``."""
 CARRY_LIMIT = 4 * 1024 * 1024
 """Bytes a :class:`SnapshotPrecheck` keeps unchecked at most (each read adds to them:
 a part that never checks must not make each read copy the frame so far)."""
@@ -790,9 +826,24 @@ class SnapshotPrecheck:
     Anything unexpected (a frame that is not an open-orders reply, a head not in the
     first read) makes it idle: the frame is then checked after it arrived, as before."""
 
-    __slots__ = ("size", "chunk", "start", "checked", "cuts", "_carry", "_base", "_target", "_idle")
+    __slots__ = (
+        "size",
+        "chunk",
+        "start",
+        "checked",
+        "cuts",
+        "orders",
+        "_carry",
+        "_base",
+        "_target",
+        "_idle",
+        "_pause",
+        "_unpaused",
+    )
 
-    def __init__(self, size: int, chunk: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self, size: int, chunk: int = CHUNK_BYTES, read_ahead: bool = False, pause: Callable[[], object] | None = None
+    ) -> None:
         self.size = size
         """Bytes of the whole frame (its payload)."""
         self.chunk = chunk
@@ -801,6 +852,17 @@ class SnapshotPrecheck:
         self.checked = -1
         """Where the records not yet checked begin."""
         self.cuts: list[tuple[int, int]] = []
+        self.orders: list[list[Order] | None] | None = [] if read_ahead else None
+        """With ``read_ahead``, each part is read as it is checked (reading it checks it:
+        one pass instead of two) and its orders kept here, one list per cut, for
+        :meth:`SnapshotSlices.read`. Nothing is folded before the whole frame is checked;
+        the desk asks for it only when its store is empty (the first snapshot: the
+        orders are the store's anyway), as a re-snapshot's records mostly repeat what
+        the store holds and would only be held twice."""
+        self._pause = pause
+        """Called after every :data:`PAUSE_PARTS` parts read ahead (the desk collects and
+        freezes what they left alive, as between two slices of a fold)."""
+        self._unpaused = 0
         self._carry = b""
         """What arrived from ``_base`` on (not checked yet)."""
         self._base = 0
@@ -830,12 +892,25 @@ class SnapshotPrecheck:
         carry, base, chunk = self._carry, self._base, self.chunk
         a = self.checked
         target = self._target if self._target >= 0 else a + chunk
+        kept = self.orders
         while True:
             cut = carry.find(b"},{", target - base)
             if cut < 0:
                 break
             b = base + cut + 1
-            if _is_json(b"[" + carry[a - base : cut + 1] + b"]"):
+            part = b"[" + carry[a - base : cut + 1] + b"]"
+            if kept is not None:
+                orders = _read_part(part)
+                good = orders is not None
+                if good:
+                    kept.append(orders)
+                    self._unpaused += 1
+                    if self._unpaused >= PAUSE_PARTS and self._pause is not None:
+                        self._unpaused = 0
+                        self._pause()
+            else:
+                good = _is_json(part)
+            if good:
                 self.cuts.append((a, b))
                 a = b + 1
                 target = a + chunk

@@ -12,7 +12,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from blotter.net.session import ConnState, Session, SessionSettings
 from blotter.protocol import OpenOrders, OrderUpdate
-from blotter.protocol.parse import SLICED_BYTES, SnapshotSlices
+from blotter.protocol.parse import PAUSE_PARTS, SLICED_BYTES, SnapshotSlices
 from tests.helpers import eventually
 from tests.helpers.exchange import record
 
@@ -59,9 +59,17 @@ async def _exchange(n: int):
     return serve(handler, "127.0.0.1", 0)
 
 
-@pytest.mark.parametrize("n", [10, 2000])
-async def test_a_big_snapshot_is_handed_over_unread_and_the_frames_after_it_still_come(n):
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["checked", "read-ahead"])
+@pytest.mark.parametrize("n", [10, 5000])
+async def test_a_big_snapshot_is_handed_over_unread_and_the_frames_after_it_still_come(n, read_ahead):
     seen: list[Any] = []
+    asked: list[int] = []
+    paused: list[int] = []
+
+    def ahead() -> Any:
+        asked.append(1)
+        return (lambda: paused.append(1)) if read_ahead else None
+
     async with await _exchange(n) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/1/api/pro/v2/stream"
         settings = SessionSettings(
@@ -72,6 +80,7 @@ async def test_a_big_snapshot_is_handed_over_unread_and_the_frames_after_it_stil
             on_frame=lambda event, raw, ns: seen.append(event),
             on_orders=lambda orders, raws, ns: seen.extend(OrderUpdate(o) for o in orders),
             on_snapshot=lambda slices, raw, ns: seen.append((slices, len(raw))),
+            read_ahead=ahead,
         )
         task = asyncio.create_task(session.run())
         try:
@@ -89,8 +98,27 @@ async def test_a_big_snapshot_is_handed_over_unread_and_the_frames_after_it_stil
         assert first[0].request_id is not None
         # checked while it arrived, in more than one read: folding starts with most of it checked
         assert 0 < first[0].prechecked < first[1]
+        # and read too when the desk asked for it (its pause called every few parts)
+        ready = first[0]._ready
+        assert asked == [1] and (ready is not None) is read_ahead
+        assert len(paused) == (len(ready) // PAUSE_PARTS if ready is not None else 0)
+        assert bool(paused) is read_ahead
+        orders, _ = _read_all_slices(first[0])
+        assert len(orders) == n
     # in the order they came: the update after the snapshot
     assert seen.index(first) < next(i for i, e in enumerate(seen) if isinstance(e, OrderUpdate))
+
+
+def _read_all_slices(slices: SnapshotSlices) -> tuple[list[Any], int]:
+    while (ok := slices.check()) is None:
+        pass
+    assert ok is True
+    orders: list[Any] = []
+    parts = 0
+    while (part := slices.read()) is not None:
+        orders.extend(part)
+        parts += 1
+    return orders, parts
 
 
 async def test_stop_does_not_wait_for_a_server_that_never_answers_the_upgrade():

@@ -928,12 +928,12 @@ def test_a_broken_big_reply_is_found_before_any_record_is_read():
     assert isinstance(parse(broken), BadFrame)  # the general path says what it is
 
 
-def _fed(raw: bytes, seed: int, chunk: int = 4096) -> SnapshotPrecheck:
+def _fed(raw: bytes, seed: int, chunk: int = 4096, read_ahead: bool = False) -> SnapshotPrecheck:
     """A precheck given ``raw`` as a socket gives it: reads of any size, some of one byte."""
     import random
 
     rng = random.Random(seed)
-    precheck = SnapshotPrecheck(len(raw), chunk)
+    precheck = SnapshotPrecheck(len(raw), chunk, read_ahead=read_ahead)
     pos = 0
     while pos < len(raw):
         n = rng.choice([1, 2, 9, 300, 4096, 65536])
@@ -952,16 +952,22 @@ def _odd_big_reply() -> bytes:
     return orjson.dumps({"m": "futures-open-orders", "code": 0, "id": "oo-big", "ac": "FUTURES", "data": records})
 
 
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["checked", "read"])
 @pytest.mark.parametrize("seed", range(6))
-def test_a_reply_checked_while_it_arrives_is_cut_and_read_as_after_it_arrived(seed):
-    """SnapshotPrecheck: the parts it checked as the reads came are the parts
+def test_a_reply_checked_while_it_arrives_is_cut_and_read_as_after_it_arrived(seed, read_ahead):
+    """SnapshotPrecheck: the parts it checked (or read) as the reads came are the parts
     SnapshotSlices.check cuts, so the slices read (and the orders) are the same."""
     raw = _odd_big_reply()
     after = snapshot_slices(raw, chunk=4096)
     while after.check() is None:
         pass
-    precheck = _fed(raw, seed)
+    precheck = _fed(raw, seed, read_ahead=read_ahead)
     assert not precheck.idle and len(precheck.cuts) > 50
+    if read_ahead:  # one list of orders per part checked, handed out as they are
+        assert precheck.orders is not None and len(precheck.orders) == len(precheck.cuts)
+        first_part = precheck.orders[0]
+    else:
+        assert precheck.orders is None
     during = snapshot_slices(raw, chunk=4096, checked=precheck)
     assert during is not None and during.prechecked > 0.9 * len(raw)
     checks = 0
@@ -969,14 +975,18 @@ def test_a_reply_checked_while_it_arrives_is_cut_and_read_as_after_it_arrived(se
         checks += 1
     assert ok is True and checks <= 2  # what was left: the last part
     assert during._cuts == after._cuts
-    assert _read_all(during)[0] == _read_all(snapshot_slices(raw, chunk=4096))[0] == parse(raw).orders
+    read = _read_all(during)[0]
+    assert read == _read_all(snapshot_slices(raw, chunk=4096))[0] == parse(raw).orders
+    if read_ahead:
+        assert read[0] is first_part[0]  # the very orders read while it arrived
 
 
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["checked", "read"])
 @pytest.mark.parametrize("seed", range(3))
-def test_a_broken_reply_checked_while_it_arrives_is_still_found_before_any_record_is_read(seed):
+def test_a_broken_reply_checked_while_it_arrives_is_still_found_before_any_record_is_handed_out(seed, read_ahead):
     raw, _ = _big_reply(2000)
     broken = raw[: len(raw) // 2] + b"]}"
-    precheck = _fed(broken, seed)
+    precheck = _fed(broken, seed, read_ahead=read_ahead)
     slices = snapshot_slices(broken, chunk=4096, checked=precheck)
     assert slices is not None and 0 < slices.prechecked < len(broken)  # (the break is in the last record)
     while (ok := slices.check()) is None:
