@@ -482,7 +482,7 @@ def terminal_table(res: dict[str, Any]) -> str:
         _f(hscale.get("rss_mb"), " MB", 0),
     )
     scale_row(
-        f"{n:,} orders: filter `/ BTC Enter` → only BTC rows on screen",
+        f"{n:,} orders: filter `/ BTC- Enter` → only BTC rows on screen",
         lambda r: _f(r["filter_ms"], " ms", 0),
         "filter_ms",
         "≤ 100 ms",
