@@ -706,6 +706,9 @@ async def scale(cols: int, rows: int, orders: int, seed: int, presses: int, gap:
         "refresh_key_to_wire_ms": _ms(refresh_wire - refresh_key) if refresh_wire else None,
         "snapshot_hold_max_ms": max(hold) if hold else None,
         "snapshot_hold_p50_ms": pct(hold, 50),
+        "snapshot_hold_ms": [  # every press sent: (ms after the `r` key, its key → wire)
+            (_ms(t - refresh_key), _ms(first_cancel[oid] - t)) for t, oid in press_log if first_cancel.get(oid, -1) >= t
+        ],
         "snapshot_presses": len(press_log),
         "snapshot_presses_sent": len(hold),
         "snapshot_seen_applied": applied_at is not None,
