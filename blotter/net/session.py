@@ -596,8 +596,9 @@ class Session:
                     orders, raws = [], []
                 received = ws.head_arrival_ns()
                 messages.popleft()
-                if on_snapshot is not None and len(raw) > SLICED_BYTES and raw.startswith(SNAPSHOT_FRAME):
-                    checked = ws.watched(raw)
+                big = len(raw) > SLICED_BYTES
+                checked = ws.watched(raw) if big else None  # (taken whichever way the frame goes)
+                if on_snapshot is not None and big and raw.startswith(SNAPSHOT_FRAME):
                     slices = snapshot_slices(raw, checked=checked if isinstance(checked, SnapshotPrecheck) else None)
                     if slices is not None:
                         self._hand_snapshot(slices, raw, received)

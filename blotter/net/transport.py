@@ -95,9 +95,14 @@ MAX_WRITE_BUFFER = 1 << 20
 
 
 class BigFrameWatch(Protocol):
-    """What looks at a big message while it arrives (:attr:`QueuedConnection.big_frames`)."""
+    """What looks at a big message while it arrives (:attr:`QueuedConnection.big_frames`).
+    One that says it is ``idle`` once the message is whole (it had nothing to do with it)
+    is not kept for :meth:`QueuedConnection.watched`."""
 
     def feed(self, data: bytes | memoryview) -> None: ...
+
+    @property
+    def idle(self) -> bool: ...
 
 
 class SendStalled(Exception):
@@ -266,11 +271,14 @@ class QueuedConnection(ClientConnection):
             value = message.getvalue()
             if watch is not None:
                 self._big_watch = None
-                self._big_watched = (value, watch)
+                # kept (with the message) only until the reader asks: see watched()
+                self._big_watched = None if watch.idle else (value, watch)
             self._push(value)
 
     def watched(self, message: bytes) -> BigFrameWatch | None:
-        """The watcher that saw ``message`` arrive (once), or None."""
+        """The watcher that saw ``message`` arrive (once), or None. The reader asks for
+        every big message it takes, whatever it does with it: until then the connection
+        holds the message (and what its watcher kept)."""
         watched = self._big_watched
         if watched is None or watched[0] is not message:
             return None

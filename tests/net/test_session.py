@@ -85,6 +85,7 @@ async def test_a_big_snapshot_is_handed_over_unread_and_the_frames_after_it_stil
         task = asyncio.create_task(session.run())
         try:
             await eventually(lambda: any(isinstance(e, OrderUpdate) for e in seen), timeout=20)
+            assert session._ws is not None and session._ws._big_watched is None  # (taken: not held on)
         finally:
             await session.stop()
             await asyncio.wait_for(task, 5)

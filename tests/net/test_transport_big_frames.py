@@ -174,13 +174,20 @@ class Recorder:
             raise RuntimeError("watcher bug")
         self.pieces.append(bytes(data))
 
+    @property
+    def idle(self) -> bool:  # the second message: nothing to do with it (not kept)
+        return Recorder.idle_second and self is Recorder.made[-1] and len(Recorder.made) == 2
 
+    idle_second = False
+
+
+@pytest.mark.parametrize("idle_second", [False, True])
 @pytest.mark.parametrize("fail_after", [-1, 3])
-async def test_a_big_frame_watcher_is_given_each_read_of_it_and_is_handed_over_with_it_once(fail_after):
+async def test_a_big_frame_watcher_is_given_each_read_of_it_and_is_handed_over_with_it_once(fail_after, idle_second):
     """``big_frames``: a watcher is made for each message that does not end in the read
     its header is in, fed every piece of it in order, and handed over (once) with the
     message; one that fails is dropped and costs nothing else (the message comes whole)."""
-    Recorder.made, Recorder.fail_after = [], fail_after
+    Recorder.made, Recorder.fail_after, Recorder.idle_second = [], fail_after, idle_second
     big, other = big_payload(3 * MB), big_payload(MB)[::-1]
     stream = frame(b"small") + frame(big) + frame(b"between") + frame(other) + frame(b"after")
     start = len(frame(b"small")) + 5
@@ -200,9 +207,10 @@ async def test_a_big_frame_watcher_is_given_each_read_of_it_and_is_handed_over_w
         done(ws)
     assert [r.size for r in Recorder.made] == [len(big), len(other)]
     first, second = Recorder.made
+    kept = None if idle_second else second  # an idle one is not kept with its message
     if fail_after < 0:
         assert b"".join(first.pieces) == big and b"".join(second.pieces) == other
-        assert last is second and len(second.pieces) > 10
+        assert last is kept and len(second.pieces) > 10
     else:  # the first one dropped at its failure; the next one made and handed over as usual
-        assert len(first.pieces) == fail_after and last is second and b"".join(second.pieces) == other
+        assert len(first.pieces) == fail_after and last is kept and b"".join(second.pieces) == other
     assert ws.watched(got[3]) is None  # once
