@@ -26,10 +26,15 @@ from typing import Any
 
 _log = logging.getLogger(__name__)
 
-SWITCH_INTERVAL = 0.001
+SWITCH_INTERVAL = 0.0002
 """Seconds a Python thread runs before it must hand the interpreter to another one that
 waits (CPython's default is 0.005). With the session, the screen and the input thread
-sharing one interpreter, this bounds how long a key waits for its turn to run."""
+sharing one interpreter, this bounds how long a key waits for its turn to run — at each
+of the several turns on its way (the input thread after ``select`` and after ``read``,
+the session's thread when woken, after the journal's insert and after the socket's
+write). 0.2 ms rather than 1 ms: the cancel's slowest presses in a flood and during a
+re-snapshot come down by a third to a half, at the price of the flood reaching the
+screen about 15% later (more hand-overs: see the README's Performance section)."""
 
 
 URGENT_POLL = 0.0005
