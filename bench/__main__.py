@@ -367,6 +367,13 @@ def terminal_table(res: dict[str, Any]) -> str:
         _f(fire.get("cancel_burst_max_ms"), " ms", 1),
     )
     row(
+        "… max, stamped when the tap's `recv` returned (the bench's stamp before this version: the tap's own wait counted)",
+        lambda r: _f(r.get("cancel_burst_recv_max_ms"), " ms", 1),
+        "cancel_burst_recv_max_ms",
+        "",
+        None,
+    )
+    row(
         "… presses never sent / cancelled a wrong row (of n)",
         lambda r: f"{r['cancel_unsent']:g} / {r['cancel_wrong_order']:g} (of {r['cancel_burst_pressed']:g})",
         "cancel_unsent",
@@ -515,7 +522,12 @@ def terminal_table(res: dict[str, Any]) -> str:
             f"runs: key → wire p50 {_f(bare['cancel_burst_p50_ms'], ' ms', 1)}, "
             f"p99 {_f(bare['cancel_burst_p99_ms'], ' ms', 1)}, max {_f(bare['cancel_burst_max_ms'], ' ms', 1)} "
             f"(all {len(every)} presses: p99 {_f(pct(every, 99), ' ms', 1)}, max {_f(max(every), ' ms', 1)}); "
-            f"at idle p50 {_f(bare['cancel_idle_p50_ms'], ' ms', 1)}."
+            f"at idle p50 {_f(bare['cancel_idle_p50_ms'], ' ms', 1)}"
+            + (
+                f"; max stamped when the tap's `recv` returned {_f(bare['cancel_burst_recv_max_ms'], ' ms', 1)}."
+                if bare.get("cancel_burst_recv_max_ms") is not None
+                else "."
+            )
         )
     return "\n".join(lines)
 

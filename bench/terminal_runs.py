@@ -352,21 +352,24 @@ async def flood(
                 {"wire": wire, "draws": screen.draws, "press": press_log, "idle": idle_log, "targets": targets}
             )
         )
-    cancels = [(t, oid) for t, action, oid, _ in wire["requests"] if action == "cancel-order"]
+    cancels = [(t, oid) for t, action, oid, *_ in wire["requests"] if action == "cancel-order"]
     first_cancel: dict[str, int] = {}
     for t, oid in cancels:
         first_cancel.setdefault(oid, t)
+    first_recv = _first_recv(wire["requests"])
     updates_by: dict[str, list[tuple[int, str, str]]] = {}
     for t, oid, st, cfq in wire["updates"]:
         updates_by.setdefault(oid[-8:], []).append((t, st, cfq))
 
     # cancel key → wire during the flood
     burst_lat: list[float] = []
+    burst_recv: list[float] = []  # the same, to the moment the tap's recv returned the request
     unsent_final = unsent = 0
     for t, oid in press_log:
         sent = first_cancel.get(oid)
         if sent is not None and sent >= t:
             burst_lat.append(_ms(sent - t))
+            burst_recv.append(_ms(first_recv[oid] - t))
             continue
         if any(st in FINAL and tu < t for tu, st, _ in updates_by.get(oid[-8:], [])):
             unsent_final += 1  # already finished before the key: nothing to cancel
@@ -431,6 +434,8 @@ async def flood(
         "sim_send_pressing_s": (done_ns - burst_start) / 1e9,
         "frames": prep["frames"],
         **_burst_figures(burst_lat, len(press_log)),
+        "cancel_burst_recv_ms": [round(x, 2) for x in burst_recv],
+        "cancel_burst_recv_max_ms": max(burst_recv) if burst_recv else None,
         "cancel_unsent": unsent,
         "cancel_unsent_already_final": unsent_final,
         "cancel_wrong_order": wrong,
@@ -453,6 +458,16 @@ async def flood(
         "blotter_exit": term.proc.returncode if term.proc is not None else None,
         "wire_order_frames": len(wire["updates"]),
     }
+
+
+def _first_recv(requests: list[list[Any]]) -> dict[str, int]:
+    """Per order, when the tap's ``recv`` returned its first cancel (the request's last
+    field; its first is when the bytes reached the socket: see ``bench/wiretap.py``)."""
+    out: dict[str, int] = {}
+    for t, action, oid, *rest in requests:
+        if action == "cancel-order":
+            out.setdefault(oid, rest[-1] if len(rest) >= 2 else t)
+    return out
 
 
 def _task_cpu(pid: int) -> dict[str, float]:
@@ -569,7 +584,7 @@ async def bare_cancel(
             tap.close()
             shutil.rmtree(home, ignore_errors=True)
     sent: dict[str, int] = {}
-    for t, action, oid, _ in wire["requests"]:
+    for t, action, oid, *_ in wire["requests"]:
         if action == "cancel-order":
             sent.setdefault(oid, t)
 
@@ -577,8 +592,12 @@ async def bare_cancel(
         return [_ms(sent[oid] - t) for t, oid in log if oid in sent and sent[oid] >= t]
 
     burst, calm = latencies(pressed), latencies(idle)
+    recv = _first_recv(wire["requests"])
+    burst_recv = [_ms(recv[oid] - t) for t, oid in pressed if oid in sent and sent[oid] >= t]
     return {
         **_burst_figures(burst, len(pressed)),
+        "cancel_burst_recv_ms": [round(x, 2) for x in burst_recv],
+        "cancel_burst_recv_max_ms": max(burst_recv) if burst_recv else None,
         "cancel_idle_p50_ms": pct(calm, 50),
         "cancel_idle_n": len(calm),
     }
@@ -689,7 +708,7 @@ async def scale(cols: int, rows: int, orders: int, seed: int, presses: int, gap:
             shutil.rmtree(home, ignore_errors=True)
     first_cancel: dict[str, int] = {}
     refresh_wire = None
-    for t, action, oid, _ in wire["requests"]:
+    for t, action, oid, *_ in wire["requests"]:
         if action == "cancel-order":
             first_cancel.setdefault(oid, t)
         elif action == "futures-open-orders" and t >= refresh_key and refresh_wire is None:

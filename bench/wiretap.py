@@ -4,16 +4,22 @@ process between the blotter and the simulator, that stamps what crosses it.
 Why a separate process: the simulator's event loop also writes the flood, so a request
 it reads is stamped only when the loop gets round to it; and a thread in the same
 process waits for the GIL. Here each direction of each connection has its own thread,
-which spends its time blocked in ``recv``: the client → exchange reader stamps a chunk
-with ``time.monotonic_ns()`` (``CLOCK_MONOTONIC``, the clock every process on the
-machine shares) the moment ``recv`` returns, before forwarding it, so a cancel is
-stamped when it reaches the exchange side of the socket, whatever the simulator is
-doing.
+which spends its time blocked in ``recv``. The client → exchange direction stamps each
+chunk with the moment its bytes reached the exchange side of the socket, whatever the
+simulator is doing: the kernel's own receive time (``SO_TIMESTAMPNS``, taken when the
+loopback hands the segment to the socket's queue, before any process is woken),
+converted to ``time.monotonic_ns()`` (``CLOCK_MONOTONIC``, the clock every process on
+the machine shares). A thread woken from ``recv`` still has to be given a core and
+this process's interpreter (the other direction relays the flood meanwhile): on 2
+busy cores that took up to 7 ms, which the stamp of the moment ``recv`` returned
+counted as the blotter's. That stamp is kept too, as each request's last field (and is
+the stamp where the kernel gives none).
 
 What is recorded:
 
 * client → exchange: every WebSocket text frame (unmasked here) that is a request
-  (``op: req``): ``[time_ns, action, orderId or null, id]``;
+  (``op: req``): ``[time_ns, action, orderId or null, id, recv_ns]``: ``time_ns`` when
+  its bytes reached the socket (see above), ``recv_ns`` when ``recv`` returned them here;
 * exchange → client, once ``track`` is on (for the orders it names, or all): each ``futures-order``
   update, ``[time_ns, orderId, st, cfq]``, stamped when its bytes were handed on to
   the client's socket ("sent by the exchange").
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -38,6 +45,23 @@ import orjson
 UPDATE = re.compile(rb'\{"m":"futures-order"[^{}]*\}')
 FIELDS = re.compile(rb'"orderId":"([^"]*)".*?"st":"([^"]*)".*?"cfq":"([^"]*)"')
 CARRY = 8192
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value where Python lacks the name
+ANCILLARY = socket.CMSG_SPACE(16)  # one struct timespec
+
+
+def arrival(ancillary: list[tuple[int, int, bytes]], received_ns: int) -> int:
+    """The kernel's receive time of a chunk (``SCM_TIMESTAMPNS``: wall clock) on the
+    monotonic clock, or ``received_ns`` (when ``recv`` returned) if there is none or it
+    is not plausible (after the return, or over a second before it)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            wall = time.time_ns()
+            mono = time.monotonic_ns()
+            stamp = sec * 1_000_000_000 + nsec - (wall - mono)
+            if received_ns - 1_000_000_000 <= stamp <= received_ns:
+                return stamp
+    return received_ns
 
 
 class Tap:
@@ -68,25 +92,30 @@ class Tap:
         buf = b""
         handshake = True
         try:
+            src.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            pass  # no kernel stamps: each chunk is stamped when recv returns it
+        try:
             while True:
-                data = src.recv(65536)
+                data, ancillary, _, _ = src.recvmsg(65536, ANCILLARY)
                 now = time.monotonic_ns()
                 if not data:
                     break
                 dst.sendall(data)
+                stamp = arrival(ancillary, now)
                 buf += data
                 if handshake:
                     end = buf.find(b"\r\n\r\n")
                     if end < 0:
                         continue
                     buf, handshake = buf[end + 4 :], False
-                buf = self._frames(buf, now)
+                buf = self._frames(buf, stamp, now)
         except OSError:
             pass
         finally:
             _close(dst)
 
-    def _frames(self, buf: bytes, now: int) -> bytes:
+    def _frames(self, buf: bytes, stamp: int, now: int) -> bytes:
         while len(buf) >= 2:
             opcode = buf[0] & 0x0F
             masked = buf[1] & 0x80
@@ -121,7 +150,7 @@ class Tap:
             if isinstance(msg, dict) and msg.get("op") == "req":
                 args = msg.get("args") if isinstance(msg.get("args"), dict) else {}
                 with self.lock:
-                    self.requests.append([now, msg.get("action"), args.get("orderId"), msg.get("id")])
+                    self.requests.append([stamp, msg.get("action"), args.get("orderId"), msg.get("id"), now])
         return buf
 
     # exchange → client: forward, stamp, then look for the tracked orders' updates

@@ -66,6 +66,10 @@ def test_the_real_terminal_benchmark_produces_its_numbers(tmp_path, capsys):
         assert r["cancel_burst_pressed"] == 3 and r["cancel_burst_n"] == 3, r
         assert r["cancel_unsent"] == 0 and r["cancel_wrong_order"] == 0, r
         assert r["cancel_burst_p50_ms"] > 0 and r["cancel_burst_max_ms"] >= r["cancel_burst_p99_ms"] > 0
+        for run in r.get("runs") or [r]:
+            # stamped when the bytes reached the tap's socket, which is before its recv returned them
+            assert len(run["cancel_burst_recv_ms"]) == len(run["cancel_burst_ms"]) == 3, run
+            assert all(a <= b for a, b in zip(run["cancel_burst_ms"], run["cancel_burst_recv_ms"], strict=True))
         assert r["cancel_idle_n"] >= 1 and r["cancel_idle_p50_ms"] > 0
         assert r["ingest_s"] > 0 and r["ingest_ratio"] > 0
         assert r["startup_first_orders_s"] > 0 and r["first_table_s"] > 0
