@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import blotter.ui.app
+import blotter.ui.widgets.orders_table
 from blotter.protocol import PlaceOrder
 from blotter.ui.settings import UiSettings
 
@@ -128,3 +129,68 @@ async def test_scrolled_away_from_the_first_row_the_cursor_stays_on_its_order():
         await pilot.pause(0.05)
         assert app.table.selected_id == mine and app.table.cursor_row == 6
         assert app.table.implicit_move is None
+
+
+async def newer_order_takes_the_first_row(sim, desk, app, pilot) -> str:
+    """A new order arrives and is drawn: the cursor, on the first row, follows it."""
+    shown = len(app.view)
+    template = next(iter(sim.open_orders()))
+    await desk.session.send(
+        PlaceOrder(
+            symbol=template["symbol"], side="buy", qty=Decimal(template["orderQty"]), price=Decimal(template["price"])
+        )
+    )
+    await until(pilot, lambda: len(app.view) == shown + 1, what="a newer order shown")
+    app.poll(force=True)
+    await pilot.pause(0.05)
+    assert app.table.implicit_move is not None  # it moved by itself
+    return app.table.selected_id
+
+
+def is_cancel(f, but: str = "") -> bool:
+    return isinstance(f.data, dict) and f.data.get("action") == "cancel-order" and f.data["args"]["orderId"] != but
+
+
+async def test_c_down_c_on_the_first_row_cancels_two_adjacent_orders_when_a_newer_order_comes_between(monkeypatch):
+    """The cursor follows the newest order on the first row; a Down pressed before the
+    trader can have seen the new row moves from the order they had selected, so the
+    second c cancels the order below the first, not the first again (nor a new one)."""
+    monkeypatch.setattr(blotter.ui.widgets.orders_table, "MOVED_UNSEEN", 60.0)  # "at once", on a loaded machine
+    async with running(size=(120, 30)) as (sim, desk, app, pilot):
+        with app.book_lock:
+            first, below = app.view[0], app.view[1]
+        assert app.table.selected_id == first
+        await pilot.press("c")
+        await sim.wait_for(is_cancel, 3)
+        newest = await newer_order_takes_the_first_row(sim, desk, app, pilot)
+        assert newest not in (first, below)
+        await pilot.press("down", "c")
+        frame = await sim.wait_for(lambda f: is_cancel(f, but=first), 3)
+        assert frame.data["args"]["orderId"] == below
+        assert app.table.selected_id == below
+        assert cancels_of(sim, newest) == [] and len(cancels_of(sim, first)) == 1
+
+
+async def test_a_down_pressed_once_the_move_could_be_seen_moves_from_the_row_drawn(monkeypatch):
+    monkeypatch.setattr(blotter.ui.widgets.orders_table, "MOVED_UNSEEN", 0.0)
+    async with running(size=(120, 30)) as (sim, desk, app, pilot):
+        with app.book_lock:
+            first = app.view[0]
+        newest = await newer_order_takes_the_first_row(sim, desk, app, pilot)
+        assert newest != first
+        await pilot.press("down")
+        assert app.table.selected_id == first  # the row below the one on screen
+
+
+async def test_down_at_once_after_the_selected_order_went_selects_the_row_now_in_its_place(monkeypatch):
+    """B went and the cursor moved by itself to C, the row below B: a Down pressed before
+    the trader can have seen it stays on C, the row below the one selected before, and c
+    then cancels C."""
+    monkeypatch.setattr(blotter.ui.widgets.orders_table, "MOVED_UNSEEN", 60.0)
+    async with running(ui=UiSettings(clock="utc", final_linger=0)) as (sim, desk, app, pilot):
+        b, c = await select_then_lose_it(sim, desk, app, pilot)
+        await pilot.press("down")
+        assert app.table.selected_id == c and app.table.implicit_move is None
+        await pilot.press("c")
+        frame = await sim.wait_for(lambda f: is_cancel(f, but=b), 3)
+        assert frame.data["args"]["orderId"] == c

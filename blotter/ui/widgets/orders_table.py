@@ -11,7 +11,8 @@ the view, the cursor moves to the row now at its place. On the first row the cur
 follows the newest order instead, so the table at the top shows the newest orders.
 Each time the cursor moves by itself, :attr:`OrdersTable.implicit_move` says so, and
 the app holds back ``c`` until the trader has seen the new row: nothing is ever
-cancelled implicitly.
+cancelled implicitly. An up or down key pressed too soon after such a move to have been
+aimed at it moves from the order the trader had selected (:meth:`OrdersTable.step`).
 
 On narrower screens ORDER ID first shrinks to its last characters (``…`` + tail; the
 full id is always on the detail line under the table), so every column is shown
@@ -172,6 +173,14 @@ def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]
     return [(BY_KEY[k], widths[k]) for k in keys], widths["id"] < natural["id"], SEP
 
 
+MOVED_UNSEEN = 0.3
+"""Seconds after the cursor moved by itself (and was drawn so) during which a cursor key
+counts as planned on the frame before: about the quickest a trader can see a row jump
+and react. Such a key moves from the order the trader had selected (:meth:`OrdersTable.step`)."""
+_RELATIVE = frozenset({"cursor_up", "cursor_down", "page_up", "page_down"})
+"""Cursor keys that move from where the cursor is (not to the first or last row)."""
+
+
 class OrdersTable(ScrollView, can_focus=True):
     """The main pane. Reads the store; holds only view state (cursor, scroll)."""
 
@@ -221,6 +230,9 @@ class OrdersTable(ScrollView, can_focus=True):
         self.implicit_move: tuple[str, float] | None = None
         """(order id the cursor was on, when): the cursor last moved by itself, not by the
         trader. Cleared when the trader moves the cursor."""
+        self.unseen_for: Callable[[], float] = lambda: MOVED_UNSEEN
+        """Seconds after the cursor moved by itself during which a cursor key was planned
+        on the frame before (:data:`MOVED_UNSEEN`; see :meth:`step`)."""
         self._natural: dict[str, int] = {c.key: max(c.min_width, len(c.title)) for c in COLUMNS}
         self._layout: list[tuple[Column, int]] = []
         self._id_tail = False
@@ -287,8 +299,23 @@ class OrdersTable(ScrollView, can_focus=True):
 
     def step(self, action: str) -> None:
         """A cursor key (``cursor_up``, ``page_down``, ``first``…), in the view as it is
-        now (any thread, ``book_lock`` held)."""
+        now (any thread, ``book_lock`` held).
+
+        An up or down key that comes within :func:`unseen_for` of the cursor moving by
+        itself was pressed before the trader could see the move: it moves from the order
+        they had selected. So ``c Down c`` on the first row cancels that order and the one
+        below it even when a newer order takes the first row between the presses (the
+        cursor follows the newest there). If that order left the view, the row now in its
+        place counts as the one below it. Later, every key moves from the row the cursor
+        is on, as drawn."""
         here = self._here()
+        moved = self.implicit_move
+        if moved is not None and action in _RELATIVE and self.clock() - moved[1] < self.unseen_for():
+            anchor = self.view.index_of(moved[0])
+            if anchor is not None:
+                here = anchor
+            elif action in ("cursor_down", "page_down"):
+                here -= 1
         target = {
             "cursor_up": here - 1,
             "cursor_down": here + 1,
