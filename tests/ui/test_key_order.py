@@ -32,32 +32,20 @@ def cancel_lines(desk) -> list[str]:
         return [line.text for line in desk.log.lines() if "cancel" in line.text]
 
 
-def rows(app, *indices: int) -> list[str]:
-    with app.book_lock:
-        return [app.view[i] for i in indices]
-
-
-def put_cursor_on(app, index: int) -> str:
-    with app.book_lock:
-        oid = app.view[index]
-    app.table.select(oid)
-    return oid
-
-
-def select_open_pair(app, desk, start: int, avoid: frozenset[str] = frozenset()) -> tuple[str, str]:
-    """Put the cursor on the first row from ``start`` on that is open and has an open
-    order below it, and return both ids, in one look at the view: the flow changes it
-    between two looks (an order that is filled lingers in place a while, then moves
-    away), and a test that selects, then reads the rows, can read the wrong ones."""
+def select_open_rows(app, desk, start: int, n: int = 2, avoid: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Put the cursor on the first row from ``start`` on that begins ``n`` open rows in a
+    row, and return their ids, in one look at the view: the flow changes it between two
+    looks (an order that is filled lingers in place a while, then moves away), and a test
+    that selects, then reads the rows, can read the wrong ones."""
     with app.book_lock:
         view, store = app.view, desk.store
-        for i in range(start, len(view) - 1):
-            pair = view[i], view[i + 1]
-            entries = [store.get(oid) for oid in pair]
-            if all(e is not None and e.is_open for e in entries) and not avoid.intersection(pair):
-                app.table.select(pair[0])
-                return pair
-    raise AssertionError(f"no two open orders next to each other from row {start} on")
+        for i in range(start, len(view) - n + 1):
+            run = tuple(view[i + k] for k in range(n))
+            entries = [store.get(oid) for oid in run]
+            if all(e is not None and e.is_open for e in entries) and not avoid.intersection(run):
+                app.table.select(run[0])
+                return run
+    raise AssertionError(f"no {n} open orders in a row from row {start} on")
 
 
 async def until_cancelled(pilot, desk, wanted: set[str], what: str) -> None:
@@ -75,10 +63,10 @@ LOAD = dict(initial_orders=60, rate=3000, fixed_time_ms=None)
 async def test_down_c_and_c_down_c_cancel_the_rows_meant_under_load(threaded):
     async with running(sim_config(**LOAD), size=(120, 60), threaded=threaded) as (sim, desk, app, pilot):
         await until(pilot, lambda: desk.session.frames_received > 200, what="the flow running")
-        _, below = select_open_pair(app, desk, 30)
+        _, below = select_open_rows(app, desk, 30)
         await pilot.press("down", "c")
         await until_cancelled(pilot, desk, {below}, "the cancel of the row below")
-        first, second = select_open_pair(app, desk, 40, avoid=frozenset({below}))
+        first, second = select_open_rows(app, desk, 40, avoid=frozenset({below}))
         await pilot.press("c", "down", "c")
         await until_cancelled(pilot, desk, {first, second}, "both cancels")
         await pilot.pause(0.2)
@@ -101,8 +89,7 @@ async def test_keys_read_in_the_input_thread_keep_their_order_around_keys_the_sc
         await until(pilot, lambda: desk.session.frames_received > 200, what="the flow running")
         router = app.key_router
         loop = asyncio.get_running_loop()
-        put_cursor_on(app, 20)
-        a, b = rows(app, 21, 22)
+        _, a, b = select_open_rows(app, desk, 20, 3)
         early_before = router.handled_early
         keys = [("down", None), ("c", "c"), ("tab", "\t"), ("down", None), ("c", "c")]
         keys += [("shift+tab", None), ("down", None), ("c", "c")]
@@ -116,7 +103,7 @@ async def test_keys_read_in_the_input_thread_keep_their_order_around_keys_the_sc
         reader = threading.Thread(target=type_keys)
         reader.start()
         await asyncio.to_thread(reader.join)
-        await until(pilot, lambda: {a, b} <= cancel_targets(desk), timeout=15, what="both cancels")
+        await until_cancelled(pilot, desk, {a, b}, "both cancels")
         await until(pilot, lambda: router.pending == 0, what="every posted key handled")
         await pilot.pause(0.3)
         assert cancel_targets(desk) == {a, b}, cancel_lines(desk)
