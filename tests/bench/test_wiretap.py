@@ -114,3 +114,70 @@ def test_a_request_is_stamped_when_it_reached_the_tap_even_if_the_tap_read_it_la
     assert (action, order_id, rid) == ("cancel-order", "o1", "r1")
     assert sent <= stamp < sent + 20_000_000, (stamp - sent) / 1e6
     assert received - stamp >= 40_000_000, (received - stamp) / 1e6
+
+
+def _order(order_id: str, status: str, filled: str) -> bytes:
+    return orjson.dumps(
+        {"m": "futures-order", "sn": 1, "orderId": order_id, "sd": "Buy", "st": status, "cfq": filled, "s": "BTC-PERP"}
+    )
+
+
+def test_updates_handed_on_are_found_at_dump_with_the_time_of_the_read_that_completed_them():
+    """The relay only keeps what it handed on; `scan` finds the tracked orders' updates,
+    each stamped with the chunk its last byte came in, across cuts anywhere."""
+    tap = Tap(("127.0.0.1", 9))
+    tap.listener.close()
+    frames = [_order(f"o{i}", "PartiallyFilled" if i % 2 else "New", str(i)) for i in range(6)]
+    stream = b"".join(b"\x81~" + len(f).to_bytes(2, "big") + f for f in frames)
+    cut1, cut2 = stream.index(b"o2") + 1, stream.index(b"o5") - 20  # inside o2's frame and o5's
+    tracked = frozenset({b"o1", b"o2", b"o4", b"o5"})
+    tap.chunks.extend([(10, stream[:cut1], tracked), (20, stream[cut1:cut2], tracked)])
+    tap.scan()
+    assert tap.chunks == []
+    assert tap.updates == [[10, "o1", "PartiallyFilled", "1"], [20, "o2", "New", "2"], [20, "o4", "New", "4"]]
+    tap.chunks.extend([(30, stream[cut2:], None), (0, b"", frozenset()), (40, stream[:cut1], None)])
+    tap.scan()
+    assert tap.updates[3:] == [
+        [30, "o5", "PartiallyFilled", "5"],
+        [40, "o0", "New", "0"],
+        [40, "o1", "PartiallyFilled", "1"],
+    ]
+
+
+@linux_only
+def test_the_relay_hands_everything_on_and_stamps_updates_when_it_handed_them_on():
+    upstream = socket.create_server(("127.0.0.1", 0))
+    frames = [_order(f"o{i}", "New", "0") for i in range(500)]
+    stream = b"".join(b"\x81~" + len(f).to_bytes(2, "big") + f for f in frames)
+
+    def exchange() -> None:
+        conn, _ = upstream.accept()
+        with conn:
+            for i in range(0, len(stream), 1000):
+                conn.sendall(stream[i : i + 1000])
+
+    threading.Thread(target=exchange, daemon=True).start()
+    tap = Tap(upstream.getsockname())
+    tap.tracked = None
+    threading.Thread(target=tap.serve, daemon=True).start()
+    start = time.monotonic_ns()
+    client = socket.create_connection(("127.0.0.1", tap.port))
+    got = b""
+    try:
+        client.settimeout(5)
+        while len(got) < len(stream):
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        client.close()
+        tap.listener.close()
+        upstream.close()
+    end = time.monotonic_ns()
+    assert got == stream
+    with tap.lock:
+        tap.scan()
+    assert [u[1] for u in tap.updates] == [f"o{i}" for i in range(500)]
+    stamps = [u[0] for u in tap.updates]
+    assert stamps == sorted(stamps) and start <= stamps[0] and stamps[-1] <= end
