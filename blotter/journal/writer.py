@@ -27,8 +27,9 @@ Why it is built this way:
   backlog (below).
 - **The backlog is bounded in bytes.** A frame over ``max_frame_bytes`` (64 KiB)
   is *summarised*: its first 64 KiB are kept with a note of its full size. Past
-  ``max_pending_bytes`` (64 MiB, frames counted at their raw size plus
-  :data:`ROW_OVERHEAD`) or ``max_pending`` rows, further inbound frames are
+  ``max_pending_bytes`` (128 MiB, frames counted at their raw size plus
+  :data:`ROW_OVERHEAD`, about what a waiting frame holds) or ``max_pending`` rows
+  (400,000), further inbound frames are
   *dropped*. Both are counted (:attr:`Journal.status`), written to the journal as
   notes, and reported through :meth:`Journal.take_notices` for the log and header.
 - **A held lock is waited out.** Another process holding the journal's write lock
@@ -80,7 +81,10 @@ LOCK_RETRY_MIN, LOCK_RETRY_MAX = 0.05, 2.0
 LOCK_NOTICE_AFTER = 3
 """Busy tries in a row before ``waiting for lock`` is reported (brief contention
 between the TUI and a headless command is normal and not worth a line)."""
-MAX_PENDING_BYTES = 64 * 1024 * 1024
+MAX_PENDING_BYTES = 128 * 1024 * 1024
+"""The backlog's bound in bytes: each waiting frame counted at its raw size plus
+:data:`ROW_OVERHEAD` (about what it holds in memory: see :meth:`Journal.record_orders`)."""
+MAX_PENDING_ROWS = 400_000
 MAX_FRAME_BYTES = 64 * 1024
 ROW_OVERHEAD = 256
 """Bytes counted per waiting row on top of its raw frame (the tuple, the event)."""
@@ -179,7 +183,7 @@ class Journal:
         session: str | None = None,
         interval: float = 0.05,
         batch_rows: int = 500,
-        max_pending: int = 200_000,
+        max_pending: int = MAX_PENDING_ROWS,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         endpoint: str | None = None,
@@ -248,7 +252,7 @@ class Journal:
         session: str | None = None,
         interval: float = 0.05,
         batch_rows: int = 500,
-        max_pending: int = 200_000,
+        max_pending: int = MAX_PENDING_ROWS,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         endpoint: str | None = None,
@@ -472,7 +476,10 @@ class Journal:
                 self.record_received(OrderUpdate(order), raw, received_ns)
                 continue
             size += ROW_OVERHEAD
-            items.append(("order", received_ns, order, raw, size))
+            # only the texts the row needs, not the order: a queued row then costs about
+            # its ROW_OVERHEAD beside the frame (the order and its values were 830 bytes
+            # more, kept alive by the queue once a newer update replaced it in the store)
+            items.append(("order", received_ns, (order.order_id, order.symbol, order.status), raw, size))
             added += size
         self._put_many(items, added)
         self._orders_in += len(items)
@@ -884,25 +891,24 @@ class Journal:
                 return '{"op":"auth","withheld":"an auth frame that is not a JSON object"}'
         return self._redact(text)
 
-    def _order_row(self, ts: int, order: Order, raw: Any) -> tuple:
-        """The row of one frame of :meth:`record_orders` (the same as its event's)."""
+    def _order_row(self, ts: int, texts: tuple[Any, Any, Any], raw: Any) -> tuple:
+        """The row of one frame of :meth:`record_orders` (the same as its event's):
+        ``texts`` is the order's id, symbol and status."""
         try:
-            return self._update_row(ts, order, raw)
+            return self._update_row(ts, *texts, raw)
         except Exception as exc:
             return self._unrecordable(ts, "received", exc)
 
     def _received_row(self, ts: int, event: Any, raw: Any) -> tuple:
         if type(event) is OrderUpdate:  # the burst's frames: the same row, without the search below
-            return self._update_row(ts, event.order, raw)
+            order = event.order
+            return self._update_row(ts, order.order_id, order.symbol, order.status, raw)
         return self._event_row(ts, event, raw)
 
-    def _update_row(self, ts: int, order: Order, raw: Any) -> tuple:
+    def _update_row(self, ts: int, order_id: Any, symbol: Any, status: Any, raw: Any) -> tuple:
         if isinstance(raw, (bytes, bytearray, memoryview)):
             raw = bytes(raw).decode("utf-8", "replace")
         r = self._redact
-        order_id: str | None = order.order_id
-        symbol: str | None = order.symbol
-        status: str | None = order.status
         if not (
             isinstance(raw, str)
             and isinstance(order_id, str)

@@ -895,3 +895,39 @@ def test_what_ends_the_wait_of_a_burst(path: Path, monkeypatch) -> None:
     finally:
         release.set()
         j.close()
+
+
+def test_a_waiting_order_frame_holds_about_what_the_backlog_counts_for_it(path: Path) -> None:
+    """The backlog's bound is in bytes, each frame counted at its size plus ROW_OVERHEAD.
+    A queued frame must not keep its order alive (once a newer update replaced it in the
+    store, the queue would be all that holds it): that was 830 bytes more a row, twice
+    what the bound counted, so the bound held twice the memory it says."""
+    import gc
+    import tracemalloc
+
+    from blotter.protocol.parse import order_frame
+
+    n = 2000
+    frames = _order_frames(n)
+    j = Journal.open(path, session="s", max_pending_bytes=1 << 30, max_pending=10_000_000)
+    release = threading.Event()
+    j._wake.clear()
+    original = j._take
+    j._take = lambda: (release.wait(30), original())[1]  # type: ignore[method-assign]  # the writer waits
+    try:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for k in range(0, n, 50):
+                run = frames[k : k + 50]
+                j.record_orders([order_frame(f) for f in run], run, 1)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        counted = j._bytes_in - j._bytes_out - sum(len(f) for f in frames)  # beyond the frames themselves
+        assert j.pending == n
+        assert held <= 1.25 * counted, (held / n, counted / n)
+    finally:
+        release.set()
+        j.close()
