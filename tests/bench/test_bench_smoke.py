@@ -102,3 +102,12 @@ def test_the_journal_hot_path_benchmark_measures_both_ways():
     m = measure(300)
     assert set(m) == {"handoff_each", "handoff_run", "rows_field_by_field", "rows_tested_once"}
     assert all(v >= 0 for v in m.values())
+
+
+def test_the_frame_costs_benchmark_measures_each_stage():
+    from bench.frame_costs import STAGES, measure
+
+    m = measure(200, 640, rounds=1)
+    assert set(m) == {*STAGES, "total", "orjson.loads"}
+    assert all(m[name] > 0 for name in STAGES)
+    assert abs(m["total"] - sum(m[name] for name in STAGES)) < 1e-6
