@@ -296,6 +296,26 @@ def _cell(fmt: Any, run: dict[str, Any]) -> str:
         return "–"
 
 
+def _worst(med: dict[str, Any], key: str) -> float | None:
+    """The highest ``key`` of the runs merged into ``med`` (a target such as "max ≤ 20 ms"
+    holds for every run, not for their median); None where no run has it."""
+    values = [r[key] for r in med.get("runs") or [med] if isinstance(r.get(key), (int, float))]
+    return max(values) if values else None
+
+
+def _over(med: dict[str, Any], key: str, limit: float) -> str:
+    """How many of the runs merged into ``med`` have ``key`` over ``limit``: "k of n"."""
+    values = [r[key] for r in med.get("runs") or [med] if isinstance(r.get(key), (int, float))]
+    return f"{sum(v > limit for v in values)} of {len(values)}"
+
+
+def _slowest_of_runs(med: dict[str, Any], limit: float) -> str:
+    """The slowest press of all the runs, and how many runs had one over ``limit``."""
+    if _worst(med, "cancel_burst_max_ms") is None:
+        return "–"
+    return f"{_f(_worst(med, 'cancel_burst_max_ms'), ' ms', 1)} ({_over(med, 'cancel_burst_max_ms', limit)})"
+
+
 def _journal_missing(med: dict[str, Any]) -> str:
     runs = med.get("runs") or [med]
     gaps = [
@@ -359,12 +379,24 @@ def terminal_table(res: dict[str, Any]) -> str:
         _f(fire.get("cancel_burst_p99_ms"), " ms", 1),
     )
     row(
-        "… max",
+        "… max (the median of the runs' slowest press; the target is judged on the next row)",
         lambda r: _f(r["cancel_burst_max_ms"], " ms", 1),
         "cancel_burst_max_ms",
-        "≤ 20 ms",
-        20.0,
+        "",
+        None,
         _f(fire.get("cancel_burst_max_ms"), " ms", 1),
+    )
+    lines.append(
+        "| "
+        + " | ".join(
+            [
+                "… max of every run: the slowest press of all runs (runs with a press over 20 ms)",
+                *[_slowest_of_runs(r, 20.0) for _, r in cols],
+                f"≤ 20 ms {ok([_worst(r, 'cancel_burst_max_ms') for _, r in cols], 20.0)}".strip(),
+                "–",
+            ]
+        )
+        + " |"
     )
     row(
         "… max, stamped when the tap's `recv` returned (the bench's stamp before this version: the tap's own wait counted)",
@@ -453,7 +485,9 @@ def terminal_table(res: dict[str, Any]) -> str:
         None,
     )
 
-    def scale_row(name: str, fmt: Any, key: str, target: str, limit: float, headless: str = "–") -> None:
+    def scale_row(
+        name: str, fmt: Any, key: str, target: str, limit: float | None, headless: str = "–", worst: bool = False
+    ) -> None:
         cells = []
         vals = []
         for label, _ in cols:
@@ -463,8 +497,9 @@ def terminal_table(res: dict[str, Any]) -> str:
                 cells.append("")
                 continue
             cells.append(_cell(fmt, r))
-            vals.append(r.get(key))
-        lines.append("| " + " | ".join([name, *cells, f"{target} {ok(vals, limit)}".strip(), headless]) + " |")
+            vals.append(_worst(r, key) if worst else r.get(key))
+        mark = ok(vals, limit) if limit is not None else ""
+        lines.append("| " + " | ".join([name, *cells, f"{target} {mark}".strip(), headless]) + " |")
 
     n = term["scale"][0]["orders"] if term["scale"] else 0
     scale_row(
@@ -502,8 +537,16 @@ def terminal_table(res: dict[str, Any]) -> str:
             f"{_f(r['snapshot_hold_max_ms'], ' ms', 0)} ({r['snapshot_presses_sent']:g}/{r['snapshot_presses']:g} sent)"
         ),
         "snapshot_hold_max_ms",
+        "",
+        None,
+    )
+    scale_row(
+        "… the longest of every run (runs with a press over 10 ms): the input is never to be held longer",
+        lambda r: f"{_f(_worst(r, 'snapshot_hold_max_ms'), ' ms', 1)} ({_over(r, 'snapshot_hold_max_ms', 10.0)})",
+        "snapshot_hold_max_ms",
         "≤ 10 ms",
         10.0,
+        worst=True,
     )
     scale_row(
         f"{n:,} orders: start-up → first frame",
