@@ -324,6 +324,9 @@ class Desk:
         self.counts: dict[str, int] = {"frames": 0, "bad_frames": 0, "invalid": 0, "unknown": 0, "disconnects": 0}
         self.marks: dict[str, Decimal] = {}
         """Mark price by symbol, from REST ``futures/position`` (the WebSocket sends none)."""
+        self.marks_wall_ms: int | None = None
+        """When :attr:`marks` were answered (wall clock, ms): the screen says how old they are,
+        since the PnL beside them comes live from the account channel."""
         self.rest_positions: dict[str, Decimal] = {}
         """Signed position by symbol as REST last said (a second opinion for the flatten verdict)."""
         self.rest_positions_at: float | None = None
@@ -1147,6 +1150,7 @@ class Desk:
                 marks[c.symbol] = c.mark_price
             sizes[c.symbol] = c.position or Decimal(0)
         self.marks = marks
+        self.marks_wall_ms = time.time_ns() // 1_000_000
         self.rest_positions = sizes
         self.rest_positions_at = self._clock()
         self._changed.set()

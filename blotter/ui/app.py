@@ -47,7 +47,7 @@ from .settings import UiSettings
 from .text import safe
 from .themes import Theme, load_theme, theme_variables
 from .widgets import DetailLine, LogPane, OrdersTable, PositionsPane, StatusBar
-from .widgets.orders_table import fmt_amount, fmt_time
+from .widgets.orders_table import fmt_amount, fmt_time, order_badge
 from .widgets.positions_pane import COLLAPSE_BELOW
 from .widgets.status_bar import build_status
 
@@ -177,7 +177,7 @@ class BlotterApp(App[None]):
             id="orders",
         )
         self.detail = DetailLine(id="detail")
-        self.positions = PositionsPane(self.desk, id="positions")
+        self.positions = PositionsPane(self.desk, id="positions", utc=utc, frozen=self.settings.frozen)
         self.log_pane = LogPane(
             self.desk.log,
             self.blotter_theme,
@@ -434,13 +434,14 @@ class BlotterApp(App[None]):
         else:
             o = entry.order
             status, _ = table.status_of(entry, now)
+            badge = order_badge(o.exec_inst, o.status)  # as in the table's STATUS cell, which may be cut
             fields = [
                 Text.assemble("▶ ", (safe(o.order_id, 64), "bold")),
                 Text(
                     f"{safe(o.symbol, 40)} {safe(o.side, 8).upper()} {safe(o.order_type, 16)}"
                     f" {fmt_amount(o.qty)} @ {fmt_amount(o.price)}"
                 ),
-                Text(status),
+                Text(f"{status} {badge}" if badge else status),
                 Text(f"filled {fmt_amount(o.filled_qty)} avg {fmt_amount(o.avg_price)}"),
                 Text(f"created {fmt_time(o.create_time_ms, self.settings.clock == 'utc')}"),
             ]

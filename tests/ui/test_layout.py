@@ -138,3 +138,25 @@ async def test_the_columns_keep_their_width_when_the_rows_outgrow_the_page():
         await pilot.pause(0.05)
         assert table.scrollable_content_region.width == width
         assert table.render_line(0).text == header
+
+
+def test_a_status_that_grows_for_a_moment_is_cut_at_80_columns_rather_than_time_dropped():
+    """During a cancel-all a stop order's STATUS reads ``PENDING CANCEL 0.4s STOP`` (24
+    cells): widths only grow, so at 80 columns that once would have dropped TIME for
+    the rest of the session. STATUS gives back what it grew beyond its least width."""
+    grown = dict(DEMO_NATURAL, status=24)
+    assert shown(77) == shown(77, grown)
+    assert "time" in shown(77, grown)
+    columns, _, _ = layout(grown, 77)
+    widths = {c.key: w for c, w in columns}
+    assert widths["status"] == 20 and sum(widths.values()) + len(widths) - 1 + 1 <= 77
+    # with room to spare the status gets its width back before the id does
+    columns, _, _ = layout(grown, 80)
+    widths = {c.key: w for c, w in columns}
+    assert widths["status"] == 23 and "time" in widths
+    # values wider still: TIME goes, and STATUS gets back what TIME gave
+    wider = dict(grown, price=9, qty=8)
+    columns, _, _ = layout(wider, 77)
+    widths = {c.key: w for c, w in columns}
+    assert "time" not in widths and widths["status"] == 24
+    assert sum(widths.values()) + len(widths) - 1 + 1 <= 77

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from blotter.ui.screens.flatten import FlattenScreen
-from blotter.ui.widgets.orders_table import fmt_amount, order_badge
+from blotter.ui.widgets.orders_table import fmt_amount, fmt_time, order_badge
 
 from .conftest import running, sim_config, until
 
@@ -49,6 +49,22 @@ async def test_the_pane_shows_each_position_with_exact_decimals_and_the_collater
         assert "(F flatten, Z all)" in text and app.check_action("flatten", ()) is True
         usdt = desk.account_state.collaterals["USDT"].balance
         assert f"USDT {fmt_amount(usdt)}" in text
+
+
+async def test_the_pane_says_when_the_marks_were_answered():
+    """The marks come from REST now and then, the PnL beside them live: the pane gives the
+    marks' time, and a new answer moves it on."""
+    async with running(config(), size=(120, 40)) as (sim, desk, app, pilot):
+        await shown(pilot, app, desk)
+        first = desk.marks_wall_ms
+        assert first is not None
+        assert f"marks as of {fmt_time(first, True)}" in pane_text(app)
+        await pilot.pause(1.1)  # (the time is to the second)
+        assert await desk.call(desk.poll_positions)
+        assert desk.marks_wall_ms is not None and desk.marks_wall_ms >= first + 1000
+        app.poll(force=True)
+        await pilot.pause(0.05)
+        assert f"marks as of {fmt_time(desk.marks_wall_ms, True)}" in pane_text(app)
 
 
 async def test_flat_positions_are_hidden_until_toggled():

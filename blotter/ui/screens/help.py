@@ -49,7 +49,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(self._table(), id="help-table")
             yield Static(
                 Text(
-                    "↑ ↓ PgUp PgDn scroll · Esc closes · Tab: table ↔ log · remap a key by its id: "
+                    "↑ ↓ PgUp PgDn scroll · Esc closes · Tab: orders → positions → log · remap a key by its id: "
                     '[keymap] "blotter.cancel" = "delete" in the config file'
                 ),
                 id="help-hint",

@@ -16,7 +16,8 @@ aimed at it moves from the order the trader had selected (:meth:`OrdersTable.ste
 
 On narrower screens ORDER ID first shrinks to its last characters (``…`` + tail; the
 full id is always on the detail line under the table), so every column is shown
-from 100 columns up; at 80, TYPE, AVG PRICE, TIME (then FILLED) are dropped. Column
+from 100 columns up; at 80, TYPE and AVG PRICE are dropped (then, for wider values,
+STATUS cut back to its least width, TIME, FILLED: see :func:`layout`). Column
 widths come from the widest values seen so far, never from the rows on screen only,
 so columns do not come and go as values change. Values are never cut silently: a
 value wider than its column's cap ends with ``…``.
@@ -148,8 +149,11 @@ def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]
     ``natural`` are the widest values seen so far (they only grow), so a column never
     comes and goes with the values on screen. Room is found in this order: the gap
     narrows, ORDER ID gives up its head (the full id is on the detail line), down to
-    ``ID_MIN_TAIL``; only then are columns dropped (``DROP_ORDER``, then FILLED), each
-    time giving the room freed back to the id; last, SYMBOL is cut (with '…')."""
+    ``ID_MIN_TAIL``; TYPE and AVG PRICE are dropped; STATUS gives up what it grew
+    beyond its least width (a passing ``PENDING CANCEL 0.4s STOP`` is cut with '…'
+    rather than TIME dropped for the rest of the session: the detail line has it
+    whole); only then TIME, then FILLED are dropped; the room left goes back to
+    STATUS, then the id; last, SYMBOL is cut (with '…')."""
     keys = [c.key for c in COLUMNS]
 
     def total(ks: list[str], w: dict[str, int], sep: int = SEP) -> int:
@@ -160,13 +164,21 @@ def layout(natural: dict[str, int], width: int) -> tuple[list[tuple[Column, int]
 
     widths = dict(natural)
     widths["id"] = min(natural["id"], ID_MIN_TAIL)
+    least_status = min(natural["status"], BY_KEY["status"].min_width)
     for key in (*DROP_ORDER, "filled"):
-        if total(keys, widths) <= width:
+        over = total(keys, widths) - width
+        if over <= 0:
             break
+        if key == "time" and widths["status"] > least_status:
+            widths["status"] = max(least_status, widths["status"] - over)
+            if total(keys, widths) <= width:
+                break
         keys.remove(key)
     spare = width - total(keys, widths)
-    if spare > 0:  # the room left goes back to the id
-        widths["id"] = min(natural["id"], widths["id"] + spare)
+    if spare > 0:  # the room left goes back to STATUS, then to the id
+        give = min(spare, natural["status"] - widths["status"])
+        widths["status"] += give
+        widths["id"] = min(natural["id"], widths["id"] + spare - give)
     over = total(keys, widths) - width
     if over > 0:
         widths["symbol"] = max(widths["symbol"] - over, 6)

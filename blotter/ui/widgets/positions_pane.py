@@ -23,7 +23,7 @@ from textual.widgets import Static
 from ...protocol.messages import Position
 from ..bindings import POSITIONS, textual_bindings
 from ..text import safe
-from .orders_table import fmt_amount
+from .orders_table import fmt_amount, fmt_time
 
 if TYPE_CHECKING:
     from ...desk import Desk
@@ -35,9 +35,13 @@ COLLAPSE_BELOW = 30
 class PositionsPane(Static, can_focus=True):
     BINDINGS = textual_bindings(POSITIONS)
 
-    def __init__(self, desk: Desk, *, id: str | None = None) -> None:
+    def __init__(self, desk: Desk, *, id: str | None = None, utc: bool = False, frozen: bool = False) -> None:
         super().__init__("", id=id)
         self.desk = desk
+        self.utc = utc
+        """Times (the marks' age) in UTC rather than local time, as the table's."""
+        self.frozen = frozen
+        """Snapshot tests: the marks' time drawn as a fixed placeholder."""
         self.show_flat = False
         self.collapsed = False
         self.selected_symbol: str | None = None
@@ -160,6 +164,10 @@ class PositionsPane(Static, can_focus=True):
         out.append(f"  collateral: {self._collateral()}", dim)
         if self.desk.rest is None:
             out.append("  mark: none (no REST road)", dim)
+        elif self.desk.marks_wall_ms is not None and rows:
+            # the marks are REST's, asked now and then; the PnL beside them is live
+            stamp = "--:--:--" if self.frozen else fmt_time(self.desk.marks_wall_ms, self.utc)
+            out.append(f"  marks as of {stamp}", dim)
         if not rows:
             out.append("\n  no open position" + ("" if self.show_flat else " (0: show flat ones)"), dim)
         marks = self.desk.marks
