@@ -80,6 +80,12 @@ class DeafServer:
         self.pings = pings
         """With ``pings``: that many, then silence (less unsent data than the client tolerates)."""
         self.connections = 0
+        """WebSocket connections (an upgrade asked for): what a reconnect adds."""
+        self.plain_requests = 0
+        """Other HTTP requests to the same port (the desk's REST road, derived from the
+        URL, once a cancel has no ACK on the stuck WebSocket): answered 503, not counted
+        as connections — counting them once let a test see a "replaced" connection
+        before the stuck one was even noticed."""
         self.deaf = 0
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -115,14 +121,22 @@ class DeafServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._tasks.add(asyncio.current_task())  # type: ignore[arg-type]
-        self.connections += 1
         try:
             request = await reader.readuntil(b"\r\n\r\n")
             key = next(
-                line.split(b":", 1)[1].strip()
-                for line in request.split(b"\r\n")
-                if line.lower().startswith(b"sec-websocket-key:")
+                (
+                    line.split(b":", 1)[1].strip()
+                    for line in request.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")
+                ),
+                None,
             )
+            if key is None:
+                self.plain_requests += 1
+                writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                await writer.drain()
+                return
+            self.connections += 1
             accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
             writer.write(
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
