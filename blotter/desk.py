@@ -20,7 +20,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .collector import Collector
 from .core import AccountState, EventLog, OrderEntry, OrderStore, RequestTracker, State, Tracked
@@ -197,7 +197,11 @@ class DeskSettings(SessionSettings):
         5.0, gt=0, le=3600, description="Seconds for a request to be confirmed before it shows TIMEOUT."
     )
     stale_after: float = Field(
-        10.0, gt=0, le=86400, description="Seconds without data before the table is marked STALE."
+        10.0,
+        gt=0,
+        le=86400,
+        description="Seconds without data before the table is marked STALE (a quiet connection is pinged "
+        "after half of it, so a healthy one never goes STALE).",
     )
     read_only: bool = Field(False, description="Disable every cancel key (monitoring screens).")
     cancel_on_hangup: bool = Field(
@@ -242,6 +246,14 @@ class DeskSettings(SessionSettings):
         description="While live, compare the table with the exchange (REST) every this many seconds and "
         "correct any drift; 0 turns it off.",
     )
+
+    @model_validator(mode="after")
+    def _ping_when_quiet(self) -> DeskSettings:
+        # A quiet market sends nothing for minutes: without a ping of our own within
+        # stale_after, a healthy connection would read STALE (and cancels go by REST).
+        if self.idle_ping is None:
+            self.idle_ping = max(0.5, min(self.stale_after / 2, 3600.0))
+        return self
 
 
 class Desk:

@@ -114,6 +114,14 @@ class SessionSettings(BaseModel):
         gt=0,
         description="Seconds without a pong before the connection is deemed dead (default 2 x ping_interval).",
     )
+    idle_ping: float | None = Field(
+        None,
+        ge=0.5,
+        le=3600,
+        description="Seconds without any frame after which a ping goes at once, between the regular ones: on "
+        "a quiet, healthy connection a pong then comes before a screen would call it stale (a desk sets "
+        "half its stale_after). None: the regular pings only.",
+    )
     open_timeout: float = Field(10.0, gt=0, description="Seconds to open the connection.")
     reply_timeout: float = Field(
         10.0,
@@ -665,16 +673,28 @@ class Session:
         server that stopped answering (then drop the connection to reconnect)."""
         s = self.settings
         pong_timeout = s.pong_timeout or 2 * s.ping_interval
-        self._last_pong_at = self._clock()
+        idle = s.idle_ping if s.idle_ping is not None and s.idle_ping < s.ping_interval else None
+        tick = idle / 2 if idle is not None else s.ping_interval
+        clock = self._clock
+        self._last_pong_at = last_ping = clock()
+        self._ping_now()
         while True:
-            self._pings.sent.append(self._clock())
-            del self._pings.sent[:-4]
-            self._send(Ping())
-            await asyncio.sleep(s.ping_interval)
-            if self._last_pong_at is not None and self._clock() - self._last_pong_at > pong_timeout:
+            await asyncio.sleep(tick)
+            now = clock()
+            if self._last_pong_at is not None and now - self._last_pong_at > pong_timeout:
                 self.detail = self._closing_reason = f"no pong for {pong_timeout:g} s; reconnecting"
                 await self._close(ws, 1011, "no pong")
                 return
+            since_ping = now - last_ping
+            quiet = idle is not None and since_ping >= idle and now - (self.last_frame_at or last_ping) >= idle
+            if since_ping >= s.ping_interval - tick / 2 or quiet:
+                last_ping = now
+                self._ping_now()
+
+    def _ping_now(self) -> None:
+        self._pings.sent.append(self._clock())
+        del self._pings.sent[:-4]
+        self._send(Ping())
 
 
 def describe_failure(exc: BaseException, url: str = "") -> str:

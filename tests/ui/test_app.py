@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
 
@@ -193,6 +194,11 @@ async def test_stale_banner_when_the_server_goes_silent():
         assert "STALE — no data for" in str(banner.render())
         assert app.table.has_class("-stale")
         assert "STALE" in str(app.table.border_title)
+        # the header does not say LIVE beside it, nor a round-trip time from before
+        app.poll(force=True)
+        await pilot.pause(0.05)
+        header = str(app.query_one("#status").render())
+        assert header.startswith("● STALE") and "LIVE" not in header and "rtt –" in header, header
         sim.set_silent(False)
         await app.desk.refresh()
         await until(pilot, lambda: not banner.has_class("-on"), timeout=5, what="data flows again")
@@ -377,3 +383,22 @@ async def test_one_key_retry_after_a_cancel_all_left_orders_open():
         await pilot.press("R")  # nothing left: nothing sent
         await pilot.pause(0.1)
         assert len(sim.requests("cancel-order")) == len(targets)
+
+
+async def test_a_quiet_but_healthy_connection_is_never_called_stale():
+    """No order moves (rate 0) and the exchange does not ping first: the desk pings when
+    nothing came for half of stale_after, so the pong keeps the connection fresh — no
+    STALE banner, no cancels sent by REST for a connection that is fine."""
+    async with running(stale_after=1.0) as (sim, desk, app, pilot):
+        banner = app.query_one("#banner")
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 3.0
+        while loop.time() < end:
+            assert not desk.is_stale(), desk.frame_age()
+            app.poll(force=True)
+            await pilot.pause(0.05)
+            assert not banner.has_class("-on")
+            header = str(app.query_one("#status").render())
+            assert header.startswith("● LIVE") and "CANCELS VIA REST" not in header, header
+        pings = [f for f in sim.received if isinstance(f.data, dict) and f.data.get("op") == "ping"]
+        assert len(pings) >= 4, len(pings)  # (the regular pings: every 15 s)

@@ -62,7 +62,13 @@ def build_status(
         "STOPPED": Style(color=theme.log.error, bold=True),
         "RECONNECTING": warn,
     }.get(state.name, Style(color=theme.log.warn))
-    parts: list[Text] = [Text(f"● {state_label(desk)}", style=state_style)]
+    stale = desk.is_stale(now)
+    if stale and state.name == "LIVE":
+        # connected, but nothing came for stale_after although a quiet connection is pinged
+        # before then: not called LIVE beside a table marked STALE
+        parts: list[Text] = [Text("● STALE", style=bad)]
+    else:
+        parts = [Text(f"● {state_label(desk)}", style=state_style)]
     if session_error:
         parts.append(Text(f"SESSION FAILED: {safe(session_error, 120)}", style=bad))
     waiting = desk.snapshot_wait if state.name == "LIVE" else ""
@@ -73,13 +79,12 @@ def build_status(
     elif age is None:
         parts.append(Text("last msg never"))
     else:
-        stale = desk.is_stale(now)
         parts.append(Text(f"last msg {age:.1f} s", style=bad if stale else Style()))
     if not frozen and desk.behind():  # frames wait to be folded: the table lags the wire
         lag = desk.session.lag
         parts.append(Text(f"CATCHING UP {lag:.1f} s" if lag >= 0.05 else "CATCHING UP", style=warn))
     rtt = desk.rtt_ms
-    parts.append(Text("rtt –" if frozen or rtt is None else f"rtt {rtt:.0f} ms"))
+    parts.append(Text("rtt –" if frozen or stale or rtt is None else f"rtt {rtt:.0f} ms"))  # (stale: no recent one)
     skew = desk.skew_ms
     if desk.skew_warning and skew is not None and not frozen:
         parts.append(Text(f"⚠ CLOCK SKEW {skew / 1000:+.1f} s", style=warn))
@@ -87,7 +92,7 @@ def build_status(
         held = usage.level1 is not None and usage.last_minute >= usage.level1 * desk.limits.hold_at
         label = f"⚠ RATE {safe(usage.kind, 24)} {usage.last_minute}/{usage.level1} a minute"
         parts.append(Text(label + (" (housekeeping held)" if held else ""), style=bad if held else warn))
-    if state.name != "LIVE" or desk.is_stale(now):
+    if state.name != "LIVE" or stale:
         parts.append(road_label(desk, warn, bad))
     if desk.read_only:
         parts.append(Text("READ-ONLY", style=Style(color=theme.log.warn, bold=True, reverse=True)))
