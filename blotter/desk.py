@@ -920,8 +920,9 @@ class Desk:
             self.log.add("read-only: cancel keys are disabled", "warn")
             return None
         targets = {e.order_id for e in self.store.open_by_symbol(symbol)}
+        blind = self.snapshot_count == 0  # no snapshot yet: the targets say nothing of what is open
         if self.cancel_road() == REST:
-            tracked = self.road.cancel_all(symbol, targets, now, verify)
+            tracked = self.road.cancel_all(symbol, targets, now, verify, blind=blind)
             self._changed.set()
             return tracked
         request = CancelAll(symbol=symbol)
@@ -932,6 +933,7 @@ class Desk:
             self._changed.set()
             return tracked
         tracked = self.tracker.sent(request.request_id, "cancel-all", now, symbol=symbol, targets=targets)
+        tracked.blind = blind
         if not await self.session.send(request):
             self.tracker.send_failed(request.request_id, self._clock(), self._offline_reason())
         elif self.rest is not None and self.settings.rest_fallback_after > 0:

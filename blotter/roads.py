@@ -191,9 +191,11 @@ class RestRoad:
         now: float,
         verify: bool,
         retry_of: str | None = None,
+        blind: bool = False,
     ) -> Tracked:
         """Cancel-all over REST (with the symbol filter); ``verify``: then ask REST for the
-        open orders on that scope, which gives the verdict."""
+        open orders on that scope, which gives the verdict. ``blind``: sent before any
+        open-orders snapshot (see :attr:`Tracked.blind`)."""
         request = CancelAll(symbol=symbol)
         t = self.desk.tracker.sent(
             request.request_id,
@@ -205,6 +207,7 @@ class RestRoad:
             road=REST,
             announce=False,
         )
+        t.blind = blind
         self._spawn(self._cancel_all(t, request, verify), f"rest-{request.request_id}")
         return t
 
@@ -250,7 +253,9 @@ class RestRoad:
             request_id=ws.request_id,
         )
         targets = {e.order_id for e in self.desk.store.open_by_symbol(ws.symbol)}
-        self.repeats[ws.request_id] = self.cancel_all(ws.symbol, targets, self._now(), verify, retry_of=ws.request_id)
+        self.repeats[ws.request_id] = self.cancel_all(
+            ws.symbol, targets, self._now(), verify, retry_of=ws.request_id, blind=self.desk.snapshot_count == 0
+        )
 
     # -- batch cancel (the retry) --------------------------------------------------------------------
     def batch_cancel(self, pairs: list[tuple[str, str]], headline: Tracked, now: float) -> list[Tracked]:

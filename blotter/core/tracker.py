@@ -73,6 +73,9 @@ class Tracked:
     still_open: list[str] = field(default_factory=list)
     """cancel-all: targets a fresh snapshot still lists open (the verdict)."""
     verdict: str | None = None
+    blind: bool = False
+    """cancel-all: sent before any open-orders snapshot, so ``targets`` (empty) says nothing
+    of what was open; its verdict says so instead of "0 were open"."""
     road: str = WEBSOCKET
     """:data:`WEBSOCKET` or :data:`REST`: how the request went to the exchange."""
     announced: bool = True
@@ -414,6 +417,20 @@ class RequestTracker:
             self._log(t, f"{source}: order is no longer open", "warn")
         return t
 
+    def _blind_verdict(self, t: Tracked, open_ids: set[str], symbol: str | None) -> None:
+        """The verdict of a cancel-all sent before the open orders were known: what the
+        snapshot lists open now, when it covers the same symbols, never "0 were open"."""
+        text = "verdict: sent before the open orders were loaded, so which were open then is not known"
+        if symbol == t.symbol:
+            t.still_open = sorted(open_ids)
+            text += f"; {len(open_ids)} open now"
+            if t.still_open:
+                text += f": {', '.join(t.still_open[:5])}" + (" …" if len(t.still_open) > 5 else "")
+        else:
+            text += "; the table shows what is open now"
+        t.verdict = text
+        self._log(t, text, "error" if t.still_open else "warn")
+
     def resolve_with_snapshot(self, open_ids: set[str], now: float, symbol: str | None = None) -> list[Tracked]:
         """After a fresh open-orders snapshot: settle timed-out cancels and give
         cancel-all requests their verdict (which targets are still open)."""
@@ -438,6 +455,10 @@ class RequestTracker:
                     continue
                 if t.state in (State.SENT,):
                     continue  # not yet acked: the snapshot may predate it
+                if t.blind:
+                    self._blind_verdict(t, open_ids, symbol)
+                    done.append(t)
+                    continue
                 still = sorted(oid for oid in t.targets if oid in open_ids)
                 t.still_open = still
                 t.verdict = (

@@ -388,6 +388,8 @@ class BlotterApp(App[None]):
                 text = f"STALE — no data for {now - desk.last_frame_at:.0f} s"
         elif desk.state.name != "LIVE" and len(desk.store):
             text = f"NOT LIVE — {state_words(desk)}: the orders shown may be out of date"
+        elif desk.state.name != "LIVE" and desk.snapshot_count == 0:
+            text = f"NOT LOADED — {state_words(desk)}: no open orders received yet"
         elif desk.state.name == "LIVE" and desk.snapshot_wait:
             text = f"NOT LOADED — {desk.snapshot_wait}: the table may be incomplete"
         if text != self._banner_text:
@@ -569,7 +571,14 @@ class BlotterApp(App[None]):
         counts = Counter(e.order.symbol for e in entries)
         n = len(entries)
         scope = f" on {safe(symbol, 40)}" if symbol else ""
-        if n == 0:
+        if self.desk.snapshot_count == 0:
+            # nothing loaded yet: "no open orders" would be a guess, and a wrong one is dangerous
+            text = Text(
+                f"The open orders are not loaded yet: how many are open{scope} is not known. "
+                f"Send cancel-all{scope} anyway?",
+                style="bold",
+            )
+        elif n == 0:
             text = Text(f"No open orders known{scope}. Send cancel-all{scope} anyway?", style="bold")
         else:
             text = Text(f"Cancel ALL {n} open order{'s' if n != 1 else ''}{scope}?", style="bold")
@@ -776,7 +785,7 @@ class BlotterApp(App[None]):
 
 def state_words(desk: Desk) -> str:
     words = str(desk.state.value)
-    if desk.state.name == "RECONNECTING":
+    if desk.state.name == "RECONNECTING" or (desk.state.name in ("CONNECTING", "AUTHENTICATING") and desk.attempt):
         words += f" (attempt {desk.attempt})"
     return words
 

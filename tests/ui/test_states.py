@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import blotter.ui.app
 from blotter.desk import Desk, DeskSettings
-from blotter.sim import DEMO_API_KEY, SimConfig, SimServer
+from blotter.sim import DEMO_API_KEY, DEMO_API_SECRET, SimConfig, SimServer
 from blotter.ui.app import make_app
 from blotter.ui.settings import UiSettings
 
@@ -137,3 +137,46 @@ async def test_a_desk_that_ended_before_the_screen_came_up_is_reported_once():
         ended = [line.text for line in desk.log.lines() if line.text.startswith("session ")]
         assert len(ended) == 1, ended
         assert ended[0] in ("session ended",) or ended[0].startswith("session failed: "), ended
+
+
+async def test_before_any_snapshot_the_screen_says_not_loaded_and_a_cancel_all_makes_no_false_verdict():
+    """The exchange takes the connection but never answers the login: no open-orders count
+    is known. The header does not say "open 0", the table says NOT LOADED, the login's
+    retries show their attempt, X says the count is unknown, and a cancel-all sent anyway
+    (by REST) gets a verdict that does not claim "0 were open"."""
+    config = SimConfig(seed=1, initial_orders=5, rate=0, ping_interval=0, silent=True)
+    async with SimServer(config, port=0) as sim:
+        desk = Desk(
+            DeskSettings(
+                url=sim.url,
+                api_key=DEMO_API_KEY,
+                api_secret=DEMO_API_SECRET,
+                reply_timeout=0.3,
+                backoff_initial=0.05,
+                backoff_max=0.1,
+            )
+        )
+        app = make_app(desk, UiSettings(clock="utc"))
+        async with app.run_test(size=(120, 30)) as pilot:
+            await until(
+                pilot, lambda: desk.attempt >= 1 and desk.state.name == "AUTHENTICATING", timeout=10, what="a retry"
+            )
+            app.poll(force=True)
+            await pilot.pause(0.05)
+            header = str(app.status_bar.render())
+            assert "AUTHENTICATING (attempt" in header and "open ? (not loaded)" in header, header
+            assert "open 0" not in header
+            assert str(app.banner.render()).startswith("NOT LOADED — authenticating (attempt")
+            await pilot.press("X")
+            await pilot.pause(0.1)
+            dialog = " ".join(str(w.render()) for w in app.screen.query("Static"))
+            assert "not loaded yet" in dialog and "No open orders known" not in dialog, dialog
+            await pilot.press("y")
+
+            def verdict() -> str | None:
+                return next((line.text for line in desk.log.lines() if "verdict:" in line.text), None)
+
+            await until(pilot, lambda: verdict() is not None, timeout=10, what="the verdict")
+            text = verdict()
+            assert "0 were open" not in text and "sent before the open orders were loaded" in text, text
+            assert sim.open_orders() == []  # REST did cancel them

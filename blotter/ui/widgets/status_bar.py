@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 def state_label(desk: Desk) -> str:
     state = desk.state
     label = str(state.value).upper()
-    if state.name == "RECONNECTING":
-        label += f" (attempt {desk.attempt})"
+    if state.name == "RECONNECTING" or (state.name in ("CONNECTING", "AUTHENTICATING") and desk.attempt):
+        label += f" (attempt {desk.attempt})"  # a login that keeps timing out shows it is a retry
     return label
 
 
@@ -72,7 +72,12 @@ def build_status(
     if session_error:
         parts.append(Text(f"SESSION FAILED: {safe(session_error, 120)}", style=bad))
     waiting = desk.snapshot_wait if state.name == "LIVE" else ""
-    parts.append(Text(safe(waiting, 80), style=warn) if waiting else Text(f"open {open_count}"))
+    if waiting:
+        parts.append(Text(safe(waiting, 80), style=warn))
+    elif desk.snapshot_count == 0:  # not connected yet: no count is known, and 0 would be a guess
+        parts.append(Text("open ? (not loaded)", style=warn))
+    else:
+        parts.append(Text(f"open {open_count}"))
     age = desk.frame_age(now)
     if frozen:
         parts.append(Text("last msg –"))
