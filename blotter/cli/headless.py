@@ -265,6 +265,9 @@ async def _open_desk(args: argparse.Namespace) -> tuple[Any, Any, Printer, async
     desk = Desk(settings, journal=journal)
     for w in warnings:
         desk.log.add(w, "warn")
+        # every command says it, on stderr: one that prints only a table (orders,
+        # positions, --json) would otherwise run without its audit trail unnoticed
+        print(f"blotter: {w}", file=sys.stderr)
     printer = Printer(desk, getattr(args, "json", False))
     task = asyncio.create_task(desk.run())
     return desk, journal, printer, task

@@ -192,7 +192,7 @@ def _create_file(path: Path) -> tuple[int, int]:
         raise
     try:
         fst = os.fstat(fd)
-        why = _refusal(fst)
+        why = _refusal(fst) or (_not_a_journal(path, fd) if fst.st_size > 0 else None)
         if why:
             raise JournalError(f"cannot open journal {path}: {why}")
         if os.name == "posix" and fst.st_mode & 0o077:
@@ -203,6 +203,37 @@ def _create_file(path: Path) -> tuple[int, int]:
         return fst.st_dev, fst.st_ino
     finally:
         os.close(fd)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_OTHER_FILE = "give the path of a new file or of a blotter journal (--journal)"
+
+
+def _not_a_journal(path: Path, fd: int) -> str | None:
+    """Why an existing, non-empty file is not one blotter may write its journal into, or
+    None. Checked before anything changes it (its mode, WAL, tables): a --journal that
+    names another program's file must leave that file as it was."""
+    try:
+        head = os.pread(fd, len(_SQLITE_MAGIC), 0)
+    except OSError as exc:
+        return f"it cannot be read ({one_line(exc)})"
+    if head != _SQLITE_MAGIC:
+        return f"it is not a blotter journal (not an SQLite database); {_OTHER_FILE}"
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=0.2)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        text = one_line(exc)
+        if "locked" in text or "busy" in text:
+            return None  # another blotter is writing it: the writer waits for its lock
+        return f"it is an SQLite file that cannot be read ({text}); {_OTHER_FILE}"
+    if tables and "meta" not in tables:
+        names = ", ".join(sorted(tables)[:3]) + (" …" if len(tables) > 3 else "")
+        return f"it is another program's SQLite database (tables {names}); {_OTHER_FILE}"
+    return None
 
 
 def check_readable(path: Path) -> None:

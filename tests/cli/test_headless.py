@@ -550,3 +550,31 @@ async def test_a_server_that_never_answers_the_upgrade_is_exit_3_within_the_time
         server.close()
     assert code == 3, out + err
     assert "no answer from the server in 1 s" in err and out == ""
+
+
+async def test_a_journal_path_naming_another_file_leaves_it_alone_and_says_so_on_stderr(tmp_path):
+    """``--journal`` pointed at a text file or another program's SQLite database: the
+    command runs (a warning, not a failure), the warning is on stderr whatever the command
+    prints, and the file keeps its bytes and its mode (no chmod, no WAL, no tables)."""
+    import sqlite3
+    import stat
+
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hi\n")
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE things (x)")
+    conn.commit()
+    conn.close()
+    for path in (text_file, other):
+        path.chmod(0o644)
+    before = {p: p.read_bytes() for p in (text_file, other)}
+    async with running_sim(initial_orders=3) as sim:
+        for path, why in ((text_file, "not an SQLite database"), (other, "another program's SQLite database")):
+            code, out, err = await blotter(tmp_path, "orders", "--url", sim.url, "--journal", str(path))
+            assert code == 0, out + err
+            assert f"blotter: journal disabled: cannot open journal {path}: it is" in err and why in err, err
+            assert_no_traceback(out, err)
+            assert path.read_bytes() == before[path]
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644
+            assert not Path(f"{path}-wal").exists()

@@ -931,3 +931,30 @@ def test_a_waiting_order_frame_holds_about_what_the_backlog_counts_for_it(path: 
     finally:
         release.set()
         j.close()
+
+
+def test_an_empty_file_or_an_existing_journal_is_taken_and_another_file_is_not(tmp_path):
+    import sqlite3
+
+    from blotter.journal import Journal, JournalError
+
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+    j = Journal.open(empty, session="a")
+    j.close()
+    j = Journal.open(empty, session="b")  # now a journal: opened again
+    j.close()
+    blank_db = tmp_path / "blank.db"  # an SQLite file with no table yet
+    sqlite3.connect(blank_db).execute("PRAGMA user_version = 0").connection.close()
+    Journal.open(blank_db, session="c").close()
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE frames (x)")  # a table of the same name is not enough
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalError, match="another program's SQLite database"):
+        Journal.open(other, session="d")
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(JournalError, match="not an SQLite database"):
+        Journal.open(garbage, session="e")
