@@ -272,7 +272,12 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                     state = desk.state
                     if state is ConnState.LIVE:
                         seen["live"] = True
-                    elif state in (ConnState.AUTH_REFUSED, ConnState.RECONNECTING, ConnState.CONNECTING):
+                    elif state in (
+                        ConnState.AUTH_REFUSED,
+                        ConnState.RECONNECTING,
+                        ConnState.CONNECTING,
+                        ConnState.AUTHENTICATING,  # a login the exchange never answers: not live either
+                    ):
                         seen["state"], seen["detail"], seen["attempt"] = state, desk.detail, desk.attempt
                     await asyncio.sleep(0.1)
 
@@ -285,9 +290,10 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                     disarm()
             code = app.return_code or 0
             if code == 0 and not seen["live"] and seen["state"] is not None and seen["hangup"] is None:
-                if seen["state"] is ConnState.CONNECTING and seen["attempt"] == 0:
+                if seen["state"] in (ConnState.CONNECTING, ConnState.AUTHENTICATING) and seen["attempt"] == 0:
                     # quit during the first attempt, which had not failed (yet): nothing was live
-                    print(f"blotter: quit while still connecting to {desk.endpoint_label}", file=sys.stderr)
+                    step = " (logging in)" if seen["state"] is ConnState.AUTHENTICATING else ""
+                    print(f"blotter: quit while still connecting to {desk.endpoint_label}{step}", file=sys.stderr)
                     return EXIT_CONNECT
                 refused = seen["state"] is ConnState.AUTH_REFUSED
                 what = "login refused" if refused else f"could not connect to {desk.endpoint_label}"

@@ -199,6 +199,21 @@ def test_quitting_during_the_first_connection_attempt_says_so_not_could_not_conn
 
 
 @pytest.mark.timeout(90)
+def test_quitting_while_the_first_login_is_unanswered_says_so(tmp_path):
+    """The exchange takes the connection and never answers the login (AUTHENTICATING from
+    the start): quitting then is exit 4 with one line, not a silent 0."""
+    with sim_in_thread(SimConfig(seed=15, initial_orders=3, rate=0, ping_interval=0, silent=True)) as sim:
+        term = Terminal(["--url", sim.url, "--no-journal"], env_for(tmp_path))
+        try:
+            term.wait_for(lambda t: "AUTHENTICATING" in t)
+            code = _quit_and_wait(term)
+        finally:
+            term.close()
+    assert code == 4
+    assert f"blotter: quit while still connecting to {sim.url} (logging in)".encode() in term.raw
+
+
+@pytest.mark.timeout(90)
 def test_positions_pane_and_flatten_all_in_a_pty(tmp_path):
     """The real command in a real terminal: the positions pane shows the account's open
     positions, and Z then y closes every one with reduce-only market orders, verified."""
