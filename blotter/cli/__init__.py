@@ -1,4 +1,4 @@
 """The entry point: command line, settings, headless commands, the dead man's switch.
 
-``blotter.cli.main:main`` is the console script. Nothing below this layer imports it.
+``blotter.cli.entry:main`` is the console script (it loads ``blotter.cli.main``). Nothing below this layer imports it.
 """
