@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from .config import DEFAULT_SYMBOLS, DEMO_API_SECRET, SimConfig
+from ..protocol.signing import mask_key
+from .config import DEFAULT_SYMBOLS, DEMO_API_KEY, DEMO_API_SECRET, SimConfig
 from .odd import ODDITIES
 from .server import SimServer
 
@@ -266,7 +267,10 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
 
 def _banner(sim: SimServer) -> str:
     cfg = sim.config
-    line = f"blotter sim listening on {sim.url}  REST {sim.rest_url}  api key: {cfg.api_key}"
+    # The demo key is public (printed so the blotter can be pointed at the simulator);
+    # a key of your own, taken from ASCENDEX_API_KEY or --api-key, is shown masked.
+    key = cfg.api_key if cfg.api_key == DEMO_API_KEY else f"{mask_key(cfg.api_key)} (yours, masked)"
+    line = f"blotter sim listening on {sim.url}  REST {sim.rest_url}  api key: {key}"
     if cfg.api_secret == DEMO_API_SECRET:
         line += f"  api secret: {cfg.api_secret} (demo, {cfg.secret_encoding})"
     return line

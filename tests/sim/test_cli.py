@@ -136,9 +136,10 @@ def test_prints_url_and_stops_cleanly_on_ctrl_c():
         proc.stderr.close()
 
 
-def test_secret_is_not_printed_unless_demo():
+def test_secret_is_not_printed_unless_demo_and_a_key_of_ones_own_is_masked():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCENDEX_")}
     env["ASCENDEX_API_SECRET"] = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+    env["ASCENDEX_API_KEY"] = "AKEYFULLqwertyZZZ9876543210abcd"  # a key of one's own: shown masked
     proc = subprocess.Popen(
         [sys.executable, "-m", "blotter.sim", "--rate", "0"],
         stdout=subprocess.PIPE,
@@ -149,6 +150,7 @@ def test_secret_is_not_printed_unless_demo():
     try:
         line = proc.stdout.readline()
         assert "ws://" in line and "c2VjcmV0" not in line and "secret" not in line
+        assert "AKEYFULLqwertyZZZ9876543210abcd" not in line and "api key: AKEY…abcd (yours, masked)" in line, line
         proc.terminate()
         assert proc.wait(timeout=10) == 0
     finally:
