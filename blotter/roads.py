@@ -65,7 +65,9 @@ class RestRoad:
         self.desk = desk
         self.tasks: set[asyncio.Task[Any]] = set()
         self.down: str | None = None
-        """Why the last REST call could not be made (None once one was answered)."""
+        """Why the last REST call failed — could not be made, was not answered, or the key
+        was refused (None once one was answered; a refusal of the request itself, such as
+        an unknown order, is an answer)."""
         self.repeats: dict[str, Tracked] = {}
         """WebSocket cancel-all request id → its repeat over REST."""
 
@@ -126,8 +128,10 @@ class RestRoad:
             r = exc.refusal
             tracker.refused(t.request_id, now, r.code, r.reason, r.message)
         elif isinstance(exc, RestAuthRefused):
+            self.down = str(exc)  # the road answers, but takes nothing of ours
             tracker.refused(t.request_id, now, None, "AUTH", str(exc))
         else:
+            self.down = str(exc)  # sent, never answered (a timeout, a dropped connection): the road is not working
             tracker.road_failed(t.request_id, now, str(exc))
         self._journal_note(f"REST {t.action}: {t.state.value}: {exc}", t.request_id, t.order_id)
         self.desk.changed()

@@ -51,3 +51,25 @@ async def test_the_quit_dialogs_cancel_all_with_the_websocket_refused_verifies_v
         await until(pilot, lambda: not app.is_running or app.quitting, timeout=10, what="quit after the verdict")
         assert sim.open_orders() == []
         assert any("verdict:" in l.text and "0 still open" in l.text for l in desk.log.lines())
+
+
+async def test_a_rest_call_sent_but_never_answered_is_flagged_in_the_header():
+    """The stream is down and REST takes the cancel but never answers it in time: the header
+    says the REST road failed, as for one that could not be made; an answered call clears it."""
+    async with running(sim_config(initial_orders=5), backoff_max=0.2, request_timeout=0.5) as (sim, desk, app, pilot):
+        target = app.table.selected_id
+        await sim.refuse_websocket()
+        await until(pilot, lambda: desk.state.name != "LIVE", what="stream down")
+        sim.rest.faults.delay = 2.0  # (longer than the request timeout)
+
+        def header() -> str:
+            app.poll(force=True)
+            return str(app.status_bar.render())
+
+        assert "CANCELS VIA REST" in header() and "last REST call failed" not in header()
+        await pilot.press("c")
+        await until(pilot, lambda: desk.tracker.cancel_for(target) is not None, what="cancel recorded")
+        await until(pilot, lambda: "CANCELS VIA REST (last REST call failed)" in header(), timeout=5, what="flagged")
+        sim.rest.faults.delay = 0.0
+        await desk.call(desk.road.fetch_open_orders, None)  # a REST call of the road, answered
+        await until(pilot, lambda: "last REST call failed" not in header(), timeout=5, what="cleared")
