@@ -200,6 +200,7 @@ class BlotterApp(App[None]):
         self.desk.on_folded = self._fold_view
         self.log_pane.border_title = "Log"
         self.positions.set_collapsed(self.size.height < COLLAPSE_BELOW)
+        self._fit_positions()
         self.table.focus()
         if self.threaded:
             # the CLI starts the desk before the screen (connected, logged in and asking for
@@ -344,6 +345,20 @@ class BlotterApp(App[None]):
                 # apply() sees the cursor on row 0 and keeps it on the newest order while
                 # the rest of a big snapshot comes in above
                 table.move_cursor(0)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_positions()
+
+    def _fit_positions(self) -> None:
+        """The expanded positions pane gets the rows the other panes leave (at most 10, at
+        least 3, scrolling inside): at 80×24 it must not push the log's newest lines, or
+        the footer, off the screen."""
+        height = self.size.height
+        others = 2 + 1 + 5 + 3 + max(5, int(height * 0.3)) + 1  # header, banner, table, detail, log, footer
+        rows = max(3, min(10, height - others))
+        self.positions.styles.max_height = rows
+        self.positions.max_lines = rows - 2  # inside the border
+        self.positions.sync(force=True)
 
     def _update_status(self, now: float) -> None:
         desk = self.desk

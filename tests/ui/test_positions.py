@@ -192,3 +192,24 @@ def test_order_badges():
     assert order_badge("Liquidation", "New") == "LIQ"
     assert order_badge("NULL_VAL", "New") == ""
     assert order_badge(None, "Filled") == ""
+
+
+async def test_at_80x24_the_expanded_pane_leaves_the_log_and_footer_on_screen_and_says_what_it_hides():
+    async with running(config(), size=(80, 24)) as (sim, desk, app, pilot):
+        await shown(pilot, app, desk)
+        pane = app.positions
+        await pilot.press("p")
+        await until(pilot, lambda: not pane.collapsed and pane.region.height > 1, what="expanded")
+        app.poll(force=True)
+        await pilot.pause(0.1)
+        log = app.log_pane.region
+        assert log.y + log.height <= 23, (log, pane.region)  # the footer is the last line
+        assert app.table.region.height >= 5 and log.height >= 5
+        held = len(pane.rows())
+        shown_rows = sum(1 for p in pane.rows() if f"{p.symbol} " in pane.text)
+        subtitle = str(pane.border_subtitle or "")
+        if shown_rows < held:  # what is not drawn is counted on the border
+            assert f"{held - shown_rows} more not shown" in subtitle, (subtitle, pane.text)
+        else:
+            assert subtitle == ""
+        assert held >= 2 and shown_rows < held  # (this account has more positions than 80×24 has room for)

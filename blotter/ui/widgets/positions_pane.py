@@ -47,6 +47,11 @@ class PositionsPane(Static, can_focus=True):
         self.selected_symbol: str | None = None
         self.text = ""
         """What the pane shows now, as plain text (tests and the detail read it)."""
+        self._hidden = ""
+        """What :meth:`_fit` left out, in words (the border's subtitle), or ""."""
+        self.max_lines: int | None = None
+        """Lines inside the border the app leaves it (a short terminal): the positions beyond
+        are not drawn, and a line says how many (see :meth:`_fit`)."""
         self._key: Any = None
 
     # -- what is shown ----------------------------------------------------------------------
@@ -137,6 +142,7 @@ class PositionsPane(Static, can_focus=True):
         text = self._render_text(rows, warning)
         self.text = text.plain
         self.update(text)
+        self.border_subtitle = Text(self._hidden) if self._hidden else None
 
     def _collateral(self) -> str:
         cols = self.desk.account_state.collaterals
@@ -159,7 +165,7 @@ class PositionsPane(Static, can_focus=True):
                 line.stylize("dim")
                 line.stylize("bold reverse", 0, len(head))
             return line
-        out = Text()
+        out = Text(end="")
         out.append(head, "bold reverse" if warning else "bold")
         out.append(f"  collateral: {self._collateral()}", dim)
         if self.desk.rest is None:
@@ -171,8 +177,12 @@ class PositionsPane(Static, can_focus=True):
         if not rows:
             out.append("\n  no open position" + ("" if self.show_flat else " (0: show flat ones)"), dim)
         marks = self.desk.marks
+        blocks: list[Text] = []
+        chosen_at: int | None = None
         for p in rows:
             chosen = p.symbol == self.selected_symbol
+            if chosen:
+                chosen_at = len(blocks)
             pointer = "▶ " if chosen and self.has_focus else ("› " if chosen else "  ")
             mark = marks.get(p.symbol)
             row = (
@@ -181,11 +191,11 @@ class PositionsPane(Static, can_focus=True):
                 f"  uPnL {fmt_amount(p.unrealized_pnl)}  rPnL {fmt_amount(p.realized_pnl)}"
                 f"  {fmt_amount(p.leverage)}x {safe(p.margin_type, 12) or '–'}"
             )
-            out.append("\n")
-            out.append(row, f"{'reverse' if chosen and self.has_focus else ''} {dim}".strip())
+            block = Text(end="")
+            block.append(row, f"{'reverse' if chosen and self.has_focus else ''} {dim}".strip())
             if chosen:  # the rest of the selected position's fields: one more line, not one per position
-                out.append("\n")
-                out.append(
+                block.append("\n")
+                block.append(
                     f"    iso margin {fmt_amount(p.isolated_margin)}"
                     f"  TP {fmt_amount(p.take_profit_price)} {safe(p.take_profit_trigger, 12)}"
                     f"  SL {fmt_amount(p.stop_loss_price)} {safe(p.stop_loss_trigger, 12)}"
@@ -193,4 +203,36 @@ class PositionsPane(Static, can_focus=True):
                     f" sell {fmt_amount(p.sell_open_order_notional)}",
                     dim,
                 )
+            blocks.append(block)
+        for block in self._fit(out, blocks, chosen_at, dim):
+            out.append("\n")
+            out.append_text(block)
         return out
+
+    def _fit(self, head: Text, blocks: list[Text], chosen: int | None, dim: str) -> list[Text]:
+        """The position blocks that fit :attr:`max_lines` under ``head`` (as wrapped at the
+        pane's width): a window around the selected one. The border says how many are not
+        shown: a short terminal never hides a position without saying so."""
+        self._hidden = ""
+        width = self.content_region.width
+        if self.max_lines is None or width <= 0 or not blocks:
+            return blocks
+        console = self.app.console
+
+        def lines(text: Text) -> int:
+            return len(text.wrap(console, width))
+
+        sizes = [lines(b) for b in blocks]
+        room = self.max_lines - lines(head)
+        if sum(sizes) <= room:
+            return blocks
+        start = chosen if chosen is not None else 0
+        end, used = start + 1, sizes[start]
+        while end < len(blocks) and used + sizes[end] <= room:
+            used, end = used + sizes[end], end + 1
+        while start > 0 and used + sizes[start - 1] <= room:
+            start, used = start - 1, used + sizes[start - 1]
+        above, below = start, len(blocks) - end
+        where = ", ".join(f"{n} {side}" for n, side in ((above, "above"), (below, "below")) if n)
+        self._hidden = f"{above + below} more not shown ({where}): Tab here, ↑↓"
+        return blocks[start:end]
