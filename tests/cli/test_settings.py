@@ -333,7 +333,7 @@ def test_the_distribution_name_is_not_the_taken_one():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] != "blotter"  # taken on the package index by an unrelated project
-    assert project["scripts"]["blotter"] == "blotter.cli.main:main"
+    assert project["scripts"]["blotter"] == "blotter.cli.entry:main"
 
 
 def test_make_demo_installs_only_what_the_demo_needs():
