@@ -194,15 +194,38 @@ async def test_stale_banner_when_the_server_goes_silent():
         assert "STALE — no data for" in str(banner.render())
         assert app.table.has_class("-stale")
         assert "STALE" in str(app.table.border_title)
-        # the header does not say LIVE beside it, nor a round-trip time from before
-        app.poll(force=True)
-        await pilot.pause(0.05)
-        header = str(app.query_one("#status").render())
-        assert header.startswith("● STALE") and "LIVE" not in header and "rtt –" in header, header
+
+        # the header does not say LIVE beside it, nor a round-trip time from before (both are
+        # drawn by the same poll; asked until then, since on a loaded machine a frame read late
+        # can end the staleness for a moment)
+        def consistent_and_stale() -> bool:
+            app.poll(force=True)
+            shown = str(banner.render())
+            header = str(app.query_one("#status").render())
+            assert shown.startswith("STALE") == header.startswith("● STALE"), (shown, header)
+            return header.startswith("● STALE") and "LIVE" not in header and "rtt –" in header
+
+        await until(pilot, consistent_and_stale, timeout=5, what="the header saying STALE")
+
+        def open_row_dim() -> bool:
+            # the first open row as drawn: every cell of it dim (a stale row never looks fresh)
+            table = app.table
+            row = next(i for i in range(len(app.view)) if desk.store.get(app.view[i]).is_open)
+            strip = table.render_line(row + 1 - round(table.scroll_y))  # (line 0 is the header)
+            styled = [
+                seg for seg in list(strip)[1:] if seg.text.strip() and seg.style is not None
+            ]  # (after the cursor mark)
+            return bool(styled) and all(seg.style.dim for seg in styled)
+
+        app.table.refresh()
+        await until(pilot, open_row_dim, timeout=5, what="the open rows dimmed")
         sim.set_silent(False)
         await app.desk.refresh()
         await until(pilot, lambda: not banner.has_class("-on"), timeout=5, what="data flows again")
         assert not app.table.has_class("-stale")
+        app.table.refresh()
+        await pilot.pause(0.05)
+        assert not open_row_dim()
 
 
 async def test_pending_cancel_then_unknown_after_timeout():

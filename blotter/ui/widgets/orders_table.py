@@ -259,6 +259,8 @@ class OrdersTable(ScrollView, can_focus=True):
         self._strips: dict[str, tuple[tuple, Strip]] = {}
         """order id → (what its row was drawn from, the row): redraws reuse unchanged rows."""
         self._layout_key = object()
+        self._stale = False
+        """The table is marked STALE, NOT LIVE or NOT LOADED (its class ``-stale``): rows are dimmed."""
         self._pending_all: dict[str, float] = {}
         self._pending_all_version = -1
         self._now = 0.0
@@ -537,6 +539,7 @@ class OrdersTable(ScrollView, can_focus=True):
         highlight = self.highlight
         selected_id = self.selected_id
         layout_key = self._layout_key
+        stale = self._stale = self.has_class("-stale")  # STALE / NOT LIVE / NOT LOADED: every row dimmed
         row_ids: dict[int, str] = {}
         status_keys: dict[str, str] = {}
         for index in self._visible_range():
@@ -555,7 +558,17 @@ class OrdersTable(ScrollView, can_focus=True):
             selected = oid == selected_id
             # A row's strip depends only on these: redraws of rows that did not change (the
             # screen scrolled, another row changed) reuse it, without working out its cells.
-            key = (entry.order, entry.missing, selected, highlighted and not selected, status, width, base, layout_key)
+            key = (
+                entry.order,
+                entry.missing,
+                selected,
+                highlighted and not selected,
+                status,
+                width,
+                base,
+                stale,
+                layout_key,  # (last: render_line swaps it when the columns were laid out again)
+            )
             if self._cached_strip(oid, key) is not None:
                 rows[oid] = (None, entry, key)
                 continue
@@ -664,6 +677,8 @@ class OrdersTable(ScrollView, can_focus=True):
                 style = dim if final else theme.side_style(cells["side"])
             else:
                 style = dim if final else self._styles["fg"]
+            if self._stale and not final:  # (a final row is dimmed already)
+                style = style + Style(dim=True)
             if i:
                 segments.append(Segment(" " * self._sep, row_base))
             segments.append(Segment(text, row_base + style))
