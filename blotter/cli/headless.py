@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -32,6 +33,7 @@ from ..core import State
 from ..core.log import LogLine
 from ..core.text import has_unsafe, json_safe, safe
 from ..core.tracker import QueryState
+from ..protocol.messages import ID_PATTERN
 
 EXIT_OK, EXIT_FAIL, EXIT_TIMEOUT, EXIT_CONNECT = 0, 1, 3, 4
 MAX_SYMBOL = 40
@@ -47,6 +49,35 @@ def symbol_arg(value: str) -> str:
     if not symbol or len(symbol) > MAX_SYMBOL or has_unsafe(symbol) or any(c.isspace() for c in symbol):
         raise argparse.ArgumentTypeError(f"not a symbol: {safe(value, 60)!r} (e.g. BTC-PERP)")
     return symbol
+
+
+def order_id_arg(value: str) -> str:
+    """``--order-id``: an exchange order id as it documents them (letters, digits,
+    ``_.:-``, 1 to 64 characters); anything else is refused here, not sent."""
+    order_id = value.strip()
+    if not re.fullmatch(ID_PATTERN, order_id):
+        raise argparse.ArgumentTypeError(
+            f"not an order id: {safe(value, 60)!r} (letters, digits and _.:- only, as blotter orders prints them)"
+        )
+    return order_id
+
+
+def nonempty_arg(value: str) -> str:
+    """A filter's text (the journal keeps unreadable records' ids too, ``?…``): not blank."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value.strip()
+
+
+def count_arg(value: str) -> int:
+    """A count of extra rounds: a whole number, 0 or more."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {safe(value, 30)!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
+    return n
 
 
 def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
@@ -65,7 +96,7 @@ def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
         epilog=epilog,
     )
     p.add_argument("--symbol", required=True, type=symbol_arg, help=symbol_help)
-    p.add_argument("--order-id", required=True, help="the exchange order id (32 characters)")
+    p.add_argument("--order-id", required=True, type=order_id_arg, help="the exchange order id (32 characters)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
     p.set_defaults(handler=lambda args: _run(cmd_cancel, args))
 
@@ -81,7 +112,7 @@ def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol's orders; " + symbol_help)
     p.add_argument(
-        "--retries", type=int, default=2, help="extra cancel-all rounds while orders are left open (default 2)"
+        "--retries", type=count_arg, default=2, help="extra cancel-all rounds while orders are left open (default 2)"
     )
     p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
     p.set_defaults(handler=lambda args: _run(cmd_cancel_all, args))
@@ -126,7 +157,9 @@ def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
         epilog=epilog,
     )
     p.add_argument("--symbol", default=None, type=symbol_arg, help="only this symbol's position; " + symbol_help)
-    p.add_argument("--retries", type=int, default=1, help="extra rounds while a position is left open (default 1)")
+    p.add_argument(
+        "--retries", type=count_arg, default=1, help="extra rounds while a position is left open (default 1)"
+    )
     p.add_argument("--json", action="store_true", help="JSON lines instead of text (the last one is the result)")
     p.set_defaults(handler=lambda args: _run(cmd_flatten, args))
 
@@ -138,7 +171,7 @@ def add_parsers(sub: Any, conn: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--since", default=None, metavar="AGE", help="only requests newer than this: 30s, 10m, 2h, 1d")
     p.add_argument("--request-id", default=None, help="only this request")
-    p.add_argument("--order-id", default=None, help="only requests about this order")
+    p.add_argument("--order-id", default=None, type=nonempty_arg, help="only requests about this order")
     p.add_argument(
         "--journal", default=argparse.SUPPRESS, metavar="PATH", help="journal file (default: the user data dir)"
     )

@@ -517,7 +517,8 @@ def credentials(settings: Settings) -> tuple[SecretStr, SecretStr]:
     if missing:
         raise ConfigError(
             f"missing credentials: set {' and '.join(missing)} in the environment "
-            f"or api_key/api_secret in {default_config_path()} (mode 600)"
+            f"or api_key/api_secret in {Path(settings.config).expanduser() if settings.config else default_config_path()}"
+            " (mode 600)"
         )
     assert settings.api_key is not None and settings.api_secret is not None
     return settings.api_key, settings.api_secret

@@ -214,6 +214,9 @@ async def test_orders_table_and_json(tmp_path):
         (["orders"], {}, "no exchange given", 2),
         (["orders", "--env", "mainnet"], {}, "--account-group", 2),
         (["--bogus-flag"], {}, "unrecognized arguments", 2),
+        (["cancel", "--symbol", "BTC-PERP", "--order-id", "", "--url", "ws://127.0.0.1:9/x"], {}, "not an order id", 2),
+        (["cancel-all", "--retries", "-1", "--url", "ws://127.0.0.1:9/x"], {}, "must be 0 or more", 2),
+        (["flatten", "--retries", "x", "--url", "ws://127.0.0.1:9/x"], {}, "not a whole number", 2),
         (["orders", "--url", "ws://127.0.0.1:9/1/api/pro/v2/stream"], {}, "not connected", 4),
     ],
 )

@@ -401,3 +401,15 @@ def test_the_command_reaches_the_desks_thread_without_the_screen_rest_or_simulat
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "loaded:", done.stdout
+
+
+def test_missing_credentials_name_the_config_file_that_was_given(tmp_path):
+    from blotter.cli.settings import ConfigError, credentials, load
+
+    given = tmp_path / "only_url.toml"
+    given.write_text('url = "ws://127.0.0.1:9/1/api/pro/v2/stream"\n')
+    given.chmod(0o600)
+    settings = load({"config": str(given)}, environ={})
+    with pytest.raises(ConfigError) as info:
+        credentials(settings)
+    assert f"api_key/api_secret in {given} (mode 600)" in str(info.value)
