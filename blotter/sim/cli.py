@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -79,6 +80,30 @@ def _port(text: str) -> int:
     return value
 
 
+_PATTERN_WORDS = {
+    "symbols": "give symbols separated by commas, e.g. BTC-PERP,ETH-PERP (letters, digits, - _ .)",
+    "api_key": "printable ASCII without spaces (it travels in a header)",
+}
+"""What to do, for a value that does not match its field's pattern (not the pattern)."""
+
+
+def _loopback_host(text: str) -> str:
+    """``--host``: a loopback address or ``localhost`` only. The simulator is a drill
+    exchange with published demo credentials: it is not served to other machines."""
+    host = text.strip()
+    if host.lower() == "localhost":
+        return host
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise argparse.ArgumentTypeError(
+            f"not a loopback address: {host[:60]!r} (the simulator listens on 127.0.0.1, ::1 or localhost only)"
+        )
+    return host.strip("[]")
+
+
 def _default(field: str) -> str:
     """``(default: X)`` for a help text, from :class:`SimConfig` (never restated here)."""
     return f"(default: {SimConfig.model_fields[field].default})"
@@ -87,7 +112,12 @@ def _default(field: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every simulator option, on ``parser`` (the main CLI's ``sim`` subparser, or our own)."""
     net = parser.add_argument_group("network")
-    net.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, loopback only)")
+    net.add_argument(
+        "--host",
+        type=_loopback_host,
+        default="127.0.0.1",
+        help="loopback address to listen on: 127.0.0.1 (default), another 127.x, ::1 or localhost",
+    )
     net.add_argument("--port", type=_port, default=0, help="TCP port; 0 picks a free one (default: 0)")
     net.add_argument(
         "--account-group",
@@ -243,8 +273,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     for flag in ("no_pong", "silent", "ignore_requests", "rest_down", "ws_refused"):
         if getattr(args, flag, None):
             values[flag] = True
-    if getattr(args, "symbols", None):
-        values["symbols"] = [s for s in args.symbols.split(",")]
+    if getattr(args, "symbols", None) is not None:  # (an empty --symbols is an error, not the default)
+        values["symbols"] = [s.strip().upper() for s in args.symbols.split(",")]
     if getattr(args, "odd_records", None):
         values["odd_records"] = [s.strip() for s in args.odd_records.split(",") if s.strip()]
     if "api_key" not in values and env.get("ASCENDEX_API_KEY"):
@@ -258,6 +288,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         field = str(error["loc"][0]) if error["loc"] else ""
         flag = _FLAGS.get(field, field)
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch" and field in _PATTERN_WORDS:
+            message = _PATTERN_WORDS[field]
         raise _BadInput(f"{flag}: {message}" if flag else message) from None
     for path in (config.tls_cert, config.tls_key):
         if path is not None and not path.is_file():

@@ -9,9 +9,9 @@ exchange with a lively but steady order flow.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from blotter.protocol.errors import ERROR_CODES
 from blotter.protocol.signing import SigningError, key_bytes
@@ -45,7 +45,13 @@ class SimConfig(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid", allow_inf_nan=False)
 
     # --- identity and authentication -------------------------------------------------
-    api_key: str = Field(DEMO_API_KEY, min_length=1, description="The only API key accepted.")
+    api_key: str = Field(
+        DEMO_API_KEY,
+        min_length=1,
+        max_length=256,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The only API key accepted (printable ASCII, no spaces: a header value).",
+    )
     api_secret: str = Field(DEMO_API_SECRET, min_length=1, description="Secret used to verify signatures.")
     secret_encoding: Literal["base64", "raw"] = Field(
         "base64",
@@ -81,8 +87,10 @@ class SimConfig(BaseModel):
 
     # --- order flow --------------------------------------------------------------------------
     seed: int | None = Field(None, description="Seed of the order flow; None picks a random one (not reproducible).")
-    symbols: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1, description="Traded symbols."
+    symbols: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_.\-]{0,39}$")]] = Field(
+        default_factory=lambda: list(DEFAULT_SYMBOLS),
+        min_length=1,
+        description="Traded symbols (upper case, e.g. BTC-PERP).",
     )
     initial_orders: int = Field(40, ge=0, le=100_000, description="Open orders in the book at start.")
     rate: float = Field(
@@ -140,7 +148,10 @@ class SimConfig(BaseModel):
         0.0, ge=0, le=600, description="Seconds every REST call waits before it is answered (a slow REST)."
     )
     rest_error: int | None = Field(
-        None, description="If set (500-599), every REST call is answered with this HTTP status (a failing REST)."
+        None,
+        ge=500,
+        le=599,
+        description="If set (500-599), every REST call is answered with this HTTP status (a failing REST).",
     )
     rest_down: bool = Field(
         False, description="REST connections are closed after the request is read, with no answer (REST down)."

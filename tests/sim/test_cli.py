@@ -95,6 +95,10 @@ def test_credentials_from_environment():
         ["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
         ["--drop-every", "0"],
         ["--odd-records", "nan-avg-price,not-an-oddity"],
+        ["--rest-error", "200"],
+        ["--symbols", ""],
+        ["--symbols", "BTC-PERP,,ETH-PERP"],
+        ["--api-key", "bad key"],
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(argv, capsys):
@@ -103,7 +107,10 @@ def test_bad_values_are_one_line_and_exit_2(argv, capsys):
     assert err.count("\n") == 1 and err.startswith("blotter sim: ") and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["--port", "x"], ["--port", "70000"], ["--dialect", "1999"], ["--bogus"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--port", "x"], ["--port", "70000"], ["--dialect", "1999"], ["--bogus"], ["--host", "0.0.0.0"], ["--host", "::"]],
+)
 def test_bad_syntax_is_one_line_and_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -159,3 +166,9 @@ def test_secret_is_not_printed_unless_demo_and_a_key_of_ones_own_is_masked():
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_symbols_are_taken_in_upper_case_and_a_loopback_host_is_accepted():
+    args = build_parser().parse_args(["--symbols", "btc-perp, eth-perp", "--host", "::1"])
+    assert config_from_args(args, environ={}).symbols == ["BTC-PERP", "ETH-PERP"]
+    assert args.host == "::1"
