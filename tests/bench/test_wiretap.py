@@ -4,6 +4,7 @@ kernel's receive time), not with the moment its own thread got round to reading 
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import threading
@@ -69,6 +70,9 @@ class _Late:
     def recvmsg(self, *args: int) -> tuple[bytes, list[tuple[int, int, bytes]], int, object]:
         self.calls += 1
         if self.calls == 2:
+            # late from the moment the bytes are there (a sleep begun before they came would
+            # make the read less late than the test says, on a busy machine)
+            select.select([self.sock], [], [], 5)
             time.sleep(0.05)
         return self.sock.recvmsg(*args)
 
