@@ -50,6 +50,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def check_url(url: str) -> str:
     """Return ``url`` if the blotter may connect to it, else raise :class:`EndpointError`."""
     shown = display_url(url)
@@ -63,6 +71,13 @@ def check_url(url: str) -> str:
         raise EndpointError(f"bad URL {shown!r}: it must start with wss:// (or ws:// for a loopback simulator)")
     if not host:
         raise EndpointError(f"bad URL {shown!r}: no host")
+    if not _ip_literal(host):
+        try:
+            host.encode("idna")  # what the connection will do: a label over 63 characters, an empty one, …
+        except UnicodeError:
+            raise EndpointError(
+                f"bad URL {shown[:120]!r}: the host name is not valid (each dot-separated part 1-63 characters)"
+            ) from None
     if parts.scheme == "ws" and not is_loopback(host):
         raise EndpointError(
             f"refusing plain ws:// to {host}: only loopback hosts may use ws:// (127.0.0.0/8, ::1 or exactly localhost); "

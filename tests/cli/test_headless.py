@@ -211,6 +211,8 @@ async def test_orders_table_and_json(tmp_path):
         ),
         (["orders", "--url", "http://127.0.0.1/x"], {}, "bad URL", 2),
         (["orders", "--url", "ws://example.com/1/api/pro/v2/stream"], {}, "only loopback hosts may use ws://", 2),
+        (["orders", "--url", "wss://" + "a" * 300 + ".com/x"], {}, "the host name is not valid", 2),
+        (["orders", "--url", "wss://a..b.com/x"], {}, "the host name is not valid", 2),
         (["orders"], {}, "no exchange given", 2),
         (["orders", "--env", "mainnet"], {}, "--account-group", 2),
         (["--bogus-flag"], {}, "unrecognized arguments", 2),
