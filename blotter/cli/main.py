@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import math
 import os
+import select
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -344,7 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _line_buffered()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:
+            # --help: argparse swallows the write error of a reader that went away
+            if exc.code == 0 and _reader_gone():
+                return _pipe_closed()
+            raise
         if args.list_themes:
             return cmd_list_themes()
         if args.list_bindings:
@@ -411,6 +418,16 @@ def _caused_by_closed_pipe(exc: BaseException) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return False
+
+
+def _reader_gone() -> bool:
+    """stdout is a pipe whose reader has closed it (poll says POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _pipe_closed() -> int:

@@ -288,6 +288,23 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert r.returncode == 0
 
 
+@pytest.mark.parametrize("args", [["--help"], ["cancel", "--help"], ["--list-bindings"]])
+def test_help_to_a_reader_that_went_away_ends_quietly_with_141(tmp_path, args):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before a byte is written
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "blotter", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env_for(tmp_path),
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert r.returncode == 141 and r.stderr == b"", r.stderr
+
+
 # -- journals: the demo's own, the endpoint per session (issue 10 item 14) ----------------------------
 def endpoints(path: Path) -> list[str]:
     with sqlite3.connect(path) as db:
