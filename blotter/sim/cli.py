@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import ipaddress
 import os
+import re
 import signal
 import sys
 from typing import Any, NoReturn
@@ -80,6 +81,8 @@ def _port(text: str) -> int:
     return value
 
 
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9_.\-]{0,39}")
+"""A symbol as --symbols takes it (the config itself takes any text: hostile-symbol tests)."""
 _PATTERN_WORDS = {
     "symbols": "give symbols separated by commas, e.g. BTC-PERP,ETH-PERP (letters, digits, - _ .)",
     "api_key": "printable ASCII without spaces (it travels in a header)",
@@ -275,6 +278,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             values[flag] = True
     if getattr(args, "symbols", None) is not None:  # (an empty --symbols is an error, not the default)
         values["symbols"] = [s.strip().upper() for s in args.symbols.split(",")]
+        if not all(_SYMBOL.fullmatch(s) for s in values["symbols"]):
+            raise _BadInput(f"--symbols: {_PATTERN_WORDS['symbols']}")
     if getattr(args, "odd_records", None):
         values["odd_records"] = [s.strip() for s in args.odd_records.split(",") if s.strip()]
     if "api_key" not in values and env.get("ASCENDEX_API_KEY"):

@@ -167,6 +167,7 @@ async def test_before_any_snapshot_the_screen_says_not_loaded_and_a_cancel_all_m
             assert "AUTHENTICATING (attempt" in header and "open ? (not loaded)" in header, header
             assert "open 0" not in header
             assert str(app.banner.render()).startswith("NOT LOADED — authenticating (attempt")
+            assert app.positions.text.startswith("Positions: ? (not loaded)"), app.positions.text
             await pilot.press("X")
             await pilot.pause(0.1)
             dialog = " ".join(str(w.render()) for w in app.screen.query("Static"))

@@ -151,7 +151,8 @@ class PositionsPane(Static, can_focus=True):
     def _render_text(self, rows: list[Position], warning: str) -> Text:
         open_count = sum(1 for p in rows if p.position)
         dim = "dim" if warning else ""
-        head = f"Positions: {open_count} open"
+        # before the account snapshot, "0 open" would be a guess
+        head = f"Positions: {open_count} open" if self.desk.account_state.loaded else "Positions: ? (not loaded)"
         if self.show_flat:
             head += " (flat shown)"
         if warning:
