@@ -201,7 +201,7 @@ class DeskSettings(SessionSettings):
         gt=0,
         le=86400,
         description="Seconds without data before the table is marked STALE (a quiet connection is pinged "
-        "after half of it, so a healthy one never goes STALE).",
+        "after a third of it, so a healthy one never goes STALE).",
     )
     read_only: bool = Field(False, description="Disable every cancel key (monitoring screens).")
     cancel_on_hangup: bool = Field(
@@ -252,7 +252,7 @@ class DeskSettings(SessionSettings):
         # A quiet market sends nothing for minutes: without a ping of our own within
         # stale_after, a healthy connection would read STALE (and cancels go by REST).
         if self.idle_ping is None:
-            self.idle_ping = max(0.5, min(self.stale_after / 2, 3600.0))
+            self.idle_ping = max(0.5, min(self.stale_after / 3, 3600.0))  # (the longest quiet gap: 1.5 x this + rtt)
         return self
 
 
@@ -932,8 +932,7 @@ class Desk:
             )
             self._changed.set()
             return tracked
-        tracked = self.tracker.sent(request.request_id, "cancel-all", now, symbol=symbol, targets=targets)
-        tracked.blind = blind
+        tracked = self.tracker.sent(request.request_id, "cancel-all", now, symbol=symbol, targets=targets, blind=blind)
         if not await self.session.send(request):
             self.tracker.send_failed(request.request_id, self._clock(), self._offline_reason())
         elif self.rest is not None and self.settings.rest_fallback_after > 0:
@@ -1069,14 +1068,20 @@ class Desk:
         return t.state in done
 
     def cancel_all_leftovers(self) -> tuple[Tracked | None, list[str]]:
-        """The latest cancel-all and those of its targets that are still open."""
+        """The latest cancel-all and those of its targets that are still open. A blind one
+        (sent before any snapshot: no targets) takes those its verdict found open that
+        were created before it was sent: orders placed since are not touched."""
         for t in reversed(self.tracker.all()):
             if t.action == "cancel-all":
                 left = []
-                for order_id in sorted(t.targets):
+                for order_id in sorted(t.targets or (t.still_open if t.blind else ())):
                     entry = self.store.get(order_id)
-                    if entry is not None and entry.is_open:
-                        left.append(order_id)
+                    if entry is None or not entry.is_open:
+                        continue
+                    created = entry.order.create_time_ms
+                    if t.blind and (created is None or created > t.sent_wall_ms):
+                        continue
+                    left.append(order_id)
                 return t, left
         return None, []
 

@@ -210,8 +210,8 @@ class RestRoad:
             retry_of=retry_of,
             road=REST,
             announce=False,
+            blind=blind,
         )
-        t.blind = blind
         self._spawn(self._cancel_all(t, request, verify), f"rest-{request.request_id}")
         return t
 

@@ -279,7 +279,9 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                         ConnState.CONNECTING,
                         ConnState.AUTHENTICATING,  # a login the exchange never answers: not live either
                     ):
-                        seen["state"], seen["detail"], seen["attempt"] = state, desk.detail, desk.attempt
+                        seen["state"], seen["attempt"] = state, desk.attempt
+                        if desk.detail:  # (a retried login starts with none: keep the reason before it)
+                            seen["detail"] = desk.detail
                     await asyncio.sleep(0.1)
 
             watcher = asyncio.create_task(watch())

@@ -160,10 +160,12 @@ class RequestTracker:
         note: str = "",
         road: str = WEBSOCKET,
         announce: bool = True,
+        blind: bool = False,
     ) -> Tracked:
         """A request handed to its road. ``announce=False`` records it without its "sent"
         line: a REST request is announced (:meth:`announce`) once it is on its way, or
-        said NOT SENT (:meth:`not_sent_after`) if no connection could be made."""
+        said NOT SENT (:meth:`not_sent_after`) if no connection could be made. ``blind``:
+        a cancel-all sent before any open-orders snapshot (:attr:`Tracked.blind`)."""
         t = Tracked(
             request_id=request_id,
             action=action,
@@ -175,6 +177,7 @@ class RequestTracker:
             retry_of=retry_of,
             road=road,
             announced=False,
+            blind=blind,
         )
         self._requests[request_id] = t
         if action == "cancel-order" and order_id:
@@ -227,7 +230,7 @@ class RequestTracker:
         what = [t.action]
         if t.action == "cancel-all":
             what.append(t.symbol or "ALL symbols")
-            what.append(f"({len(t.targets)} open)")
+            what.append("(open orders not loaded)" if t.blind else f"({len(t.targets)} open)")
         else:
             if t.symbol:
                 what.append(t.symbol)
@@ -306,8 +309,8 @@ class RequestTracker:
             t.order_id = order_id
             self._placed[order_id] = t.request_id
         self._log(t, f"ACK{t.via} ({_ms(now - t.sent_at)})", "ok")
-        if t.action == "cancel-all" and not t.targets and t.state in (State.ACKED, State.TIMED_OUT):
-            self._confirm(t, now, CANCELED, "nothing was open")
+        if t.action == "cancel-all" and not t.targets and not t.blind and t.state in (State.ACKED, State.TIMED_OUT):
+            self._confirm(t, now, CANCELED, "nothing was open")  # (blind: what was open is not known)
         return t
 
     def on_error(self, err: RequestError, now: float) -> Tracked | None:

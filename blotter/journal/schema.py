@@ -219,6 +219,11 @@ def _not_a_journal(path: Path, fd: int) -> str | None:
         return f"it cannot be read ({one_line(exc)})"
     if head != _SQLITE_MAGIC:
         return f"it is not a blotter journal (not an SQLite database); {_OTHER_FILE}"
+    for suffix in ("-wal", "-shm"):  # before SQLite opens them: a planted link or FIFO is named as such
+        side = _lstat(f"{path}{suffix}")
+        why = _refusal(side) if side is not None else None
+        if why:
+            return f"{path}{suffix} {why.replace('it is', 'is', 1)}"
     try:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=0.2)
         try:

@@ -120,7 +120,7 @@ class SessionSettings(BaseModel):
         le=3600,
         description="Seconds without any frame after which a ping goes at once, between the regular ones: on "
         "a quiet, healthy connection a pong then comes before a screen would call it stale (a desk sets "
-        "half its stale_after). None: the regular pings only.",
+        "a third of its stale_after). None: the regular pings only.",
     )
     open_timeout: float = Field(10.0, gt=0, description="Seconds to open the connection.")
     reply_timeout: float = Field(

@@ -214,6 +214,23 @@ def test_quitting_while_the_first_login_is_unanswered_says_so(tmp_path):
 
 
 @pytest.mark.timeout(90)
+def test_quitting_after_the_login_timed_out_gives_the_reason(tmp_path):
+    """The first login timed out (10 s) and the retry is logging in again, with no reason of
+    its own: quitting then still names why the first attempt failed."""
+    with sim_in_thread(SimConfig(seed=16, initial_orders=3, rate=0, ping_interval=0, silent=True)) as sim:
+        term = Terminal(["--url", sim.url, "--no-journal"], env_for(tmp_path))
+        try:
+            term.wait_for(lambda t: "AUTHENTICATING (attempt 1)" in t, timeout=30)
+            code = _quit_and_wait(term)
+        finally:
+            term.close()
+    assert code == 4
+    assert f"blotter: could not connect to {sim.url}: no 'connected' message within".encode() in term.raw, term.raw[
+        -400:
+    ]
+
+
+@pytest.mark.timeout(90)
 def test_positions_pane_and_flatten_all_in_a_pty(tmp_path):
     """The real command in a real terminal: the positions pane shows the account's open
     positions, and Z then y closes every one with reduce-only market orders, verified."""

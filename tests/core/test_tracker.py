@@ -471,3 +471,21 @@ def test_a_rest_request_is_announced_when_it_goes_out_and_its_lines_name_the_roa
     tr.sent("co-4", "cancel-order", 3.0, symbol="BTC-PERP", order_id="z" * 9, road=REST)
     tr.road_failed("co-4", 3.2, "HTTP 503")
     assert texts(log, "co-4")[-1] == "co-4 failed via REST: HTTP 503" and tr.get("co-4").in_flight
+
+
+def test_a_blind_cancel_all_claims_nothing_about_what_was_open(tracker):
+    """Sent before any snapshot: no "(0 open)", no "nothing was open" at its ACK, and its
+    verdict gives what the snapshot lists open now (an empty book is not a guess then)."""
+    t = tracker.sent("ca-1", "cancel-all", now=1.0, targets=set(), blind=True)
+    tracker.acked("ca-1", 1.05)
+    assert t.state is State.ACKED  # not CONFIRMED: what it had to cancel is not known
+    tracker.resolve_with_snapshot({"A1", "B2"}, now=1.3)
+    lines = texts(tracker.log, "ca-1")
+    assert "sent cancel-all ALL symbols (open orders not loaded)" in lines[0], lines
+    assert not any("nothing was open" in line or "0 open" in line or "0 were open" in line for line in lines), lines
+    assert "sent before the open orders were loaded" in lines[-1] and "2 open now: A1, B2" in lines[-1]
+    assert t.still_open == ["A1", "B2"]
+    # the same request with targets known: its ACK with nothing open confirms it, as before
+    u = tracker.sent("ca-2", "cancel-all", now=2.0, targets=set())
+    tracker.acked("ca-2", 2.01)
+    assert u.state is State.CONFIRMED and "nothing was open" in texts(tracker.log, "ca-2")[-1]

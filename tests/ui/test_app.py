@@ -410,7 +410,7 @@ async def test_one_key_retry_after_a_cancel_all_left_orders_open():
 
 async def test_a_quiet_but_healthy_connection_is_never_called_stale():
     """No order moves (rate 0) and the exchange does not ping first: the desk pings when
-    nothing came for half of stale_after, so the pong keeps the connection fresh — no
+    nothing came for a third of stale_after, so the pong keeps the connection fresh — no
     STALE banner, no cancels sent by REST for a connection that is fine."""
     async with running(stale_after=1.0) as (sim, desk, app, pilot):
         banner = app.query_one("#banner")
