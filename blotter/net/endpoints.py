@@ -111,5 +111,7 @@ def display_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "(unreadable URL)"
+    if not parts.scheme or not parts.netloc:  # not a URL at all: as given (without anything before an @)
+        return url.rpartition("@")[2].split("?")[0].split("#")[0][:120]
     netloc = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{netloc}{parts.path}"

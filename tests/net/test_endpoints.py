@@ -80,3 +80,11 @@ def test_a_bad_url_error_does_not_echo_credentials():
     with pytest.raises(EndpointError) as info:
         check_url("wss://user:hunter2@ascendex.com:notaport/x")
     assert "hunter2" not in str(info.value)
+
+
+def test_a_text_that_is_not_a_url_is_shown_as_given_without_credentials():
+    from blotter.net.endpoints import display_url
+
+    assert display_url("not a url") == "not a url"
+    assert "pw" not in display_url("user:pw@host") and display_url("user:pw@host") == "host"
+    assert display_url("wss://u:p@example.com:443/x?token=1") == "wss://example.com:443/x"

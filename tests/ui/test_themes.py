@@ -114,3 +114,11 @@ def test_every_text_colour_is_readable_on_every_row_background(name):
         if _contrast(tv, bv) < 3.0
     ]
     assert poor == []
+
+
+def test_a_theme_file_that_is_not_there_is_said_to_be_missing(tmp_path: Path):
+    missing = tmp_path / "mine.toml"
+    with pytest.raises(UnknownTheme) as info:
+        load_theme(str(missing), user_dir=tmp_path)
+    text = str(info.value)
+    assert text.count("\n") == 0 and f"no theme file {str(missing)!r}" in text and "dark" in text

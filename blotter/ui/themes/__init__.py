@@ -244,4 +244,6 @@ def load_theme(name: str, user_dir: Path | None = None) -> Theme:
             if path.is_file():
                 return load_theme_file(path)
     valid = ", ".join(list_themes(user_dir)) or "(none found)"
+    if name.endswith(".toml") or "/" in name or "\\" in name:  # meant as a file: say that it is not there
+        raise UnknownTheme(f"no theme file {name!r} (not found, or not a file); or name one of: {valid}")
     raise UnknownTheme(f"unknown theme {name!r}; valid themes: {valid}")
