@@ -305,6 +305,8 @@ class Desk:
         """What the dead man's switch did last ("countdown disarmed", "FIRED: ..."), for the header,
         until ``hangup_note_until`` (this desk's clock; None: until the next note)."""
         self.hangup_note_until: float | None = None
+        self.hangup_verdict: str | None = None
+        """The verdict of a dead man's switch that fired and quit (the CLI prints it on exit)."""
         self.stale_after = settings.stale_after
         self.snapshot_count = 0
         self.queries = SnapshotQueries(self.log, timeout=settings.request_timeout)

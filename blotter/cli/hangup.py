@@ -324,6 +324,7 @@ def arm_hangup(
         desk.log.add(text, "ok" if code == 0 else "error")
         journal(text)
         if then_exit:
+            desk.hangup_verdict = f"{name}: {text}"  # said on stderr once the screen is gone
             app.exit(return_code=code)
             release_terminal()
         else:

@@ -513,7 +513,8 @@ async def cmd_cancel_all(args: argparse.Namespace) -> int:
         if verdict.outcome is Outcome.REFUSED:
             return printer.result("refused", EXIT_FAIL, error=verdict.reason, still_open=ids, request_id=rid)
         if verdict.outcome is Outcome.NOT_SENT:
-            return printer.result("not sent", EXIT_CONNECT, error=verdict.reason, request_id=rid)
+            code = EXIT_FAIL if desk.read_only else EXIT_CONNECT  # read-only: refused here, not a connection failure
+            return printer.result("not sent", code, error=verdict.reason, request_id=rid)
         return printer.result("could not verify: timed out", EXIT_TIMEOUT, error=verdict.reason, request_id=rid)
     finally:
         await _close(desk, journal, task, follower)

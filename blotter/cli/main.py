@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import select
@@ -292,6 +293,9 @@ def _run_tui(settings: Any, ui: Any, journal: Any, warnings: list[str], before: 
                 if disarm is not None:
                     disarm()
             code = app.return_code or 0
+            if desk.hangup_verdict:  # the switch fired and quit: what it left, where the trader looks next
+                with contextlib.suppress(OSError, ValueError):  # (after a hangup the terminal may be gone)
+                    print(f"blotter: {desk.hangup_verdict}", file=sys.stderr, flush=True)
             if code == 0 and not seen["live"] and seen["state"] is not None and seen["hangup"] is None:
                 if seen["state"] in (ConnState.CONNECTING, ConnState.AUTHENTICATING) and seen["attempt"] == 0:
                     # quit during the first attempt, which had not failed (yet): nothing was live

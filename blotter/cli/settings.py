@@ -656,6 +656,46 @@ def check_keymap(keymap: Mapping[str, str]) -> None:
             why = key_error(key)
             if why:
                 raise ConfigError(f"[keymap] {binding_id!r} = {keys!r}: {why if key else 'an empty key'}")
+    _refuse_clashes(keymap)
+
+
+_KEY_ALIASES = {"?": "question_mark", "/": "slash", "esc": "escape", "return": "enter", " ": "space"}
+_RESERVED = {"ctrl+c": "Ctrl-C (the interrupt a trader presses to get out)", "ctrl+q": "Ctrl-Q (quit)"}
+_TOGETHER = (("main screen", "orders table"), ("main screen", "positions pane"))
+"""Scopes whose keys are in force at the same time (a dialog's keys are alone in theirs;
+the orders table and the positions pane take turns, by focus)."""
+
+
+def _refuse_clashes(keymap: Mapping[str, str]) -> None:
+    """A key the keymap gives one binding must be neither a reserved key nor still the key
+    of another binding in force at the same time: ``"blotter.cancel" = "q"`` would make q
+    cancel the selected order where the trader expects the quit dialog."""
+    from ..ui.bindings import SCOPES
+
+    scope_of = {spec.id: scope for scope, group in SCOPES.items() for spec in group}
+    described = {spec.id: spec.description for group in SCOPES.values() for spec in group}
+    effective = {spec.id: keymap.get(spec.id, spec.key) for group in SCOPES.values() for spec in group}
+
+    def keys_of(text: str) -> set[str]:
+        return {_KEY_ALIASES.get(k.strip(), k.strip()) for k in text.split(",") if k.strip()}
+
+    def together(a: str, b: str) -> bool:
+        sa, sb = scope_of[a], scope_of[b]
+        return sa == sb or (sa, sb) in _TOGETHER or (sb, sa) in _TOGETHER
+
+    for binding_id, keys in keymap.items():
+        for key in sorted(keys_of(keys)):
+            if key.lower() in _RESERVED:
+                raise ConfigError(
+                    f"[keymap] {binding_id!r} = {keys!r}: {_RESERVED[key.lower()]} is reserved; choose another key"
+                )
+            for other, other_keys in effective.items():
+                if other != binding_id and together(binding_id, other) and key in keys_of(other_keys):
+                    raise ConfigError(
+                        f"[keymap] {binding_id!r} = {keys!r}: {key} is already the key of {other!r} "
+                        f"({described[other]}); give that one another key too, or choose a free key "
+                        "(blotter --list-bindings)"
+                    )
 
 
 def masked(text: str, settings: Settings | None = None) -> str:

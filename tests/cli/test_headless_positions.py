@@ -64,6 +64,11 @@ async def test_flatten_read_only_and_no_connection(tmp_path):
         code, out, err = await blotter(tmp_path, "flatten", "--url", sim.url, "--no-journal", env=env)
         assert code == 1, out + err
         assert "read-only" in err and sim_positions(sim) == held
+        # cancel-all too: refused here (exit 1), not a connection failure (4); nothing cancelled
+        before = len(sim.open_orders())
+        code, out, err = await blotter(tmp_path, "cancel-all", "--url", sim.url, "--no-journal", env=env)
+        assert code == 1, out + err
+        assert "read-only" in out + err and len(sim.open_orders()) == before
     env = env_for(tmp_path)
     code, out, err = await blotter(
         tmp_path, "flatten", "--url", "ws://127.0.0.1:9/1/api/pro/v2/stream", "--no-journal", "--timeout", "2", env=env

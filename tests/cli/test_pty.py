@@ -112,6 +112,8 @@ def test_cancel_on_hangup_cancels_everything(tmp_path, sig):
             {"time": pytest.approx(time.time() * 1000, abs=30_000)}
         ]
         assert sim.open_orders() == []
+        if sig == signal.SIGTERM:  # (after SIGHUP nobody is left to read it)
+            assert b"blotter: SIGTERM: cancel-on-hangup verdict: nothing left open on ALL symbols" in term.raw
 
 
 @pytest.mark.timeout(60)

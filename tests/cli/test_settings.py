@@ -163,6 +163,9 @@ def test_read_only_with_cancel_on_hangup_is_refused(tmp_path, how):
         ('"blotter.cancle" = "delete"', "'blotter.cancle'"),
         ('"blotter.cancel" = "hyper+ctrl+notakey"', "'notakey'"),
         ('"blotter.cancel" = "banana+x"', "'banana'"),
+        ('"blotter.cancel" = "q"', "q is already the key of 'blotter.quit'"),  # q would cancel, not quit
+        ('"blotter.cancel" = "X"', "X is already the key of 'blotter.cancel_all'"),
+        ('"blotter.cancel" = "ctrl+c"', "is reserved"),
     ],
 )
 def test_a_bad_keymap_entry_is_one_line_and_exit_2(tmp_path, entry, expect):
@@ -182,8 +185,11 @@ def test_list_bindings_lists_every_id_the_keymap_accepts(tmp_path):
     assert r.returncode == 0, r.stderr
     ids = [line.split()[0] for line in r.stdout.splitlines()]
     assert {"blotter.cancel", "blotter.cancel_all", "blotter.quit", "orders.down", "quit.stay"} <= set(ids)
-    check_keymap({i: "ctrl+f5" for i in ids})  # every listed id is accepted, with a real key
-    check_keymap({"blotter.cancel": "delete,question_mark,X", "blotter.help": "f1"})
+    mods = ["ctrl", "alt", "shift", "ctrl+alt", "ctrl+shift", "alt+shift"]
+    free = [f"{m}+f{n}" for m in mods for n in range(1, 25)]
+    check_keymap(dict(zip(ids, free, strict=False)))  # every listed id is accepted, with a real key of its own
+    check_keymap({"blotter.cancel": "delete,question_mark", "blotter.help": "f1"})  # ? moved off help first
+    check_keymap({"blotter.cancel": "q", "blotter.quit": "ctrl+x"})  # a swap: q is free once quit moved
 
 
 # -- the config file (issue 12 item 20) ---------------------------------------------------------
