@@ -61,6 +61,19 @@ _kept_fds: list[int] = []
 returning end-of-file."""
 
 
+def terminal_gone() -> bool:
+    """The terminal has hung up (poll reports it on stdin or stdout). A SIGHUP sent while
+    it is still there (``kill -HUP``, a supervisor) must not leave it in the blotter's
+    modes: then the quit gives it back as ``q`` does."""
+    try:
+        poller = select.poll()
+        for fd in (0, 1):
+            poller.register(fd, select.POLLIN)
+        return any(events & TERMINAL_GONE for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
 def detach_terminal() -> None:
     """The terminal is gone: stdin from a pipe that never has data, stdout and stderr
     to /dev/null. The screen's threads then neither spin nor block."""
@@ -359,7 +372,7 @@ def arm_hangup(
         loop.call_soon_threadsafe(start, name, True)
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        go(signal.Signals(signum).name, signum == getattr(signal, "SIGHUP", None))
+        go(signal.Signals(signum).name, signum == getattr(signal, "SIGHUP", None) and terminal_gone())
 
     def on_clients(count: int | None, error: str | None) -> None:
         """On the event loop: one answer (or failure) of tmux or screen."""
@@ -470,7 +483,7 @@ def arm_quit_on_signal(desk: Any, app: Any) -> Callable[[], None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if not final.acquire(blocking=False):
             return  # already quitting
-        if signum == getattr(signal, "SIGHUP", None):
+        if signum == getattr(signal, "SIGHUP", None) and terminal_gone():
             detach_terminal()  # the terminal is gone: nothing may wait on it
         code = 128 + signum
         timer = threading.Timer(QUIT_BOUND, watchdog, args=(code,))
